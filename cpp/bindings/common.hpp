@@ -1,0 +1,72 @@
+// Helpers shared by the binding files: shape checks that name the argument,
+// output allocation, and views of NumPy buffers. No math here.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flexrnn/types.hpp"
+
+namespace flexrnn::py_bind {
+
+namespace py = pybind11;
+template <class S>
+using Arr = py::array_t<S, py::array::c_style>;
+
+inline std::string shape_str(const std::vector<py::ssize_t>& s) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + (s.size() == 1 ? ",)" : ")");
+}
+
+// Raises ValueError unless a has exactly this shape.
+template <class S>
+const S* checked(const Arr<S>& a, const std::vector<py::ssize_t>& shape, const char* name) {
+  std::vector<py::ssize_t> got(a.shape(), a.shape() + a.ndim());
+  if (got != shape) {
+    throw py::value_error(std::string(name) + ": expected shape " + shape_str(shape) + ", got " +
+                          shape_str(got));
+  }
+  return a.data();
+}
+
+template <class S>
+const S* checked(const std::optional<Arr<S>>& a, const std::vector<py::ssize_t>& shape,
+                 const char* name) {
+  return a ? checked(*a, shape, name) : nullptr;
+}
+
+template <class S>
+Arr<S> empty3(Index T, Index B, Index N) {
+  return Arr<S>(std::vector<py::ssize_t>{T, B, N});
+}
+
+template <class S>
+Tensor3<S> view(Arr<S>& a) {
+  return {a.mutable_data(), a.shape(0), a.shape(1), a.shape(2)};
+}
+
+template <class S>
+CTensor3<S> view(const Arr<S>& a, const char* name) {
+  if (a.ndim() != 3) throw py::value_error(std::string(name) + ": expected a 3-d array (T, B, n_in)");
+  return {a.data(), a.shape(0), a.shape(1), a.shape(2)};
+}
+
+template <class S>
+CMatMap<S> mat(const Arr<S>& a, const char* name) {
+  if (a.ndim() != 2) throw py::value_error(std::string(name) + ": expected a 2-d array");
+  return CMatMap<S>(a.data(), a.shape(0), a.shape(1));
+}
+
+void register_config(py::module_& m);
+void register_random(py::module_& m);
+void register_rate_rnn(py::module_& m);
+void register_nmrnn(py::module_& m);
+void register_lstm(py::module_& m);
+
+}  // namespace flexrnn::py_bind

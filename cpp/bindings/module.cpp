@@ -1,0 +1,12 @@
+#include "common.hpp"
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "flexrnn's C++ core. Use the Python API (flexrnn.RateRNN, ...): it validates "
+            "arguments and converts arrays before calling these functions.";
+  using namespace flexrnn::py_bind;
+  register_config(m);
+  register_random(m);
+  register_rate_rnn(m);
+  register_nmrnn(m);
+  register_lstm(m);
+}

@@ -1,0 +1,49 @@
+// Threads: the batch is cut into chunks whose size depends on the problem only
+// (never on the thread count), and each thread runs whole chunks through all
+// time steps. A trial's arithmetic is then identical for any thread count.
+#pragma once
+
+#include <exception>
+#include <mutex>
+
+#include "flexrnn/types.hpp"
+
+namespace flexrnn {
+
+void set_num_threads(int n);
+int get_num_threads();
+bool have_openmp();
+
+// Trials per chunk for a batch of B trials of an n-unit network: large enough
+// that a chunk's matrix products amortise Eigen's packing of W, small enough
+// that a small batch still spreads over threads.
+inline Index batch_chunk_rows(Index B, Index n) {
+  const Index target = n >= 256 ? 32 : 8;
+  return B < target ? (B > 0 ? B : 1) : target;
+}
+
+// Calls body(b0, rows) for each chunk of the batch, in parallel. Exceptions
+// thrown by body are caught on their thread and the first is rethrown here, so
+// none escapes an OpenMP region.
+template <class Body>
+void for_each_chunk(Index B, Index rows_per_chunk, Body&& body) {
+  const Index n_chunks = (B + rows_per_chunk - 1) / rows_per_chunk;
+  std::exception_ptr error;
+  std::mutex error_mutex;
+#ifdef FLEXRNN_HAVE_OPENMP
+#pragma omp parallel for schedule(static) if (n_chunks > 1)
+#endif
+  for (Index c = 0; c < n_chunks; ++c) {
+    try {
+      const Index b0 = c * rows_per_chunk;
+      const Index rows = (b0 + rows_per_chunk <= B) ? rows_per_chunk : B - b0;
+      body(b0, rows);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace flexrnn

@@ -1,0 +1,590 @@
+"""Models: parameter holders whose ``run`` hands the whole time loop to C++.
+
+Shapes are time-major: inputs ``u: (T, B, n_in)``, states ``(T, B, n)``,
+outputs ``(T, B, n_out)``; stored states are those *after* each step. The update
+equations are in ``specs/models.md``; :mod:`flexrnn.reference` implements the
+same lines in NumPy.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Dict, Optional, Tuple, Union
+
+import numpy as np
+
+from flexrnn import _core
+from flexrnn import _validate as check
+from flexrnn._version import __version__
+
+PHI_NAMES = ("tanh", "relu", "softplus", "shifted_tanh", "identity")
+FORMS = ("current", "rate")
+READOUTS = ("rate", "state")
+FORMAT = "flexrnn-model"
+FORMAT_VERSION = 1
+
+PathLike = Union[str, Path]
+
+
+@dataclass
+class Trajectory:
+    """A rate network's run: ``x``, ``r``: (T, B, n), ``y``: (T, B, n_out)."""
+
+    x: np.ndarray
+    r: np.ndarray
+    y: np.ndarray
+
+
+@dataclass
+class NMRNNTrajectory(Trajectory):
+    """An NM-RNN run: also the modulator ``z``: (T, B, n_mod) and gains ``s``: (T, B, rank)."""
+
+    z: np.ndarray = None  # type: ignore[assignment]
+    s: np.ndarray = None  # type: ignore[assignment]
+
+
+@dataclass
+class LSTMTrajectory:
+    """An LSTM run: hidden ``h``, cell ``c``: (T, B, n), outputs ``y``: (T, B, n_out)."""
+
+    h: np.ndarray
+    c: np.ndarray
+    y: np.ndarray
+
+
+def _warn_if_diverged(x: np.ndarray) -> None:
+    """Divergence is reported, not hidden: warn with the first step whose state is not finite."""
+    if x.size and not np.isfinite(x[-1]).all():
+        bad = ~np.isfinite(x).reshape(x.shape[0], -1).all(axis=1)
+        warnings.warn(
+            f"the state became non-finite at step {int(np.argmax(bad))} of {x.shape[0]} "
+            "(the dynamics diverged)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+class Model(ABC):
+    """Shared behaviour: named parameter arrays, dtype, copy, save/load."""
+
+    # parameter names in a fixed order; optional ones may be None; saved hyperparameters
+    _params: ClassVar[Tuple[str, ...]] = ()
+    _optional: ClassVar[Tuple[str, ...]] = ()
+    _hyper: ClassVar[Tuple[str, ...]] = ()
+
+    @abstractmethod
+    def _shapes(self) -> Dict[str, tuple]:
+        """Expected shape of every parameter (None entries match any size)."""
+
+    def _set_params(self, values: Dict[str, Any], dtype: Any) -> None:
+        first = values[self._params[0]]
+        dt = check.as_dtype(dtype if dtype is not None else _default_dtype(first, self._params[0]))
+        self._dtype = dt
+        for name in self._params:
+            value = values.get(name)
+            if value is None and name in self._optional:
+                setattr(self, name, None)
+            else:
+                setattr(self, name, check.array(name, value, dt))
+        self._check_shapes()
+
+    def _check_shapes(self) -> Dict[str, np.ndarray]:
+        """Every parameter checked (shape, dtype, finite); returns them C-contiguous."""
+        out = {}
+        for name, shape in self._shapes().items():
+            value = getattr(self, name)
+            if value is None and name in self._optional:
+                out[name] = None
+                continue
+            out[name] = check.array(name, value, self._dtype, shape)
+        return out
+
+    @property
+    def dtype(self) -> np.dtype:
+        """float32 or float64: the dtype of every parameter and of every run's arrays."""
+        return self._dtype
+
+    def params(self) -> Dict[str, np.ndarray]:
+        """Parameter arrays by name (the arrays themselves, not copies)."""
+        return {name: getattr(self, name) for name in self._params if getattr(self, name) is not None}
+
+    def hyperparameters(self) -> Dict[str, Any]:
+        return {name: getattr(self, name) for name in self._hyper}
+
+    def astype(self, dtype: Any) -> "Model":
+        """A copy with every parameter in ``dtype`` (float32 or float64)."""
+        values = {k: None if v is None else np.array(v) for k, v in self.params().items()}
+        return type(self)(**values, **self.hyperparameters(), dtype=dtype)
+
+    def copy(self) -> "Model":
+        return self.astype(self._dtype)
+
+    def save(self, path: PathLike) -> None:
+        """Write parameters and hyperparameters to a versioned ``.npz`` (see :func:`load`)."""
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model": type(self).__name__,
+            "flexrnn_version": __version__,
+            "dtype": self._dtype.name,
+            "hyperparameters": self.hyperparameters(),
+        }
+        np.savez(Path(path), __meta__=np.array(json.dumps(meta)), **self.params())
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={v}" for k, v in self._size_summary().items())
+        return f"{type(self).__name__}({sizes}, dtype={self._dtype.name})"
+
+    def _size_summary(self) -> Dict[str, int]:
+        return {}
+
+
+def _default_dtype(value: Any, name: str) -> np.dtype:
+    arr = check.real_array(name, value)
+    return arr.dtype if arr.dtype in check.FLOAT_DTYPES else np.dtype(np.float64)
+
+
+def _gain_args(gain: Any, T: int, B: int, dtype: np.dtype) -> Tuple[Optional[np.ndarray], float]:
+    """gain: a scalar, or an array broadcastable to (T, B) -> (array or None, scalar)."""
+    arr = check.real_array("gain", gain)
+    if arr.ndim == 0:
+        return None, check.scalar("gain", arr.item())
+    try:
+        full = np.broadcast_to(arr, (T, B))
+    except ValueError as err:
+        raise ValueError(f"gain: expected a scalar or an array broadcastable to (T, B) = "
+                         f"({T}, {B}), got shape {arr.shape}") from err
+    return check.array("gain", full, dtype), 1.0
+
+
+def _rng(seed: Any) -> np.random.Generator:
+    return np.random.default_rng(check.seed("seed", seed))
+
+
+def _normal(rng: np.random.Generator, shape: tuple, std: float) -> np.ndarray:
+    return rng.standard_normal(shape) * std
+
+
+class _RateBase(Model):
+    """RateRNN and LowRankRNN: shared hyperparameters and run()."""
+
+    def _init_hyper(self, tau, dt, phi, form, readout):
+        self.tau = check.scalar("tau", tau, positive=True)
+        self.dt = check.scalar("dt", dt, positive=True)
+        if self.dt / self.tau > 1:
+            raise ValueError(f"dt: alpha = dt / tau must be <= 1, got {self.dt / self.tau}")
+        self.phi = check.choice("phi", phi, PHI_NAMES)
+        self.form = check.choice("form", form, FORMS)
+        self.readout = check.choice("readout", readout, READOUTS)
+
+    @property
+    def alpha(self) -> float:
+        """dt / tau."""
+        return self.dt / self.tau
+
+    @property
+    def n(self) -> int:
+        return self.x0.shape[0]
+
+    @property
+    def n_in(self) -> int:
+        return self.W_in.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.W_out.shape[0]
+
+    def _size_summary(self):
+        return {"n": self.n, "n_in": self.n_in, "n_out": self.n_out}
+
+    def run(
+        self,
+        u: Any,
+        x0: Any = None,
+        gain: Any = 1.0,
+        neuron_gain: Any = None,
+        noise_std: float = 0.0,
+        seed: int = 0,
+    ) -> Trajectory:
+        """Simulate a batch of trials in C++.
+
+        Parameters
+        ----------
+        u : (T, B, n_in) inputs, time-major.
+        x0 : None (``self.x0``), (n,) for every trial, or (B, n).
+        gain : recurrent gain: a scalar, or an array broadcastable to (T, B)
+            (time-varying, per trial).
+        neuron_gain : None or (n,): per-neuron slope of phi, ``phi(ng * x)``.
+        noise_std : std of the recurrent noise ``sqrt(2 alpha) noise_std xi``.
+        seed : key of the counter-based noise generator; trial b at step t draws
+            from (seed, b, t), so results do not depend on the thread count.
+
+        Returns
+        -------
+        Trajectory with ``x``, ``r``: (T, B, n) and ``y``: (T, B, n_out), the state
+        after each step.
+        """
+        p = self._check_shapes()
+        dt = self._dtype
+        u = check.inputs(u, self.n_in, dt)
+        T, B = u.shape[:2]
+        x0 = check.initial_state("x0", x0, p["x0"], B)
+        gain_arr, gain_scalar = _gain_args(gain, T, B, dt)
+        if neuron_gain is not None:
+            neuron_gain = check.array("neuron_gain", neuron_gain, dt, (self.n,))
+        noise_std = check.scalar("noise_std", noise_std, nonneg=True)
+        seed = check.seed("seed", seed)
+        x, r, y = self._rollout(p, u, x0, gain_arr, gain_scalar, neuron_gain, noise_std, seed)
+        _warn_if_diverged(x)
+        return Trajectory(x=x, r=r, y=y)
+
+
+class RateRNN(_RateBase):
+    """Continuous-time rate RNN (specs/models.md), ``form="current"`` or ``"rate"``.
+
+    Parameters: ``W`` (n, n), ``W_in`` (n, n_in), ``b`` (n,), ``W_out`` (n_out, n),
+    ``b_out`` (n_out,), ``x0`` (n,).
+    """
+
+    _params = ("W", "W_in", "b", "W_out", "b_out", "x0")
+    _hyper = ("tau", "dt", "phi", "form", "readout")
+
+    def __init__(self, W, W_in, W_out, b=None, b_out=None, x0=None, *, tau=10.0, dt=1.0,
+                 phi="tanh", form="current", readout="rate", dtype=None):
+        self._init_hyper(tau, dt, phi, form, readout)
+        W_arr = check.real_array("W", W)
+        if W_arr.ndim != 2 or W_arr.shape[0] != W_arr.shape[1] or W_arr.shape[0] == 0:
+            raise ValueError(f"W: expected a square (n, n) matrix with n >= 1, got {W_arr.shape}")
+        n = W_arr.shape[0]
+        n_out = check.real_array("W_out", W_out).shape[0] if np.ndim(W_out) == 2 else None
+        self._set_params(
+            {"W": W_arr, "W_in": W_in, "W_out": W_out,
+             "b": np.zeros(n) if b is None else b,
+             "b_out": np.zeros(n_out or 0) if b_out is None else b_out,
+             "x0": np.zeros(n) if x0 is None else x0},
+            dtype,
+        )
+
+    def _shapes(self):
+        n = self.W.shape[0]
+        n_in = self.W_in.shape[1] if self.W_in.ndim == 2 else None
+        n_out = self.W_out.shape[0] if self.W_out.ndim == 2 else None
+        return {"W": (n, n), "W_in": (n, n_in), "b": (n,), "W_out": (n_out, n),
+                "b_out": (n_out,), "x0": (n,)}
+
+    @classmethod
+    def random(cls, n: int, n_in: int, n_out: int, g: float = 1.5, tau: float = 10.0,
+               dt: float = 1.0, phi: str = "tanh", form: str = "current",
+               readout: str = "rate", p: float = 1.0, zero_diag: bool = False,
+               seed: int = 0, dtype: Any = "float64") -> "RateRNN":
+        """Random network: ``W ~ N(0, g^2/n)`` (kept with probability ``p``, rescaled so the
+        variance stays ``g^2/n``), ``W_in ~ N(0, 1/n_in)``, ``W_out ~ N(0, 1/n)``, biases 0,
+        ``x0 = 0``."""
+        n = check.integer("n", n, minimum=1)
+        n_in = check.integer("n_in", n_in, minimum=0)
+        n_out = check.integer("n_out", n_out, minimum=0)
+        g = check.scalar("g", g, nonneg=True)
+        p = check.scalar("p", p, positive=True)
+        if p > 1:
+            raise ValueError(f"p: connection probability must be in (0, 1], got {p}")
+        rng = _rng(seed)
+        W = _normal(rng, (n, n), g / np.sqrt(n * p))
+        if p < 1:
+            W *= rng.random((n, n)) < p
+        if zero_diag:
+            np.fill_diagonal(W, 0.0)
+        W_in = _normal(rng, (n, n_in), 1 / np.sqrt(max(n_in, 1)))
+        W_out = _normal(rng, (n_out, n), 1 / np.sqrt(n))
+        return cls(W, W_in, W_out, tau=tau, dt=dt, phi=phi, form=form, readout=readout,
+                   dtype=dtype)
+
+    def _rollout(self, p, u, x0, gain, gain_scalar, neuron_gain, noise_std, seed):
+        return _core.rate_rnn_rollout(
+            p["W"], p["W_in"], p["b"], p["W_out"], p["b_out"], u, x0, gain, gain_scalar,
+            neuron_gain, self.alpha, self.phi, self.form, self.readout, noise_std, seed)
+
+
+class LowRankRNN(_RateBase):
+    """Low-rank rate RNN, ``W = U V^T / n`` (never formed in the loop), current form.
+
+    Parameters: ``U``, ``V`` (n, rank), ``W_in`` (n, n_in), ``b`` (n,), ``W_out`` (n_out, n),
+    ``b_out`` (n_out,), ``x0`` (n,).
+    """
+
+    _params = ("U", "V", "W_in", "b", "W_out", "b_out", "x0")
+    _hyper = ("tau", "dt", "phi", "readout")
+
+    def __init__(self, U, V, W_in, W_out, b=None, b_out=None, x0=None, *, tau=10.0, dt=1.0,
+                 phi="tanh", readout="rate", dtype=None):
+        self._init_hyper(tau, dt, phi, "current", readout)
+        U_arr = check.real_array("U", U)
+        if U_arr.ndim != 2 or U_arr.shape[0] == 0:
+            raise ValueError(f"U: expected shape (n, rank) with n >= 1, got {U_arr.shape}")
+        n = U_arr.shape[0]
+        n_out = check.real_array("W_out", W_out).shape[0] if np.ndim(W_out) == 2 else None
+        self._set_params(
+            {"U": U_arr, "V": V, "W_in": W_in, "W_out": W_out,
+             "b": np.zeros(n) if b is None else b,
+             "b_out": np.zeros(n_out or 0) if b_out is None else b_out,
+             "x0": np.zeros(n) if x0 is None else x0},
+            dtype,
+        )
+
+    def _shapes(self):
+        n, rank = self.U.shape
+        n_in = self.W_in.shape[1] if self.W_in.ndim == 2 else None
+        n_out = self.W_out.shape[0] if self.W_out.ndim == 2 else None
+        return {"U": (n, rank), "V": (n, rank), "W_in": (n, n_in), "b": (n,),
+                "W_out": (n_out, n), "b_out": (n_out,), "x0": (n,)}
+
+    @property
+    def rank(self) -> int:
+        return self.U.shape[1]
+
+    @property
+    def W(self) -> np.ndarray:
+        """The full (n, n) matrix U V^T / n, formed on request (for analysis, not for runs)."""
+        return self.U @ self.V.T / self.n
+
+    @classmethod
+    def random(cls, n: int, rank: int, n_in: int, n_out: int, tau: float = 10.0,
+               dt: float = 1.0, phi: str = "tanh", readout: str = "rate", seed: int = 0,
+               dtype: Any = "float64") -> "LowRankRNN":
+        """Random low-rank network: ``U, V ~ N(0, 1)`` (so ``W = U V^T / n`` has entries of
+        order ``sqrt(rank)/n``), ``W_in ~ N(0, 1/n_in)``, ``W_out ~ N(0, 1/n)``, zeros
+        elsewhere."""
+        n = check.integer("n", n, minimum=1)
+        rank = check.integer("rank", rank, minimum=1)
+        n_in = check.integer("n_in", n_in, minimum=0)
+        n_out = check.integer("n_out", n_out, minimum=0)
+        rng = _rng(seed)
+        U = rng.standard_normal((n, rank))
+        V = rng.standard_normal((n, rank))
+        W_in = _normal(rng, (n, n_in), 1 / np.sqrt(max(n_in, 1)))
+        W_out = _normal(rng, (n_out, n), 1 / np.sqrt(n))
+        return cls(U, V, W_in, W_out, tau=tau, dt=dt, phi=phi, readout=readout, dtype=dtype)
+
+    def _rollout(self, p, u, x0, gain, gain_scalar, neuron_gain, noise_std, seed):
+        return _core.low_rank_rnn_rollout(
+            p["U"], p["V"], p["W_in"], p["b"], p["W_out"], p["b_out"], u, x0, gain, gain_scalar,
+            neuron_gain, self.alpha, self.phi, self.form, self.readout, noise_std, seed)
+
+
+class NMRNN(Model):
+    """Neuromodulated low-rank RNN (Costacurta et al. 2024; specs/models.md).
+
+    Modulator: ``W_z`` (n_mod, n_mod), ``B_z`` (n_mod, n_in), ``b_z`` (n_mod,), ``A_z``
+    (rank, n_mod), ``c_z`` (rank,), ``z0`` (n_mod,), optional feedback ``W_zx`` (n_mod, n).
+    Output network: ``U``, ``V`` (n, rank), ``B_x`` (n, n_in), ``x0`` (n,); readout ``C``
+    (n_out, n), ``d`` (n_out,). ``n_scale``: 1 (orthonormal U, the timing-task code) or n.
+    """
+
+    _params = ("W_z", "B_z", "b_z", "A_z", "c_z", "U", "V", "B_x", "C", "d", "x0", "z0", "W_zx")
+    _optional = ("W_zx",)
+    _hyper = ("tau_x", "tau_z", "dt", "n_scale")
+
+    def __init__(self, W_z, B_z, A_z, U, V, B_x, C, b_z=None, c_z=None, d=None, x0=None,
+                 z0=None, W_zx=None, *, tau_x=10.0, tau_z=100.0, dt=1.0, n_scale=1.0,
+                 dtype=None):
+        self.tau_x = check.scalar("tau_x", tau_x, positive=True)
+        self.tau_z = check.scalar("tau_z", tau_z, positive=True)
+        self.dt = check.scalar("dt", dt, positive=True)
+        if self.dt / self.tau_x > 1 or self.dt / self.tau_z > 1:
+            raise ValueError("dt: dt / tau_x and dt / tau_z must be <= 1")
+        self.n_scale = check.scalar("n_scale", n_scale, positive=True)
+        U_arr = check.real_array("U", U)
+        W_z_arr = check.real_array("W_z", W_z)
+        if U_arr.ndim != 2 or U_arr.shape[0] == 0:
+            raise ValueError(f"U: expected shape (n, rank) with n >= 1, got {U_arr.shape}")
+        if W_z_arr.ndim != 2:
+            raise ValueError(f"W_z: expected shape (n_mod, n_mod), got {W_z_arr.shape}")
+        n, rank = U_arr.shape
+        n_mod = W_z_arr.shape[0]
+        n_out = check.real_array("C", C).shape[0] if np.ndim(C) == 2 else 0
+        self._set_params(
+            {"W_z": W_z_arr, "B_z": B_z, "A_z": A_z, "U": U_arr, "V": V, "B_x": B_x, "C": C,
+             "b_z": np.zeros(n_mod) if b_z is None else b_z,
+             "c_z": np.zeros(rank) if c_z is None else c_z,
+             "d": np.zeros(n_out) if d is None else d,
+             "x0": np.full(n, 0.1) if x0 is None else x0,
+             "z0": np.full(n_mod, 0.1) if z0 is None else z0,
+             "W_zx": W_zx},
+            dtype,
+        )
+
+    def _shapes(self):
+        n, rank = self.U.shape
+        n_mod = self.W_z.shape[0]
+        n_in = self.B_z.shape[1] if self.B_z.ndim == 2 else None
+        n_out = self.C.shape[0] if self.C.ndim == 2 else None
+        return {"W_z": (n_mod, n_mod), "B_z": (n_mod, n_in), "b_z": (n_mod,),
+                "A_z": (rank, n_mod), "c_z": (rank,), "U": (n, rank), "V": (n, rank),
+                "B_x": (n, n_in), "C": (n_out, n), "d": (n_out,), "x0": (n,), "z0": (n_mod,),
+                "W_zx": (n_mod, n)}
+
+    n = property(lambda self: self.U.shape[0])
+    rank = property(lambda self: self.U.shape[1])
+    n_mod = property(lambda self: self.W_z.shape[0])
+    n_in = property(lambda self: self.B_z.shape[1])
+    n_out = property(lambda self: self.C.shape[0])
+    alpha_x = property(lambda self: self.dt / self.tau_x, doc="dt / tau_x")
+    alpha_z = property(lambda self: self.dt / self.tau_z, doc="dt / tau_z")
+
+    def _size_summary(self):
+        return {"n": self.n, "rank": self.rank, "n_mod": self.n_mod, "n_in": self.n_in,
+                "n_out": self.n_out}
+
+    @classmethod
+    def random(cls, n: int, rank: int, n_mod: int, n_in: int, n_out: int,
+               tau_x: float = 10.0, tau_z: float = 100.0, dt: float = 1.0,
+               n_scale: Union[str, float] = 1.0, feedback: bool = False, seed: int = 0,
+               dtype: Any = "float64") -> "NMRNN":
+        """Random NM-RNN. With ``n_scale=1`` U has orthonormal columns and ``V ~ N(0, 1)``
+        (the timing-task code); with ``n_scale="n"`` ``U, V ~ N(0, 1)`` and W = U V^T / n.
+        ``W_z ~ N(0, 1/n_mod)``, ``B_z``, ``B_x ~ N(0, 1/n_in)``, ``A_z ~ N(0, 1/n_mod)``,
+        ``C ~ N(0, 1/n)``, ``W_zx ~ N(0, 1/n)`` when ``feedback``; x0 = z0 = 0.1."""
+        n = check.integer("n", n, minimum=1)
+        rank = check.integer("rank", rank, minimum=1)
+        n_mod = check.integer("n_mod", n_mod, minimum=1)
+        n_in = check.integer("n_in", n_in, minimum=0)
+        n_out = check.integer("n_out", n_out, minimum=0)
+        if n_scale == "n":
+            n_scale = float(n)
+        rng = _rng(seed)
+        U = rng.standard_normal((n, rank))
+        if n_scale == 1.0:
+            U = np.linalg.qr(U)[0]
+        V = rng.standard_normal((n, rank))
+        in_std = 1 / np.sqrt(max(n_in, 1))
+        return cls(
+            W_z=_normal(rng, (n_mod, n_mod), 1 / np.sqrt(n_mod)),
+            B_z=_normal(rng, (n_mod, n_in), in_std),
+            A_z=_normal(rng, (rank, n_mod), 1 / np.sqrt(n_mod)),
+            U=U, V=V,
+            B_x=_normal(rng, (n, n_in), in_std),
+            C=_normal(rng, (n_out, n), 1 / np.sqrt(n)),
+            W_zx=_normal(rng, (n_mod, n), 1 / np.sqrt(n)) if feedback else None,
+            tau_x=tau_x, tau_z=tau_z, dt=dt, n_scale=n_scale, dtype=dtype,
+        )
+
+    def run(self, u: Any, x0: Any = None, z0: Any = None, s_clamp: Any = None,
+            ablate: Any = None) -> NMRNNTrajectory:
+        """Simulate a batch in C++.
+
+        u: (T, B, n_in); x0: None, (n,) or (B, n); z0: None, (n_mod,) or (B, n_mod);
+        s_clamp: None or (rank,) with NaN for free components and a value for held ones;
+        ablate: component indices held at 0 (shorthand for s_clamp).
+        Returns x, r = tanh(x): (T, B, n), z: (T, B, n_mod), s: (T, B, rank), y: (T, B, n_out).
+        """
+        p = self._check_shapes()
+        dt = self._dtype
+        u = check.inputs(u, self.n_in, dt)
+        B = u.shape[1]
+        x0 = check.initial_state("x0", x0, p["x0"], B)
+        z0 = check.initial_state("z0", z0, p["z0"], B)
+        if s_clamp is not None:
+            s_clamp = check.array("s_clamp", s_clamp, dt, (self.rank,), finite=False)
+            if np.isinf(s_clamp).any():
+                raise ValueError("s_clamp: values must be finite or NaN (free)")
+        if ablate is not None:
+            s_clamp = np.full(self.rank, np.nan, dt) if s_clamp is None else s_clamp.copy()
+            for k in np.atleast_1d(ablate):
+                k = check.integer("ablate", k.item() if isinstance(k, np.generic) else k)
+                if not 0 <= k < self.rank:
+                    raise ValueError(f"ablate: component {k} not in 0..{self.rank - 1}")
+                s_clamp[k] = 0.0
+        x, r, z, s, y = _core.nmrnn_rollout(
+            p["W_z"], p["B_z"], p["b_z"], p["A_z"], p["c_z"], p["U"], p["V"], p["B_x"], p["C"],
+            p["d"], p["W_zx"], u, x0, z0, s_clamp, self.alpha_x, self.alpha_z, self.n_scale)
+        _warn_if_diverged(x)
+        return NMRNNTrajectory(x=x, r=r, y=y, z=z, s=s)
+
+
+class LSTM(Model):
+    """LSTM baseline, gates in PyTorch's order (i, f, g, o).
+
+    Parameters: ``W_ih`` (4n, n_in), ``W_hh`` (4n, n), ``b`` (4n,), ``C`` (n_out, n),
+    ``d`` (n_out,), ``h0``, ``c0`` (n,).
+    """
+
+    _params = ("W_ih", "W_hh", "b", "C", "d", "h0", "c0")
+    _hyper = ()
+
+    def __init__(self, W_ih, W_hh, C, b=None, d=None, h0=None, c0=None, *, dtype=None):
+        W_hh_arr = check.real_array("W_hh", W_hh)
+        if W_hh_arr.ndim != 2 or W_hh_arr.shape[0] != 4 * W_hh_arr.shape[1] or W_hh_arr.size == 0:
+            raise ValueError(f"W_hh: expected shape (4n, n) with n >= 1, got {W_hh_arr.shape}")
+        n = W_hh_arr.shape[1]
+        n_out = check.real_array("C", C).shape[0] if np.ndim(C) == 2 else 0
+        self._set_params(
+            {"W_hh": W_hh_arr, "W_ih": W_ih, "C": C,
+             "b": np.zeros(4 * n) if b is None else b,
+             "d": np.zeros(n_out) if d is None else d,
+             "h0": np.zeros(n) if h0 is None else h0,
+             "c0": np.zeros(n) if c0 is None else c0},
+            dtype,
+        )
+
+    def _shapes(self):
+        n = self.W_hh.shape[1]
+        n_in = self.W_ih.shape[1] if self.W_ih.ndim == 2 else None
+        n_out = self.C.shape[0] if self.C.ndim == 2 else None
+        return {"W_ih": (4 * n, n_in), "W_hh": (4 * n, n), "b": (4 * n,), "C": (n_out, n),
+                "d": (n_out,), "h0": (n,), "c0": (n,)}
+
+    n = property(lambda self: self.W_hh.shape[1])
+    n_in = property(lambda self: self.W_ih.shape[1])
+    n_out = property(lambda self: self.C.shape[0])
+
+    def _size_summary(self):
+        return {"n": self.n, "n_in": self.n_in, "n_out": self.n_out}
+
+    @classmethod
+    def random(cls, n: int, n_in: int, n_out: int, seed: int = 0,
+               dtype: Any = "float64") -> "LSTM":
+        """PyTorch's initialisation: every weight and bias ``~ U(-1/sqrt(n), 1/sqrt(n))``;
+        ``d``, ``h0``, ``c0`` zero."""
+        n = check.integer("n", n, minimum=1)
+        n_in = check.integer("n_in", n_in, minimum=0)
+        n_out = check.integer("n_out", n_out, minimum=0)
+        rng = _rng(seed)
+        k = 1 / np.sqrt(n)
+        return cls(W_ih=rng.uniform(-k, k, (4 * n, n_in)), W_hh=rng.uniform(-k, k, (4 * n, n)),
+                   C=rng.uniform(-k, k, (n_out, n)), b=rng.uniform(-k, k, 4 * n), dtype=dtype)
+
+    def run(self, u: Any, h0: Any = None, c0: Any = None) -> LSTMTrajectory:
+        """u: (T, B, n_in); h0, c0: None, (n,) or (B, n). Returns h, c: (T, B, n), y."""
+        p = self._check_shapes()
+        u = check.inputs(u, self.n_in, self._dtype)
+        B = u.shape[1]
+        h0 = check.initial_state("h0", h0, p["h0"], B)
+        c0 = check.initial_state("c0", c0, p["c0"], B)
+        h, c, y = _core.lstm_rollout(p["W_ih"], p["W_hh"], p["b"], p["C"], p["d"], u, h0, c0)
+        _warn_if_diverged(c)
+        return LSTMTrajectory(h=h, c=c, y=y)
+
+
+MODELS = {cls.__name__: cls for cls in (RateRNN, LowRankRNN, NMRNN, LSTM)}
+
+
+def load(path: PathLike) -> Model:
+    """Read a model written by ``Model.save`` (any model class, format version 1)."""
+    with np.load(Path(path), allow_pickle=False) as data:
+        if "__meta__" not in data.files:
+            raise ValueError(f"path: {path} is not a flexrnn model file (no metadata)")
+        meta = json.loads(str(data["__meta__"]))
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"path: {path} is not a flexrnn model file")
+        if meta.get("format_version", 0) > FORMAT_VERSION:
+            raise ValueError(
+                f"path: {path} has format version {meta['format_version']}, newer than this "
+                f"flexrnn ({__version__}) reads ({FORMAT_VERSION}); upgrade flexrnn")
+        cls = MODELS.get(meta.get("model"))
+        if cls is None:
+            raise ValueError(f"path: unknown model class {meta.get('model')!r}")
+        arrays = {k: data[k] for k in data.files if k != "__meta__"}
+    return cls(**arrays, **meta["hyperparameters"], dtype=meta["dtype"])
