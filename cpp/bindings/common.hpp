@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "buffers.hpp"
 #include "flexrnn/types.hpp"
 
 namespace flexrnn::py_bind {
@@ -43,7 +44,7 @@ const S* checked(const std::optional<Arr<S>>& a, const std::vector<py::ssize_t>&
 
 template <class S>
 Arr<S> empty3(Index T, Index B, Index N) {
-  return Arr<S>(std::vector<py::ssize_t>{T, B, N});
+  return cached_array<S>({T, B, N});
 }
 
 template <class S>
@@ -63,6 +64,7 @@ CMatMap<S> mat(const Arr<S>& a, const char* name) {
   return CMatMap<S>(a.data(), a.shape(0), a.shape(1));
 }
 
+void register_buffers(py::module_& m);
 void register_config(py::module_& m);
 void register_random(py::module_& m);
 void register_rate_rnn(py::module_& m);

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +36,7 @@ def array(
     name: str,
     value: Any,
     dtype: np.dtype,
-    shape: Optional[tuple] = None,
+    shape: tuple | None = None,
     *,
     finite: bool = True,
 ) -> np.ndarray:
@@ -46,7 +46,9 @@ def array(
     """
     arr = real_array(name, value)
     if shape is not None:
-        if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
+        if arr.ndim != len(shape) or any(
+            s is not None and s != a for s, a in zip(shape, arr.shape)
+        ):
             want = "(" + ", ".join("*" if s is None else str(s) for s in shape)
             want += ",)" if len(shape) == 1 else ")"
             raise ValueError(f"{name}: expected shape {want}, got {arr.shape}")
@@ -73,7 +75,7 @@ def scalar(name: str, value: Any, *, positive: bool = False, nonneg: bool = Fals
     return value
 
 
-def integer(name: str, value: Any, *, minimum: Optional[int] = None) -> int:
+def integer(name: str, value: Any, *, minimum: int | None = None) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
     value = int(value)

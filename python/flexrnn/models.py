@@ -13,7 +13,7 @@ import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Dict, Optional, Tuple, Union
+from typing import Any, ClassVar, Union
 
 import numpy as np
 
@@ -72,15 +72,15 @@ class Model(ABC):
     """Shared behaviour: named parameter arrays, dtype, copy, save/load."""
 
     # parameter names in a fixed order; optional ones may be None; saved hyperparameters
-    _params: ClassVar[Tuple[str, ...]] = ()
-    _optional: ClassVar[Tuple[str, ...]] = ()
-    _hyper: ClassVar[Tuple[str, ...]] = ()
+    _params: ClassVar[tuple[str, ...]] = ()
+    _optional: ClassVar[tuple[str, ...]] = ()
+    _hyper: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
-    def _shapes(self) -> Dict[str, tuple]:
+    def _shapes(self) -> dict[str, tuple]:
         """Expected shape of every parameter (None entries match any size)."""
 
-    def _set_params(self, values: Dict[str, Any], dtype: Any) -> None:
+    def _set_params(self, values: dict[str, Any], dtype: Any) -> None:
         first = values[self._params[0]]
         dt = check.as_dtype(dtype if dtype is not None else _default_dtype(first, self._params[0]))
         self._dtype = dt
@@ -92,7 +92,7 @@ class Model(ABC):
                 setattr(self, name, check.array(name, value, dt))
         self._check_shapes()
 
-    def _check_shapes(self) -> Dict[str, np.ndarray]:
+    def _check_shapes(self) -> dict[str, np.ndarray]:
         """Every parameter checked (shape, dtype, finite); returns them C-contiguous."""
         out = {}
         for name, shape in self._shapes().items():
@@ -108,19 +108,21 @@ class Model(ABC):
         """float32 or float64: the dtype of every parameter and of every run's arrays."""
         return self._dtype
 
-    def params(self) -> Dict[str, np.ndarray]:
+    def params(self) -> dict[str, np.ndarray]:
         """Parameter arrays by name (the arrays themselves, not copies)."""
-        return {name: getattr(self, name) for name in self._params if getattr(self, name) is not None}
+        return {
+            name: getattr(self, name) for name in self._params if getattr(self, name) is not None
+        }
 
-    def hyperparameters(self) -> Dict[str, Any]:
+    def hyperparameters(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._hyper}
 
-    def astype(self, dtype: Any) -> "Model":
+    def astype(self, dtype: Any) -> Model:
         """A copy with every parameter in ``dtype`` (float32 or float64)."""
         values = {k: None if v is None else np.array(v) for k, v in self.params().items()}
         return type(self)(**values, **self.hyperparameters(), dtype=dtype)
 
-    def copy(self) -> "Model":
+    def copy(self) -> Model:
         return self.astype(self._dtype)
 
     def save(self, path: PathLike) -> None:
@@ -139,7 +141,7 @@ class Model(ABC):
         sizes = ", ".join(f"{k}={v}" for k, v in self._size_summary().items())
         return f"{type(self).__name__}({sizes}, dtype={self._dtype.name})"
 
-    def _size_summary(self) -> Dict[str, int]:
+    def _size_summary(self) -> dict[str, int]:
         return {}
 
 
@@ -148,7 +150,7 @@ def _default_dtype(value: Any, name: str) -> np.dtype:
     return arr.dtype if arr.dtype in check.FLOAT_DTYPES else np.dtype(np.float64)
 
 
-def _gain_args(gain: Any, T: int, B: int, dtype: np.dtype) -> Tuple[Optional[np.ndarray], float]:
+def _gain_args(gain: Any, T: int, B: int, dtype: np.dtype) -> tuple[np.ndarray | None, float]:
     """gain: a scalar, or an array broadcastable to (T, B) -> (array or None, scalar)."""
     arr = check.real_array("gain", gain)
     if arr.ndim == 0:
@@ -156,8 +158,10 @@ def _gain_args(gain: Any, T: int, B: int, dtype: np.dtype) -> Tuple[Optional[np.
     try:
         full = np.broadcast_to(arr, (T, B))
     except ValueError as err:
-        raise ValueError(f"gain: expected a scalar or an array broadcastable to (T, B) = "
-                         f"({T}, {B}), got shape {arr.shape}") from err
+        raise ValueError(
+            f"gain: expected a scalar or an array broadcastable to (T, B) = "
+            f"({T}, {B}), got shape {arr.shape}"
+        ) from err
     return check.array("gain", full, dtype), 1.0
 
 
@@ -253,8 +257,22 @@ class RateRNN(_RateBase):
     _params = ("W", "W_in", "b", "W_out", "b_out", "x0")
     _hyper = ("tau", "dt", "phi", "form", "readout")
 
-    def __init__(self, W, W_in, W_out, b=None, b_out=None, x0=None, *, tau=10.0, dt=1.0,
-                 phi="tanh", form="current", readout="rate", dtype=None):
+    def __init__(
+        self,
+        W,
+        W_in,
+        W_out,
+        b=None,
+        b_out=None,
+        x0=None,
+        *,
+        tau=10.0,
+        dt=1.0,
+        phi="tanh",
+        form="current",
+        readout="rate",
+        dtype=None,
+    ):
         self._init_hyper(tau, dt, phi, form, readout)
         W_arr = check.real_array("W", W)
         if W_arr.ndim != 2 or W_arr.shape[0] != W_arr.shape[1] or W_arr.shape[0] == 0:
@@ -262,10 +280,14 @@ class RateRNN(_RateBase):
         n = W_arr.shape[0]
         n_out = check.real_array("W_out", W_out).shape[0] if np.ndim(W_out) == 2 else None
         self._set_params(
-            {"W": W_arr, "W_in": W_in, "W_out": W_out,
-             "b": np.zeros(n) if b is None else b,
-             "b_out": np.zeros(n_out or 0) if b_out is None else b_out,
-             "x0": np.zeros(n) if x0 is None else x0},
+            {
+                "W": W_arr,
+                "W_in": W_in,
+                "W_out": W_out,
+                "b": np.zeros(n) if b is None else b,
+                "b_out": np.zeros(n_out or 0) if b_out is None else b_out,
+                "x0": np.zeros(n) if x0 is None else x0,
+            },
             dtype,
         )
 
@@ -273,14 +295,32 @@ class RateRNN(_RateBase):
         n = self.W.shape[0]
         n_in = self.W_in.shape[1] if self.W_in.ndim == 2 else None
         n_out = self.W_out.shape[0] if self.W_out.ndim == 2 else None
-        return {"W": (n, n), "W_in": (n, n_in), "b": (n,), "W_out": (n_out, n),
-                "b_out": (n_out,), "x0": (n,)}
+        return {
+            "W": (n, n),
+            "W_in": (n, n_in),
+            "b": (n,),
+            "W_out": (n_out, n),
+            "b_out": (n_out,),
+            "x0": (n,),
+        }
 
     @classmethod
-    def random(cls, n: int, n_in: int, n_out: int, g: float = 1.5, tau: float = 10.0,
-               dt: float = 1.0, phi: str = "tanh", form: str = "current",
-               readout: str = "rate", p: float = 1.0, zero_diag: bool = False,
-               seed: int = 0, dtype: Any = "float64") -> "RateRNN":
+    def random(
+        cls,
+        n: int,
+        n_in: int,
+        n_out: int,
+        g: float = 1.5,
+        tau: float = 10.0,
+        dt: float = 1.0,
+        phi: str = "tanh",
+        form: str = "current",
+        readout: str = "rate",
+        p: float = 1.0,
+        zero_diag: bool = False,
+        seed: int = 0,
+        dtype: Any = "float64",
+    ) -> RateRNN:
         """Random network: ``W ~ N(0, g^2/n)`` (kept with probability ``p``, rescaled so the
         variance stays ``g^2/n``), ``W_in ~ N(0, 1/n_in)``, ``W_out ~ N(0, 1/n)``, biases 0,
         ``x0 = 0``."""
@@ -299,13 +339,27 @@ class RateRNN(_RateBase):
             np.fill_diagonal(W, 0.0)
         W_in = _normal(rng, (n, n_in), 1 / np.sqrt(max(n_in, 1)))
         W_out = _normal(rng, (n_out, n), 1 / np.sqrt(n))
-        return cls(W, W_in, W_out, tau=tau, dt=dt, phi=phi, form=form, readout=readout,
-                   dtype=dtype)
+        return cls(W, W_in, W_out, tau=tau, dt=dt, phi=phi, form=form, readout=readout, dtype=dtype)
 
     def _rollout(self, p, u, x0, gain, gain_scalar, neuron_gain, noise_std, seed):
         return _core.rate_rnn_rollout(
-            p["W"], p["W_in"], p["b"], p["W_out"], p["b_out"], u, x0, gain, gain_scalar,
-            neuron_gain, self.alpha, self.phi, self.form, self.readout, noise_std, seed)
+            p["W"],
+            p["W_in"],
+            p["b"],
+            p["W_out"],
+            p["b_out"],
+            u,
+            x0,
+            gain,
+            gain_scalar,
+            neuron_gain,
+            self.alpha,
+            self.phi,
+            self.form,
+            self.readout,
+            noise_std,
+            seed,
+        )
 
 
 class LowRankRNN(_RateBase):
@@ -318,8 +372,22 @@ class LowRankRNN(_RateBase):
     _params = ("U", "V", "W_in", "b", "W_out", "b_out", "x0")
     _hyper = ("tau", "dt", "phi", "readout")
 
-    def __init__(self, U, V, W_in, W_out, b=None, b_out=None, x0=None, *, tau=10.0, dt=1.0,
-                 phi="tanh", readout="rate", dtype=None):
+    def __init__(
+        self,
+        U,
+        V,
+        W_in,
+        W_out,
+        b=None,
+        b_out=None,
+        x0=None,
+        *,
+        tau=10.0,
+        dt=1.0,
+        phi="tanh",
+        readout="rate",
+        dtype=None,
+    ):
         self._init_hyper(tau, dt, phi, "current", readout)
         U_arr = check.real_array("U", U)
         if U_arr.ndim != 2 or U_arr.shape[0] == 0:
@@ -327,10 +395,15 @@ class LowRankRNN(_RateBase):
         n = U_arr.shape[0]
         n_out = check.real_array("W_out", W_out).shape[0] if np.ndim(W_out) == 2 else None
         self._set_params(
-            {"U": U_arr, "V": V, "W_in": W_in, "W_out": W_out,
-             "b": np.zeros(n) if b is None else b,
-             "b_out": np.zeros(n_out or 0) if b_out is None else b_out,
-             "x0": np.zeros(n) if x0 is None else x0},
+            {
+                "U": U_arr,
+                "V": V,
+                "W_in": W_in,
+                "W_out": W_out,
+                "b": np.zeros(n) if b is None else b,
+                "b_out": np.zeros(n_out or 0) if b_out is None else b_out,
+                "x0": np.zeros(n) if x0 is None else x0,
+            },
             dtype,
         )
 
@@ -338,8 +411,15 @@ class LowRankRNN(_RateBase):
         n, rank = self.U.shape
         n_in = self.W_in.shape[1] if self.W_in.ndim == 2 else None
         n_out = self.W_out.shape[0] if self.W_out.ndim == 2 else None
-        return {"U": (n, rank), "V": (n, rank), "W_in": (n, n_in), "b": (n,),
-                "W_out": (n_out, n), "b_out": (n_out,), "x0": (n,)}
+        return {
+            "U": (n, rank),
+            "V": (n, rank),
+            "W_in": (n, n_in),
+            "b": (n,),
+            "W_out": (n_out, n),
+            "b_out": (n_out,),
+            "x0": (n,),
+        }
 
     @property
     def rank(self) -> int:
@@ -351,9 +431,19 @@ class LowRankRNN(_RateBase):
         return self.U @ self.V.T / self.n
 
     @classmethod
-    def random(cls, n: int, rank: int, n_in: int, n_out: int, tau: float = 10.0,
-               dt: float = 1.0, phi: str = "tanh", readout: str = "rate", seed: int = 0,
-               dtype: Any = "float64") -> "LowRankRNN":
+    def random(
+        cls,
+        n: int,
+        rank: int,
+        n_in: int,
+        n_out: int,
+        tau: float = 10.0,
+        dt: float = 1.0,
+        phi: str = "tanh",
+        readout: str = "rate",
+        seed: int = 0,
+        dtype: Any = "float64",
+    ) -> LowRankRNN:
         """Random low-rank network: ``U, V ~ N(0, 1)`` (so ``W = U V^T / n`` has entries of
         order ``sqrt(rank)/n``), ``W_in ~ N(0, 1/n_in)``, ``W_out ~ N(0, 1/n)``, zeros
         elsewhere."""
@@ -370,8 +460,24 @@ class LowRankRNN(_RateBase):
 
     def _rollout(self, p, u, x0, gain, gain_scalar, neuron_gain, noise_std, seed):
         return _core.low_rank_rnn_rollout(
-            p["U"], p["V"], p["W_in"], p["b"], p["W_out"], p["b_out"], u, x0, gain, gain_scalar,
-            neuron_gain, self.alpha, self.phi, self.form, self.readout, noise_std, seed)
+            p["U"],
+            p["V"],
+            p["W_in"],
+            p["b"],
+            p["W_out"],
+            p["b_out"],
+            u,
+            x0,
+            gain,
+            gain_scalar,
+            neuron_gain,
+            self.alpha,
+            self.phi,
+            self.form,
+            self.readout,
+            noise_std,
+            seed,
+        )
 
 
 class NMRNN(Model):
@@ -387,9 +493,28 @@ class NMRNN(Model):
     _optional = ("W_zx",)
     _hyper = ("tau_x", "tau_z", "dt", "n_scale")
 
-    def __init__(self, W_z, B_z, A_z, U, V, B_x, C, b_z=None, c_z=None, d=None, x0=None,
-                 z0=None, W_zx=None, *, tau_x=10.0, tau_z=100.0, dt=1.0, n_scale=1.0,
-                 dtype=None):
+    def __init__(
+        self,
+        W_z,
+        B_z,
+        A_z,
+        U,
+        V,
+        B_x,
+        C,
+        b_z=None,
+        c_z=None,
+        d=None,
+        x0=None,
+        z0=None,
+        W_zx=None,
+        *,
+        tau_x=10.0,
+        tau_z=100.0,
+        dt=1.0,
+        n_scale=1.0,
+        dtype=None,
+    ):
         self.tau_x = check.scalar("tau_x", tau_x, positive=True)
         self.tau_z = check.scalar("tau_z", tau_z, positive=True)
         self.dt = check.scalar("dt", dt, positive=True)
@@ -406,13 +531,21 @@ class NMRNN(Model):
         n_mod = W_z_arr.shape[0]
         n_out = check.real_array("C", C).shape[0] if np.ndim(C) == 2 else 0
         self._set_params(
-            {"W_z": W_z_arr, "B_z": B_z, "A_z": A_z, "U": U_arr, "V": V, "B_x": B_x, "C": C,
-             "b_z": np.zeros(n_mod) if b_z is None else b_z,
-             "c_z": np.zeros(rank) if c_z is None else c_z,
-             "d": np.zeros(n_out) if d is None else d,
-             "x0": np.full(n, 0.1) if x0 is None else x0,
-             "z0": np.full(n_mod, 0.1) if z0 is None else z0,
-             "W_zx": W_zx},
+            {
+                "W_z": W_z_arr,
+                "B_z": B_z,
+                "A_z": A_z,
+                "U": U_arr,
+                "V": V,
+                "B_x": B_x,
+                "C": C,
+                "b_z": np.zeros(n_mod) if b_z is None else b_z,
+                "c_z": np.zeros(rank) if c_z is None else c_z,
+                "d": np.zeros(n_out) if d is None else d,
+                "x0": np.full(n, 0.1) if x0 is None else x0,
+                "z0": np.full(n_mod, 0.1) if z0 is None else z0,
+                "W_zx": W_zx,
+            },
             dtype,
         )
 
@@ -421,10 +554,21 @@ class NMRNN(Model):
         n_mod = self.W_z.shape[0]
         n_in = self.B_z.shape[1] if self.B_z.ndim == 2 else None
         n_out = self.C.shape[0] if self.C.ndim == 2 else None
-        return {"W_z": (n_mod, n_mod), "B_z": (n_mod, n_in), "b_z": (n_mod,),
-                "A_z": (rank, n_mod), "c_z": (rank,), "U": (n, rank), "V": (n, rank),
-                "B_x": (n, n_in), "C": (n_out, n), "d": (n_out,), "x0": (n,), "z0": (n_mod,),
-                "W_zx": (n_mod, n)}
+        return {
+            "W_z": (n_mod, n_mod),
+            "B_z": (n_mod, n_in),
+            "b_z": (n_mod,),
+            "A_z": (rank, n_mod),
+            "c_z": (rank,),
+            "U": (n, rank),
+            "V": (n, rank),
+            "B_x": (n, n_in),
+            "C": (n_out, n),
+            "d": (n_out,),
+            "x0": (n,),
+            "z0": (n_mod,),
+            "W_zx": (n_mod, n),
+        }
 
     n = property(lambda self: self.U.shape[0])
     rank = property(lambda self: self.U.shape[1])
@@ -435,14 +579,30 @@ class NMRNN(Model):
     alpha_z = property(lambda self: self.dt / self.tau_z, doc="dt / tau_z")
 
     def _size_summary(self):
-        return {"n": self.n, "rank": self.rank, "n_mod": self.n_mod, "n_in": self.n_in,
-                "n_out": self.n_out}
+        return {
+            "n": self.n,
+            "rank": self.rank,
+            "n_mod": self.n_mod,
+            "n_in": self.n_in,
+            "n_out": self.n_out,
+        }
 
     @classmethod
-    def random(cls, n: int, rank: int, n_mod: int, n_in: int, n_out: int,
-               tau_x: float = 10.0, tau_z: float = 100.0, dt: float = 1.0,
-               n_scale: Union[str, float] = 1.0, feedback: bool = False, seed: int = 0,
-               dtype: Any = "float64") -> "NMRNN":
+    def random(
+        cls,
+        n: int,
+        rank: int,
+        n_mod: int,
+        n_in: int,
+        n_out: int,
+        tau_x: float = 10.0,
+        tau_z: float = 100.0,
+        dt: float = 1.0,
+        n_scale: str | float = 1.0,
+        feedback: bool = False,
+        seed: int = 0,
+        dtype: Any = "float64",
+    ) -> NMRNN:
         """Random NM-RNN. With ``n_scale=1`` U has orthonormal columns and ``V ~ N(0, 1)``
         (the timing-task code); with ``n_scale="n"`` ``U, V ~ N(0, 1)`` and W = U V^T / n.
         ``W_z ~ N(0, 1/n_mod)``, ``B_z``, ``B_x ~ N(0, 1/n_in)``, ``A_z ~ N(0, 1/n_mod)``,
@@ -464,15 +624,21 @@ class NMRNN(Model):
             W_z=_normal(rng, (n_mod, n_mod), 1 / np.sqrt(n_mod)),
             B_z=_normal(rng, (n_mod, n_in), in_std),
             A_z=_normal(rng, (rank, n_mod), 1 / np.sqrt(n_mod)),
-            U=U, V=V,
+            U=U,
+            V=V,
             B_x=_normal(rng, (n, n_in), in_std),
             C=_normal(rng, (n_out, n), 1 / np.sqrt(n)),
             W_zx=_normal(rng, (n_mod, n), 1 / np.sqrt(n)) if feedback else None,
-            tau_x=tau_x, tau_z=tau_z, dt=dt, n_scale=n_scale, dtype=dtype,
+            tau_x=tau_x,
+            tau_z=tau_z,
+            dt=dt,
+            n_scale=n_scale,
+            dtype=dtype,
         )
 
-    def run(self, u: Any, x0: Any = None, z0: Any = None, s_clamp: Any = None,
-            ablate: Any = None) -> NMRNNTrajectory:
+    def run(
+        self, u: Any, x0: Any = None, z0: Any = None, s_clamp: Any = None, ablate: Any = None
+    ) -> NMRNNTrajectory:
         """Simulate a batch in C++.
 
         u: (T, B, n_in); x0: None, (n,) or (B, n); z0: None, (n_mod,) or (B, n_mod);
@@ -498,8 +664,25 @@ class NMRNN(Model):
                     raise ValueError(f"ablate: component {k} not in 0..{self.rank - 1}")
                 s_clamp[k] = 0.0
         x, r, z, s, y = _core.nmrnn_rollout(
-            p["W_z"], p["B_z"], p["b_z"], p["A_z"], p["c_z"], p["U"], p["V"], p["B_x"], p["C"],
-            p["d"], p["W_zx"], u, x0, z0, s_clamp, self.alpha_x, self.alpha_z, self.n_scale)
+            p["W_z"],
+            p["B_z"],
+            p["b_z"],
+            p["A_z"],
+            p["c_z"],
+            p["U"],
+            p["V"],
+            p["B_x"],
+            p["C"],
+            p["d"],
+            p["W_zx"],
+            u,
+            x0,
+            z0,
+            s_clamp,
+            self.alpha_x,
+            self.alpha_z,
+            self.n_scale,
+        )
         _warn_if_diverged(x)
         return NMRNNTrajectory(x=x, r=r, y=y, z=z, s=s)
 
@@ -521,11 +704,15 @@ class LSTM(Model):
         n = W_hh_arr.shape[1]
         n_out = check.real_array("C", C).shape[0] if np.ndim(C) == 2 else 0
         self._set_params(
-            {"W_hh": W_hh_arr, "W_ih": W_ih, "C": C,
-             "b": np.zeros(4 * n) if b is None else b,
-             "d": np.zeros(n_out) if d is None else d,
-             "h0": np.zeros(n) if h0 is None else h0,
-             "c0": np.zeros(n) if c0 is None else c0},
+            {
+                "W_hh": W_hh_arr,
+                "W_ih": W_ih,
+                "C": C,
+                "b": np.zeros(4 * n) if b is None else b,
+                "d": np.zeros(n_out) if d is None else d,
+                "h0": np.zeros(n) if h0 is None else h0,
+                "c0": np.zeros(n) if c0 is None else c0,
+            },
             dtype,
         )
 
@@ -533,8 +720,15 @@ class LSTM(Model):
         n = self.W_hh.shape[1]
         n_in = self.W_ih.shape[1] if self.W_ih.ndim == 2 else None
         n_out = self.C.shape[0] if self.C.ndim == 2 else None
-        return {"W_ih": (4 * n, n_in), "W_hh": (4 * n, n), "b": (4 * n,), "C": (n_out, n),
-                "d": (n_out,), "h0": (n,), "c0": (n,)}
+        return {
+            "W_ih": (4 * n, n_in),
+            "W_hh": (4 * n, n),
+            "b": (4 * n,),
+            "C": (n_out, n),
+            "d": (n_out,),
+            "h0": (n,),
+            "c0": (n,),
+        }
 
     n = property(lambda self: self.W_hh.shape[1])
     n_in = property(lambda self: self.W_ih.shape[1])
@@ -544,8 +738,7 @@ class LSTM(Model):
         return {"n": self.n, "n_in": self.n_in, "n_out": self.n_out}
 
     @classmethod
-    def random(cls, n: int, n_in: int, n_out: int, seed: int = 0,
-               dtype: Any = "float64") -> "LSTM":
+    def random(cls, n: int, n_in: int, n_out: int, seed: int = 0, dtype: Any = "float64") -> LSTM:
         """PyTorch's initialisation: every weight and bias ``~ U(-1/sqrt(n), 1/sqrt(n))``;
         ``d``, ``h0``, ``c0`` zero."""
         n = check.integer("n", n, minimum=1)
@@ -553,8 +746,13 @@ class LSTM(Model):
         n_out = check.integer("n_out", n_out, minimum=0)
         rng = _rng(seed)
         k = 1 / np.sqrt(n)
-        return cls(W_ih=rng.uniform(-k, k, (4 * n, n_in)), W_hh=rng.uniform(-k, k, (4 * n, n)),
-                   C=rng.uniform(-k, k, (n_out, n)), b=rng.uniform(-k, k, 4 * n), dtype=dtype)
+        return cls(
+            W_ih=rng.uniform(-k, k, (4 * n, n_in)),
+            W_hh=rng.uniform(-k, k, (4 * n, n)),
+            C=rng.uniform(-k, k, (n_out, n)),
+            b=rng.uniform(-k, k, 4 * n),
+            dtype=dtype,
+        )
 
     def run(self, u: Any, h0: Any = None, c0: Any = None) -> LSTMTrajectory:
         """u: (T, B, n_in); h0, c0: None, (n,) or (B, n). Returns h, c: (T, B, n), y."""
@@ -582,7 +780,8 @@ def load(path: PathLike) -> Model:
         if meta.get("format_version", 0) > FORMAT_VERSION:
             raise ValueError(
                 f"path: {path} has format version {meta['format_version']}, newer than this "
-                f"flexrnn ({__version__}) reads ({FORMAT_VERSION}); upgrade flexrnn")
+                f"flexrnn ({__version__}) reads ({FORMAT_VERSION}); upgrade flexrnn"
+            )
         cls = MODELS.get(meta.get("model"))
         if cls is None:
             raise ValueError(f"path: unknown model class {meta.get('model')!r}")

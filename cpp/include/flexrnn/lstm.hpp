@@ -47,13 +47,14 @@ void rollout(const LSTMParams<S>& p, const LSTMDrive<S>& drive, const LSTMTrajec
       // 1. gate pre-activations
       G.noalias() = H * p.W_hh.transpose();
       detail::add_input_drive<S>(drive.u.slab(t, b0, rows), W_ihT, p.b, G);
-      // 2. gates
-      auto sig = [](const auto& a) { return S(1) / (S(1) + (-a).exp()); };
-      auto i = G.leftCols(n).array(), f = G.middleCols(n, n).array();
-      auto g = G.middleCols(2 * n, n).array(), o = G.rightCols(n).array();
+      // 2. gates: sigmoid on i, f, o; tanh on g (in place in G)
+      auto ifo = [&](Index k) { return G.middleCols(k * n, n).array(); };
+      for (Index k : {0, 1, 3}) ifo(k) = S(1) / (S(1) + (-ifo(k)).exp());
+      apply_phi_rows<S>(Phi::tanh, G.middleCols(2 * n, n), G.middleCols(2 * n, n));
       // 3. cell and hidden state
-      Cn.array() = sig(f) * Cp.array() + sig(i) * detail::tanh_expr<S>(g);
-      Hn.array() = sig(o) * detail::tanh_expr<S>(Cn.array());
+      Cn.array() = ifo(1) * Cp.array() + ifo(0) * ifo(2);
+      apply_phi_rows<S>(Phi::tanh, Cn, Hn);
+      Hn.array() *= ifo(3);
       detail::readout<S>(Hn, p.C, p.d, out.y.slab(t, b0, rows));
     }
   });

@@ -63,7 +63,7 @@ void rollout(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMRNNDrive<
   for_each_chunk(B, batch_chunk_rows(B, n), [&](Index b0, Index rows) {
     RowMat<S> r0(rows, n), tz(rows, n_mod), K(rows, rank);
     const CMatMap<S> X0(drive.x0 + b0 * n, rows, n), Z0(drive.z0 + b0 * n_mod, rows, n_mod);
-    r0.array() = detail::tanh_expr<S>(X0.array());
+    apply_phi_rows<S>(Phi::tanh, X0, r0);
 
     for (Index t = 0; t < T; ++t) {
       const CMatMap<S> X(t == 0 ? X0.data() : out.x.slab(t - 1, b0, rows).data(), rows, n);
@@ -74,7 +74,7 @@ void rollout(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMRNNDrive<
       MatMap<S> Xn = out.x.slab(t, b0, rows);
 
       // 1. modulator: z[t+1]
-      tz.array() = detail::tanh_expr<S>(Z.array());
+      apply_phi_rows<S>(Phi::tanh, Z, tz);
       Zn.noalias() = tz * p.W_z.transpose();
       add_input_drive<S>(Ut, B_zT, p.b_z, Zn);
       if (p.W_zx) Zn.noalias() += R * CMatMap<S>(p.W_zx, n_mod, n).transpose();
@@ -96,7 +96,7 @@ void rollout(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMRNNDrive<
       Xn = (S(1) - ax) * X + ax * Xn;
       // 4. rates and readout
       MatMap<S> Rn = out.r.slab(t, b0, rows);
-      Rn.array() = detail::tanh_expr<S>(Xn.array());
+      apply_phi_rows<S>(Phi::tanh, Xn, Rn);
       detail::readout<S>(Xn, p.C, p.d, out.y.slab(t, b0, rows));
     }
   });

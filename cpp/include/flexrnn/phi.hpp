@@ -1,8 +1,15 @@
-// Transfer functions phi and their derivatives, applied to whole blocks so that
-// Eigen vectorises them.
+// Transfer functions phi and their derivatives over contiguous buffers.
+//
+// tanh is the hot one (n of them per trial and step). Eigen 3.4 vectorises it
+// for float only, and its array `select` has no packet path, so an expression
+// for double would run element by element. Here tanh runs as an explicit loop
+// over SIMD packets for both types; the ragged end of a row goes through the
+// same packet code on a padded copy, so every element of every row is computed
+// by the same formula whatever the row's length or position.
 #pragma once
 
-#include <stdexcept>
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <type_traits>
 
@@ -17,78 +24,121 @@ const char* phi_name(Phi phi);
 
 namespace detail {
 
-// tanh for double, vectorised. Eigen vectorises tanh for float only; std::tanh
-// per element would dominate a step at small n. For |x| >= 1/8,
-// tanh|x| = (1 - e) / (1 + e) with e = exp(-2|x|) in (0, 1] (no overflow);
-// below 1/8 the cancellation in 1 - e would cost relative accuracy, so the odd
-// Taylor series to x^13 is used (truncation < 4e-16 relative there).
-template <class Derived>
-auto tanh_double(const Eigen::ArrayBase<Derived>& x) {
-  const auto a = x.abs();
-  const auto e = (a * -2.0).exp();
-  const auto big = (1.0 - e) / (1.0 + e);
-  const auto x2 = a * a;
-  const auto poly =
-      a * (1.0 + x2 * (-1.0 / 3 + x2 * (2.0 / 15 + x2 * (-17.0 / 315 +
-          x2 * (62.0 / 2835 + x2 * (-1382.0 / 155925 + x2 * (21844.0 / 6081075)))))));
-  const auto mag = (a < 0.125).select(poly, big);
-  return (x < 0.0).select(-mag, mag);
+namespace ei = Eigen::internal;
+
+template <class S>
+using Packet = typename ei::packet_traits<S>::type;
+
+// tanh of a packet of doubles. For |x| >= 1/8: tanh|x| = (1 - e) / (1 + e),
+// e = exp(-2|x|) in (0, 1] (never overflows). Below 1/8 the cancellation in
+// 1 - e would cost relative accuracy, so the odd Taylor series to x^13 is used
+// (truncation < 4e-16 relative there).
+inline Packet<double> ptanh_double(const Packet<double>& x) {
+  using P = Packet<double>;
+  const P one = ei::pset1<P>(1.0);
+  const P a = ei::pabs(x);
+  const P e = ei::pexp(ei::pmul(a, ei::pset1<P>(-2.0)));
+  const P big = ei::pdiv(ei::psub(one, e), ei::padd(one, e));
+  const P a2 = ei::pmul(a, a);
+  P poly = ei::pset1<P>(21844.0 / 6081075);
+  poly = ei::pmadd(poly, a2, ei::pset1<P>(-1382.0 / 155925));
+  poly = ei::pmadd(poly, a2, ei::pset1<P>(62.0 / 2835));
+  poly = ei::pmadd(poly, a2, ei::pset1<P>(-17.0 / 315));
+  poly = ei::pmadd(poly, a2, ei::pset1<P>(2.0 / 15));
+  poly = ei::pmadd(poly, a2, ei::pset1<P>(-1.0 / 3));
+  poly = ei::pmadd(poly, a2, one);
+  poly = ei::pmul(poly, a);
+  const P mag = ei::pselect(ei::pcmp_lt(a, ei::pset1<P>(0.125)), poly, big);
+  return ei::pselect(ei::pcmp_lt(x, ei::pzero(x)), ei::pnegate(mag), mag);
 }
 
-template <class S, class Derived>
-auto tanh_expr(const Eigen::ArrayBase<Derived>& x) {
+template <class S>
+Packet<S> ptanh_any(const Packet<S>& x) {
   if constexpr (std::is_same_v<S, double>) {
-    return tanh_double(x);
+    return ptanh_double(x);
   } else {
-    return x.tanh();
+    return ei::ptanh(x);  // Eigen's rational approximation for float
+  }
+}
+
+// out[i] = f(in[i]) for packets; in and out may alias.
+template <class S, class F>
+void packet_map(const S* in, S* out, Index len, F f) {
+  constexpr Index L = ei::unpacket_traits<Packet<S>>::size;
+  Index i = 0;
+  for (; i + L <= len; i += L) ei::pstoreu(out + i, f(ei::ploadu<Packet<S>>(in + i)));
+  if (i < len) {
+    alignas(64) S pad[L] = {};
+    std::copy(in + i, in + len, pad);
+    ei::pstoreu(pad, f(ei::ploadu<Packet<S>>(pad)));
+    std::copy(pad, pad + (len - i), out + i);
   }
 }
 
 }  // namespace detail
 
-// out = phi(in), elementwise; in and out may alias.
-template <class S, class In, class Out>
-void apply_phi(Phi phi, const Eigen::ArrayBase<In>& in, const Eigen::ArrayBase<Out>& out_) {
-  auto& out = const_cast<Eigen::ArrayBase<Out>&>(out_);  // Eigen's idiom for writable temporaries
+// out[i] = phi(in[i]), i < len; in and out may alias.
+template <class S>
+void apply_phi(Phi phi, const S* in, S* out, Index len) {
+  using detail::Packet;
+  namespace ei = Eigen::internal;
+  using Arr = Eigen::Array<S, Eigen::Dynamic, 1>;
+  Eigen::Map<const Arr> x(in, len);
+  Eigen::Map<Arr> y(out, len);
   switch (phi) {
     case Phi::tanh:
-      out = detail::tanh_expr<S>(in);
+      detail::packet_map(in, out, len, [](const Packet<S>& p) { return detail::ptanh_any<S>(p); });
+      break;
+    case Phi::shifted_tanh:
+      detail::packet_map(in, out, len, [](const Packet<S>& p) {
+        return ei::padd(ei::pset1<Packet<S>>(S(1)), detail::ptanh_any<S>(p));
+      });
       break;
     case Phi::relu:
-      out = in.max(S(0));
+      y = x.max(S(0));
       break;
     case Phi::softplus:
       // log(1 + e^x) = max(x, 0) + log1p(e^-|x|), finite for every x
-      out = in.max(S(0)) + (-in.abs()).exp().log1p();
-      break;
-    case Phi::shifted_tanh:
-      out = S(1) + detail::tanh_expr<S>(in);
+      y = x.max(S(0)) + (-x.abs()).exp().log1p();
       break;
     case Phi::identity:
-      out = in;
+      if (in != out) y = x;
       break;
   }
 }
 
-// out = phi'(in), elementwise (relu'(0) = 0).
-template <class S, class In, class Out>
-void apply_dphi(Phi phi, const Eigen::ArrayBase<In>& in, const Eigen::ArrayBase<Out>& out_) {
-  auto& out = const_cast<Eigen::ArrayBase<Out>&>(out_);
+// out[i] = phi'(in[i]) (relu'(0) = 0); in and out may alias.
+template <class S>
+void apply_dphi(Phi phi, const S* in, S* out, Index len) {
+  using detail::Packet;
+  namespace ei = Eigen::internal;
+  using Arr = Eigen::Array<S, Eigen::Dynamic, 1>;
+  Eigen::Map<const Arr> x(in, len);
+  Eigen::Map<Arr> y(out, len);
   switch (phi) {
     case Phi::tanh:
     case Phi::shifted_tanh:
-      out = S(1) - detail::tanh_expr<S>(in).square();
+      detail::packet_map(in, out, len, [](const Packet<S>& p) {
+        const Packet<S> t = detail::ptanh_any<S>(p);
+        return ei::psub(ei::pset1<Packet<S>>(S(1)), ei::pmul(t, t));
+      });
       break;
     case Phi::relu:
-      out = (in > S(0)).template cast<S>();
+      y = (x > S(0)).template cast<S>();
       break;
     case Phi::softplus:
-      out = S(1) / (S(1) + (-in).exp());
+      y = S(1) / (S(1) + (-x).exp());
       break;
     case Phi::identity:
-      out.setOnes();
+      y.setOnes();
       break;
   }
+}
+
+// Row by row over a row-major block whose rows are contiguous: Y = phi(X).
+template <class S, class XBlock, class YBlock>
+void apply_phi_rows(Phi phi, const XBlock& X, YBlock&& Y) {
+  for (Index i = 0; i < X.rows(); ++i) apply_phi<S>(phi, X.row(i).data(), Y.row(i).data(), X.cols());
 }
 
 }  // namespace flexrnn

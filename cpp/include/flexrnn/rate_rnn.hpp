@@ -106,13 +106,13 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
   const RowMat<S> W_inT = W_in.transpose();  // rows of W_in^T are contiguous for the axpys
   const bool current = opt.form == Form::current;
 
-  // r = phi(ng x), with ng the per-neuron gain
+  // R = phi(ng x), with ng the per-neuron gain; R may alias X
   auto rates = [&](const auto& X, auto&& R) {
     if (drive.neuron_gain) {
-      apply_phi<S>(opt.phi, X.array().rowwise() * CRowVecMap<S>(drive.neuron_gain, n).array(),
-                   R.array());
+      R.array() = X.array().rowwise() * CRowVecMap<S>(drive.neuron_gain, n).array();
+      apply_phi_rows<S>(opt.phi, R, R);
     } else {
-      apply_phi<S>(opt.phi, X.array(), R.array());
+      apply_phi_rows<S>(opt.phi, X, R);
     }
   };
 

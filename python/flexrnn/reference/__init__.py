@@ -3,7 +3,7 @@
 Imports nothing from flexrnn outside this subpackage, so it works without the compiled core.
 """
 
-from .models import lstm, low_rank_rnn, nmrnn, rate_rnn
+from .models import low_rank_rnn, lstm, nmrnn, rate_rnn
 from .phi import PHI_NAMES, dphi, phi, sigmoid
 from .rng import philox4x32, philox_normal
 

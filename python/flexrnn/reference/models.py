@@ -52,8 +52,24 @@ def _gain_and_noise(gain, neuron_gain, noise_std, alpha, seed, T, B, n, dtype):
     return gain, ng, noise
 
 
-def rate_rnn(u, W, W_in, b, W_out, b_out, x0, *, alpha, phi="tanh", form="current",
-             readout="rate", gain=1.0, neuron_gain=None, noise_std=0.0, seed=0):
+def rate_rnn(
+    u,
+    W,
+    W_in,
+    b,
+    W_out,
+    b_out,
+    x0,
+    *,
+    alpha,
+    phi="tanh",
+    form="current",
+    readout="rate",
+    gain=1.0,
+    neuron_gain=None,
+    noise_std=0.0,
+    seed=0,
+):
     """Continuous-time rate RNN, both forms of specs/models.md "RateRNN".
 
     u: (T, B, n_in); W: (n, n); W_in: (n, n_in); b: (n,); W_out: (n_out, n); b_out: (n_out,);
@@ -79,16 +95,35 @@ def rate_rnn(u, W, W_in, b, W_out, b_out, x0, *, alpha, phi="tanh", form="curren
         if form == "current":
             x = (1 - alpha) * x + alpha * (gain[t] * (r @ W.T) + u[t] @ W_in.T + b) + noise(t)
         else:
-            x = ((1 - alpha) * x + alpha * phi(ng * (gain[t] * (x @ W.T) + u[t] @ W_in.T + b))
-                 + noise(t))
+            x = (
+                (1 - alpha) * x
+                + alpha * phi(ng * (gain[t] * (x @ W.T) + u[t] @ W_in.T + b))
+                + noise(t)
+            )
         r = phi(ng * x)
         xs[t], rs[t] = x, r
     y = (rs if readout == "rate" else xs) @ W_out.T + b_out
     return {"x": xs, "r": rs, "y": y}
 
 
-def low_rank_rnn(u, U, V, W_in, b, W_out, b_out, x0, *, alpha, phi="tanh", readout="rate",
-                 gain=1.0, neuron_gain=None, noise_std=0.0, seed=0):
+def low_rank_rnn(
+    u,
+    U,
+    V,
+    W_in,
+    b,
+    W_out,
+    b_out,
+    x0,
+    *,
+    alpha,
+    phi="tanh",
+    readout="rate",
+    gain=1.0,
+    neuron_gain=None,
+    noise_std=0.0,
+    seed=0,
+):
     """Low-rank RNN, W = U V^T / n in the "current" form, applied as U (V^T r) / n.
 
     u: (T, B, n_in); U, V: (n, rank); other arguments and the result as in rate_rnn.
@@ -116,8 +151,27 @@ def low_rank_rnn(u, U, V, W_in, b, W_out, b_out, x0, *, alpha, phi="tanh", reado
     return {"x": xs, "r": rs, "y": y}
 
 
-def nmrnn(u, W_z, B_z, b_z, A_z, c_z, U, V, B_x, C, d, x0, z0, *, alpha_x, alpha_z,
-          n_scale=1.0, W_zx=None, s_clamp=None):
+def nmrnn(
+    u,
+    W_z,
+    B_z,
+    b_z,
+    A_z,
+    c_z,
+    U,
+    V,
+    B_x,
+    C,
+    d,
+    x0,
+    z0,
+    *,
+    alpha_x,
+    alpha_z,
+    n_scale=1.0,
+    W_zx=None,
+    s_clamp=None,
+):
     """Neuromodulated low-rank RNN, specs/models.md "NMRNN".
 
     u: (T, B, n_in); W_z: (n_mod, n_mod); B_z: (n_mod, n_in); b_z: (n_mod,); A_z: (rank, n_mod);

@@ -1,0 +1,3 @@
+from flexrnn.cli import main
+
+raise SystemExit(main())
