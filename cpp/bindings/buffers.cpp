@@ -1,7 +1,5 @@
 #include "buffers.hpp"
 
-#include <sys/mman.h>
-
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -12,7 +10,6 @@ namespace flexrnn::py_bind {
 namespace {
 
 constexpr std::size_t kHeader = 64;                // keeps the data 64-byte aligned
-constexpr std::size_t kHugePage = 2u << 20;        // 2 MiB
 constexpr std::size_t kCacheCap = 512u << 20;      // bytes kept for reuse at most
 constexpr std::size_t kMaxCachedBlock = 256u << 20;
 
@@ -30,10 +27,10 @@ std::size_t& size_of(void* base) { return *static_cast<std::size_t*>(base); }
 }  // namespace
 
 void* buffer_acquire(std::size_t bytes) {
-  const std::size_t total = bytes + kHeader;
+  const std::size_t total = (bytes + 2 * kHeader - 1) / kHeader * kHeader;  // header + data
   {
     std::lock_guard<std::mutex> lock(cache_mutex);
-    // reuse a cached block of this size or up to 1/8 larger
+    // reuse a cached block of this size or up to 1/8 larger, most recent first
     for (auto it = cache.rbegin(); it != cache.rend(); ++it) {
       if (it->bytes >= total && it->bytes - total <= total / 8) {
         void* base = it->base;
@@ -43,15 +40,9 @@ void* buffer_acquire(std::size_t bytes) {
       }
     }
   }
-  const bool huge = total >= 2 * kHugePage;
-  const std::size_t align = huge ? kHugePage : kHeader;
-  const std::size_t rounded = (total + align - 1) / align * align;
-  void* base = std::aligned_alloc(align, rounded);
+  void* base = std::aligned_alloc(kHeader, total);
   if (!base) throw std::bad_alloc();
-#ifdef MADV_HUGEPAGE
-  if (huge) madvise(base, rounded, MADV_HUGEPAGE);  // a hint: ignored where unsupported
-#endif
-  size_of(base) = rounded;
+  size_of(base) = total;
   return static_cast<char*>(base) + kHeader;
 }
 

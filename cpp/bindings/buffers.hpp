@@ -4,7 +4,7 @@
 // glibc hands back memory from mmap, and the kernel faults in and zeroes every
 // page: at small n that costs as much as the simulation itself. Buffers freed
 // by NumPy go back to this cache (up to a cap) and are reused by the next run
-// of the same size; large buffers ask for transparent huge pages.
+// of the same size.
 #pragma once
 
 #include <pybind11/numpy.h>

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -44,6 +45,20 @@ def array(
 
     ``shape`` entries of None match any size. Raises ValueError/TypeError naming ``name``.
     """
+    if (
+        type(value) is np.ndarray
+        and value.dtype == dtype
+        and value.flags.c_contiguous
+        and (shape is None or _shape_matches(value.shape, shape))
+    ):  # the common case, checked without copies: every run validates every parameter
+        # a sum is finite iff every element is (barring float64 overflow); confirm if not
+        if (
+            finite
+            and not math.isfinite(value.sum(dtype=np.float64))
+            and not np.isfinite(value).all()
+        ):
+            raise ValueError(f"{name}: contains NaN or infinite values")
+        return value
     arr = real_array(name, value)
     if shape is not None:
         if arr.ndim != len(shape) or any(
@@ -56,6 +71,12 @@ def array(
     if finite and arr.size and not np.isfinite(arr).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
     return arr
+
+
+def _shape_matches(actual: tuple, expected: tuple) -> bool:
+    return len(actual) == len(expected) and all(
+        e is None or e == a for a, e in zip(actual, expected)
+    )
 
 
 def scalar(name: str, value: Any, *, positive: bool = False, nonneg: bool = False) -> float:

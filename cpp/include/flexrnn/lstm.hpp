@@ -35,7 +35,8 @@ template <class S>
 void rollout(const LSTMParams<S>& p, const LSTMDrive<S>& drive, const LSTMTrajectory<S>& out) {
   const Index T = out.h.T, B = out.h.B, n = out.h.N;
   if (T == 0 || B == 0) return;
-  const RowMat<S> W_ihT = p.W_ih.transpose();
+  // transposed copies: products with one trial become sums of contiguous rows
+  const RowMat<S> W_ihT = p.W_ih.transpose(), W_hhT = p.W_hh.transpose();
 
   for_each_chunk(B, batch_chunk_rows(B, 4 * n), [&](Index b0, Index rows) {
     RowMat<S> G(rows, 4 * n);
@@ -45,7 +46,7 @@ void rollout(const LSTMParams<S>& p, const LSTMDrive<S>& drive, const LSTMTrajec
       const CMatMap<S> Cp(t == 0 ? C0.data() : out.c.slab(t - 1, b0, rows).data(), rows, n);
       MatMap<S> Hn = out.h.slab(t, b0, rows), Cn = out.c.slab(t, b0, rows);
       // 1. gate pre-activations
-      G.noalias() = H * p.W_hh.transpose();
+      G.noalias() = H * W_hhT;
       detail::add_input_drive<S>(drive.u.slab(t, b0, rows), W_ihT, p.b, G);
       // 2. gates: sigmoid on i, f, o; tanh on g (in place in G)
       auto ifo = [&](Index k) { return G.middleCols(k * n, n).array(); };

@@ -58,7 +58,9 @@ void rollout(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMRNNDrive<
   if (T == 0 || B == 0) return;
   const S ax = S(opt.alpha_x), az = S(opt.alpha_z);
   const S inv_scale = S(1.0 / opt.n_scale);
+  // transposed copies: products with one trial become sums of contiguous rows
   const RowMat<S> B_zT = p.B_z.transpose(), B_xT = p.B_x.transpose();
+  const RowMat<S> W_zT = p.W_z.transpose(), UT = p.U.transpose();
 
   for_each_chunk(B, batch_chunk_rows(B, n), [&](Index b0, Index rows) {
     RowMat<S> r0(rows, n), tz(rows, n_mod), K(rows, rank);
@@ -75,7 +77,7 @@ void rollout(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMRNNDrive<
 
       // 1. modulator: z[t+1]
       apply_phi_rows<S>(Phi::tanh, Z, tz);
-      Zn.noalias() = tz * p.W_z.transpose();
+      Zn.noalias() = tz * W_zT;
       add_input_drive<S>(Ut, B_zT, p.b_z, Zn);
       if (p.W_zx) Zn.noalias() += R * CMatMap<S>(p.W_zx, n_mod, n).transpose();
       Zn = (S(1) - az) * Z + az * Zn;
@@ -91,7 +93,7 @@ void rollout(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMRNNDrive<
       // 3. output network: x[t+1], the low-rank product applied factor by factor
       K.noalias() = R * p.V;
       K.array() *= Sn.array() * inv_scale;
-      Xn.noalias() = K * p.U.transpose();
+      Xn.noalias() = K * UT;
       add_input_drive<S>(Ut, B_xT, static_cast<const S*>(nullptr), Xn);
       Xn = (S(1) - ax) * X + ax * Xn;
       // 4. rates and readout

@@ -48,29 +48,32 @@ struct RateTrajectory {
   Tensor3<S> x, r, y;  // (T, B, n), (T, B, n), (T, B, n_out)
 };
 
-// Recurrent weights that are an (n, n) matrix: rec = R W^T.
+// Recurrent weights that are an (n, n) matrix: rec = R W^T. W^T is kept as a
+// row-major copy: for one trial the product is then a sum of contiguous rows of
+// W^T (no horizontal reductions), and Eigen's GEMM packs it as fast as W.
 template <class S>
 struct DenseRecurrence {
-  CMatMap<S> W;  // (n, n)
-  Index size() const { return W.rows(); }
+  RowMat<S> WT;  // (n, n) = W^T
+  explicit DenseRecurrence(const CMatMap<S>& W) : WT(W.transpose()) {}
   Index work_cols() const { return 0; }
   template <class In, class Out>
   void apply(const In& R, Out& out, RowMat<S>& /*work*/) const {
-    out.noalias() = R * W.transpose();
+    out.noalias() = R * WT;
   }
 };
 
 // W = U V^T / n applied as ((R V) / n) U^T: O(n rank) per trial and step.
 template <class S>
 struct LowRankRecurrence {
-  CMatMap<S> U, V;  // (n, rank)
-  Index size() const { return U.rows(); }
-  Index work_cols() const { return U.cols(); }
+  CMatMap<S> V;  // (n, rank)
+  RowMat<S> UT;  // (rank, n) = U^T / n
+  LowRankRecurrence(const CMatMap<S>& U, const CMatMap<S>& V_)
+      : V(V_), UT(U.transpose() / S(U.rows())) {}
+  Index work_cols() const { return V.cols(); }
   template <class In, class Out>
   void apply(const In& R, Out& out, RowMat<S>& work) const {
     work.noalias() = R * V;
-    work *= S(1) / S(U.rows());
-    out.noalias() = work * U.transpose();
+    out.noalias() = work * UT;
   }
 };
 
@@ -168,13 +171,13 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
 template <class S>
 void rollout(const RateRNNParams<S>& p, const RateOptions& opt, const RateDrive<S>& drive,
              const RateTrajectory<S>& out) {
-  detail::rate_rollout(DenseRecurrence<S>{p.W}, p.W_in, p.b, p.W_out, p.b_out, opt, drive, out);
+  detail::rate_rollout(DenseRecurrence<S>(p.W), p.W_in, p.b, p.W_out, p.b_out, opt, drive, out);
 }
 
 template <class S>
 void rollout(const LowRankRNNParams<S>& p, const RateOptions& opt, const RateDrive<S>& drive,
              const RateTrajectory<S>& out) {
-  detail::rate_rollout(LowRankRecurrence<S>{p.U, p.V}, p.W_in, p.b, p.W_out, p.b_out, opt, drive,
+  detail::rate_rollout(LowRankRecurrence<S>(p.U, p.V), p.W_in, p.b, p.W_out, p.b_out, opt, drive,
                        out);
 }
 
