@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from flexrnn import _core
+from flexrnn import _core, _validate
 from flexrnn._version import __version__
 from flexrnn.models import LSTM, NMRNN, LowRankRNN, RateRNN, load
 
@@ -35,9 +35,7 @@ def config() -> dict:
 
 def set_num_threads(n: int) -> None:
     """Use ``n`` OpenMP threads (>= 1) in later rollouts. Results do not depend on it."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n: expected an integer >= 1, got {n!r}")
-    _core.set_num_threads(n)
+    _core.set_num_threads(_validate.integer("n", n, minimum=1))
 
 
 def get_num_threads() -> int:

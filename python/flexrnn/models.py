@@ -77,8 +77,13 @@ class Model(ABC):
     _hyper: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
-    def _shapes(self) -> dict[str, tuple]:
-        """Expected shape of every parameter (None entries match any size)."""
+    def _shapes(self, p: dict[str, np.ndarray]) -> dict[str, tuple]:
+        """Expected shape of every parameter (None entries match any size), with the sizes
+        read off the arrays in ``p`` (which may have any shape: see :func:`_dim`)."""
+
+    @abstractmethod
+    def _check_hyper(self) -> None:
+        """Re-check hyperparameters, which may have been changed since construction."""
 
     def _set_params(self, values: dict[str, Any], dtype: Any) -> None:
         first = values[self._params[0]]
@@ -93,15 +98,18 @@ class Model(ABC):
         self._check_shapes()
 
     def _check_shapes(self) -> dict[str, np.ndarray]:
-        """Every parameter checked (shape, dtype, finite); returns them C-contiguous."""
-        out = {}
-        for name, shape in self._shapes().items():
+        """Every parameter and hyperparameter checked (parameters: shape, dtype, finite);
+        returns the parameters C-contiguous in the model's dtype."""
+        self._check_hyper()
+        raw = {}
+        for name in self._params:
             value = getattr(self, name)
-            if value is None and name in self._optional:
-                out[name] = None
-                continue
-            out[name] = check.array(name, value, self._dtype, shape)
-        return out
+            optional_none = value is None and name in self._optional
+            raw[name] = None if optional_none else check.real_array(name, value)
+        return {
+            name: None if raw[name] is None else check.array(name, raw[name], self._dtype, shape)
+            for name, shape in self._shapes(raw).items()
+        }
 
     @property
     def dtype(self) -> np.dtype:
@@ -145,6 +153,12 @@ class Model(ABC):
         return {}
 
 
+def _dim(a: np.ndarray, axis: int, times: int = 1) -> int | None:
+    """Size of ``a`` along ``axis`` (times ``times``), or None when ``a`` has too few axes:
+    the parameter's own check then reports its shape."""
+    return a.shape[axis] * times if a.ndim == 2 or (a.ndim == 1 and axis == 0) else None
+
+
 def _default_dtype(value: Any, name: str) -> np.dtype:
     arr = check.real_array(name, value)
     return arr.dtype if arr.dtype in check.FLOAT_DTYPES else np.dtype(np.float64)
@@ -175,6 +189,9 @@ def _normal(rng: np.random.Generator, shape: tuple, std: float) -> np.ndarray:
 
 class _RateBase(Model):
     """RateRNN and LowRankRNN: shared hyperparameters and run()."""
+
+    def _check_hyper(self):
+        self._init_hyper(self.tau, self.dt, self.phi, self.form, self.readout)
 
     def _init_hyper(self, tau, dt, phi, form, readout):
         self.tau = check.scalar("tau", tau, positive=True)
@@ -291,10 +308,8 @@ class RateRNN(_RateBase):
             dtype,
         )
 
-    def _shapes(self):
-        n = self.W.shape[0]
-        n_in = self.W_in.shape[1] if self.W_in.ndim == 2 else None
-        n_out = self.W_out.shape[0] if self.W_out.ndim == 2 else None
+    def _shapes(self, p):
+        n, n_in, n_out = _dim(p["W"], 0), _dim(p["W_in"], 1), _dim(p["W_out"], 0)
         return {
             "W": (n, n),
             "W_in": (n, n_in),
@@ -407,10 +422,9 @@ class LowRankRNN(_RateBase):
             dtype,
         )
 
-    def _shapes(self):
-        n, rank = self.U.shape
-        n_in = self.W_in.shape[1] if self.W_in.ndim == 2 else None
-        n_out = self.W_out.shape[0] if self.W_out.ndim == 2 else None
+    def _shapes(self, p):
+        n, rank = _dim(p["U"], 0), _dim(p["U"], 1)
+        n_in, n_out = _dim(p["W_in"], 1), _dim(p["W_out"], 0)
         return {
             "U": (n, rank),
             "V": (n, rank),
@@ -515,12 +529,7 @@ class NMRNN(Model):
         n_scale=1.0,
         dtype=None,
     ):
-        self.tau_x = check.scalar("tau_x", tau_x, positive=True)
-        self.tau_z = check.scalar("tau_z", tau_z, positive=True)
-        self.dt = check.scalar("dt", dt, positive=True)
-        if self.dt / self.tau_x > 1 or self.dt / self.tau_z > 1:
-            raise ValueError("dt: dt / tau_x and dt / tau_z must be <= 1")
-        self.n_scale = check.scalar("n_scale", n_scale, positive=True)
+        self._init_hyper(tau_x, tau_z, dt, n_scale)
         U_arr = check.real_array("U", U)
         W_z_arr = check.real_array("W_z", W_z)
         if U_arr.ndim != 2 or U_arr.shape[0] == 0:
@@ -549,11 +558,20 @@ class NMRNN(Model):
             dtype,
         )
 
-    def _shapes(self):
-        n, rank = self.U.shape
-        n_mod = self.W_z.shape[0]
-        n_in = self.B_z.shape[1] if self.B_z.ndim == 2 else None
-        n_out = self.C.shape[0] if self.C.ndim == 2 else None
+    def _check_hyper(self):
+        self._init_hyper(self.tau_x, self.tau_z, self.dt, self.n_scale)
+
+    def _init_hyper(self, tau_x, tau_z, dt, n_scale):
+        self.tau_x = check.scalar("tau_x", tau_x, positive=True)
+        self.tau_z = check.scalar("tau_z", tau_z, positive=True)
+        self.dt = check.scalar("dt", dt, positive=True)
+        if self.dt / self.tau_x > 1 or self.dt / self.tau_z > 1:
+            raise ValueError("dt: dt / tau_x and dt / tau_z must be <= 1")
+        self.n_scale = check.scalar("n_scale", n_scale, positive=True)
+
+    def _shapes(self, p):
+        n, rank, n_mod = _dim(p["U"], 0), _dim(p["U"], 1), _dim(p["W_z"], 0)
+        n_in, n_out = _dim(p["B_z"], 1), _dim(p["C"], 0)
         return {
             "W_z": (n_mod, n_mod),
             "B_z": (n_mod, n_in),
@@ -614,6 +632,11 @@ class NMRNN(Model):
         n_out = check.integer("n_out", n_out, minimum=0)
         if n_scale == "n":
             n_scale = float(n)
+        if n_scale == 1.0 and rank > n:
+            raise ValueError(
+                f"rank: n_scale=1 orthonormalises U (n, rank), so rank <= n = {n}; "
+                f"got rank {rank} (use n_scale='n')"
+            )
         rng = _rng(seed)
         U = rng.standard_normal((n, rank))
         if n_scale == 1.0:
@@ -716,19 +739,21 @@ class LSTM(Model):
             dtype,
         )
 
-    def _shapes(self):
-        n = self.W_hh.shape[1]
-        n_in = self.W_ih.shape[1] if self.W_ih.ndim == 2 else None
-        n_out = self.C.shape[0] if self.C.ndim == 2 else None
+    def _shapes(self, p):
+        n, n4 = _dim(p["W_hh"], 1), _dim(p["W_hh"], 1, times=4)
+        n_in, n_out = _dim(p["W_ih"], 1), _dim(p["C"], 0)
         return {
-            "W_ih": (4 * n, n_in),
-            "W_hh": (4 * n, n),
-            "b": (4 * n,),
+            "W_ih": (n4, n_in),
+            "W_hh": (n4, n),
+            "b": (n4,),
             "C": (n_out, n),
             "d": (n_out,),
             "h0": (n,),
             "c0": (n,),
         }
+
+    def _check_hyper(self):
+        """The LSTM has no hyperparameters."""
 
     n = property(lambda self: self.W_hh.shape[1])
     n_in = property(lambda self: self.W_ih.shape[1])
