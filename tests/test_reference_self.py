@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from flexrnn.reference import (
     PHI_NAMES,
     dphi,
@@ -41,8 +40,10 @@ def test_philox_matches_random123_known_answers():
     for counter, key, expected in PHILOX_KAT:
         out = philox4x32(np.array(counter, dtype=np.uint32), np.array(key, dtype=np.uint32))
         np.testing.assert_array_equal(out, np.array(expected, dtype=np.uint32))
-    batched = philox4x32(np.array([c for c, _, _ in PHILOX_KAT[:1]] * 3, dtype=np.uint32),
-                         np.zeros(2, dtype=np.uint32))
+    batched = philox4x32(
+        np.array([c for c, _, _ in PHILOX_KAT[:1]] * 3, dtype=np.uint32),
+        np.zeros(2, dtype=np.uint32),
+    )
     np.testing.assert_array_equal(batched, np.array([PHILOX_KAT[0][2]] * 3, dtype=np.uint32))
 
 
@@ -96,8 +97,18 @@ def test_zero_weights_decay_as_one_minus_alpha_to_the_t(form, dtype):
     n, T, B, alpha = 5, 30, 2, 0.2
     z = np.zeros
     x0 = np.random.default_rng(1).normal(size=(B, n))
-    out = rate_rnn(z((T, B, 1)), z((n, n), dtype), z((n, 1), dtype), z(n, dtype),
-                   z((1, n), dtype), z(1, dtype), x0, alpha=alpha, phi="identity", form=form)
+    out = rate_rnn(
+        z((T, B, 1)),
+        z((n, n), dtype),
+        z((n, 1), dtype),
+        z(n, dtype),
+        z((1, n), dtype),
+        z(1, dtype),
+        x0,
+        alpha=alpha,
+        phi="identity",
+        form=form,
+    )
     assert out["x"].dtype == dtype and out["y"].dtype == dtype
     expected = (1 - alpha) ** np.arange(1, T + 1)[:, None, None] * x0
     rtol = 1e-5 if dtype == np.float32 else 1e-12
@@ -110,8 +121,19 @@ def test_linear_network_equals_repeated_propagator(form):
     W, W_in, b, W_out, b_out = _random_net(rng)
     n, T, B, alpha = W.shape[0], 25, 3, 0.1
     x0 = rng.normal(size=(B, n))
-    out = rate_rnn(np.zeros((T, B, 3)), W, W_in, 0 * b, W_out, b_out, x0, alpha=alpha,
-                   phi="identity", form=form, readout="state")
+    out = rate_rnn(
+        np.zeros((T, B, 3)),
+        W,
+        W_in,
+        0 * b,
+        W_out,
+        b_out,
+        x0,
+        alpha=alpha,
+        phi="identity",
+        form=form,
+        readout="state",
+    )
     propagator = (1 - alpha) * np.eye(n) + alpha * W
     x = x0
     for t in range(T):
@@ -129,12 +151,15 @@ def test_gain_and_neuron_gain_scale_the_recurrence():
     g = rng.uniform(0.5, 2, (T, B))
     for form in ("current", "rate"):
         # a per-step, per-trial gain equals running each trial with its own scaled W
-        out = rate_rnn(u, W, W_in, b, W_out, b_out, x0, alpha=0.3, gain=g, neuron_gain=ng,
-                       form=form)
-        const = rate_rnn(u, W, W_in, b, W_out, b_out, x0, alpha=0.3, gain=g[0, 0],
-                         neuron_gain=ng, form=form)
-        scaled = rate_rnn(u[:1, :1], g[0, 0] * W, W_in, b, W_out, b_out, x0, alpha=0.3,
-                          neuron_gain=ng, form=form)
+        out = rate_rnn(
+            u, W, W_in, b, W_out, b_out, x0, alpha=0.3, gain=g, neuron_gain=ng, form=form
+        )
+        const = rate_rnn(
+            u, W, W_in, b, W_out, b_out, x0, alpha=0.3, gain=g[0, 0], neuron_gain=ng, form=form
+        )
+        scaled = rate_rnn(
+            u[:1, :1], g[0, 0] * W, W_in, b, W_out, b_out, x0, alpha=0.3, neuron_gain=ng, form=form
+        )
         np.testing.assert_allclose(out["x"][0, 0], scaled["x"][0, 0], rtol=1e-12)
         np.testing.assert_allclose(const["x"][0, 0], scaled["x"][0, 0], rtol=1e-12)
         np.testing.assert_allclose(out["r"], np.tanh(ng * out["x"]), rtol=1e-12)
@@ -149,11 +174,20 @@ def test_noise_is_the_documented_philox_stream():
     x = x0
     for t in range(T):
         xi = philox_normal(seed, np.arange(B), t, n)
-        x = ((1 - alpha) * x + alpha * (np.tanh(x) @ W.T + u[t] @ W_in.T + b)
-             + np.sqrt(2 * alpha) * noise_std * xi)
+        x = (
+            (1 - alpha) * x
+            + alpha * (np.tanh(x) @ W.T + u[t] @ W_in.T + b)
+            + np.sqrt(2 * alpha) * noise_std * xi
+        )
         np.testing.assert_allclose(out["x"][t], x, rtol=1e-12, atol=1e-14)
-    out32 = rate_rnn(u, *(a.astype(np.float32) for a in (W, W_in, b, W_out, b_out)), x0,
-                     alpha=alpha, noise_std=noise_std, seed=seed)
+    out32 = rate_rnn(
+        u,
+        *(a.astype(np.float32) for a in (W, W_in, b, W_out, b_out)),
+        x0,
+        alpha=alpha,
+        noise_std=noise_std,
+        seed=seed,
+    )
     assert out32["x"].dtype == np.float32
     np.testing.assert_allclose(out32["x"], out["x"], rtol=1e-4, atol=1e-5)
 
@@ -165,8 +199,14 @@ def test_low_rank_equals_rate_rnn_with_outer_product_weights(readout):
     n, rank, T, B = 12, 2, 20, 3
     U, V = rng.normal(size=(n, rank)), rng.normal(size=(n, rank))
     u, x0 = rng.normal(size=(T, B, 3)), rng.normal(size=n)
-    kwargs = dict(alpha=0.2, readout=readout, gain=rng.uniform(0.5, 1.5, (T, 1)),
-                  neuron_gain=rng.uniform(0.5, 2, n), noise_std=0.1, seed=3)
+    kwargs = dict(
+        alpha=0.2,
+        readout=readout,
+        gain=rng.uniform(0.5, 1.5, (T, 1)),
+        neuron_gain=rng.uniform(0.5, 2, n),
+        noise_std=0.1,
+        seed=3,
+    )
     low = low_rank_rnn(u, U, V, W_in, b, W_out, b_out, x0, **kwargs)
     full = rate_rnn(u, U @ V.T / n, W_in, b, W_out, b_out, x0, **kwargs)
     for key in ("x", "r", "y"):
@@ -183,16 +223,50 @@ def test_nmrnn_with_clamped_gains_is_a_low_rank_network():
     C, d = rng.normal(size=(n_out, n)), rng.normal(size=n_out)
     u = rng.normal(size=(T, B, n_in))
     s_clamp = np.array([0.3, np.nan, 0.0])  # component 2 ablated, 1 free
-    out = nmrnn(u, W_z, B_z, b_z, A_z, c_z, U, V, B_x, C, d, 0.1 * np.ones(n), 0.1 * np.ones(n_mod),
-                alpha_x=0.1, alpha_z=0.01, n_scale=n, W_zx=rng.normal(size=(n_mod, n)),
-                s_clamp=s_clamp)
+    out = nmrnn(
+        u,
+        W_z,
+        B_z,
+        b_z,
+        A_z,
+        c_z,
+        U,
+        V,
+        B_x,
+        C,
+        d,
+        0.1 * np.ones(n),
+        0.1 * np.ones(n_mod),
+        alpha_x=0.1,
+        alpha_z=0.01,
+        n_scale=n,
+        W_zx=rng.normal(size=(n_mod, n)),
+        s_clamp=s_clamp,
+    )
     assert out["s"].shape == (T, B, rank)
     assert np.all(out["s"][..., 0] == 0.3) and np.all(out["s"][..., 2] == 0)
     assert np.all((out["s"][..., 1] > 0) & (out["s"][..., 1] < 1))
     # all gains clamped: x is a low-rank tanh RNN with W = U diag(s) V^T / n, input B_x u
     s_fixed = np.array([0.3, 0.7, 0.0])
-    out = nmrnn(u, W_z, B_z, b_z, A_z, c_z, U, V, B_x, C, d, 0.1 * np.ones(n), 0.1 * np.ones(n_mod),
-                alpha_x=0.1, alpha_z=0.01, n_scale=n, s_clamp=s_fixed)
+    out = nmrnn(
+        u,
+        W_z,
+        B_z,
+        b_z,
+        A_z,
+        c_z,
+        U,
+        V,
+        B_x,
+        C,
+        d,
+        0.1 * np.ones(n),
+        0.1 * np.ones(n_mod),
+        alpha_x=0.1,
+        alpha_z=0.01,
+        n_scale=n,
+        s_clamp=s_fixed,
+    )
     same = low_rank_rnn(u, U * s_fixed, V, B_x, np.zeros(n), C, d, 0.1 * np.ones(n), alpha=0.1)
     np.testing.assert_allclose(out["x"], same["x"], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(out["y"], out["x"] @ C.T + d)

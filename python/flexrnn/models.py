@@ -251,12 +251,13 @@ class _RateBase(Model):
         """
         p = self._check_shapes()
         dt = self._dtype
-        u = check.inputs(u, self.n_in, dt)
+        n, n_in = p["x0"].shape[0], p["W_in"].shape[1]
+        u = check.inputs(u, n_in, dt)
         T, B = u.shape[:2]
         x0 = check.initial_state("x0", x0, p["x0"], B)
         gain_arr, gain_scalar = _gain_args(gain, T, B, dt)
         if neuron_gain is not None:
-            neuron_gain = check.array("neuron_gain", neuron_gain, dt, (self.n,))
+            neuron_gain = check.array("neuron_gain", neuron_gain, dt, (n,))
         noise_std = check.scalar("noise_std", noise_std, nonneg=True)
         seed = check.seed("seed", seed)
         x, r, y = self._rollout(p, u, x0, gain_arr, gain_scalar, neuron_gain, noise_std, seed)
@@ -671,20 +672,21 @@ class NMRNN(Model):
         """
         p = self._check_shapes()
         dt = self._dtype
-        u = check.inputs(u, self.n_in, dt)
+        rank = p["U"].shape[1]
+        u = check.inputs(u, p["B_z"].shape[1], dt)
         B = u.shape[1]
         x0 = check.initial_state("x0", x0, p["x0"], B)
         z0 = check.initial_state("z0", z0, p["z0"], B)
         if s_clamp is not None:
-            s_clamp = check.array("s_clamp", s_clamp, dt, (self.rank,), finite=False)
+            s_clamp = check.array("s_clamp", s_clamp, dt, (rank,), finite=False)
             if np.isinf(s_clamp).any():
                 raise ValueError("s_clamp: values must be finite or NaN (free)")
         if ablate is not None:
-            s_clamp = np.full(self.rank, np.nan, dt) if s_clamp is None else s_clamp.copy()
+            s_clamp = np.full(rank, np.nan, dt) if s_clamp is None else s_clamp.copy()
             for k in np.atleast_1d(ablate):
                 k = check.integer("ablate", k.item() if isinstance(k, np.generic) else k)
-                if not 0 <= k < self.rank:
-                    raise ValueError(f"ablate: component {k} not in 0..{self.rank - 1}")
+                if not 0 <= k < rank:
+                    raise ValueError(f"ablate: component {k} not in 0..{rank - 1}")
                 s_clamp[k] = 0.0
         x, r, z, s, y = _core.nmrnn_rollout(
             p["W_z"],
@@ -782,7 +784,7 @@ class LSTM(Model):
     def run(self, u: Any, h0: Any = None, c0: Any = None) -> LSTMTrajectory:
         """u: (T, B, n_in); h0, c0: None, (n,) or (B, n). Returns h, c: (T, B, n), y."""
         p = self._check_shapes()
-        u = check.inputs(u, self.n_in, self._dtype)
+        u = check.inputs(u, p["W_ih"].shape[1], self._dtype)
         B = u.shape[1]
         h0 = check.initial_state("h0", h0, p["h0"], B)
         c0 = check.initial_state("c0", c0, p["c0"], B)
