@@ -50,7 +50,9 @@ void rollout(const LSTMParams<S>& p, const LSTMDrive<S>& drive, const LSTMTrajec
       detail::add_input_drive<S>(drive.u.slab(t, b0, rows), W_ihT, p.b, G);
       // 2. gates: sigmoid on i, f, o; tanh on g (in place in G)
       auto ifo = [&](Index k) { return G.middleCols(k * n, n).array(); };
-      for (Index k : {0, 1, 3}) ifo(k) = S(1) / (S(1) + (-ifo(k)).exp());
+      for (Index i = 0; i < rows; ++i) {
+        for (Index k : {0, 1, 3}) apply_sigmoid<S>(&G(i, k * n), &G(i, k * n), n);
+      }
       apply_phi_rows<S>(Phi::tanh, G.middleCols(2 * n, n), G.middleCols(2 * n, n));
       // 3. cell and hidden state
       Cn.array() = ifo(1) * Cp.array() + ifo(0) * ifo(2);

@@ -2,10 +2,12 @@
 //
 // tanh is the hot one (n of them per trial and step). Eigen 3.4 vectorises it
 // for float only, and its array `select` has no packet path, so an expression
-// for double would run element by element. Here tanh runs as an explicit loop
-// over SIMD packets for both types; the ragged end of a row goes through the
-// same packet code on a padded copy, so every element of every row is computed
-// by the same formula whatever the row's length or position.
+// for double would run element by element. Here tanh and sigmoid run as an
+// explicit loop over SIMD packets; the ragged end of a row goes through the
+// same packet code on a padded copy. Every element is thus computed by the same
+// formula whatever the row's length or alignment (an Eigen expression would
+// compute an unaligned head with scalar std::exp, which rounds differently).
+// softplus, which needs log1p, runs element by element with the std functions.
 #pragma once
 
 #include <algorithm>
@@ -53,6 +55,12 @@ inline Packet<double> ptanh_double(const Packet<double>& x) {
 }
 
 template <class S>
+Packet<S> psigmoid(const Packet<S>& x) {
+  const Packet<S> one = ei::pset1<Packet<S>>(S(1));
+  return ei::pdiv(one, ei::padd(one, ei::pexp(ei::pnegate(x))));  // exp overflow -> 0
+}
+
+template <class S>
 Packet<S> ptanh_any(const Packet<S>& x) {
   if constexpr (std::is_same_v<S, double>) {
     return ptanh_double(x);
@@ -84,7 +92,7 @@ void apply_phi(Phi phi, const S* in, S* out, Index len) {
   namespace ei = Eigen::internal;
   using Arr = Eigen::Array<S, Eigen::Dynamic, 1>;
   Eigen::Map<const Arr> x(in, len);
-  Eigen::Map<Arr> y(out, len);
+  Eigen::Map<Arr> y(out, len);  // relu and identity only: exact in any traversal order
   switch (phi) {
     case Phi::tanh:
       detail::packet_map(in, out, len, [](const Packet<S>& p) { return detail::ptanh_any<S>(p); });
@@ -99,7 +107,9 @@ void apply_phi(Phi phi, const S* in, S* out, Index len) {
       break;
     case Phi::softplus:
       // log(1 + e^x) = max(x, 0) + log1p(e^-|x|), finite for every x
-      y = x.max(S(0)) + (-x.abs()).exp().log1p();
+      for (Index i = 0; i < len; ++i) {
+        out[i] = std::max(in[i], S(0)) + std::log1p(std::exp(-std::abs(in[i])));
+      }
       break;
     case Phi::identity:
       if (in != out) y = x;
@@ -127,12 +137,19 @@ void apply_dphi(Phi phi, const S* in, S* out, Index len) {
       y = (x > S(0)).template cast<S>();
       break;
     case Phi::softplus:
-      y = S(1) / (S(1) + (-x).exp());
+      detail::packet_map(in, out, len, [](const Packet<S>& p) { return detail::psigmoid<S>(p); });
       break;
     case Phi::identity:
       y.setOnes();
       break;
   }
+}
+
+// out[i] = 1 / (1 + exp(-in[i])); in and out may alias.
+template <class S>
+void apply_sigmoid(const S* in, S* out, Index len) {
+  using detail::Packet;
+  detail::packet_map(in, out, len, [](const Packet<S>& p) { return detail::psigmoid<S>(p); });
 }
 
 // Row by row over a row-major block whose rows are contiguous: Y = phi(X).
