@@ -1,0 +1,1 @@
+"""flexrnn benchmarks: ``python -m bench`` from the repository root (see bench/run.py)."""

@@ -1,0 +1,1125 @@
+"""Benchmark runner: the C++ core against the NumPy reference and PyTorch eager, same process.
+
+Usage (from the repository root)::
+
+    python -m bench                # full run (~1-2 min): bench/results/*.json, docs/benchmarks.md
+    python -m bench --quick        # smoke run (~15 s); markdown in bench/results/ by default
+    python -m bench --only forward --repeats 5 --markdown /tmp/b.md
+
+Every run first measures the hardware limit (the GEMM rate NumPy's BLAS reaches here), then
+runs each registered benchmark section. A section is a function ``run(ctx) -> dict`` (JSON-able
+results, with every raw timing) plus ``render(data, ctx) -> list of markdown lines``,
+registered with :func:`register`; sections may report targets (``data["targets"]``), which the
+summary collects. To add one (backward pass, FORCE, ...), write the two functions below the
+existing ones and decorate ``run`` with ``@register(name, title, render)`` (see "forward").
+
+Timing rules (docs/benchmarks.md repeats them): every implementation is run once and its output
+checked against the C++ core's before anything is timed (this is also the warm-up); then the
+implementations are timed interleaved, in an order rotated every repeat, with
+``time.perf_counter``; a sample of a fast call is the mean over enough back-to-back calls to last
+``min_sample_s``; the reported time is the median sample. Ratios compare medians from the same
+run, so they are what counts; absolute times on a shared machine are only indicative.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import importlib.util
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+if __package__ in (None, ""):  # run as a script: python bench/run.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import flexrnn
+import numpy as np
+from flexrnn import reference
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO / "bench" / "results"
+DEFAULT_MARKDOWN = REPO / "docs" / "benchmarks.md"
+DTYPES = ("float32", "float64")
+BUSY = 0.10  # other processes' CPU share above which a comparison is flagged (and retried)
+
+
+# --------------------------------------------------------------------------------------------
+# Run context and the section registry
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What every section sees: run options, thread count, optional baselines, hardware."""
+
+    quick: bool
+    repeats: int
+    min_sample_s: float
+    threads: int
+    torch: Any = None  # the bench.torch_impl module, or None when torch is not installed
+    hardware: dict[str, Any] = field(default_factory=dict)
+    budget_s: float | None = None  # per timed comparison; fewer repeats past it
+    min_repeats: int = 3
+    retry_busy: bool = False  # measure a comparison again when the machine was busy
+    max_retries: int = 2
+    deadline: float | None = None  # time.perf_counter() after which nothing is retried
+    verbose: bool = True
+
+    def log(self, msg: str) -> None:
+        if self.verbose:
+            print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Benchmark:
+    name: str
+    title: str
+    run: Callable[[Context], dict[str, Any]]
+    render: Callable[[dict[str, Any], Context], list[str]]
+
+
+BENCHMARKS: list[Benchmark] = []
+
+
+def register(name: str, title: str, render: Callable[[dict[str, Any], Context], list[str]]):
+    """Decorator: add ``run(ctx) -> dict`` to the list of sections, in definition order."""
+
+    def deco(run: Callable[[Context], dict[str, Any]]):
+        if any(b.name == name for b in BENCHMARKS):
+            raise ValueError(f"benchmark section {name!r} registered twice")
+        BENCHMARKS.append(Benchmark(name, title, run, render))
+        return run
+
+    return deco
+
+
+# --------------------------------------------------------------------------------------------
+# Generic helpers: timing, output checks, targets, formatting
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Impl:
+    """One implementation of a workload: ``fn()`` runs it once and returns its outputs.
+
+    ``context`` (optional) is entered around each timed sample (e.g. a thread-count change);
+    diagnostic implementations are shown in the tables but never count toward targets.
+    """
+
+    key: str
+    label: str
+    fn: Callable[[], Any]
+    context: Callable[[], contextlib.AbstractContextManager] | None = None
+    diagnostic: bool = False
+
+
+def _sample(impl: Impl, number: int) -> float:
+    """Seconds per call, averaged over ``number`` back-to-back calls."""
+    ctx = impl.context() if impl.context else contextlib.nullcontext()
+    with ctx:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            impl.fn()
+        return (time.perf_counter() - t0) / number
+
+
+def run_once(impl: Impl) -> tuple[Any, float]:
+    """One call (with the implementation's context): (its output, seconds)."""
+    with impl.context() if impl.context else contextlib.nullcontext():
+        t0 = time.perf_counter()
+        out = impl.fn()
+        return out, time.perf_counter() - t0
+
+
+def time_interleaved(
+    impls: Sequence[Impl],
+    repeats: int,
+    min_sample_s: float,
+    first_call_s: dict[str, float] | None = None,
+    budget_s: float | None = None,
+    min_repeats: int = 3,
+) -> dict[str, dict]:
+    """Median-of-``repeats`` timings, implementations interleaved (order rotated every repeat).
+
+    Assumes every implementation has been warmed up (``first_call_s``: how long that took,
+    only recorded). ``number``, the calls per sample, makes a sample last about
+    ``min_sample_s`` (1 for slow calls); it is calibrated on one extra call unless the
+    warm-up call took over a second.
+    With ``budget_s``, fewer repeats are taken when one round of all implementations would
+    not fit ``repeats`` times in the budget (a loaded machine): never below ``min_repeats``
+    unless even those would take over twice the budget.
+    """
+    numbers, calibration = {}, {}
+    round_s = 0.0
+    for impl in impls:
+        warm = (first_call_s or {}).get(impl.key)
+        if warm is not None and warm >= 1.0 and warm >= 20 * min_sample_s:
+            once = warm  # one call per sample anyway: spare the slow calibration call
+            calibration[impl.key] = None
+        else:
+            once = calibration[impl.key] = _sample(impl, 1)
+        numbers[impl.key] = max(1, min(10_000, math.ceil(min_sample_s / max(once, 1e-9))))
+        round_s += numbers[impl.key] * once
+    if budget_s is not None and repeats * round_s > budget_s:
+        fit = int(budget_s // max(round_s, 1e-9))
+        floor = min_repeats if min_repeats * round_s <= 2 * budget_s else 1
+        repeats = max(1, min(repeats, max(fit, floor)))
+    samples: dict[str, list[float]] = {impl.key: [] for impl in impls}
+    for i in range(repeats):
+        k = i % len(impls)
+        for impl in list(impls[k:]) + list(impls[:k]):
+            samples[impl.key].append(_sample(impl, numbers[impl.key]))
+    out = {}
+    for impl in impls:
+        s = np.asarray(samples[impl.key])
+        out[impl.key] = {
+            "label": impl.label,
+            "repeats": len(s),
+            "warmup_call_s": (first_call_s or {}).get(impl.key),
+            "calibration_call_s": calibration[impl.key],
+            "diagnostic": impl.diagnostic,
+            "number": numbers[impl.key],
+            "samples_s": s.tolist(),
+            "median_s": float(np.median(s)),
+            "min_s": float(s.min()),
+            "q1_s": float(np.percentile(s, 25)),
+            "q3_s": float(np.percentile(s, 75)),
+        }
+    return out
+
+
+def compare(
+    ctx: Context,
+    make_impls: Callable[[], list[Impl]],
+    check: Callable[[dict[str, Any]], dict[str, Any]],
+) -> dict[str, Any]:
+    """Check, then time, a set of implementations of one workload.
+
+    Every implementation runs once (the warm-up) and ``check(outputs by key)`` records whether
+    they agree; then :func:`time_interleaved`. When other processes took more than BUSY of the
+    CPUs meanwhile and ``ctx.retry_busy`` and the run's deadline allow, waits for the machine to
+    calm down and measures again (up to ``ctx.max_retries`` times), then keeps the attempt
+    that other processes disturbed least; the others' medians go to
+    ``discarded_busy_attempts``.
+    Returns {"check", "timings", "cpu_share", "discarded_busy_attempts"}.
+    """
+    attempts: list[dict[str, Any]] = []
+    while True:
+        t_start = time.perf_counter()
+        impls = make_impls()
+        outs, first = {}, {}
+        for impl in impls:
+            outs[impl.key], first[impl.key] = run_once(impl)
+        result = check(outs)
+        del outs
+        with CpuShare() as cpu:
+            timings = time_interleaved(
+                impls, ctx.repeats, ctx.min_sample_s, first, ctx.budget_s, ctx.min_repeats
+            )
+        took = time.perf_counter() - t_start
+        others = cpu.result.get("others")
+        ctx.log(
+            "  "
+            + ", ".join(f"{k} {fmt_time(v['median_s'])}" for k, v in timings.items())
+            + ("" if others is None else f"  (other processes: {100 * others:.0f}% CPU)")
+        )
+        attempts.append({"check": result, "timings": timings, "cpu_share": cpu.result})
+        left = ctx.deadline - time.perf_counter() if ctx.deadline else 0.0
+        if (
+            not _busy(cpu.result)
+            or not ctx.retry_busy
+            or len(attempts) > ctx.max_retries
+            or left < 2 * took + 5
+        ):
+            break
+        ctx.log("  machine busy: measuring again once it is idle")
+        wait_until_idle(ctx, min(15.0, left - 2 * took - 5))
+    # keep the attempt least disturbed by other processes
+    best = min(
+        range(len(attempts)), key=lambda i: (attempts[i]["cpu_share"].get("others") or 0.0, -i)
+    )
+    kept = attempts[best]
+    kept["discarded_busy_attempts"] = [
+        {
+            "cpu_share": a["cpu_share"],
+            "median_s": {k: v["median_s"] for k, v in a["timings"].items()},
+        }
+        for i, a in enumerate(attempts)
+        if i != best
+    ]
+    return kept
+
+
+TOLERANCES = {"float32": {"rtol": 1e-4, "atol": 1e-5}, "float64": {"rtol": 1e-10, "atol": 1e-12}}
+
+
+def check_outputs(ref: np.ndarray, others: dict[str, np.ndarray], dtype: str) -> dict[str, dict]:
+    """Compare each output with ``ref`` (allclose with the dtype's tolerance)."""
+    tol = TOLERANCES[dtype]
+    out = {}
+    for key, y in others.items():
+        y = np.asarray(y)
+        same_shape = y.shape == ref.shape
+        diff = float(np.max(np.abs(y - ref))) if same_shape and ref.size else 0.0
+        ok = bool(same_shape and np.allclose(y, ref, **tol))
+        out[key] = {"allclose": ok, "max_abs_diff": diff, "shape_ok": same_shape, **tol}
+    return out
+
+
+@dataclass(frozen=True)
+class Target:
+    """C++ must be at least ``min_speedup`` times as fast as ``baseline`` (time ratio)."""
+
+    baseline: str
+    min_speedup: float
+
+    def text(self, baseline_name: str) -> str:
+        if self.min_speedup < 1:
+            return f"C++ ≥ {self.min_speedup:g}× {baseline_name}'s speed"
+        return f"C++ ≥ {self.min_speedup:g}× faster than {baseline_name}"
+
+
+class CpuShare:
+    """How much CPU other processes took while a block ran (a loaded machine skews timings).
+
+    Reads the machine-wide busy time from /proc/stat and this process's own CPU time;
+    ``others`` is the rest, as a fraction of all CPUs over the wall time (None off Linux).
+    """
+
+    def __enter__(self) -> CpuShare:
+        self.result: dict[str, float | None] = {"others": None, "self": None}
+        self._start = self._snapshot()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        end = self._snapshot()
+        if self._start is None or end is None:
+            return
+        wall = end[0] - self._start[0]
+        busy = (end[1] - self._start[1]) / os.sysconf("SC_CLK_TCK")
+        own = end[2] - self._start[2]
+        cpus = os.cpu_count() or 1
+        if wall > 0:
+            self.result = {
+                "others": max(0.0, busy - own) / (wall * cpus),
+                "self": own / (wall * cpus),
+                "wall_s": wall,
+            }
+
+    @staticmethod
+    def _snapshot():
+        try:
+            with open("/proc/stat") as f:
+                vals = [int(v) for v in f.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        busy = sum(vals) - vals[3] - vals[4]  # minus idle and iowait
+        t = os.times()
+        return time.monotonic(), busy, t.user + t.system
+
+
+def _busy(cpu_share: dict[str, Any]) -> bool:
+    others = (cpu_share or {}).get("others")
+    return others is not None and others > BUSY
+
+
+def fmt_time(s: float) -> str:
+    if s < 1e-3:
+        return f"{s * 1e6:.3g} µs"
+    if s < 1:
+        return f"{s * 1e3:.3g} ms"
+    return f"{s:.3g} s"
+
+
+def fmt_ratio(r: float | None) -> str:
+    if r is None or not math.isfinite(r):
+        return "–"
+    return f"{r:.3g}×" if r < 100 else f"{r:.0f}×"
+
+
+# --------------------------------------------------------------------------------------------
+# Environment and hardware limits
+# --------------------------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _openblas_info() -> dict[str, Any]:
+    """NumPy's OpenBLAS build string and thread count, read from the loaded library."""
+    import ctypes
+
+    info: dict[str, Any] = {}
+    try:
+        paths = {
+            line.split()[-1]
+            for line in open("/proc/self/maps")
+            if "openblas" in line.split()[-1].lower() and ".so" in line.split()[-1]
+        }
+    except OSError:
+        return info
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas_", "openblas_"):
+            for suffix in ("64_", ""):
+                get_threads = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+                get_config = getattr(lib, f"{prefix}get_config{suffix}", None)
+                if get_threads is not None and get_config is not None:
+                    get_config.restype = ctypes.c_char_p
+                    info = {
+                        "library": path,
+                        "config": get_config().decode(),
+                        "threads": int(get_threads()),
+                    }
+                    return info
+    return info
+
+
+def _git_info() -> dict[str, Any]:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, timeout=10
+        ).stdout.splitlines()
+        return {"commit": head or None, "modified_files": len(status)}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None}
+
+
+def environment(ctx: Context) -> dict[str, Any]:
+    try:
+        np_blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]  # numpy >= 1.26
+    except Exception:  # noqa: BLE001 - best effort, older numpy prints instead
+        np_blas = None
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    env = {
+        "cpu_model": _cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "cpus_available": affinity,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "flexrnn_version": flexrnn.__version__,
+        "flexrnn_config": flexrnn.config(),
+        "flexrnn_threads": flexrnn.get_num_threads(),
+        "numpy_version": np.__version__,
+        "numpy_blas": np_blas,
+        "numpy_openblas": _openblas_info(),
+        "torch_version": ctx.torch.version() if ctx.torch else None,
+        "torch_threads": ctx.torch.get_num_threads() if ctx.torch else None,
+        "env_vars": {
+            k: os.environ.get(k)
+            for k in (
+                "OMP_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS",
+                "MKL_NUM_THREADS",
+                "OMP_WAIT_POLICY",
+                "OMP_PROC_BIND",
+            )
+        },
+        "git": _git_info(),
+    }
+    if hasattr(os, "getloadavg"):
+        env["loadavg_start"] = list(os.getloadavg())
+    return env
+
+
+def _gemm_rate(m: int, k: int, n: int, dtype: str, repeats: int) -> dict[str, Any]:
+    """NumPy's rate for (m, k) @ (n, k).T, the shape of the recurrent product r @ W.T."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((n, k)).astype(dtype)
+    a @ b.T  # warm-up (threads, page faults)
+    flop = 2.0 * m * k * n
+    number = max(1, math.ceil(0.05 / max(_time_once(lambda: a @ b.T), 1e-9)))
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            a @ b.T
+        samples.append((time.perf_counter() - t0) / number)
+    med = float(np.median(samples))
+    return {
+        "shape_mkn": [m, k, n],
+        "dtype": dtype,
+        "flop": flop,
+        "number": number,
+        "samples_s": samples,
+        "median_s": med,
+        "gflops": flop / med / 1e9,
+        "best_gflops": flop / min(samples) / 1e9,
+    }
+
+
+def _time_once(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def wait_until_idle(ctx: Context, max_wait_s: float, probe_s: float = 2.0) -> dict[str, Any]:
+    """Wait (at most ``max_wait_s``) until other processes use < BUSY of the CPUs over a probe."""
+    t0 = time.perf_counter()
+    while True:
+        with CpuShare() as cpu:
+            time.sleep(probe_s)
+        others = cpu.result.get("others")
+        waited = time.perf_counter() - t0
+        if others is None or others < BUSY or waited >= max_wait_s:
+            ctx.log(
+                f"other processes' CPU share {others if others is None else f'{others:.0%}'}"
+                f" after waiting {waited:.0f} s"
+            )
+            return {"waited_s": waited, "others_at_start": others}
+        ctx.log(f"machine busy (other processes: {others:.0%} CPU), waiting")
+
+
+def measure_hardware(ctx: Context) -> dict[str, Any]:
+    """The GEMM rate NumPy reaches here: a square 2048 product and the large workload's
+    per-step product (64, 1024) @ (1024, 1024).T."""
+    reps = 3 if ctx.quick else 5
+    out: dict[str, Any] = {"gemm_square": {}, "gemm_step": {}}
+    with CpuShare() as cpu:
+        for dt in DTYPES:
+            ctx.log(f"hardware: NumPy GEMM rate, {dt}")
+            out["gemm_square"][dt] = _gemm_rate(2048, 2048, 2048, dt, reps)
+            out["gemm_step"][dt] = _gemm_rate(64, 1024, 1024, dt, reps)
+    out["cpu_share"] = cpu.result
+    return out
+
+
+def render_hardware(hw: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Hardware limit: GEMM rate",
+        "",
+        "NumPy's BLAS on this machine (median of several products after a warm-up). The "
+        "square product is the limit quoted below; the step-shaped product is one step's "
+        "recurrent term `r @ W.T` of the large workload.",
+        "",
+        "| dtype | 2048×2048 @ 2048×2048 | (64×1024) @ (1024×1024)ᵀ |",
+        "|---|---|---|",
+    ]
+    for dt in DTYPES:
+        sq, st = hw["gemm_square"][dt], hw["gemm_step"][dt]
+        lines.append(f"| {dt} | {sq['gflops']:.1f} GFLOP/s | {st['gflops']:.1f} GFLOP/s |")
+    others = hw.get("cpu_share", {}).get("others")
+    if others is not None:
+        lines += [
+            "",
+            f"CPU taken by other processes meanwhile: {100 * others:.0f}%"
+            + (" — **the machine was busy; the limit is underestimated**" if others > BUSY else "")
+            + ".",
+        ]
+    return lines + [""]
+
+
+# --------------------------------------------------------------------------------------------
+# Section "forward": RateRNN rollout, C++ vs NumPy reference vs PyTorch eager
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateWorkload:
+    key: str
+    title: str
+    n: int
+    B: int
+    T: int
+    targets: tuple[Target, ...]
+    quick_T: int | None = None  # shorter rollout in --quick runs
+    diagnostics: tuple[str, ...] = ()  # "1thread", "core"
+    report_flops: bool = False
+    n_in: int = 3
+    n_out: int = 1
+
+
+RATE_WORKLOADS = (
+    RateWorkload(
+        "single_trial",
+        "Single trial",
+        n=50,
+        B=1,
+        T=750,
+        targets=(Target("numpy", 20), Target("torch", 40)),
+        diagnostics=("1thread", "core"),
+    ),
+    RateWorkload(
+        "small_batch",
+        "Small batch",
+        n=50,
+        B=16,
+        T=750,
+        targets=(Target("numpy", 4), Target("torch", 8)),
+        diagnostics=("1thread", "core"),
+    ),
+    RateWorkload(
+        "large",
+        "Large",
+        n=1024,
+        B=64,
+        T=200,
+        quick_T=50,
+        targets=(Target("numpy", 0.9),),
+        diagnostics=("1thread",),
+        report_flops=True,
+    ),
+)
+
+IMPL_NAMES = {"flexrnn": "C++", "numpy": "NumPy", "torch": "PyTorch eager"}
+
+
+@contextlib.contextmanager
+def _flexrnn_threads(n: int):
+    before = flexrnn.get_num_threads()
+    flexrnn.set_num_threads(n)
+    try:
+        yield
+    finally:
+        flexrnn.set_num_threads(before)
+
+
+def _rate_flops(w: RateWorkload, T: int) -> float:
+    """Multiply-adds of the matrix products, counted as 2 flops each (elementwise work not
+    counted): recurrent 2 B n^2, input 2 B n n_in, readout 2 B n n_out per step."""
+    return 2.0 * T * w.B * w.n * (w.n + w.n_in + w.n_out)
+
+
+def _rate_impls(ctx: Context, w: RateWorkload, dtype: str, T: int):
+    net = flexrnn.RateRNN.random(
+        n=w.n,
+        n_in=w.n_in,
+        n_out=w.n_out,
+        g=1.5,
+        tau=10.0,
+        dt=1.0,
+        phi="tanh",
+        form="current",
+        seed=0,
+        dtype=dtype,
+    )
+    u = np.random.default_rng(1).standard_normal((T, w.B, w.n_in)).astype(dtype)
+    arrays = {
+        "W": net.W,
+        "W_in": net.W_in,
+        "b": net.b,
+        "W_out": net.W_out,
+        "b_out": net.b_out,
+        "x0": net.x0,
+    }
+    alpha = net.alpha
+
+    impls = [Impl("flexrnn", "flexrnn C++ (`net.run(u)`)", lambda: net.run(u).y)]
+    impls.append(
+        Impl(
+            "numpy",
+            "NumPy reference (`flexrnn.reference.rate_rnn`)",
+            lambda: reference.rate_rnn(u, **arrays, alpha=alpha)["y"],
+        )
+    )
+    if ctx.torch is not None:
+        tt = ctx.torch.as_tensors({"u": u, **arrays})
+        impls.append(
+            Impl(
+                "torch",
+                "PyTorch eager (`bench/torch_impl.py`)",
+                lambda: ctx.torch.rate_rnn(**tt, alpha=alpha)[2].numpy(),
+            )
+        )
+    if not ctx.quick and "1thread" in w.diagnostics and ctx.threads > 1:
+        impls.append(
+            Impl(
+                "flexrnn_1thread",
+                "flexrnn C++, 1 thread *(diagnostic)*",
+                lambda: net.run(u).y,
+                context=lambda: _flexrnn_threads(1),
+                diagnostic=True,
+            )
+        )
+    if not ctx.quick and "core" in w.diagnostics:
+        # the compiled call alone, without RateRNN.run's validation (private API: skipped if
+        # it changes)
+        try:
+            p = net._check_shapes()
+            x0b = np.ascontiguousarray(np.broadcast_to(net.x0, (w.B, w.n)))
+
+            def core():
+                return net._rollout(p, u, x0b, None, 1.0, None, 0.0, 0)[2]
+
+            core()
+            impls.append(
+                Impl(
+                    "flexrnn_core",
+                    "flexrnn `_core` call only, no validation *(diagnostic)*",
+                    core,
+                    diagnostic=True,
+                )
+            )
+        except Exception as err:  # noqa: BLE001
+            ctx.log(f"  core-only diagnostic skipped: {err!r}")
+    return impls
+
+
+def render_forward(data: dict[str, Any], ctx: Context) -> list[str]:
+    lines = [
+        '`RateRNN`, `form="current"`, `phi="tanh"`, `n_in=3`, `n_out=1`, noise off, '
+        "`RateRNN.random(g=1.5, tau=10, dt=1, seed=0)`, Gaussian inputs. The same arrays go "
+        "to the three implementations; each returns x, r (T, B, n) and y (T, B, n_out). "
+        "*Speed-up of C++* is the implementation's median time divided by the C++ core's "
+        "(`net.run(u)`, Python-side validation included), from the same run. Rows marked "
+        "diagnostic are extra measurements of the C++ core and count toward no target; their "
+        "ratio reads as thread scaling (1-thread time / default-threads time) or as the share "
+        "of `net.run` left once its Python-side validation is skipped (`_core` call time / "
+        "`net.run` time).",
+        "",
+    ]
+    targets = data["targets"]
+    for wl in data["workloads"]:
+        lines += [
+            f"### {wl['title']}: n={wl['n']}, B={wl['B']}, T={wl['T']}",
+            "",
+            "| implementation | dtype | median time | speed-up of C++ | output check | samples |",
+            "|---|---|---|---|---|---|",
+        ]
+        for dt in DTYPES:
+            d = wl["by_dtype"][dt]
+            for key, tm in d["timings"].items():
+                if key == "flexrnn":
+                    ratio, chk = "1 (reference)", "–"
+                else:
+                    ratio = fmt_ratio(d["speedup_of_cpp"][key])
+                    c = d["check"][key]
+                    chk = (
+                        "same y" if c["allclose"] else "**DIFFERENT y**"
+                    ) + f" (max abs diff {c['max_abs_diff']:.1e})"
+                lines.append(
+                    f"| {tm['label']} | {dt} | {fmt_time(tm['median_s'])} | {ratio} "
+                    f"| {chk} | {tm['repeats']} × {tm['number']} |"
+                )
+        lines.append("")
+        loads = {dt: wl["by_dtype"][dt].get("cpu_share", {}).get("others") for dt in DTYPES}
+        retried = {dt: len(wl["by_dtype"][dt].get("discarded_busy_attempts", [])) for dt in DTYPES}
+        if any(v is not None for v in loads.values()):
+            lines += [
+                "CPU taken by other processes while timing: "
+                + ", ".join(f"{dt} {100 * v:.0f}%" for dt, v in loads.items() if v is not None)
+                + (
+                    " — **the machine was busy; these ratios are unreliable**"
+                    if any(v is not None and v > BUSY for v in loads.values())
+                    else ""
+                )
+                + "".join(
+                    f"; {dt}: least busy of {k + 1} attempts kept (all in the JSON)"
+                    for dt, k in retried.items()
+                    if k
+                )
+                + ".",
+                "",
+            ]
+        mine = [t for t in targets if t["workload"] == wl["key"]]
+        if mine:
+            lines += ["| target | dtype | measured | met |", "|---|---|---|---|"]
+            for t in mine:
+                name = IMPL_NAMES.get(t["baseline"], t["baseline"])
+                met = "–" if t["met"] is None else ("**yes**" if t["met"] else "**no**")
+                if t.get("busy"):
+                    met += " (busy machine)"
+                measured = "not measured" if t["measured"] is None else fmt_ratio(t["measured"])
+                lines.append(
+                    f"| {Target(t['baseline'], t['min_speedup']).text(name)} | "
+                    f"{t['dtype']} | {measured} | {met} |"
+                )
+            lines.append("")
+        if "flops" in wl["by_dtype"][DTYPES[0]]:
+            lines += [
+                "Achieved rate (matrix products only: "
+                "2·T·B·n·(n + n_in + n_out) flop per run) against NumPy's square-GEMM "
+                "rate:",
+                "",
+                "| dtype | C++ | NumPy reference | PyTorch eager | GEMM limit | C++ / GEMM limit |",
+                "|---|---|---|---|---|---|",
+            ]
+            for dt in DTYPES:
+                f = wl["by_dtype"][dt]["flops"]
+                g = f["gflops"]
+
+                def rate(k, g=g):
+                    return f"{g[k]:.1f} GFLOP/s" if k in g else "–"
+
+                lines.append(
+                    f"| {dt} | {rate('flexrnn')} | {rate('numpy')} | {rate('torch')} "
+                    f"| {f['numpy_gemm_gflops']:.1f} GFLOP/s "
+                    f"| {100 * f['cpp_fraction_of_gemm']:.0f}% |"
+                )
+            lines.append("")
+    return lines
+
+
+@register("forward", "Forward rollout: RateRNN", render_forward)
+def run_forward(ctx: Context) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "model": "RateRNN",
+        "form": "current",
+        "phi": "tanh",
+        "noise_std": 0.0,
+        "workloads": [],
+        "targets": [],
+    }
+    for w in RATE_WORKLOADS:
+        T = w.quick_T if (ctx.quick and w.quick_T) else w.T
+        entry: dict[str, Any] = {
+            "key": w.key,
+            "title": w.title,
+            "n": w.n,
+            "B": w.B,
+            "T": T,
+            "n_in": w.n_in,
+            "n_out": w.n_out,
+            "by_dtype": {},
+        }
+        for dt in DTYPES:
+            ctx.log(f"forward/{w.key} n={w.n} B={w.B} T={T} {dt}")
+            m = compare(
+                ctx,
+                lambda w=w, dt=dt, T=T: _rate_impls(ctx, w, dt, T),
+                lambda outs, dt=dt: check_outputs(
+                    outs["flexrnn"], {k: v for k, v in outs.items() if k != "flexrnn"}, dt
+                ),
+            )
+            check, timings = m["check"], m["timings"]
+            t_cpp = timings["flexrnn"]["median_s"]
+            speedups = {k: v["median_s"] / t_cpp for k, v in timings.items() if k != "flexrnn"}
+            d: dict[str, Any] = {**m, "speedup_of_cpp": speedups}
+            if w.report_flops:
+                flop = _rate_flops(w, T)
+                gemm = ctx.hardware["gemm_square"][dt]["gflops"]
+                d["flops"] = {
+                    "flop_per_run": flop,
+                    "gflops": {k: flop / v["median_s"] / 1e9 for k, v in timings.items()},
+                    "numpy_gemm_gflops": gemm,
+                    "cpp_fraction_of_gemm": flop / t_cpp / 1e9 / gemm,
+                }
+            for tgt in w.targets:
+                measured = speedups.get(tgt.baseline)
+                results["targets"].append(
+                    {
+                        "section": "forward",
+                        "workload": w.key,
+                        "title": w.title,
+                        "dtype": dt,
+                        "baseline": tgt.baseline,
+                        "min_speedup": tgt.min_speedup,
+                        "measured": measured,
+                        "met": None if measured is None else bool(measured >= tgt.min_speedup),
+                        "outputs_agree": check.get(tgt.baseline, {}).get("allclose"),
+                        "busy": _busy(m["cpu_share"]),
+                    }
+                )
+            entry["by_dtype"][dt] = d
+        results["workloads"].append(entry)
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+def _load(env: dict[str, Any], key: str) -> str:
+    value = env.get(key)
+    return f"{value[0]:.2f}" if value else "?"
+
+
+def timing_line(meta: dict[str, Any], json_ref: str) -> str:
+    budget = meta.get("budget_s")
+    return (
+        f"- timing: median of {meta['repeats']} samples per implementation after a checked "
+        "warm-up run"
+        + (
+            f" (fewer if a comparison would overrun its {budget:g} s budget on a loaded machine)"
+            if budget
+            else ""
+        )
+        + ", implementations interleaved (order rotated each repeat), `time.perf_counter`; a "
+        f"sample of a fast call averages back-to-back calls lasting ≥ "
+        f"{meta['min_sample_s'] * 1e3:g} ms (*samples* column: samples × calls per sample). "
+        f"Raw timings: `{json_ref}`"
+        + (" (git-ignored)" if json_ref.startswith("bench/results/") else "")
+    )
+
+
+def render_markdown(report: dict[str, Any], ctx: Context, json_path: Path) -> str:
+    env, meta = report["environment"], report["meta"]
+    cfg = env["flexrnn_config"]
+    blas = env.get("numpy_openblas") or {}
+    try:
+        json_ref = json_path.resolve().relative_to(REPO).as_posix()
+    except ValueError:
+        json_ref = str(json_path)
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `bench/run.py`; do not edit by hand. Produced by:",
+        "",
+        "```",
+        meta["command"],
+        "```",
+        "",
+        f"- date: {meta['timestamp']}"
+        + (
+            " — **quick smoke run: too few repeats and a shorter large workload; not for quoting**"
+            if ctx.quick
+            else ""
+        ),
+        f"- machine: {env['cpu_model']}, {env['logical_cpus']} logical CPUs "
+        f"({env['cpus_available']} available), {env['platform']}; 1-min load average "
+        f"{_load(env, 'loadavg_start')} at start, {_load(env, 'loadavg_end')} at end (shared "
+        "machine: ratios from one run are what counts, absolute times are indicative)",
+        f"- threads: flexrnn {env['flexrnn_threads']} (OpenMP), PyTorch "
+        f"{env['torch_threads'] if env['torch_threads'] is not None else '–'} "
+        f"(`torch.set_num_threads`), NumPy's OpenBLAS {blas.get('threads', '?')}",
+        f"- flexrnn {env['flexrnn_version']} (`flexrnn.config()`: "
+        + ", ".join(f"{k}={v}" for k, v in cfg.items())
+        + ")",
+        f"- NumPy {env['numpy_version']} ({blas.get('config', 'BLAS unknown').strip()}), "
+        f"PyTorch {env['torch_version'] or 'not installed'}, Python {env['python']}",
+        f"- git: {env['git'].get('commit') or '?'}"
+        + (
+            f" with {env['git']['modified_files']} modified/untracked files"
+            if env["git"].get("modified_files")
+            else ""
+        ),
+        timing_line(meta, json_ref),
+        "",
+    ]
+    targets = [t for s in report["sections"].values() for t in s.get("targets", [])]
+    if targets:
+        met = [t for t in targets if t["met"]]
+        missed = [t for t in targets if t["met"] is False]
+        unmeasured = [t for t in targets if t["met"] is None]
+
+        def name(t):
+            base = IMPL_NAMES.get(t["baseline"], t["baseline"])
+            return (
+                f"{t['title'].lower()} {t['dtype']} vs {base} ({fmt_ratio(t['measured'])} "
+                f"for ≥ {t['min_speedup']:g}×{', busy machine' if t.get('busy') else ''})"
+            )
+
+        lines += ["## Summary", "", f"**Targets met: {len(met)} of {len(targets)}.**", ""]
+        busy = [t for t in targets if t.get("busy")]
+        if busy:
+            lines.append(
+                f"- **{len(busy)} of these were measured while other processes took "
+                f"over {BUSY:.0%} of the CPUs** (marked *busy machine*): their ratios "
+                "are unreliable; rerun on an idle machine"
+            )
+        if met:
+            lines.append("- met: " + "; ".join(name(t) for t in met))
+        if missed:
+            lines.append("- missed: " + "; ".join(name(t) for t in missed))
+        if unmeasured:
+            lines.append(
+                "- not measured (baseline not installed, or skipped): "
+                + "; ".join(
+                    f"{t['title'].lower()} {t['dtype']} vs "
+                    f"{IMPL_NAMES.get(t['baseline'], t['baseline'])}"
+                    for t in unmeasured
+                )
+            )
+        bad = [t for t in targets if t.get("outputs_agree") is False]
+        if bad:
+            lines.append("- **outputs differ** for: " + "; ".join(name(t) for t in bad))
+        else:
+            lines.append(
+                "- every baseline's y agreed with the C++ core's before timing "
+                "(allclose; float32 rtol 1e-4 atol 1e-5, float64 rtol 1e-10 "
+                "atol 1e-12)"
+            )
+        lines.append("")
+    lines += render_hardware(report["hardware"])
+    for bench in BENCHMARKS:
+        if bench.name in report["sections"]:
+            lines += [f"## {bench.title}", ""]
+            lines += bench.render(report["sections"][bench.name], ctx)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _load_torch(ctx: Context):
+    if importlib.util.find_spec("torch") is None:
+        ctx.log("torch not installed: PyTorch rows skipped (pip install 'flexrnn[bench]')")
+        return None
+    from bench import torch_impl
+
+    torch_impl.set_num_threads(ctx.threads)
+    return torch_impl
+
+
+def parse_args(argv: Sequence[str] | None, prog: str) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="fast smoke run (~15 s): 3 repeats, shorter large workload, no diagnostic rows",
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="folder for the JSON results (default: bench/results/)",
+    )
+    ap.add_argument(
+        "--markdown",
+        type=Path,
+        default=None,
+        help="markdown report (default: docs/benchmarks.md; for --quick runs "
+        "OUT/benchmarks-quick.md, so a smoke run never replaces the "
+        "published table)",
+    )
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed samples per implementation (default 9, --quick 3)",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="flexrnn (and PyTorch) thread count (default: flexrnn's default)",
+    )
+    ap.add_argument(
+        "--only",
+        action="append",
+        default=None,
+        metavar="SECTION",
+        help="run only this section (repeatable): " + ", ".join(b.name for b in BENCHMARKS),
+    )
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to SECONDS for other processes to leave the CPUs "
+        "(shared machines; default 0: start at once)",
+    )
+    ap.add_argument(
+        "--max-time",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="full runs measure a comparison again when other processes took "
+        f"over {BUSY * 100:.0f}%% of the CPUs, until SECONDS after the start "
+        "(--wait-idle included; default 120; 0: never)",
+    )
+    ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    ap.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="measure nothing: write the markdown of an earlier run's JSON",
+    )
+    ap.add_argument("-q", "--silent", action="store_true", help="no progress on stderr")
+    args = ap.parse_args(argv)
+    if args.repeats is not None and args.repeats < 1:
+        ap.error("--repeats must be >= 1")
+    if args.only:
+        unknown = set(args.only) - {b.name for b in BENCHMARKS}
+        if unknown:
+            ap.error(f"unknown section(s) {sorted(unknown)}; known: {[b.name for b in BENCHMARKS]}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python bench/run.py") -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv, prog)
+    if args.from_json is not None:
+        report = json.loads(args.from_json.read_text())
+        ctx = Context(
+            quick=report["meta"]["quick"],
+            repeats=report["meta"]["repeats"],
+            min_sample_s=report["meta"]["min_sample_s"],
+            threads=0,
+        )
+        md_path = args.markdown or DEFAULT_MARKDOWN
+        md_path.write_text(render_markdown(report, ctx, args.from_json))
+        ctx.log(f"wrote {md_path} from {args.from_json}")
+        return 0
+    if args.threads is not None:
+        flexrnn.set_num_threads(args.threads)
+    ctx = Context(
+        quick=args.quick,
+        repeats=args.repeats or (3 if args.quick else 9),
+        min_sample_s=0.005 if args.quick else 0.02,
+        budget_s=None if args.repeats else (3.0 if args.quick else 24.0),
+        min_repeats=2 if args.quick else 3,
+        threads=flexrnn.get_num_threads(),
+        verbose=not args.silent,
+    )
+    started = time.perf_counter()
+    max_time = 120.0 if args.max_time is None else args.max_time
+    ctx.retry_busy = not ctx.quick and max_time > 0
+    ctx.deadline = started + max_time if ctx.retry_busy else None
+    now = _dt.datetime.now(_dt.timezone.utc)
+    if not args.no_torch:
+        ctx.torch = _load_torch(ctx)
+    report: dict[str, Any] = {
+        "meta": {
+            "command": " ".join([prog] + [shlex.quote(a) for a in argv]),
+            "argv": argv,
+            "timestamp": now.isoformat(timespec="seconds"),
+            "quick": ctx.quick,
+            "repeats": ctx.repeats,
+            "min_sample_s": ctx.min_sample_s,
+            "budget_s": ctx.budget_s,
+            "sections": [b.name for b in BENCHMARKS if not args.only or b.name in args.only],
+        },
+        "environment": environment(ctx),
+    }
+    if args.wait_idle > 0:
+        report["meta"]["wait_idle"] = wait_until_idle(ctx, args.wait_idle)
+    ctx.hardware = report["hardware"] = measure_hardware(ctx)
+    report["sections"] = {}
+    for bench in BENCHMARKS:
+        if args.only and bench.name not in args.only:
+            continue
+        ctx.log(f"section {bench.name}: {bench.title}")
+        report["sections"][bench.name] = bench.run(ctx)
+    if hasattr(os, "getloadavg"):
+        report["environment"]["loadavg_end"] = list(os.getloadavg())
+    report["meta"]["wall_s"] = time.perf_counter() - started
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = now.strftime("%Y%m%d-%H%M%S")
+    json_path = args.out / f"bench-{stamp}{'-quick' if ctx.quick else ''}.json"
+    json_path.write_text(json.dumps(report, indent=1) + "\n")
+    md_path = args.markdown or (args.out / "benchmarks-quick.md" if ctx.quick else DEFAULT_MARKDOWN)
+    md_path.parent.mkdir(parents=True, exist_ok=True)
+    md_path.write_text(render_markdown(report, ctx, json_path))
+    ctx.log(f"done in {report['meta']['wall_s']:.0f} s: {json_path}, {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
