@@ -25,21 +25,31 @@ inline std::string shape_str(const std::vector<py::ssize_t>& s) {
   return out + (s.size() == 1 ? ",)" : ")");
 }
 
-// Raises ValueError unless a has exactly this shape.
+// Raises ValueError unless every element of a is finite (here rather than in
+// Python: a vectorised pass costs far less than NumPy's isfinite per argument).
 template <class S>
-const S* checked(const Arr<S>& a, const std::vector<py::ssize_t>& shape, const char* name) {
+void require_finite(const Arr<S>& a, const char* name) {
+  const Eigen::Map<const Eigen::Array<S, Eigen::Dynamic, 1>> v(a.data(), a.size());
+  if (!v.allFinite()) throw py::value_error(std::string(name) + ": contains NaN or infinite values");
+}
+
+// Raises ValueError unless a has exactly this shape (and, if finite, only finite values).
+template <class S>
+const S* checked(const Arr<S>& a, const std::vector<py::ssize_t>& shape, const char* name,
+                 bool finite = true) {
   std::vector<py::ssize_t> got(a.shape(), a.shape() + a.ndim());
   if (got != shape) {
     throw py::value_error(std::string(name) + ": expected shape " + shape_str(shape) + ", got " +
                           shape_str(got));
   }
+  if (finite) require_finite(a, name);
   return a.data();
 }
 
 template <class S>
 const S* checked(const std::optional<Arr<S>>& a, const std::vector<py::ssize_t>& shape,
-                 const char* name) {
-  return a ? checked(*a, shape, name) : nullptr;
+                 const char* name, bool finite = true) {
+  return a ? checked(*a, shape, name, finite) : nullptr;
 }
 
 template <class S>
@@ -55,12 +65,14 @@ Tensor3<S> view(Arr<S>& a) {
 template <class S>
 CTensor3<S> view(const Arr<S>& a, const char* name) {
   if (a.ndim() != 3) throw py::value_error(std::string(name) + ": expected a 3-d array (T, B, n_in)");
+  require_finite(a, name);
   return {a.data(), a.shape(0), a.shape(1), a.shape(2)};
 }
 
 template <class S>
 CMatMap<S> mat(const Arr<S>& a, const char* name) {
   if (a.ndim() != 2) throw py::value_error(std::string(name) + ": expected a 2-d array");
+  require_finite(a, name);
   return CMatMap<S>(a.data(), a.shape(0), a.shape(1));
 }
 

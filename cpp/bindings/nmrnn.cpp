@@ -31,7 +31,7 @@ void register_dtype(py::module_& m) {
                                c_z.data(),  Um,              mat(V, "V"), mat(B_x, "B_x"),
                                Cm,          d.data(),        checked(W_zx, {n_mod, n}, "W_zx")};
         const NMRNNDrive<S> drive{uv, checked(x0, {B, n}, "x0"), checked(z0, {B, n_mod}, "z0"),
-                                  checked(s_clamp, {rank}, "s_clamp")};
+                                  checked(s_clamp, {rank}, "s_clamp", false)};
         if (n_scale == 0.0) throw py::value_error("n_scale: must be nonzero");
         const NMRNNOptions opt{alpha_x, alpha_z, n_scale};
         Arr<S> x = empty3<S>(T, B, n), r = empty3<S>(T, B, n), z = empty3<S>(T, B, n_mod);

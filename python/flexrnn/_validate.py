@@ -48,7 +48,7 @@ def array(
         type(value) is np.ndarray
         and value.dtype == dtype
         and value.flags.c_contiguous
-        and (shape is None or _shape_matches(value.shape, shape))
+        and (shape is None or shape_matches(value.shape, shape))
     ):  # the common case, checked without copies: every run validates every parameter
         if finite and not np.isfinite(value).all():
             raise ValueError(f"{name}: contains NaN or infinite values")
@@ -67,7 +67,7 @@ def array(
     return arr
 
 
-def _shape_matches(actual: tuple, expected: tuple) -> bool:
+def shape_matches(actual: tuple, expected: tuple) -> bool:
     return len(actual) == len(expected) and all(
         e is None or e == a for a, e in zip(actual, expected)
     )
@@ -120,7 +120,7 @@ def inputs(u: Any, n_in: int, dtype: np.dtype) -> np.ndarray:
             f"u: expected shape (T, B, {n_in}) (time-major; use u[:, None, :] for one trial), "
             f"got {arr.shape}"
         )
-    return array("u", arr, dtype, (None, None, n_in))
+    return array("u", arr, dtype, (None, None, n_in), finite=False)  # the core checks finiteness
 
 
 def initial_state(name: str, value: Any, default: np.ndarray, batch: int) -> np.ndarray:
@@ -130,6 +130,8 @@ def initial_state(name: str, value: Any, default: np.ndarray, batch: int) -> np.
         value = default
     arr = real_array(name, value)
     if arr.ndim == 1:
-        arr = array(name, arr, default.dtype, (n,))
+        arr = array(name, arr, default.dtype, (n,), finite=False)  # the core checks finiteness
+        if batch == 1:
+            return arr.reshape(1, n)
         return np.ascontiguousarray(np.broadcast_to(arr, (batch, n)))
-    return array(name, arr, default.dtype, (batch, n))
+    return array(name, arr, default.dtype, (batch, n), finite=False)

@@ -100,14 +100,30 @@ class Model(ABC):
     def _check_shapes(self) -> dict[str, np.ndarray]:
         """Every parameter and hyperparameter checked (parameters: shape, dtype, finite);
         returns the parameters C-contiguous in the model's dtype."""
-        self._check_hyper()
+        # Runs before every rollout, so the common case (nothing reassigned) is kept cheap:
+        # hyperparameters are re-checked only when they changed, and parameters that are
+        # still C-contiguous arrays of the model's dtype only for shape here (the C++ core
+        # rejects non-finite values, naming the argument).
+        hyper = tuple(getattr(self, h) for h in self._hyper)
+        if hyper != getattr(self, "_checked_hyper", None):
+            self._check_hyper()
+            self._checked_hyper = tuple(getattr(self, h) for h in self._hyper)
+        values = {name: getattr(self, name) for name in self._params}
+        dt = self._dtype
+        if all(
+            (v is None and name in self._optional)
+            or (type(v) is np.ndarray and v.dtype == dt and v.flags.c_contiguous)
+            for name, v in values.items()
+        ):
+            shapes = self._shapes(values)
+            if all(v is None or check.shape_matches(v.shape, shapes[k]) for k, v in values.items()):
+                return values  # finiteness is checked by the core, naming the parameter
         raw = {}
-        for name in self._params:
-            value = getattr(self, name)
+        for name, value in values.items():
             optional_none = value is None and name in self._optional
             raw[name] = None if optional_none else check.real_array(name, value)
         return {
-            name: None if raw[name] is None else check.array(name, raw[name], self._dtype, shape)
+            name: None if raw[name] is None else check.array(name, raw[name], dt, shape)
             for name, shape in self._shapes(raw).items()
         }
 
