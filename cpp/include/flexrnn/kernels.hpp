@@ -26,9 +26,21 @@ void add_input_drive(const CMatMap<S>& U, const RowMat<S>& W_inT, const S* bias,
   }
 }
 
+// Below this many outputs, the readout is a few dot products of contiguous
+// rows; Eigen's product dispatch would cost more than the arithmetic.
+inline constexpr Index kDotOutputs = 8;
+
 // Y (rows, n_out) = H (rows, n) W_out^T + b_out.
 template <class S, class HBlock, class YBlock>
 void readout(const HBlock& H, const CMatMap<S>& W_out, const S* b_out, YBlock&& Y) {
+  if (W_out.rows() <= kDotOutputs) {
+    for (Index i = 0; i < Y.rows(); ++i) {
+      for (Index k = 0; k < Y.cols(); ++k) {
+        Y(i, k) = H.row(i).dot(W_out.row(k)) + (b_out ? b_out[k] : S(0));
+      }
+    }
+    return;
+  }
   Y.noalias() = H * W_out.transpose();
   if (b_out) Y.rowwise() += CRowVecMap<S>(b_out, Y.cols());
 }
