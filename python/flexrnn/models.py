@@ -238,6 +238,13 @@ class _RateBase(Model):
     def _size_summary(self):
         return {"n": self.n, "n_in": self.n_in, "n_out": self.n_out}
 
+    def _rollout(self, p, u, x0, gain, gain_scalar, neuron_gain, noise_std, seed):
+        rollout = getattr(_core, self._core_rollout)
+        recurrent = [p[name] for name in self._recurrent]  # W, or U and V
+        return rollout(*recurrent, p["W_in"], p["b"], p["W_out"], p["b_out"], u, x0, gain,
+                       gain_scalar, neuron_gain, self.alpha, self.phi, self.form, self.readout,
+                       noise_std, seed)  # fmt: skip
+
     def run(
         self,
         u: Any,
@@ -289,6 +296,8 @@ class RateRNN(_RateBase):
     """
 
     _params = ("W", "W_in", "b", "W_out", "b_out", "x0")
+    _recurrent = ("W",)
+    _core_rollout = "rate_rnn_rollout"
     _hyper = ("tau", "dt", "phi", "form", "readout")
 
     def __init__(
@@ -373,26 +382,6 @@ class RateRNN(_RateBase):
         W_out = _normal(rng, (n_out, n), 1 / np.sqrt(n))
         return cls(W, W_in, W_out, tau=tau, dt=dt, phi=phi, form=form, readout=readout, dtype=dtype)
 
-    def _rollout(self, p, u, x0, gain, gain_scalar, neuron_gain, noise_std, seed):
-        return _core.rate_rnn_rollout(
-            p["W"],
-            p["W_in"],
-            p["b"],
-            p["W_out"],
-            p["b_out"],
-            u,
-            x0,
-            gain,
-            gain_scalar,
-            neuron_gain,
-            self.alpha,
-            self.phi,
-            self.form,
-            self.readout,
-            noise_std,
-            seed,
-        )
-
 
 class LowRankRNN(_RateBase):
     """Low-rank rate RNN, ``W = U V^T / n`` (never formed in the loop), current form.
@@ -402,6 +391,8 @@ class LowRankRNN(_RateBase):
     """
 
     _params = ("U", "V", "W_in", "b", "W_out", "b_out", "x0")
+    _recurrent = ("U", "V")
+    _core_rollout = "low_rank_rnn_rollout"
     _hyper = ("tau", "dt", "phi", "readout")
 
     def __init__(
@@ -488,27 +479,6 @@ class LowRankRNN(_RateBase):
         W_in = _normal(rng, (n, n_in), 1 / np.sqrt(max(n_in, 1)))
         W_out = _normal(rng, (n_out, n), 1 / np.sqrt(n))
         return cls(U, V, W_in, W_out, tau=tau, dt=dt, phi=phi, readout=readout, dtype=dtype)
-
-    def _rollout(self, p, u, x0, gain, gain_scalar, neuron_gain, noise_std, seed):
-        return _core.low_rank_rnn_rollout(
-            p["U"],
-            p["V"],
-            p["W_in"],
-            p["b"],
-            p["W_out"],
-            p["b_out"],
-            u,
-            x0,
-            gain,
-            gain_scalar,
-            neuron_gain,
-            self.alpha,
-            self.phi,
-            self.form,
-            self.readout,
-            noise_std,
-            seed,
-        )
 
 
 class NMRNN(Model):
