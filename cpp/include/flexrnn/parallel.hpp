@@ -15,11 +15,12 @@ int get_num_threads();
 bool have_openmp();
 
 // Trials per chunk for a batch of B trials of an n-unit network: large enough
-// that a chunk's matrix products amortise Eigen's packing of W, small enough
-// that a small batch still spreads over threads.
+// that a chunk's matrix products amortise Eigen's packing of W, and at most
+// half the batch, so that any batch of two or more trials spreads over threads.
 inline Index batch_chunk_rows(Index B, Index n) {
   const Index target = n >= 256 ? 32 : 8;
-  return B < target ? (B > 0 ? B : 1) : target;
+  const Index half = (B + 1) / 2;
+  return half < 1 ? 1 : (half < target ? half : target);
 }
 
 // Calls body(b0, rows) for each chunk of the batch, in parallel. Exceptions
