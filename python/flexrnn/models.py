@@ -209,6 +209,16 @@ class _RateBase(Model):
     def _check_hyper(self):
         self._init_hyper(self.tau, self.dt, self.phi, self.form, self.readout)
 
+    def _set_rate_params(self, recurrent, n, W_in, W_out, b, b_out, x0, dtype):
+        """Set the recurrent arrays plus W_in, W_out and the (defaulted) b, b_out, x0."""
+        n_out = check.real_array("W_out", W_out).shape[0] if np.ndim(W_out) == 2 else 0
+        defaults = {
+            "b": np.zeros(n) if b is None else b,
+            "b_out": np.zeros(n_out) if b_out is None else b_out,
+            "x0": np.zeros(n) if x0 is None else x0,
+        }
+        self._set_params({**recurrent, "W_in": W_in, "W_out": W_out, **defaults}, dtype)
+
     def _init_hyper(self, tau, dt, phi, form, readout):
         self.tau = check.scalar("tau", tau, positive=True)
         self.dt = check.scalar("dt", dt, positive=True)
@@ -321,18 +331,7 @@ class RateRNN(_RateBase):
         if W_arr.ndim != 2 or W_arr.shape[0] != W_arr.shape[1] or W_arr.shape[0] == 0:
             raise ValueError(f"W: expected a square (n, n) matrix with n >= 1, got {W_arr.shape}")
         n = W_arr.shape[0]
-        n_out = check.real_array("W_out", W_out).shape[0] if np.ndim(W_out) == 2 else None
-        self._set_params(
-            {
-                "W": W_arr,
-                "W_in": W_in,
-                "W_out": W_out,
-                "b": np.zeros(n) if b is None else b,
-                "b_out": np.zeros(n_out or 0) if b_out is None else b_out,
-                "x0": np.zeros(n) if x0 is None else x0,
-            },
-            dtype,
-        )
+        self._set_rate_params({"W": W_arr}, n, W_in, W_out, b, b_out, x0, dtype)
 
     def _shapes(self, p):
         n, n_in, n_out = _dim(p["W"], 0), _dim(p["W_in"], 1), _dim(p["W_out"], 0)
@@ -416,19 +415,7 @@ class LowRankRNN(_RateBase):
         if U_arr.ndim != 2 or U_arr.shape[0] == 0:
             raise ValueError(f"U: expected shape (n, rank) with n >= 1, got {U_arr.shape}")
         n = U_arr.shape[0]
-        n_out = check.real_array("W_out", W_out).shape[0] if np.ndim(W_out) == 2 else None
-        self._set_params(
-            {
-                "U": U_arr,
-                "V": V,
-                "W_in": W_in,
-                "W_out": W_out,
-                "b": np.zeros(n) if b is None else b,
-                "b_out": np.zeros(n_out or 0) if b_out is None else b_out,
-                "x0": np.zeros(n) if x0 is None else x0,
-            },
-            dtype,
-        )
+        self._set_rate_params({"U": U_arr, "V": V}, n, W_in, W_out, b, b_out, x0, dtype)
 
     def _shapes(self, p):
         n, rank = _dim(p["U"], 0), _dim(p["U"], 1)
