@@ -3,19 +3,34 @@
 Imports nothing from flexrnn outside this subpackage, so it works without the compiled core.
 """
 
+from .backward import (
+    low_rank_rnn_loss_and_grad,
+    lstm_loss_and_grad,
+    nmrnn_loss_and_grad,
+    rate_rnn_loss_and_grad,
+)
+from .losses import LOSSES, cross_entropy, loss_and_dy, masked_mse
 from .models import low_rank_rnn, lstm, nmrnn, rate_rnn
 from .phi import PHI_NAMES, dphi, phi, sigmoid
 from .rng import philox4x32, philox_normal
 
 __all__ = [
+    "LOSSES",
     "PHI_NAMES",
+    "cross_entropy",
     "dphi",
+    "loss_and_dy",
     "low_rank_rnn",
+    "low_rank_rnn_loss_and_grad",
     "lstm",
+    "lstm_loss_and_grad",
+    "masked_mse",
     "nmrnn",
+    "nmrnn_loss_and_grad",
     "philox4x32",
     "philox_normal",
     "phi",
     "rate_rnn",
+    "rate_rnn_loss_and_grad",
     "sigmoid",
 ]
