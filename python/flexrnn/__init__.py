@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from flexrnn import _core, _validate
+from flexrnn import _core, _validate, tasks
 from flexrnn._version import __version__
 from flexrnn.models import LSTM, NMRNN, LowRankRNN, RateRNN, load
 
@@ -23,6 +23,7 @@ __all__ = [
     "get_num_threads",
     "load",
     "set_num_threads",
+    "tasks",
 ]
 
 
