@@ -134,15 +134,15 @@ class ContextIntegration(Task):
         coherence = rng.uniform(0.0, self.coherence_max, size=B)
         signs = _draw_signs(rng, (B, N))
         context = rng.integers(0, N, size=B)
-        noise = rng.standard_normal((T, B, N))
-        # u = noise @ spread + per-trial row: a product with a tiny inner dimension writes the
-        # interleaved (T, B, 2N) layout contiguously, several times faster than strided copies
-        spread = np.zeros((N, 2 * N))
-        spread[:, :N] = self.sigma * np.eye(N)
-        row = np.concatenate([signs * coherence[:, None], np.eye(N)[context]], axis=1)
-        u = noise @ spread
-        u += row
-        u = u.astype(dtype, copy=False)
+        evidence = rng.standard_normal((T, B, N))
+        evidence *= self.sigma
+        evidence += signs * coherence[:, None]
+        # Interleave evidence and cue into (T, B, 2N) without strided copies (slow for small
+        # N): a product with a placement matrix writes the layout contiguously, rounding once
+        # to dtype; the cue is then added exactly as a per-trial row.
+        u = np.empty((T, B, 2 * N), dtype=dtype)
+        np.matmul(evidence, np.eye(N, 2 * N), out=u, casting="same_kind")
+        u += np.concatenate([np.zeros((B, N)), np.eye(N)[context]], axis=1).astype(dtype)
         sign = signs[np.arange(B), context]
         target = np.zeros((T, B, 1), dtype=dtype)
         target[-1, :, 0] = sign
