@@ -1,4 +1,4 @@
-// The only instantiation of the RateRNN / LowRankRNN rollouts.
+// The only instantiation of the RateRNN / LowRankRNN rollouts and their loss_and_grad.
 #include "flexrnn/rate_rnn.hpp"
 
 #include <stdexcept>
@@ -38,6 +38,24 @@ Readout readout_from_name(const std::string& name) {
   throw std::invalid_argument("readout: unknown readout '" + name + "' (expected rate or state)");
 }
 
+LossKind loss_from_name(const std::string& name) {
+  if (name == "mse") return LossKind::mse;
+  if (name == "cross_entropy") return LossKind::cross_entropy;
+  throw std::invalid_argument("loss: unknown loss '" + name + "' (expected mse or cross_entropy)");
+}
+
+template double loss_and_grad(const RateRNNParams<float>&, const RateOptions&,
+                              const RateDrive<float>&, const LossSpec<float>&,
+                              const RateTrajectory<float>&, const RateGrads<float>&);
+template double loss_and_grad(const RateRNNParams<double>&, const RateOptions&,
+                              const RateDrive<double>&, const LossSpec<double>&,
+                              const RateTrajectory<double>&, const RateGrads<double>&);
+template double loss_and_grad(const LowRankRNNParams<float>&, const RateOptions&,
+                              const RateDrive<float>&, const LossSpec<float>&,
+                              const RateTrajectory<float>&, const RateGrads<float>&);
+template double loss_and_grad(const LowRankRNNParams<double>&, const RateOptions&,
+                              const RateDrive<double>&, const LossSpec<double>&,
+                              const RateTrajectory<double>&, const RateGrads<double>&);
 template void rollout<float>(const RateRNNParams<float>&, const RateOptions&,
                              const RateDrive<float>&, const RateTrajectory<float>&);
 template void rollout<double>(const RateRNNParams<double>&, const RateOptions&,

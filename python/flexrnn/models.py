@@ -248,13 +248,6 @@ class _RateBase(Model):
     def _size_summary(self):
         return {"n": self.n, "n_in": self.n_in, "n_out": self.n_out}
 
-    def _rollout(self, p, u, x0, gain, gain_scalar, neuron_gain, noise_std, seed):
-        rollout = getattr(_core, self._core_rollout)
-        recurrent = [p[name] for name in self._recurrent]  # W, or U and V
-        return rollout(*recurrent, p["W_in"], p["b"], p["W_out"], p["b_out"], u, x0, gain,
-                       gain_scalar, neuron_gain, self.alpha, self.phi, self.form, self.readout,
-                       noise_std, seed)  # fmt: skip
-
     def run(
         self,
         u: Any,
@@ -282,6 +275,13 @@ class _RateBase(Model):
         Trajectory with ``x``, ``r``: (T, B, n) and ``y``: (T, B, n_out), the state
         after each step.
         """
+        args = self._core_args(u, x0, gain, neuron_gain, noise_std, seed)
+        x, r, y = getattr(_core, self._core_rollout)(*args)
+        _warn_if_diverged(x)
+        return Trajectory(x=x, r=r, y=y)
+
+    def _core_args(self, u, x0, gain, neuron_gain, noise_std, seed) -> tuple:
+        """The validated positional arguments of the core's rollout (and loss_and_grad)."""
         p = self._check_shapes()
         dt = self._dtype
         n, n_in = p["x0"].shape[0], p["W_in"].shape[1]
@@ -293,9 +293,10 @@ class _RateBase(Model):
             neuron_gain = check.array("neuron_gain", neuron_gain, dt, (n,))
         noise_std = check.scalar("noise_std", noise_std, nonneg=True)
         seed = check.seed("seed", seed)
-        x, r, y = self._rollout(p, u, x0, gain_arr, gain_scalar, neuron_gain, noise_std, seed)
-        _warn_if_diverged(x)
-        return Trajectory(x=x, r=r, y=y)
+        recurrent = [p[name] for name in self._recurrent]  # W, or U and V
+        return (*recurrent, p["W_in"], p["b"], p["W_out"], p["b_out"], u, x0, gain_arr,
+                gain_scalar, neuron_gain, self.alpha, self.phi, self.form, self.readout,
+                noise_std, seed)  # fmt: skip
 
 
 class RateRNN(_RateBase):
@@ -308,6 +309,7 @@ class RateRNN(_RateBase):
     _params = ("W", "W_in", "b", "W_out", "b_out", "x0")
     _recurrent = ("W",)
     _core_rollout = "rate_rnn_rollout"
+    _core_loss_and_grad = "rate_rnn_loss_and_grad"
     _hyper = ("tau", "dt", "phi", "form", "readout")
 
     def __init__(
@@ -392,6 +394,7 @@ class LowRankRNN(_RateBase):
     _params = ("U", "V", "W_in", "b", "W_out", "b_out", "x0")
     _recurrent = ("U", "V")
     _core_rollout = "low_rank_rnn_rollout"
+    _core_loss_and_grad = "low_rank_rnn_loss_and_grad"
     _hyper = ("tau", "dt", "phi", "readout")
 
     def __init__(
@@ -643,6 +646,12 @@ class NMRNN(Model):
         ablate: component indices held at 0 (shorthand for s_clamp).
         Returns x, r = tanh(x): (T, B, n), z: (T, B, n_mod), s: (T, B, rank), y: (T, B, n_out).
         """
+        x, r, z, s, y = _core.nmrnn_rollout(*self._core_args(u, x0, z0, s_clamp, ablate))
+        _warn_if_diverged(x)
+        return NMRNNTrajectory(x=x, r=r, y=y, z=z, s=s)
+
+    def _core_args(self, u, x0, z0, s_clamp, ablate) -> tuple:
+        """The validated positional arguments of the core's rollout (and loss_and_grad)."""
         p = self._check_shapes()
         dt = self._dtype
         rank = p["U"].shape[1]
@@ -661,7 +670,7 @@ class NMRNN(Model):
                 if not 0 <= k < rank:
                     raise ValueError(f"ablate: component {k} not in 0..{rank - 1}")
                 s_clamp[k] = 0.0
-        x, r, z, s, y = _core.nmrnn_rollout(
+        return (
             p["W_z"],
             p["B_z"],
             p["b_z"],
@@ -681,8 +690,6 @@ class NMRNN(Model):
             self.alpha_z,
             self.n_scale,
         )
-        _warn_if_diverged(x)
-        return NMRNNTrajectory(x=x, r=r, y=y, z=z, s=s)
 
 
 class LSTM(Model):
@@ -756,14 +763,18 @@ class LSTM(Model):
 
     def run(self, u: Any, h0: Any = None, c0: Any = None) -> LSTMTrajectory:
         """u: (T, B, n_in); h0, c0: None, (n,) or (B, n). Returns h, c: (T, B, n), y."""
+        h, c, y = _core.lstm_rollout(*self._core_args(u, h0, c0))
+        _warn_if_diverged(c)
+        return LSTMTrajectory(h=h, c=c, y=y)
+
+    def _core_args(self, u, h0, c0) -> tuple:
+        """The validated positional arguments of the core's rollout (and loss_and_grad)."""
         p = self._check_shapes()
         u = check.inputs(u, p["W_ih"].shape[1], self._dtype)
         B = u.shape[1]
         h0 = check.initial_state("h0", h0, p["h0"], B)
         c0 = check.initial_state("c0", c0, p["c0"], B)
-        h, c, y = _core.lstm_rollout(p["W_ih"], p["W_hh"], p["b"], p["C"], p["d"], u, h0, c0)
-        _warn_if_diverged(c)
-        return LSTMTrajectory(h=h, c=c, y=y)
+        return p["W_ih"], p["W_hh"], p["b"], p["C"], p["d"], u, h0, c0
 
 
 MODELS = {cls.__name__: cls for cls in (RateRNN, LowRankRNN, NMRNN, LSTM)}

@@ -9,8 +9,10 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "flexrnn/kernels.hpp"
+#include "flexrnn/loss.hpp"
 #include "flexrnn/parallel.hpp"
 #include "flexrnn/phi.hpp"
 #include "flexrnn/types.hpp"
@@ -103,6 +105,115 @@ void rollout(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMRNNDrive<
     }
   });
 }
+
+// Where loss_and_grad writes the gradients (caller-owned, row-major): one per parameter of
+// NMRNNParams (W_zx may be null), and the per-trial initial states x0 (B, n), z0 (B, n_mod).
+template <class S>
+struct NMRNNGrads {
+  S *W_z, *B_z, *b_z, *A_z, *c_z, *U, *V, *B_x, *C, *d, *W_zx, *x0, *z0;
+};
+
+// Forward (into `tr`), loss, and BPTT gradients. Adjoint of one step, with gx = dL/dx[t+1],
+// gz = dL/dz[t+1] (spec indexing), k = (tanh(x[t]) V) / n_scale:
+//   gx += dy C;  dC += dy^T x[t+1];  dd += dy
+//   Dx = ax gx:  dB_x += Dx^T u;  dU += Dx^T (k s);  dk = Dx U
+//   ds = dk k (0 for clamped components);  gr = (dk s / n_scale) V^T;  dV += tanh(x[t])^T (dk s / n_scale)
+//   Ds = ds s (1 - s):  dA_z += Ds^T z[t+1];  dc_z += Ds;  gz += Ds A_z
+//   Dz = az gz:  dW_z += Dz^T tanh(z[t]);  dB_z += Dz^T u;  db_z += Dz;  [dW_zx += Dz^T tanh(x[t]); gr += Dz W_zx]
+//   gz <- (1 - az) gz + (Dz W_z) (1 - tanh(z[t])^2);  gx <- (1 - ax) gx + gr (1 - tanh(x[t])^2)
+template <class S>
+double loss_and_grad(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMRNNDrive<S>& drive,
+                     const LossSpec<S>& loss, const NMRNNTrajectory<S>& tr,
+                     const NMRNNGrads<S>& g) {
+  rollout(p, opt, drive, tr);
+  const Index T = tr.x.T, B = tr.x.B, n = tr.x.N, n_mod = tr.z.N, rank = tr.s.N;
+  const Index n_in = drive.u.N, n_out = tr.y.N;
+  if (B == 0) return 0.0;
+  const S ax = S(opt.alpha_x), az = S(opt.alpha_z), inv_scale = S(1.0 / opt.n_scale);
+  const S scale = S(loss.scale());
+  const bool feedback = p.W_zx != nullptr;
+  const CMatMap<S> W_zx(p.W_zx, feedback ? n_mod : 0, feedback ? n : 0);
+  enum { kWz, kBz, kbz, kAz, kcz, kU, kV, kBx, kC, kd, kWzx };
+  const Index rows_per_chunk = detail::backward_chunk_rows(B, batch_chunk_rows(B, n));
+  const Index n_chunks = (B + rows_per_chunk - 1) / rows_per_chunk;
+  ChunkGrads<S> grads(
+      n_chunks,
+      {{n_mod, n_mod}, {n_mod, n_in}, {1, n_mod}, {rank, n_mod}, {1, rank}, {n, rank}, {n, rank},
+       {n, n_in}, {n_out, n}, {1, n_out}, {feedback ? n_mod : 0, feedback ? n : 0}});
+  std::vector<double> chunk_loss(static_cast<std::size_t>(n_chunks), 0.0);
+
+  for_each_chunk(B, rows_per_chunk, [&](Index b0, Index rows) {
+    const Index chunk = b0 / rows_per_chunk;
+    auto G = [&](int k) -> RowMat<S>& { return grads.at(chunk, static_cast<std::size_t>(k)); };
+    RowMat<S> gx = RowMat<S>::Zero(rows, n), gz = RowMat<S>::Zero(rows, n_mod);
+    RowMat<S> dY(rows, n_out), Dx(rows, n), gr(rows, n), r0(rows, n), tz(rows, n_mod);
+    RowMat<S> Dz(rows, n_mod), J(rows, n_mod), RV(rows, rank), dk(rows, rank), ds(rows, rank);
+    const CMatMap<S> X0(drive.x0 + b0 * n, rows, n), Z0(drive.z0 + b0 * n_mod, rows, n_mod);
+    apply_phi_rows<S>(Phi::tanh, X0, r0);
+    double lsum = 0.0;
+
+    for (Index t = T - 1; t >= 0; --t) {
+      const CMatMap<S> Xt(tr.x.slab(t, b0, rows).data(), rows, n);
+      const CMatMap<S> Zt(tr.z.slab(t, b0, rows).data(), rows, n_mod);
+      const CMatMap<S> St(tr.s.slab(t, b0, rows).data(), rows, rank);
+      const CMatMap<S> R(t == 0 ? r0.data() : tr.r.slab(t - 1, b0, rows).data(), rows, n);
+      const CMatMap<S> Z(t == 0 ? Z0.data() : tr.z.slab(t - 1, b0, rows).data(), rows, n_mod);
+      const CMatMap<S> Ut = drive.u.slab(t, b0, rows);
+      // 1. loss and readout y = C x[t+1] + d
+      lsum += loss.grad(t, b0, tr.y.slab(t, b0, rows), dY, scale);
+      detail::readout_backward<S>(dY, Xt, p.C, G(kC), G(kd), gx, static_cast<const S*>(nullptr));
+      // 2. output network
+      Dx = ax * gx;
+      G(kBx).noalias() += Dx.transpose() * Ut;
+      RV.noalias() = R * p.V;
+      dk.array() = RV.array() * St.array() * inv_scale;  // k s
+      G(kU).noalias() += Dx.transpose() * dk;
+      dk.noalias() = Dx * p.U;
+      ds.array() = dk.array() * RV.array() * inv_scale;
+      dk.array() *= St.array() * inv_scale;  // dL/d(tanh(x) V)
+      G(kV).noalias() += R.transpose() * dk;
+      gr.noalias() = dk * p.V.transpose();
+      // 3. component gains: clamped ones are constants
+      if (drive.s_clamp) {
+        for (Index k = 0; k < rank; ++k) {
+          if (!std::isnan(drive.s_clamp[k])) ds.col(k).setZero();
+        }
+      }
+      ds.array() *= St.array() * (S(1) - St.array());
+      G(kAz).noalias() += ds.transpose() * Zt;
+      G(kcz) += ds.colwise().sum();
+      gz.noalias() += ds * p.A_z;
+      // 4. modulator
+      apply_phi_rows<S>(Phi::tanh, Z, tz);
+      Dz = az * gz;
+      G(kWz).noalias() += Dz.transpose() * tz;
+      G(kBz).noalias() += Dz.transpose() * Ut;
+      G(kbz) += Dz.colwise().sum();
+      if (feedback) {
+        G(kWzx).noalias() += Dz.transpose() * R;
+        gr.noalias() += Dz * W_zx;
+      }
+      J.noalias() = Dz * p.W_z;
+      gz = (S(1) - az) * gz + (J.array() * (S(1) - tz.array().square())).matrix();
+      gx = (S(1) - ax) * gx + (gr.array() * (S(1) - R.array().square())).matrix();
+    }
+    MatMap<S>(g.x0 + b0 * n, rows, n) = gx;
+    MatMap<S>(g.z0 + b0 * n_mod, rows, n_mod) = gz;
+    chunk_loss[static_cast<std::size_t>(chunk)] = lsum;
+  });
+
+  grads.reduce({g.W_z, g.B_z, g.b_z, g.A_z, g.c_z, g.U, g.V, g.B_x, g.C, g.d, g.W_zx});
+  double total = 0.0;
+  for (double l : chunk_loss) total += l;
+  return total * loss.scale();
+}
+
+extern template double loss_and_grad(const NMRNNParams<float>&, const NMRNNOptions&,
+                                     const NMRNNDrive<float>&, const LossSpec<float>&,
+                                     const NMRNNTrajectory<float>&, const NMRNNGrads<float>&);
+extern template double loss_and_grad(const NMRNNParams<double>&, const NMRNNOptions&,
+                                     const NMRNNDrive<double>&, const LossSpec<double>&,
+                                     const NMRNNTrajectory<double>&, const NMRNNGrads<double>&);
 
 extern template void rollout<float>(const NMRNNParams<float>&, const NMRNNOptions&,
                                     const NMRNNDrive<float>&, const NMRNNTrajectory<float>&);

@@ -6,12 +6,16 @@
 // state after each step: x[t] here is x[t+1] of the spec.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "flexrnn/kernels.hpp"
+#include "flexrnn/loss.hpp"
 #include "flexrnn/parallel.hpp"
 #include "flexrnn/phi.hpp"
 #include "flexrnn/random.hpp"
@@ -46,6 +50,7 @@ struct RateDrive {
 template <class S>
 struct RateTrajectory {
   Tensor3<S> x, r, y;  // (T, B, n), (T, B, n), (T, B, n_out)
+  Tensor3<S> pre{};    // (T, B, n) or unset: form "rate" keeps phi's argument for backward
 };
 
 // Recurrent weights that are an (n, n) matrix: rec = R W^T. W^T is kept as a
@@ -53,12 +58,24 @@ struct RateTrajectory {
 // W^T (no horizontal reductions), and Eigen's GEMM packs it as fast as W.
 template <class S>
 struct DenseRecurrence {
+  CMatMap<S> W;  // (n, n)
   RowMat<S> WT;  // (n, n) = W^T
-  explicit DenseRecurrence(const CMatMap<S>& W) : WT(W.transpose()) {}
+  explicit DenseRecurrence(const CMatMap<S>& W_) : W(W_), WT(W_.transpose()) {}
   Index work_cols() const { return 0; }
   template <class In, class Out>
   void apply(const In& R, Out& out, RowMat<S>& /*work*/) const {
     out.noalias() = R * WT;
+  }
+  // adjoint: out = D W (rows of D are dL/d(drive))
+  template <class In, class Out>
+  void apply_adjoint(const In& D, Out& out, RowMat<S>& /*work*/) const {
+    out.noalias() = D * W;
+  }
+  std::vector<std::pair<Index, Index>> grad_shapes() const { return {{W.rows(), W.cols()}}; }
+  // dW += D^T R over a window of (step, trial) rows
+  template <class DBlock, class RBlock>
+  void accumulate(const DBlock& D, const RBlock& R, RowMat<S>* grads, RowMat<S>& /*work*/) const {
+    grads[0].noalias() += D.transpose() * R;
   }
 };
 
@@ -74,6 +91,25 @@ struct LowRankRecurrence {
   void apply(const In& R, Out& out, RowMat<S>& work) const {
     work.noalias() = R * V;
     out.noalias() = work * UT;
+  }
+  // adjoint: out = D U V^T / n
+  template <class In, class Out>
+  void apply_adjoint(const In& D, Out& out, RowMat<S>& work) const {
+    auto w = work.topRows(D.rows());
+    w.noalias() = D * UT.transpose();
+    out.noalias() = w * V.transpose();
+  }
+  std::vector<std::pair<Index, Index>> grad_shapes() const {
+    return {{V.rows(), V.cols()}, {V.rows(), V.cols()}};
+  }
+  // dU += D^T (R V) / n,  dV += R^T (D U) / n   over a window of (step, trial) rows
+  template <class DBlock, class RBlock>
+  void accumulate(const DBlock& D, const RBlock& R, RowMat<S>* grads, RowMat<S>& work) const {
+    auto w = work.topRows(R.rows());  // work has at least R.rows() rows: no allocation
+    w.noalias() = R * V;
+    grads[0].noalias() += D.transpose() * w / S(V.rows());
+    w.noalias() = D * UT.transpose();
+    grads[1].noalias() += R.transpose() * w;
   }
 };
 
@@ -144,7 +180,10 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
       // 2. + W_in u[t] + b
       add_input_drive<S>(drive.u.slab(t, b0, rows), W_inT, b, Xn);
       // 3. Euler step
-      if (!current) rates(Xn, Xn);
+      if (!current) {
+        if (out.pre.data) out.pre.slab(t, b0, rows) = Xn;
+        rates(Xn, Xn);
+      }
       Xn = decay * X + alpha * Xn;
       // 4. recurrent noise, keyed by (seed, trial, step)
       if (noisy) {
@@ -166,7 +205,151 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
   });
 }
 
+// Adjoint of rate_rollout (BPTT), run over the stored trajectory `tr` (x, r, y, and pre for
+// form "rate"). With g = dL/dx[t+1] (spec indexing) and D = dL/d(drive at step t):
+//   readout:  g += dy W_out [* ng phi'(ng x[t+1])],  dW_out += dy^T h[t+1],  db_out += dy
+//   current:  D = alpha g;                            source = gain[t] r[t]
+//   rate:     D = alpha g * ng phi'(ng pre[t]);       source = gain[t] x[t]
+//   dW += D^T source,  dW_in += D^T u[t],  db += D
+//   g <- (1 - alpha) g + (gain[t] D W) [* ng phi'(ng x[t]) in form "current"]
+// Parameter gradients are accumulated over windows of steps as one matrix product per
+// window (a product per step would have an inner dimension of a few trials).
+template <class S, class Rec>
+double rate_backward(const Rec& rec, const CMatMap<S>& W_out, const RateOptions& opt,
+                     const RateDrive<S>& drive, const RateTrajectory<S>& tr,
+                     const LossSpec<S>& loss, const std::vector<S*>& rec_grads, S* dW_in, S* db,
+                     S* dW_out, S* db_out, S* dx0) {
+  const Index T = tr.x.T, B = tr.x.B, n = tr.x.N, n_out = tr.y.N, n_in = drive.u.N;
+  const S alpha = S(opt.alpha), decay = S(1.0 - opt.alpha);
+  const S scale = S(loss.scale());
+  const bool current = opt.form == Form::current;
+  const bool read_rate = opt.readout == Readout::rate;
+  if (B == 0 || n == 0) return 0.0;
+
+  auto shapes = rec.grad_shapes();
+  const std::size_t n_rec = shapes.size();
+  shapes.push_back({n, n_in});   // W_in
+  shapes.push_back({1, n});      // b
+  shapes.push_back({n_out, n});  // W_out
+  shapes.push_back({1, n_out});  // b_out
+  const Index rows_per_chunk = detail::backward_chunk_rows(B, batch_chunk_rows(B, n));
+  const Index n_chunks = (B + rows_per_chunk - 1) / rows_per_chunk;
+  ChunkGrads<S> grads(n_chunks, shapes);
+  std::vector<double> chunk_loss(static_cast<std::size_t>(n_chunks), 0.0);
+  const CRowVecMap<S> ng(drive.neuron_gain ? drive.neuron_gain : nullptr,
+                         drive.neuron_gain ? n : 0);
+
+  // out = ng * phi'(ng X) row by row (out may not alias X)
+  auto dphi_of = [&](const auto& X, RowMat<S>& out) {
+    if (drive.neuron_gain) {
+      out.array() = X.array().rowwise() * ng.array();
+      for (Index i = 0; i < out.rows(); ++i) {
+        apply_dphi<S>(opt.phi, out.row(i).data(), out.row(i).data(), n);
+      }
+      out.array().rowwise() *= ng.array();
+    } else {
+      for (Index i = 0; i < out.rows(); ++i) {
+        apply_dphi<S>(opt.phi, X.row(i).data(), out.row(i).data(), n);
+      }
+    }
+  };
+  auto gain_at = [&](Index t, Index b) -> S {
+    return drive.gain ? drive.gain[t * B + b] : drive.gain_scalar;
+  };
+
+  for_each_chunk(B, rows_per_chunk, [&](Index b0, Index rows) {
+    const Index chunk = b0 / rows_per_chunk;
+    RowMat<S>* g_rec = &grads.at(chunk, 0);
+    RowMat<S>& g_W_in = grads.at(chunk, n_rec);
+    RowMat<S>& g_b = grads.at(chunk, n_rec + 1);
+    RowMat<S>& g_W_out = grads.at(chunk, n_rec + 2);
+    RowMat<S>& g_b_out = grads.at(chunk, n_rec + 3);
+    // windows of `steps` time steps x `rows` trials
+    const Index steps = std::max<Index>(1, 256 / rows);
+    RowMat<S> Dwin(steps * rows, n), Swin(steps * rows, n), Uwin(steps * rows, n_in);
+    RowMat<S> G = RowMat<S>::Zero(rows, n), D(rows, n), J(rows, n), dY(rows, n_out);
+    RowMat<S> dphi_cur(rows, n), dphi_prev(rows, n), work(rows * steps, rec.work_cols());
+    RowMat<S> r0(current ? rows : 0, n);
+    const CMatMap<S> X0(drive.x0 + b0 * n, rows, n);
+    if (current) {
+      if (drive.neuron_gain) {
+        r0.array() = X0.array().rowwise() * ng.array();
+        apply_phi_rows<S>(opt.phi, r0, r0);
+      } else {
+        apply_phi_rows<S>(opt.phi, X0, r0);
+      }
+    }
+    if (read_rate && T > 0) dphi_of(tr.x.slab(T - 1, b0, rows), dphi_cur);
+    Index filled = 0;  // steps in the window
+    auto flush = [&]() {
+      if (filled == 0) return;
+      const Index m = filled * rows;
+      rec.accumulate(Dwin.topRows(m), Swin.topRows(m), g_rec, work);
+      g_W_in.noalias() += Dwin.topRows(m).transpose() * Uwin.topRows(m);
+      g_b += Dwin.topRows(m).colwise().sum();
+      filled = 0;
+    };
+    double lsum = 0.0;
+
+    for (Index t = T - 1; t >= 0; --t) {
+      const CMatMap<S> Xt(tr.x.slab(t, b0, rows).data(), rows, n);
+      const CMatMap<S> Xp(t == 0 ? X0.data() : tr.x.slab(t - 1, b0, rows).data(), rows, n);
+      // 1. loss and readout at step t
+      lsum += loss.grad(t, b0, tr.y.slab(t, b0, rows), dY, scale);
+      if (read_rate) {
+        detail::readout_backward<S>(dY, tr.r.slab(t, b0, rows), W_out, g_W_out, g_b_out, G,
+                                    dphi_cur.data());
+      } else {
+        detail::readout_backward<S>(dY, Xt, W_out, g_W_out, g_b_out, G,
+                                    static_cast<const S*>(nullptr));
+      }
+      // 2. phi' at the previous state: for the adjoint (current) and the next readout
+      if (current || read_rate) dphi_of(Xp, dphi_prev);
+      // 3. D = dL/d(drive), stored in the window with its source and input
+      const Index w = filled * rows;
+      auto Dw = Dwin.middleRows(w, rows);
+      if (current) {
+        Dw = alpha * G;
+        Swin.middleRows(w, rows) =
+            CMatMap<S>(t == 0 ? r0.data() : tr.r.slab(t - 1, b0, rows).data(), rows, n);
+      } else {
+        const CMatMap<S> P(tr.pre.slab(t, b0, rows).data(), rows, n);
+        dphi_of(P, D);
+        Dw.array() = alpha * G.array() * D.array();
+        Swin.middleRows(w, rows) = Xp;
+      }
+      for (Index i = 0; i < rows; ++i) Swin.row(w + i) *= gain_at(t, b0 + i);
+      Uwin.middleRows(w, rows) = drive.u.slab(t, b0, rows);
+      // 4. adjoint through the recurrence: g <- (1 - alpha) g + (gain D W) [* dphi]
+      for (Index i = 0; i < rows; ++i) D.row(i) = gain_at(t, b0 + i) * Dw.row(i);
+      rec.apply_adjoint(D, J, work);
+      if (current) J.array() *= dphi_prev.array();
+      G = decay * G + J;
+      std::swap(dphi_cur, dphi_prev);
+      if (++filled == steps) flush();
+    }
+    flush();
+    MatMap<S>(dx0 + b0 * n, rows, n) = G;
+    chunk_loss[static_cast<std::size_t>(chunk)] = lsum;
+  });
+
+  std::vector<S*> outs(rec_grads);
+  outs.insert(outs.end(), {dW_in, db, dW_out, db_out});
+  grads.reduce(outs);
+  double total = 0.0;
+  for (double l : chunk_loss) total += l;
+  return total * loss.scale();
+}
+
 }  // namespace detail
+
+// Where loss_and_grad writes the gradients (caller-owned, row-major, any contents):
+// rec = {W} or {U, V}; x0 is per trial (B, n).
+template <class S>
+struct RateGrads {
+  std::vector<S*> rec;
+  S *W_in, *b, *W_out, *b_out, *x0;
+};
 
 template <class S>
 void rollout(const RateRNNParams<S>& p, const RateOptions& opt, const RateDrive<S>& drive,
@@ -181,6 +364,34 @@ void rollout(const LowRankRNNParams<S>& p, const RateOptions& opt, const RateDri
                        out);
 }
 
+// Forward (into `tr`, which must have pre set for form "rate"), loss, and BPTT gradients.
+template <class S, class Params>
+double loss_and_grad(const Params& p, const RateOptions& opt, const RateDrive<S>& drive,
+                     const LossSpec<S>& loss, const RateTrajectory<S>& tr, const RateGrads<S>& g) {
+  auto run = [&](const auto& rec) {
+    detail::rate_rollout(rec, p.W_in, p.b, p.W_out, p.b_out, opt, drive, tr);
+    return detail::rate_backward(rec, p.W_out, opt, drive, tr, loss, g.rec, g.W_in, g.b,
+                                 g.W_out, g.b_out, g.x0);
+  };
+  if constexpr (std::is_same_v<Params, RateRNNParams<S>>) {
+    return run(DenseRecurrence<S>(p.W));
+  } else {
+    return run(LowRankRecurrence<S>(p.U, p.V));
+  }
+}
+
+extern template double loss_and_grad(const RateRNNParams<float>&, const RateOptions&,
+                                     const RateDrive<float>&, const LossSpec<float>&,
+                                     const RateTrajectory<float>&, const RateGrads<float>&);
+extern template double loss_and_grad(const RateRNNParams<double>&, const RateOptions&,
+                                     const RateDrive<double>&, const LossSpec<double>&,
+                                     const RateTrajectory<double>&, const RateGrads<double>&);
+extern template double loss_and_grad(const LowRankRNNParams<float>&, const RateOptions&,
+                                     const RateDrive<float>&, const LossSpec<float>&,
+                                     const RateTrajectory<float>&, const RateGrads<float>&);
+extern template double loss_and_grad(const LowRankRNNParams<double>&, const RateOptions&,
+                                     const RateDrive<double>&, const LossSpec<double>&,
+                                     const RateTrajectory<double>&, const RateGrads<double>&);
 extern template void rollout<float>(const RateRNNParams<float>&, const RateOptions&,
                                     const RateDrive<float>&, const RateTrajectory<float>&);
 extern template void rollout<double>(const RateRNNParams<double>&, const RateOptions&,

@@ -1,0 +1,119 @@
+"""Loss and gradient of any model on a batch of trials: forward, loss and BPTT in one C++ call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from flexrnn import _core
+from flexrnn import _validate as check
+from flexrnn.models import LSTM, NMRNN, Model, _RateBase
+
+LOSSES = ("mse", "cross_entropy")
+
+# the per-trial initial-state gradients the core returns, summed over the batch here because
+# the model's initial state is one (n,) vector shared by every trial
+_INITIAL_STATES = ("x0", "z0", "h0", "c0")
+
+
+def _loss_arrays(trials: Any, loss: str | None, T: int, B: int, n_out: int, dtype: np.dtype):
+    """(loss, target, mask) in the form the core takes: mse -> float (T, B, n_out) target and
+    mask; cross_entropy -> int64 labels (T, B) and a float (T, B) mask."""
+    target = np.asarray(trials.target)
+    if loss is None:
+        loss = "cross_entropy" if np.issubdtype(target.dtype, np.integer) else "mse"
+    loss = check.choice("loss", loss, LOSSES)
+    mask = getattr(trials, "mask", None)
+    shape = (T, B, n_out) if loss == "mse" else (T, B)
+    if loss == "mse":
+        target = check.array("target", target, dtype, shape)
+    else:
+        if target.shape != shape:
+            raise ValueError(
+                f"target: expected integer class labels of shape {shape} for cross_entropy, "
+                f"got {target.shape}"
+            )
+        if not np.issubdtype(target.dtype, np.integer):
+            raise TypeError(f"target: cross_entropy needs integer labels, got {target.dtype}")
+        target = np.ascontiguousarray(target, dtype=np.int64)
+    if mask is None:
+        mask = np.ones(shape, dtype)
+    else:
+        mask = check.real_array("mask", mask)
+        try:
+            mask = np.broadcast_to(mask, shape)
+        except ValueError as err:
+            raise ValueError(
+                f"mask: expected an array broadcastable to {shape}, got {mask.shape}"
+            ) from err
+        mask = check.array("mask", mask, dtype, shape)
+    return loss, target, mask
+
+
+def loss_and_grad(
+    net: Model,
+    trials: Any,
+    *,
+    loss: str | None = None,
+    gain: Any = 1.0,
+    neuron_gain: Any = None,
+    noise_std: float = 0.0,
+    seed: int = 0,
+    return_output: bool = False,
+):
+    """Loss of ``net`` on a batch and its gradient with respect to every parameter.
+
+    The forward pass, the loss and backpropagation through time run in one C++ call
+    (specs/learning.md, "BPTT").
+
+    Parameters
+    ----------
+    net : RateRNN, LowRankRNN, NMRNN or LSTM.
+    trials : anything with ``u`` (T, B, n_in), ``target`` and ``mask`` (e.g. ``task.batch``):
+        for ``loss="mse"`` a float ``target`` (T, B, n_out) and a ``mask`` broadcastable to it;
+        for ``loss="cross_entropy"`` integer class labels ``target`` (T, B) and a ``mask``
+        broadcastable to (T, B). ``mask`` may be missing (all ones).
+    loss : "mse" (masked mean squared error, ``sum(mask (y - target)^2) / sum(mask)``) or
+        "cross_entropy" (over the n_out outputs as logits, mask-weighted mean over steps and
+        trials); None picks cross_entropy for integer targets, mse otherwise.
+    gain, neuron_gain, noise_std, seed : as in ``RateRNN.run`` (rate networks only).
+    return_output : also return the outputs ``y`` (T, B, n_out) of the forward pass.
+
+    Returns
+    -------
+    (loss, grads) or (loss, grads, y): ``grads`` maps every parameter name to an array of the
+    parameter's shape and dtype.
+    """
+    u = getattr(trials, "u", None)
+    if u is None or not hasattr(trials, "target"):
+        raise TypeError("trials: expected an object with u, target and mask (see task.batch)")
+    if isinstance(net, _RateBase):
+        args = net._core_args(u, None, gain, neuron_gain, noise_std, seed)
+        core = getattr(_core, net._core_loss_and_grad)
+    else:
+        defaults = {"gain": 1.0, "neuron_gain": None, "noise_std": 0.0}
+        for name, value in (("gain", gain), ("neuron_gain", neuron_gain), ("noise_std", noise_std)):
+            if not (value is defaults[name] or (np.ndim(value) == 0 and value == defaults[name])):
+                raise ValueError(f"{name}: only rate networks take it, not {type(net).__name__}")
+        if isinstance(net, NMRNN):
+            args = net._core_args(u, None, None, None, None)
+            core = _core.nmrnn_loss_and_grad
+        elif isinstance(net, LSTM):
+            args = net._core_args(u, None, None)
+            core = _core.lstm_loss_and_grad
+        else:
+            raise TypeError(f"net: expected a flexrnn model, got {type(net).__name__}")
+    T, B = np.shape(u)[:2]  # u has been checked to be (T, B, n_in)
+    loss, target, mask = _loss_arrays(trials, loss, T, B, net.n_out, net.dtype)
+    value, grads, y = core(*args, loss, target, mask)
+    for name in _INITIAL_STATES:
+        if name in grads:
+            grads[name] = grads[name].sum(axis=0)
+    if not np.isfinite(value):
+        raise FloatingPointError(
+            "loss: the forward pass diverged or produced non-finite outputs (loss is "
+            f"{value}); lower the learning rate or the gain"
+        )
+    grads = {name: grads[name] for name in net.params()}  # the model's parameter order
+    return (value, grads, y) if return_output else (value, grads)
