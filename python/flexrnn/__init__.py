@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from flexrnn import _core, _validate, tasks
+from flexrnn import _core, _validate, tasks, train
 from flexrnn._version import __version__
 from flexrnn.models import LSTM, NMRNN, LowRankRNN, RateRNN, load
 
@@ -24,6 +24,7 @@ __all__ = [
     "load",
     "set_num_threads",
     "tasks",
+    "train",
 ]
 
 

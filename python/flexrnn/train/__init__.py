@@ -1,0 +1,48 @@
+"""Training: BPTT with Adam/AdamW, clipping, schedules, validation, checkpoints.
+
+>>> import flexrnn as fr
+>>> hist = fr.train.bptt(net, task, iters=2000, batch_size=64, lr=1e-3, progress=True)
+>>> loss, grads = fr.train.loss_and_grad(net, trials)   # C++ BPTT, grads keyed by name
+"""
+
+from .bptt import bptt, task_loss
+from .checkpoint import Checkpoint, load_checkpoint
+from .gradients import loss_and_grad
+from .history import History, StopWhenAccuracy, stop_when_accuracy
+from .optim import (
+    Adam,
+    AdamW,
+    Constant,
+    Cosine,
+    Exponential,
+    LinearWarmup,
+    Optimizer,
+    Schedule,
+    StepDecay,
+    clip_global_norm,
+    clip_value,
+    global_norm,
+)
+
+__all__ = [
+    "Adam",
+    "AdamW",
+    "Checkpoint",
+    "Constant",
+    "Cosine",
+    "Exponential",
+    "History",
+    "LinearWarmup",
+    "Optimizer",
+    "Schedule",
+    "StepDecay",
+    "StopWhenAccuracy",
+    "bptt",
+    "clip_global_norm",
+    "clip_value",
+    "global_norm",
+    "load_checkpoint",
+    "loss_and_grad",
+    "stop_when_accuracy",
+    "task_loss",
+]

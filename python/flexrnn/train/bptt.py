@@ -1,0 +1,486 @@
+"""The BPTT trainer: batches from a task, C++ loss and gradient, Adam/AdamW, validation,
+stopping, progress, checkpoints and exact resumption (specs/learning.md, "BPTT").
+
+Randomness: one NumPy Generator, ``default_rng(seed)``, draws the training batches (and the
+gain, when ``gain`` is a callable); a second, ``default_rng([seed, 1])``, draws the
+validation batches; the recurrent noise of update ``it`` has the counter-based key
+``(seed * 1_000_003 + it) mod 2**64``. Both generators' states are saved in checkpoints,
+so a resumed run is bitwise identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Callable, Union
+
+import numpy as np
+
+from flexrnn import _validate as check
+from flexrnn.models import Model
+
+from . import gradients
+from .checkpoint import generator_from_state, load_checkpoint, save_checkpoint
+from .history import History, StopCriterion
+from .optim import OPTIMIZERS, Optimizer, Schedule, ScheduleLike, global_norm, learning_rate_fn
+
+PathLike = Union[str, Path]
+LOSSES = ("mse", "cross_entropy")
+NOISE_SEED_STRIDE = 1_000_003
+VALIDATION_NOISE_OFFSET = 2**63  # validation noise keys: far from every training key
+
+
+def bptt(
+    net: Model,
+    task: Any,
+    *,
+    iters: int,
+    batch_size: int = 64,
+    lr: float | None = None,
+    optimizer: str | Optimizer = "adam",
+    weight_decay: float | None = None,
+    clip_value: float | None = None,
+    clip_norm: float | None = None,
+    trainable: Sequence[str] | str | None = None,
+    schedule: ScheduleLike = None,
+    loss: str | None = None,
+    gain: float | Callable[[np.random.Generator], Any] = 1.0,
+    neuron_gain: Any = None,
+    noise_std: float = 0.0,
+    val_every: int | None = 50,
+    val_batch: int = 256,
+    stop: StopCriterion | None = None,
+    progress: bool = True,
+    checkpoint: PathLike | None = None,
+    checkpoint_every: int = 100,
+    resume: PathLike | None = None,
+    seed: int = 0,
+    callback: Callable[[int, History, Model], Any] | None = None,
+) -> History:
+    """Train ``net`` in place on ``task`` by backpropagation through time.
+
+    Each update draws ``trials = task.batch(batch_size, rng, dtype=net.dtype)`` (``u``:
+    (T, B, n_in), ``target``, ``mask``), computes the loss and the gradient of every
+    parameter in C++ (:func:`flexrnn.train.loss_and_grad`), clips, and steps the optimiser
+    on the trainable parameters only.
+
+    Parameters
+    ----------
+    net : RateRNN, LowRankRNN, NMRNN or LSTM; its parameter arrays are updated in place.
+    task : has ``batch(B, rng, dtype=...)``, and ``score(y, trials) -> [0, 1]`` when
+        validating (``y``: (T, B, n_out)); ``n_in`` / ``n_out`` must match the network's.
+    iters : total number of updates (including those of a resumed run).
+    batch_size : trials per update.
+    lr : base learning rate (default 1e-3, or the optimiser object's own ``lr``).
+    optimizer : "adam", "adamw" or an optimiser object (e.g. ``Adam(lr, betas, eps)``).
+    weight_decay : AdamW's decoupled weight decay (default 1e-2); only with "adamw".
+    clip_value : clip every gradient element into [-clip_value, clip_value].
+    clip_norm : rescale the trainable gradients when their global norm exceeds it (after
+        ``clip_value``, when both are given).
+    trainable : names of the parameters to train (e.g. ``["W", "W_out"]``); the others stay
+        bitwise unchanged. Default: all.
+    schedule : None (constant ``lr``), a :class:`~flexrnn.train.Schedule` (a factor of
+        ``lr``: ``Cosine``, ``StepDecay``, ``Exponential``, ``LinearWarmup``, ``Constant``)
+        or any callable ``it -> lr`` (it = 0, 1, ...).
+    loss : "mse", "cross_entropy" or None (the task's own: ``task.loss``, else inferred
+        from the target's dtype).
+    gain : recurrent gain of RateRNN / LowRankRNN: a scalar, or a callable ``rng -> gain``
+        (a scalar or an array broadcastable to (T, B)) called once per batch with the
+        batch's generator: training across gains, the neuromodulation use case.
+    neuron_gain : None or (n,): per-neuron slope of phi (RateRNN / LowRankRNN).
+    noise_std : recurrent noise during training and validation (RateRNN / LowRankRNN).
+    val_every : validate after every ``val_every`` updates (None: never) on a fresh batch
+        of ``val_batch`` trials: accuracy ``task.score(net.run(u).y, trials)`` and loss.
+    stop : a criterion ``history -> bool`` checked before each update, e.g.
+        ``stop_when_accuracy(0.9, window=10)`` (min of the last 10 validation accuracies
+        >= 0.9); when it holds, training ends and ``history.stopped == "criterion"``.
+    progress : show a tqdm bar with the loss and the last validation accuracy.
+    checkpoint : path of a checkpoint ``.npz`` written every ``checkpoint_every`` updates
+        and at the end (atomically: a crash leaves the previous one intact).
+    resume : path of a checkpoint to continue from: restores the parameters (into ``net``),
+        the optimiser state, the generators, the history and the iteration count, then
+        runs up to ``iters``, bitwise identically to an uninterrupted run. The training
+        arguments must match those saved (``iters``, ``progress``, ``checkpoint*``,
+        ``stop`` and ``callback`` may differ). If ``stop`` already holds, nothing runs.
+    seed : seeds the batch and validation generators and the noise keys (see the module).
+    callback : ``callback(iteration, history, net)`` after every update (iteration = updates
+        done); returning True ends training (``history.stopped == "callback"``).
+
+    Returns
+    -------
+    History of the run (per-update loss, pre-clip gradient norm, lr, wall time; per
+    validation iteration, accuracy, loss; ``.best``).
+
+    Raises
+    ------
+    ValueError / TypeError naming the argument for bad arguments.
+    FloatingPointError when the loss or a gradient is not finite. The update is not applied:
+    the network holds the parameters before the failing iteration, and the last checkpoint
+    is intact; lower ``lr`` or clip (``clip_norm=1``) and resume from it.
+    """
+    iters = check.integer("iters", iters, minimum=0)
+    batch_size = check.integer("batch_size", batch_size, minimum=1)
+    if val_every is not None:
+        val_every = check.integer("val_every", val_every, minimum=1)
+    val_batch = check.integer("val_batch", val_batch, minimum=1)
+    checkpoint_every = check.integer("checkpoint_every", checkpoint_every, minimum=1)
+    seed = check.seed("seed", seed)
+    noise_std = check.scalar("noise_std", noise_std, nonneg=True)
+    if clip_value is not None:
+        clip_value = check.scalar("clip_value", clip_value, positive=True)
+    if clip_norm is not None:
+        clip_norm = check.scalar("clip_norm", clip_norm, positive=True)
+    if loss is not None:
+        loss = check.choice("loss", loss, LOSSES)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress: expected True or False, got {type(progress).__name__}")
+    if stop is not None and not callable(stop):
+        raise TypeError(f"stop: expected a callable history -> bool, got {type(stop).__name__}")
+    if stop is not None and getattr(stop, "needs_validation", False) and val_every is None:
+        raise ValueError(f"stop: {stop!r} reads validation accuracies; set val_every")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback: expected a callable, got {type(callback).__name__}")
+
+    if not isinstance(net, Model):
+        raise TypeError(f"net: expected a flexrnn model, got {type(net).__name__}")
+    params = _own_params(net)
+    dtype = net.dtype
+    _check_task(task, net, validating=val_every is not None)
+    trainable = _trainable(trainable, net, params)
+    opt, base_lr = _optimizer(optimizer, lr, weight_decay)
+    lr_at = learning_rate_fn(schedule, base_lr)
+    gain_fn, gain = _gain(gain)
+    if neuron_gain is not None:
+        neuron_gain = check.array("neuron_gain", neuron_gain, dtype, (params["x0"].shape[0],))
+    run_options = _run_options(net, gain_fn, gain, neuron_gain, noise_std)
+    if loss is None:
+        loss = getattr(task, "loss", None)
+        loss = loss if loss in LOSSES else None  # None: loss_and_grad infers it per batch
+    if (checkpoint is not None or resume is not None) and not hasattr(opt, "state_dict"):
+        raise TypeError("optimizer: checkpoints need state_dict() and load_state_dict()")
+
+    # compared on resume (JSON); callables (schedule, gain) are recorded as "" / "callable"
+    args = {
+        "model": type(net).__name__,
+        "dtype": dtype.name,
+        "task": str(getattr(task, "name", type(task).__name__)),
+        "batch_size": batch_size,
+        "optimizer": str(getattr(opt, "kind", type(opt).__name__)),
+        "optimizer_hyperparameters": _jsonable(getattr(opt, "hyperparameters", dict)()),
+        "lr": base_lr,
+        "clip_value": clip_value,
+        "clip_norm": clip_norm,
+        "trainable": list(trainable),
+        "schedule": repr(schedule) if schedule is None or isinstance(schedule, Schedule) else "",
+        "loss": loss,
+        "gain": "callable" if gain_fn is not None else gain,
+        "neuron_gain": neuron_gain is not None,
+        "noise_std": noise_std,
+        "val_every": val_every,
+        "val_batch": val_batch,
+        "seed": seed,
+    }
+    arg_arrays = {} if neuron_gain is None else {"neuron_gain": neuron_gain}
+
+    rng = np.random.default_rng(seed)
+    val_rng = np.random.default_rng([seed, 1])
+    history = History()
+    start = 0
+    if resume is not None:
+        ckpt = _load_for_resume(resume, net, params, args, arg_arrays, iters)
+        for name, arr in params.items():
+            arr[...] = ckpt.net.params()[name]
+        opt.load_state_dict(ckpt.optimizer_state)
+        rng = generator_from_state(ckpt.rng_states["train"])
+        val_rng = generator_from_state(ckpt.rng_states["validation"])
+        history = ckpt.history
+        history.stopped = None  # set again below if the run still ends early
+        start = ckpt.iteration
+
+    train_params = {name: params[name] for name in trainable}
+    elapsed = history._records["wall_time"][-1] if len(history) else 0.0
+    t0 = time.perf_counter() - elapsed
+    saved_at = -1  # iteration of the last checkpoint this call wrote
+
+    def save(done: int) -> None:
+        save_checkpoint(
+            checkpoint,  # type: ignore[arg-type]
+            net=net,
+            iteration=done,
+            history=history,
+            optimizer_state=opt.state_dict(),  # type: ignore[union-attr]
+            rng_states={
+                "train": rng.bit_generator.state,
+                "validation": val_rng.bit_generator.state,
+            },
+            args=args,
+            arrays=arg_arrays,
+        )
+
+    bar = _progress_bar(progress, iters, start, args["task"])
+    done = start
+    try:
+        for it in range(start, iters):
+            if stop is not None and stop(history):
+                history.stopped = "criterion"
+                break
+            trials = task.batch(batch_size, rng, dtype=dtype)
+            batch_gain = gain_fn(rng) if gain_fn is not None else gain
+            try:
+                value, grads = gradients.loss_and_grad(
+                    net,
+                    trials,
+                    loss=loss,
+                    gain=batch_gain,
+                    neuron_gain=neuron_gain,
+                    noise_std=noise_std,
+                    seed=(seed * NOISE_SEED_STRIDE + it) % 2**64,
+                )
+            except FloatingPointError as err:  # the forward pass diverged
+                raise FloatingPointError(_non_finite_message(it, math.nan, {}, saved_at)) from err
+            value = float(value)
+            step_grads = {name: grads[name] for name in trainable}
+            norm = global_norm(step_grads)
+            if not (math.isfinite(value) and math.isfinite(norm)):
+                raise FloatingPointError(_non_finite_message(it, value, step_grads, saved_at))
+            if clip_value is not None:
+                for g in step_grads.values():
+                    np.clip(g, -clip_value, clip_value, out=g)
+            if clip_norm is not None:
+                clipped_norm = norm if clip_value is None else global_norm(step_grads)
+                if clipped_norm > clip_norm:
+                    scale = clip_norm / clipped_norm
+                    for g in step_grads.values():
+                        g *= scale
+            step_lr = lr_at(it)
+            opt.step(train_params, step_grads, step_lr)
+            done = it + 1
+            history._append(value, norm, step_lr, time.perf_counter() - t0)
+
+            if val_every is not None and done % val_every == 0:
+                accuracy, val_loss = _validate(
+                    net, task, val_rng, val_batch, loss, run_options, gain_fn, seed, done
+                )
+                history._append_validation(done, accuracy, val_loss)
+            if checkpoint is not None and done % checkpoint_every == 0:
+                save(done)
+                saved_at = done
+            if bar is not None:
+                accs = history.accuracies
+                acc = f", acc={accs[-1]:.3f}" if accs else ""
+                bar.set_postfix_str(f"loss={value:.4g}{acc}", refresh=False)
+                bar.update(1)
+            if callback is not None and callback(done, history, net) is True:
+                history.stopped = "callback"
+                break
+        if checkpoint is not None and (saved_at != done or history.stopped):
+            save(done)
+    finally:
+        if bar is not None:
+            bar.close()
+    return history
+
+
+def _own_params(net: Model) -> dict[str, np.ndarray]:
+    """The network's parameter arrays, made C-contiguous, finite, in its dtype: those arrays
+    are then updated in place (a parameter given as a list or another dtype is replaced by
+    its converted array once, here)."""
+    params = net.params()
+    for name, value in params.items():
+        arr = check.array(name, value, net.dtype)
+        if arr is not value:
+            setattr(net, name, arr)
+            params[name] = arr
+    return params
+
+
+def _check_task(task: Any, net: Model, validating: bool) -> None:
+    needed = ("batch", "score") if validating else ("batch",)
+    missing = [m for m in needed if not callable(getattr(task, m, None))]
+    if missing:
+        raise TypeError(
+            f"task: expected an object with {' and '.join(needed)}() (missing "
+            f"{', '.join(missing)}); got {type(task).__name__}"
+        )
+    for attr in ("n_in", "n_out"):
+        want, have = getattr(task, attr, None), getattr(net, attr, None)
+        if want is not None and have is not None and int(want) != int(have):
+            raise ValueError(f"task: {attr} = {want}, but the network has {attr} = {have}")
+
+
+def _trainable(trainable: Any, net: Model, params: dict[str, np.ndarray]) -> list[str]:
+    """Trainable names, in the model's parameter order (which fixes the order of every sum
+    over parameters, e.g. the gradient norm)."""
+    if trainable is None:
+        return list(params)
+    names = [trainable] if isinstance(trainable, str) else list(trainable)
+    if not names:
+        raise ValueError("trainable: expected at least one parameter name, got none")
+    bad = [n for n in names if not isinstance(n, str) or n not in params]
+    if bad:
+        raise ValueError(
+            f"trainable: unknown parameter(s) {', '.join(map(repr, bad))}; this "
+            f"{type(net).__name__} has {', '.join(params)}"
+        )
+    return [name for name in params if name in set(names)]
+
+
+def _optimizer(optimizer: Any, lr: Any, weight_decay: Any) -> tuple[Any, float]:
+    if isinstance(optimizer, str):
+        kind = check.choice("optimizer", optimizer, tuple(OPTIMIZERS))
+        lr = 1e-3 if lr is None else check.scalar("lr", lr, positive=True)
+        if kind == "adamw":
+            wd = 1e-2 if weight_decay is None else weight_decay
+            return OPTIMIZERS[kind](lr, weight_decay=wd), lr
+        if weight_decay is not None and weight_decay != 0:
+            raise ValueError(
+                "weight_decay: Adam has no weight decay; use optimizer='adamw' (decoupled)"
+            )
+        return OPTIMIZERS[kind](lr), lr
+    if not callable(getattr(optimizer, "step", None)):
+        raise TypeError(
+            f"optimizer: expected 'adam', 'adamw' or an object with step(params, grads, lr); "
+            f"got {type(optimizer).__name__}"
+        )
+    if weight_decay is not None:
+        raise ValueError("weight_decay: set it on the optimizer object, not here")
+    own = getattr(optimizer, "lr", None)
+    if lr is not None and own is not None and check.scalar("lr", lr, positive=True) != own:
+        raise ValueError(f"lr: {lr} differs from the optimizer object's lr = {own}; give one")
+    base = own if lr is None else lr
+    if base is None:
+        raise ValueError("lr: the optimizer object has no lr; pass lr=")
+    return optimizer, check.scalar("lr", base, positive=True)
+
+
+def _gain(gain: Any) -> tuple[Callable | None, float]:
+    if callable(gain):
+        return gain, 1.0
+    return None, check.scalar("gain", gain)
+
+
+def _run_options(net, gain_fn, gain, neuron_gain, noise_std) -> dict[str, Any] | None:
+    """The gain and noise options of validation runs, for models whose run() takes them
+    (RateRNN, LowRankRNN), else None; raises when such options are set for another model."""
+    if {"gain", "neuron_gain", "noise_std", "seed"} <= set(inspect.signature(net.run).parameters):
+        return {"gain": gain, "neuron_gain": neuron_gain, "noise_std": noise_std}
+    for name, is_set in (
+        ("gain", gain_fn is not None or gain != 1.0),
+        ("neuron_gain", neuron_gain is not None),
+        ("noise_std", noise_std != 0.0),
+    ):
+        if is_set:
+            raise ValueError(f"{name}: {type(net).__name__} takes no {name}")
+    return None
+
+
+def _validate(net, task, val_rng, val_batch, loss, run_options, gain_fn, seed, done):
+    """(accuracy, loss) on a fresh batch of the validation generator."""
+    trials = task.batch(val_batch, val_rng, dtype=net.dtype)
+    if run_options is not None:
+        options = run_options
+        if gain_fn is not None:
+            options = {**options, "gain": gain_fn(val_rng)}
+        key = (seed * NOISE_SEED_STRIDE + VALIDATION_NOISE_OFFSET + done) % 2**64
+        y = net.run(trials.u, seed=key, **options).y
+    else:
+        y = net.run(trials.u).y
+    return float(task.score(y, trials)), task_loss(y, trials, loss)
+
+
+def task_loss(y: np.ndarray, trials: Any, loss: str | None = None) -> float:
+    """The BPTT loss of outputs ``y``: (T, B, n_out) on ``trials``, in float64.
+
+    "mse": sum(mask (y - target)^2) / sum(mask), target (T, B, n_out), mask broadcast to y;
+    "cross_entropy": masked mean of logsumexp(y) - y[label], labels (T, B), mask (T, B).
+    A missing mask counts every entry; an all-zero mask gives 0. None picks cross-entropy
+    for integer targets, MSE otherwise.
+    """
+    target = np.asarray(trials.target)
+    if loss is None:
+        loss = "cross_entropy" if target.dtype.kind in "iu" else "mse"
+    y = np.asarray(y, dtype=np.float64)
+    given = getattr(trials, "mask", None)
+    mask = np.asarray(1.0 if given is None else given, dtype=np.float64)
+    if loss == "mse":
+        mask = np.broadcast_to(mask, y.shape)
+        total = mask.sum()
+        if total == 0:
+            return 0.0
+        return float((mask * (y - target) ** 2).sum() / total)
+    mask = np.broadcast_to(mask, y.shape[:-1])
+    total = mask.sum()
+    if total == 0:
+        return 0.0
+    labels = np.where(mask != 0, target, 0).astype(np.int64)
+    top = y.max(axis=-1, keepdims=True)
+    log_sum = np.log(np.exp(y - top).sum(axis=-1)) + top[..., 0]
+    picked = np.take_along_axis(y, labels[..., None], axis=-1)[..., 0]
+    return float((mask * (log_sum - picked)).sum() / total)
+
+
+def _load_for_resume(resume, net, params, args, arg_arrays, iters):
+    ckpt = load_checkpoint(resume)
+    if type(ckpt.net) is not type(net) or ckpt.net.dtype != net.dtype:
+        raise ValueError(
+            f"resume: the checkpoint holds a {type(ckpt.net).__name__} ({ckpt.net.dtype}), "
+            f"not a {type(net).__name__} ({net.dtype})"
+        )
+    saved = ckpt.net.params()
+    for name, arr in params.items():
+        if name not in saved or saved[name].shape != arr.shape:
+            shape = saved[name].shape if name in saved else "none"
+            raise ValueError(
+                f"resume: {name} has shape {shape} in the checkpoint, {arr.shape} here"
+            )
+    if ckpt.net.hyperparameters() != net.hyperparameters():
+        raise ValueError(
+            f"resume: the checkpoint's network has {ckpt.net.hyperparameters()}, this one "
+            f"{net.hyperparameters()}"
+        )
+    differ = [
+        f"{key}={ckpt.args.get(key)!r} (now {value!r})"
+        for key, value in _jsonable(args).items()
+        if ckpt.args.get(key) != value
+    ]
+    for key, value in arg_arrays.items():
+        if key not in ckpt.arrays or not np.array_equal(ckpt.arrays[key], value):
+            differ.append(f"{key} (a different array)")
+    if differ:
+        raise ValueError(
+            "resume: the checkpoint was written with other training arguments: " + "; ".join(differ)
+        )
+    if ckpt.iteration > iters:
+        raise ValueError(f"iters: the checkpoint has already done {ckpt.iteration} > {iters}")
+    return ckpt
+
+
+def _jsonable(value: Any) -> Any:
+    """Tuples as lists (as they come back from JSON), recursively."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _non_finite_message(it: int, value: float, grads: dict[str, np.ndarray], saved_at: int) -> str:
+    what = f"loss = {value}" if not math.isfinite(value) else "non-finite gradient"
+    bad = [name for name, g in grads.items() if not np.isfinite(g).all()]
+    where = f" in {', '.join(bad)}" if bad else ""
+    last = f"; the last checkpoint (iteration {saved_at}) is intact" if saved_at >= 0 else ""
+    return (
+        f"bptt: {what}{where} at iteration {it} (after {it} updates). The update was not "
+        f"applied{last}. Lower lr, clip gradients (clip_norm=...) or check the task."
+    )
+
+
+def _progress_bar(progress: bool, iters: int, start: int, name: str):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=iters, initial=start, desc=f"bptt {name}", unit="it", dynamic_ncols=True)
