@@ -58,9 +58,10 @@ py::tuple run(const Params& params, const RateArgs<S>& a) {
 }
 
 // Forward, loss and gradients. grads: the recurrent arrays' names (W, or U and V) first.
+using NamedShapes = std::vector<std::pair<const char*, std::vector<py::ssize_t>>>;
+
 template <class S, class Params>
-py::tuple loss_and_grad_run(const Params& params, const RateArgs<S>& a,
-                            const std::vector<std::pair<const char*, std::vector<py::ssize_t>>>& rec,
+py::tuple loss_and_grad_run(const Params& params, const RateArgs<S>& a, const NamedShapes& rec,
                             const std::string& loss, const py::object& target,
                             const py::object& mask) {
   const LossArgs<S> L = loss_args<S>(loss, target, mask, a.T, a.B, a.n_out);

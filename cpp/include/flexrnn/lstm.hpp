@@ -42,7 +42,9 @@ void rollout(const LSTMParams<S>& p, const LSTMDrive<S>& drive, const LSTMTrajec
   // transposed copies: products with one trial become sums of contiguous rows
   const RowMat<S> W_ihT = p.W_ih.transpose(), W_hhT = p.W_hh.transpose();
 
-  for_each_chunk(B, batch_chunk_rows(B, 4 * n), [&](Index b0, Index rows) {
+  const double work = 4.0 * T * B * n * (n + drive.u.N);  // multiply-adds, roughly
+
+  for_each_chunk(B, batch_chunk_rows(B, 4 * n), work, [&](Index b0, Index rows) {
     RowMat<S> G_local(out.gates.data ? 0 : rows, 4 * n);
     const CMatMap<S> H0(drive.h0 + b0 * n, rows, n), C0(drive.c0 + b0 * n, rows, n);
     for (Index t = 0; t < T; ++t) {
@@ -96,7 +98,9 @@ double loss_and_grad(const LSTMParams<S>& p, const LSTMDrive<S>& drive, const Lo
   ChunkGrads<S> grads(n_chunks, {{4 * n, n_in}, {4 * n, n}, {1, 4 * n}, {n_out, n}, {1, n_out}});
   std::vector<double> chunk_loss(static_cast<std::size_t>(n_chunks), 0.0);
 
-  for_each_chunk(B, rows_per_chunk, [&](Index b0, Index rows) {
+  const double work = 12.0 * T * B * n * (n + n_in);  // multiply-adds, roughly
+
+  for_each_chunk(B, rows_per_chunk, work, [&](Index b0, Index rows) {
     const Index chunk = b0 / rows_per_chunk;
     auto Gr = [&](int k) -> RowMat<S>& { return grads.at(chunk, static_cast<std::size_t>(k)); };
     RowMat<S> gh = RowMat<S>::Zero(rows, n), gc = RowMat<S>::Zero(rows, n);

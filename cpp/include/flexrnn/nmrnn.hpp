@@ -64,7 +64,10 @@ void rollout(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMRNNDrive<
   const RowMat<S> B_zT = p.B_z.transpose(), B_xT = p.B_x.transpose();
   const RowMat<S> W_zT = p.W_z.transpose(), UT = p.U.transpose();
 
-  for_each_chunk(B, batch_chunk_rows(B, n), [&](Index b0, Index rows) {
+  // multiply-adds, roughly
+  const double work = double(T) * B * (n + n_mod) * (2 * rank + n_mod + drive.u.N);
+
+  for_each_chunk(B, batch_chunk_rows(B, n), work, [&](Index b0, Index rows) {
     RowMat<S> r0(rows, n), tz(rows, n_mod), K(rows, rank);
     const CMatMap<S> X0(drive.x0 + b0 * n, rows, n), Z0(drive.z0 + b0 * n_mod, rows, n_mod);
     apply_phi_rows<S>(Phi::tanh, X0, r0);
@@ -142,7 +145,10 @@ double loss_and_grad(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMR
        {n, n_in}, {n_out, n}, {1, n_out}, {feedback ? n_mod : 0, feedback ? n : 0}});
   std::vector<double> chunk_loss(static_cast<std::size_t>(n_chunks), 0.0);
 
-  for_each_chunk(B, rows_per_chunk, [&](Index b0, Index rows) {
+  // multiply-adds, roughly
+  const double work = 3.0 * T * B * (n + n_mod) * (2 * rank + n_mod + n_in);
+
+  for_each_chunk(B, rows_per_chunk, work, [&](Index b0, Index rows) {
     const Index chunk = b0 / rows_per_chunk;
     auto G = [&](int k) -> RowMat<S>& { return grads.at(chunk, static_cast<std::size_t>(k)); };
     RowMat<S> gx = RowMat<S>::Zero(rows, n), gz = RowMat<S>::Zero(rows, n_mod);

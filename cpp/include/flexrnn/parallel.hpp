@@ -23,16 +23,23 @@ inline Index batch_chunk_rows(Index B, Index n) {
   return half < 1 ? 1 : (half < target ? half : target);
 }
 
-// Calls body(b0, rows) for each chunk of the batch, in parallel. Exceptions
-// thrown by body are caught on their thread and the first is rethrown here, so
-// none escapes an OpenMP region.
+// Below this many multiply-adds in a whole call, chunks run on the calling thread:
+// a parallel region's cost, and on a loaded machine the wait for a descheduled
+// thread at its closing barrier (a scheduler time slice), would exceed the work.
+inline constexpr double kMinParallelWork = 4e5;
+
+// Calls body(b0, rows) for each chunk of the batch, in parallel when `work` (the
+// call's multiply-adds, roughly) is worth it. Exceptions thrown by body are
+// caught on their thread and the first is rethrown here, so none escapes an
+// OpenMP region. Chunks do not depend on the thread count, so neither do results.
 template <class Body>
-void for_each_chunk(Index B, Index rows_per_chunk, Body&& body) {
+void for_each_chunk(Index B, Index rows_per_chunk, double work, Body&& body) {
   const Index n_chunks = (B + rows_per_chunk - 1) / rows_per_chunk;
+  const bool parallel = n_chunks > 1 && work >= kMinParallelWork;
   std::exception_ptr error;
   std::mutex error_mutex;
 #ifdef FLEXRNN_HAVE_OPENMP
-#pragma omp parallel for schedule(static) if (n_chunks > 1)
+#pragma omp parallel for schedule(static) if (parallel)
 #endif
   for (Index c = 0; c < n_chunks; ++c) {
     try {
@@ -44,6 +51,7 @@ void for_each_chunk(Index B, Index rows_per_chunk, Body&& body) {
       if (!error) error = std::current_exception();
     }
   }
+  (void)parallel;
   if (error) std::rethrow_exception(error);
 }
 

@@ -155,7 +155,9 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
     }
   };
 
-  for_each_chunk(B, batch_chunk_rows(B, n), [&](Index b0, Index rows) {
+  const double work = double(T) * B * n * (n + drive.u.N);  // multiply-adds, roughly
+
+  for_each_chunk(B, batch_chunk_rows(B, n), work, [&](Index b0, Index rows) {
     RowMat<S> r0(rows, n), work(rows, rec.work_cols());
     std::vector<double> xi(noisy ? static_cast<std::size_t>(n) : 0);
     const CMatMap<S> X0(drive.x0 + b0 * n, rows, n);
@@ -257,7 +259,9 @@ double rate_backward(const Rec& rec, const CMatMap<S>& W_out, const RateOptions&
     return drive.gain ? drive.gain[t * B + b] : drive.gain_scalar;
   };
 
-  for_each_chunk(B, rows_per_chunk, [&](Index b0, Index rows) {
+  const double work = 3.0 * T * B * n * (n + n_in);  // multiply-adds, roughly
+
+  for_each_chunk(B, rows_per_chunk, work, [&](Index b0, Index rows) {
     const Index chunk = b0 / rows_per_chunk;
     RowMat<S>* g_rec = &grads.at(chunk, 0);
     RowMat<S>& g_W_in = grads.at(chunk, n_rec);
