@@ -17,6 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
+    p = sub.add_parser("reproduce", help="rerun a study and write its report under docs/")
+    p.add_argument("study", choices=["training"], help="training: BPTT evidence (training.md)")
+    p.add_argument("--out", default="docs", help="folder of the report and its figures")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", nargs="+", help="run only these parts of the study")
+    p.add_argument("--quick", action="store_true", help="short runs: a smoke test, not evidence")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
     sub.add_parser("config", help="what this build contains (JSON)")
     sub.add_parser("cmake-dir", help="folder for CMAKE_PREFIX_PATH / flexrnn_DIR")
     sub.add_parser("include-dir", help="folder of the C++ headers")
@@ -32,6 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.json:
             print(json.dumps(summary, indent=2))
+    elif args.command == "reproduce":
+        from flexrnn.experiments import training_report
+
+        training_report(
+            out=args.out,
+            seed=args.seed,
+            only=args.only,
+            progress=not args.no_progress,
+            quick=args.quick,
+        )
     elif args.command == "config":
         print(json.dumps(flexrnn.config(), indent=2))
     elif args.command == "cmake-dir":

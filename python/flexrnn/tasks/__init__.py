@@ -12,7 +12,7 @@ NeuroGym environment (optional dependency) into the same form.
 
 from __future__ import annotations
 
-from flexrnn.tasks.base import LOSSES, Task, Trials
+from flexrnn.tasks.base import LOSSES, FixedTrials, Task, Trials
 from flexrnn.tasks.decision import ContextIntegration, PerceptualDecision
 from flexrnn.tasks.multitask import MultiTask
 from flexrnn.tasks.neurogym_adapter import NeuroGymTask, from_neurogym
@@ -23,6 +23,7 @@ __all__ = [
     "LOSSES",
     "ContextIntegration",
     "ElementFinder",
+    "FixedTrials",
     "IntervalRamp",
     "MeasureWaitGo",
     "MultiTask",

@@ -185,3 +185,34 @@ def check_dt(dt: Any) -> float:
 
 def check_steps(name: str, value: Any, minimum: int) -> int:
     return check.integer(name, value, minimum=minimum)
+
+
+class FixedTrials(Task):
+    """Full-batch training: every ``batch`` returns the same trials (e.g. a task's
+    ``training_set()``), whatever ``B``; scoring is the wrapped task's.
+
+    >>> task = MeasureWaitGo()
+    >>> fixed = FixedTrials(task, task.training_set())   # 40 trials in every batch
+    """
+
+    def __init__(self, task: Task, trials: Trials):
+        if not isinstance(task, Task):
+            raise TypeError(f"task: expected a Task, got {type(task).__name__}")
+        if not isinstance(trials, Trials):
+            raise TypeError(f"trials: expected Trials, got {type(trials).__name__}")
+        if trials.u.ndim != 3 or trials.u.shape[2] != task.n_in:
+            raise ValueError(f"trials: u must be (T, B, {task.n_in}), got {trials.u.shape}")
+        self.task, self.trials = task, trials
+        self.n_in, self.n_out, self.T, self.dt = task.n_in, task.n_out, trials.T, task.dt
+        self.loss = task.loss
+        self.name = f"{task.name}, fixed {trials.batch_size} trials"
+
+    def _generate(self, B: int, rng: np.random.Generator, dtype: np.dtype) -> Trials:
+        t = self.trials
+        target = t.target if self.loss == "cross_entropy" else t.target.astype(dtype, copy=False)
+        return Trials(
+            t.u.astype(dtype, copy=False), target, t.mask.astype(dtype, copy=False), t.info
+        )
+
+    def _correct(self, y: np.ndarray, trials: Trials) -> np.ndarray:
+        return self.task.per_trial_correct(y, trials)
