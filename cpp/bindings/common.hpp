@@ -82,5 +82,6 @@ void register_random(py::module_& m);
 void register_rate_rnn(py::module_& m);
 void register_nmrnn(py::module_& m);
 void register_lstm(py::module_& m);
+void register_dynamics(py::module_& m);
 
 }  // namespace flexrnn::py_bind

@@ -10,4 +10,5 @@ PYBIND11_MODULE(_core, m) {
   register_rate_rnn(m);
   register_nmrnn(m);
   register_lstm(m);
+  register_dynamics(m);
 }

@@ -2,6 +2,8 @@
 #pragma once
 
 #include "flexrnn/config.hpp"
+#include "flexrnn/dynamics.hpp"
+#include "flexrnn/loss.hpp"
 #include "flexrnn/lstm.hpp"
 #include "flexrnn/nmrnn.hpp"
 #include "flexrnn/parallel.hpp"

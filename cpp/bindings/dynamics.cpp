@@ -1,0 +1,169 @@
+#include "flexrnn/dynamics.hpp"
+
+#include "common.hpp"
+
+namespace flexrnn::py_bind {
+namespace {
+
+// A rate network given as W (dense) or U, V (low rank), with the map's settings checked.
+template <class S>
+struct MapArgs {
+  std::optional<RateRNNParams<S>> dense;
+  std::optional<LowRankRNNParams<S>> low_rank;
+  MapSpec<S> spec;
+  Index n;
+  std::vector<S> zeros;  // W_out / b_out stand-ins: the map reads no readout
+};
+
+template <class S>
+MapArgs<S> map_args(const std::optional<Arr<S>>& W, const std::optional<Arr<S>>& U,
+                    const std::optional<Arr<S>>& V, const Arr<S>& W_in, const Arr<S>& b,
+                    const Arr<S>& u, double gain, const std::optional<Arr<S>>& neuron_gain,
+                    double alpha, const std::string& phi, const std::string& form) {
+  MapArgs<S> a;
+  const CMatMap<S> no_out(nullptr, 0, 0);
+  if (W.has_value() == U.has_value() || U.has_value() != V.has_value()) {
+    throw py::value_error("W: give either W (dense) or U and V (low rank)");
+  }
+  if (W) {
+    const CMatMap<S> Wm = mat(*W, "W");
+    if (Wm.rows() != Wm.cols()) throw py::value_error("W: expected a square (n, n) matrix");
+    a.n = Wm.rows();
+  } else {
+    a.n = mat(*U, "U").rows();
+    checked(*V, {a.n, U->shape(1)}, "V");
+  }
+  const CMatMap<S> W_in_m = mat(W_in, "W_in");
+  checked(W_in, {a.n, W_in_m.cols()}, "W_in");
+  checked(b, {a.n}, "b");
+  a.spec.u = checked(u, {W_in_m.cols()}, "u");
+  a.spec.gain = S(gain);
+  a.spec.neuron_gain = checked(neuron_gain, {a.n}, "neuron_gain");
+  a.spec.alpha = alpha;
+  a.spec.phi = phi_from_name(phi);
+  a.spec.form = form_from_name(form);
+  if (W) {
+    a.dense.emplace(RateRNNParams<S>{mat(*W, "W"), W_in_m, b.data(), no_out, nullptr});
+  } else {
+    a.low_rank.emplace(
+        LowRankRNNParams<S>{mat(*U, "U"), mat(*V, "V"), W_in_m, b.data(), no_out, nullptr});
+  }
+  return a;
+}
+
+template <class S, class F>
+void with_params(const MapArgs<S>& a, F&& f) {
+  py::gil_scoped_release release;
+  if (a.dense) {
+    f(*a.dense);
+  } else {
+    f(*a.low_rank);
+  }
+}
+
+template <class S>
+void register_dtype(py::module_& m) {
+  m.def(
+      "rate_map_at",
+      [](const std::optional<Arr<S>>& W, const std::optional<Arr<S>>& U,
+         const std::optional<Arr<S>>& V, const Arr<S>& W_in, const Arr<S>& b, const Arr<S>& u,
+         double gain, const std::optional<Arr<S>>& neuron_gain, double alpha,
+         const std::string& phi, const std::string& form, const Arr<S>& X, bool gradient,
+         bool jacobian) {
+        const auto a = map_args<S>(W, U, V, W_in, b, u, gain, neuron_gain, alpha, phi, form);
+        const CMatMap<S> Xm = mat(X, "X");
+        checked(X, {Xm.rows(), a.n}, "X");
+        const Index K = Xm.rows(), n = a.n;
+        Arr<S> q({K}), FX({K, n});
+        py::object G = py::none(), J = py::none();
+        S* g = nullptr;
+        S* j = nullptr;
+        if (gradient) {
+          Arr<S> arr({K, n});
+          g = arr.mutable_data();
+          G = arr;
+        }
+        if (jacobian) {
+          Arr<S> arr({K, n, n});
+          j = arr.mutable_data();
+          J = arr;
+        }
+        S* qd = q.mutable_data();
+        S* fd = FX.mutable_data();
+        with_params(a, [&](const auto& p) { map_at(p, a.spec, X.data(), K, qd, g, j, fd); });
+        return py::make_tuple(q, FX, G, J);
+      },
+      py::arg("W"), py::arg("U"), py::arg("V"), py::arg("W_in"), py::arg("b"), py::arg("u"),
+      py::arg("gain"), py::arg("neuron_gain"), py::arg("alpha"), py::arg("phi"),
+      py::arg("form"), py::arg("X"), py::arg("gradient"), py::arg("jacobian"),
+      "The map x -> F(x) of a rate network (W, or U and V) at constant input u: (n_in,), at the "
+      "states X: (K, n). Returns q = |F(x) - x|^2 / 2: (K,), F(X): (K, n), the gradient of q: "
+      "(K, n) or None, the Jacobians of F: (K, n, n) or None.");
+  m.def(
+      "rate_minimize_q",
+      [](const std::optional<Arr<S>>& W, const std::optional<Arr<S>>& U,
+         const std::optional<Arr<S>>& V, const Arr<S>& W_in, const Arr<S>& b, const Arr<S>& u,
+         double gain, const std::optional<Arr<S>>& neuron_gain, double alpha,
+         const std::string& phi, const std::string& form, const Arr<S>& X0, int iters,
+         double lr, double tol) {
+        const auto a = map_args<S>(W, U, V, W_in, b, u, gain, neuron_gain, alpha, phi, form);
+        const CMatMap<S> Xm = mat(X0, "X0");
+        checked(X0, {Xm.rows(), a.n}, "X0");
+        if (iters < 0) throw py::value_error("iters: must be >= 0");
+        const Index K = Xm.rows();
+        Arr<S> X({K, a.n}), q({K});
+        py::array_t<std::int32_t> its({K});
+        std::copy(X0.data(), X0.data() + X0.size(), X.mutable_data());
+        const FixedPointOptions opt{iters, lr, tol};
+        S* xd = X.mutable_data();
+        S* qd = q.mutable_data();
+        std::int32_t* id = its.mutable_data();
+        with_params(a, [&](const auto& p) { minimize_q(p, a.spec, opt, xd, K, qd, id); });
+        return py::make_tuple(X, q, its);
+      },
+      py::arg("W"), py::arg("U"), py::arg("V"), py::arg("W_in"), py::arg("b"), py::arg("u"),
+      py::arg("gain"), py::arg("neuron_gain"), py::arg("alpha"), py::arg("phi"),
+      py::arg("form"), py::arg("X0"), py::arg("iters"), py::arg("lr"), py::arg("tol"),
+      "Minimise q(x) = |F(x) - x|^2 / 2 from every row of X0: (K, n) by Adam (own moments per "
+      "state). Returns the states (K, n), q (K,) and the steps taken (K,).");
+  m.def(
+      "rate_lyapunov_spectrum",
+      [](const std::optional<Arr<S>>& W, const std::optional<Arr<S>>& U,
+         const std::optional<Arr<S>>& V, const Arr<S>& W_in, const Arr<S>& b, const Arr<S>& u,
+         const Arr<S>& gains, const std::optional<Arr<S>>& neuron_gain, double alpha,
+         const std::string& phi, const std::string& form, const Arr<S>& x0, int k, int steps,
+         int transient, int reorthonormalize, std::uint64_t seed) {
+        const auto a = map_args<S>(W, U, V, W_in, b, u, 1.0, neuron_gain, alpha, phi, form);
+        const CMatMap<S> X0 = mat(x0, "x0");
+        checked(x0, {X0.rows(), a.n}, "x0");
+        const Index B = X0.rows();
+        checked(gains, {B}, "gains");
+        if (k < 1 || k > a.n) throw py::value_error("k: must be in 1..n");
+        if (steps < 1) throw py::value_error("steps: must be >= 1");
+        if (transient < 0) throw py::value_error("transient: must be >= 0");
+        if (reorthonormalize < 1) throw py::value_error("reorthonormalize: must be >= 1");
+        const LyapunovOptions opt{k, steps, transient, reorthonormalize, seed};
+        Arr<S> out({B, static_cast<Index>(k)});
+        S* od = out.mutable_data();
+        with_params(a, [&](const auto& p) {
+          lyapunov_spectrum(p, a.spec, gains.data(), x0.data(), B, opt, od);
+        });
+        return out;
+      },
+      py::arg("W"), py::arg("U"), py::arg("V"), py::arg("W_in"), py::arg("b"), py::arg("u"),
+      py::arg("gains"), py::arg("neuron_gain"), py::arg("alpha"), py::arg("phi"),
+      py::arg("form"), py::arg("x0"), py::arg("k"), py::arg("steps"), py::arg("transient"),
+      py::arg("reorthonormalize"), py::arg("seed"),
+      "Lyapunov spectra (QR method) of the map at constant input u, one run per row of x0: "
+      "(B, n) at gains: (B,). Returns (B, k) exponents per step of the map (divide by alpha "
+      "for units of tau).");
+}
+
+}  // namespace
+
+void register_dynamics(py::module_& m) {
+  register_dtype<double>(m);
+  register_dtype<float>(m);
+}
+
+}  // namespace flexrnn::py_bind

@@ -1,0 +1,320 @@
+// A rate network (RateRNN or LowRankRNN) at constant input as an autonomous map
+// x -> F(x), the map its rollout iterates (specs/models.md, without noise):
+//   current: F(x) = (1-alpha) x + alpha (gain W phi(ng x) + c)
+//   rate:    F(x) = (1-alpha) x + alpha phi(ng (gain W x + c)),     c = W_in u + b
+// with its Jacobian
+//   current: J = (1-alpha) I + alpha gain W diag(ng phi'(ng x))
+//   rate:    J = (1-alpha) I + alpha gain diag(ng phi'(ng (gain W x + c))) W
+// and what specs/analysis.md builds on it: the fixed-point objective
+// q(x) = 1/2 ||F(x) - x||^2 with gradient (J - I)^T (F(x) - x), a batched minimiser of q,
+// and the Lyapunov spectrum by the QR method. States are rows (row-major (K, n) blocks).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#include "flexrnn/parallel.hpp"
+#include "flexrnn/phi.hpp"
+#include "flexrnn/random.hpp"
+#include "flexrnn/rate_rnn.hpp"
+#include "flexrnn/types.hpp"
+
+namespace flexrnn {
+
+// The map's settings: the network's options, a constant input u and one gain.
+template <class S>
+struct MapSpec {
+  double alpha = 0.1;
+  Phi phi = Phi::tanh;
+  Form form = Form::current;
+  const S* u = nullptr;            // (n_in): the constant input
+  S gain = S(1);                   // scalar recurrent gain
+  const S* neuron_gain = nullptr;  // (n) or null for ones
+};
+
+namespace detail {
+
+// The map of one network, applied to blocks of states (rows).
+template <class S, class Rec>
+class RateMap {
+ public:
+  RateMap(const Rec& rec, const CMatMap<S>& W_in, const S* b, const MapSpec<S>& spec)
+      : rec_(rec), spec_(spec), n_(W_in.rows()), c_(n_) {
+    c_ = CRowVecMap<S>(b, n_);
+    for (Index j = 0; j < W_in.cols(); ++j) c_ += spec.u[j] * W_in.col(j).transpose();
+  }
+  Index n() const { return n_; }
+  // scratch for apply / tangent / cotangent on blocks of `rows` states
+  RowMat<S> work(Index rows) const { return RowMat<S>(rows, rec_.work_cols()); }
+
+  // A = ng * arg, then phi (or phi') of it, row by row; A and Out may alias
+  template <class In, class Out>
+  void phi_of(const In& A, Out& out, bool derivative) const {
+    for (Index i = 0; i < A.rows(); ++i) {
+      auto o = out.row(i);
+      if (spec_.neuron_gain) {
+        o = A.row(i).cwiseProduct(CRowVecMap<S>(spec_.neuron_gain, n_));
+      } else {
+        o = A.row(i);
+      }
+      if (derivative) {
+        apply_dphi<S>(spec_.phi, o.data(), o.data(), n_);
+        if (spec_.neuron_gain) o.array() *= CRowVecMap<S>(spec_.neuron_gain, n_).array();
+      } else {
+        apply_phi<S>(spec_.phi, o.data(), o.data(), n_);
+      }
+    }
+  }
+
+  // F(X) into FX, and D = ng phi'(ng .) at the point where J needs it
+  // (current: at x; rate: at gain W x + c). FX, D: (rows, n). work: scratch.
+  void apply(const RowMat<S>& X, RowMat<S>& FX, RowMat<S>& D, RowMat<S>& work) const {
+    const S a = S(spec_.alpha), g = spec_.gain;
+    if (spec_.form == Form::current) {
+      phi_of(X, D, false);  // D holds phi(ng x) for now
+      rec_.apply(D, FX, work);
+      FX *= g;
+      FX.rowwise() += c_;
+      FX = (S(1) - a) * X + a * FX;
+      phi_of(X, D, true);
+    } else {
+      rec_.apply(X, FX, work);
+      FX *= g;
+      FX.rowwise() += c_;
+      phi_of(FX, D, true);
+      phi_of(FX, FX, false);
+      FX = (S(1) - a) * X + a * FX;
+    }
+  }
+
+  // Rows of P J^T, i.e. (J p)^T for each row p (tangent vectors as rows), given D from apply.
+  void tangent(const RowMat<S>& P, const RowMat<S>& D, RowMat<S>& out, RowMat<S>& work) const {
+    const S a = S(spec_.alpha), g = spec_.gain;
+    if (spec_.form == Form::current) {
+      RowMat<S> PD = P.cwiseProduct(D.replicate(P.rows() / D.rows(), 1));
+      rec_.apply(PD, out, work);
+      out = (S(1) - a) * P + (a * g) * out;
+    } else {
+      rec_.apply(P, out, work);
+      out = (S(1) - a) * P + (a * g) * out.cwiseProduct(D.replicate(P.rows() / D.rows(), 1));
+    }
+  }
+
+  // Rows of R J, i.e. (J^T r)^T for each row r, given D from apply (the adjoint).
+  void cotangent(const RowMat<S>& R, const RowMat<S>& D, RowMat<S>& out, RowMat<S>& work) const {
+    const S a = S(spec_.alpha), g = spec_.gain;
+    if (spec_.form == Form::current) {
+      rec_.apply_adjoint(R, out, work);
+      out = (S(1) - a) * R + (a * g) * out.cwiseProduct(D);
+    } else {
+      RowMat<S> RD = R.cwiseProduct(D);
+      rec_.apply_adjoint(RD, out, work);
+      out = (S(1) - a) * R + (a * g) * out;
+    }
+  }
+
+  // J (n, n) at one state x, given its row of D
+  void jacobian(const S* d, MatMap<S> J) const {
+    const S a = S(spec_.alpha), g = spec_.gain;
+    RowMat<S> I = RowMat<S>::Identity(n_, n_), WT(n_, n_), work(n_, rec_.work_cols());
+    rec_.apply(I, WT, work);  // rows of I W^T: W^T
+    const CRowVecMap<S> dv(d, n_);
+    if (spec_.form == Form::current) {
+      J = (a * g) * (WT.transpose().array().rowwise() * dv.array()).matrix();  // W diag(d)
+    } else {
+      J = (a * g) * (WT.transpose().array().colwise() * dv.transpose().array()).matrix();
+    }
+    J.diagonal().array() += S(1) - a;
+  }
+
+ private:
+  const Rec& rec_;
+  MapSpec<S> spec_;
+  Index n_;
+  RowVec<S> c_;
+};
+
+}  // namespace detail
+
+// Settings of the batched minimiser of q: Adam on every state independently.
+struct FixedPointOptions {
+  int iters = 2000;
+  double lr = 0.01;
+  double tol = 1e-12;  // a chunk stops once every q in it is below tol
+};
+
+// X (K, n): initial states, overwritten by the minimisers; q (K): q at the returned states;
+// iterations (K): Adam steps taken.
+template <class S, class Params>
+void minimize_q(const Params& p, const MapSpec<S>& spec, const FixedPointOptions& opt, S* X,
+                Index K, S* q, std::int32_t* iterations);
+
+// At the states X (K, n): q (K), gradient G (K, n) (null to skip), Jacobians J (K, n, n)
+// (null to skip), F(X) (K, n) (null to skip).
+template <class S, class Params>
+void map_at(const Params& p, const MapSpec<S>& spec, const S* X, Index K, S* q, S* G, S* J,
+            S* FX);
+
+struct LyapunovOptions {
+  int k = 10;             // exponents
+  int steps = 1000;       // steps averaged
+  int transient = 500;    // steps discarded first (state and tangent vectors)
+  int reorthonormalize = 1;  // QR every this many steps
+  std::uint64_t seed = 0;  // initial tangent vectors: normals keyed (seed, trial, 0)
+};
+
+// Lyapunov spectra per step of the map (divide by alpha for units of tau) of B
+// independent runs, trial b from x0 (B, n) at gains[b]: exponents (B, k), descending
+// within a run up to sampling noise.
+template <class S, class Params>
+void lyapunov_spectrum(const Params& p, const MapSpec<S>& spec, const S* gains, const S* x0,
+                       Index B, const LyapunovOptions& opt, S* exponents);
+
+namespace detail {
+
+template <class S, class Params, class F>
+auto with_rate_map(const Params& p, const MapSpec<S>& spec, F&& f) {
+  if constexpr (std::is_same_v<Params, RateRNNParams<S>>) {
+    const DenseRecurrence<S> rec(p.W);
+    return f(RateMap<S, DenseRecurrence<S>>(rec, p.W_in, p.b, spec));
+  } else {
+    const LowRankRecurrence<S> rec(p.U, p.V);
+    return f(RateMap<S, LowRankRecurrence<S>>(rec, p.W_in, p.b, spec));
+  }
+}
+
+}  // namespace detail
+
+template <class S, class Params>
+void map_at(const Params& p, const MapSpec<S>& spec, const S* X, Index K, S* q, S* G, S* J,
+            S* FX) {
+  detail::with_rate_map(p, spec, [&](const auto& map) {
+    const Index n = map.n();
+    const Index chunk = 16;
+    const double work = double(K) * n * n * (J ? 3 : 2);
+    for_each_chunk(K, chunk, work, [&](Index k0, Index rows) {
+      RowMat<S> Xc = CMatMap<S>(X + k0 * n, rows, n), Fc(rows, n), D(rows, n), R(rows, n);
+      RowMat<S> Gc(rows, n), w = map.work(rows);
+      map.apply(Xc, Fc, D, w);
+      R = Fc - Xc;
+      for (Index i = 0; i < rows; ++i) q[k0 + i] = S(0.5) * R.row(i).squaredNorm();
+      if (FX) MatMap<S>(FX + k0 * n, rows, n) = Fc;
+      if (G) {
+        map.cotangent(R, D, Gc, w);
+        MatMap<S>(G + k0 * n, rows, n) = Gc - R;  // (J - I)^T r
+      }
+      if (J) {
+        for (Index i = 0; i < rows; ++i) {
+          map.jacobian(D.row(i).data(), MatMap<S>(J + (k0 + i) * n * n, n, n));
+        }
+      }
+    });
+  });
+}
+
+template <class S, class Params>
+void minimize_q(const Params& p, const MapSpec<S>& spec, const FixedPointOptions& opt, S* X,
+                Index K, S* q, std::int32_t* iterations) {
+  detail::with_rate_map(p, spec, [&](const auto& map) {
+    const Index n = map.n();
+    const Index chunk = 16;
+    const double work = double(K) * n * n * 2 * opt.iters;
+    for_each_chunk(K, chunk, work, [&](Index k0, Index rows) {
+      MatMap<S> Xc(X + k0 * n, rows, n);
+      RowMat<S> Fc(rows, n), D(rows, n), R(rows, n), Gc(rows, n), w = map.work(rows);
+      RowMat<S> m = RowMat<S>::Zero(rows, n), v = RowMat<S>::Zero(rows, n), Xr = Xc;
+      const S b1 = S(0.9), b2 = S(0.999), eps = S(1e-12), lr = S(opt.lr);
+      S b1t = S(1), b2t = S(1);
+      int it = 0;
+      for (; it < opt.iters; ++it) {
+        map.apply(Xr, Fc, D, w);
+        R = Fc - Xr;
+        S worst = S(0);
+        for (Index i = 0; i < rows; ++i) {
+          q[k0 + i] = S(0.5) * R.row(i).squaredNorm();
+          worst = std::max(worst, q[k0 + i]);
+        }
+        if (worst < S(opt.tol)) break;
+        map.cotangent(R, D, Gc, w);
+        Gc -= R;
+        // Adam, every state its own moments
+        b1t *= b1;
+        b2t *= b2;
+        m = b1 * m + (S(1) - b1) * Gc;
+        v = b2 * v + (S(1) - b2) * Gc.cwiseAbs2();
+        Xr.array() -= lr * (m.array() / (S(1) - b1t)) /
+                      ((v.array() / (S(1) - b2t)).sqrt() + eps);
+      }
+      if (it == opt.iters) {  // q of the final states
+        map.apply(Xr, Fc, D, w);
+        R = Fc - Xr;
+        for (Index i = 0; i < rows; ++i) q[k0 + i] = S(0.5) * R.row(i).squaredNorm();
+      }
+      Xc = Xr;
+      for (Index i = 0; i < rows; ++i) iterations[k0 + i] = it;
+    });
+  });
+}
+
+template <class S, class Params>
+void lyapunov_spectrum(const Params& p, const MapSpec<S>& spec_in, const S* gains, const S* x0,
+                       Index B, const LyapunovOptions& opt, S* exponents) {
+  const Index k = opt.k;
+  for_each_chunk(B, 1, 1e300, [&](Index b, Index) {
+    MapSpec<S> spec = spec_in;
+    spec.gain = gains[b];
+    detail::with_rate_map(p, spec, [&](const auto& map) {
+      const Index n = map.n();
+      RowMat<S> x = CMatMap<S>(x0 + b * n, 1, n), Fx(1, n), D(1, n), w1 = map.work(1);
+      RowMat<S> Q(k, n), JQ(k, n), wk = map.work(k);
+      std::vector<double> xi(static_cast<std::size_t>(n));
+      for (Index i = 0; i < k; ++i) {
+        philox_normal(opt.seed, static_cast<std::uint64_t>(b), static_cast<std::uint32_t>(i),
+                      xi.data(), n);
+        Q.row(i) = Eigen::Map<const RowVec<double>>(xi.data(), n).cast<S>();
+      }
+      Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic> M(n, k);
+      std::vector<double> sum(static_cast<std::size_t>(k), 0.0);
+      auto orthonormalize = [&](bool count) {
+        M = Q.transpose();
+        Eigen::HouseholderQR<Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>> qr(M);
+        const auto Rd = qr.matrixQR().diagonal();
+        M = qr.householderQ() * Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>::Identity(n, k);
+        Q = M.transpose();
+        if (count) {
+          for (Index i = 0; i < k; ++i) sum[i] += std::log(std::abs(double(Rd(i))));
+        }
+      };
+      orthonormalize(false);
+      const int total = opt.transient + opt.steps;
+      for (int t = 0; t < total; ++t) {
+        map.apply(x, Fx, D, w1);  // D at x: the Jacobian of this step
+        map.tangent(Q, D, JQ, wk);
+        Q.swap(JQ);
+        x.swap(Fx);
+        // a QR at the end of the transient, so that counted growth starts there
+        if ((t + 1) % opt.reorthonormalize == 0 || t + 1 == opt.transient || t + 1 == total) {
+          orthonormalize(t >= opt.transient);
+        }
+      }
+      for (Index i = 0; i < k; ++i) exponents[b * k + i] = S(sum[i] / opt.steps);
+    });
+  });
+}
+
+#define FLEXRNN_DYNAMICS_EXTERN(S, P)                                                        \
+  extern template void minimize_q(const P<S>&, const MapSpec<S>&, const FixedPointOptions&, S*, \
+                                  Index, S*, std::int32_t*);                                    \
+  extern template void map_at(const P<S>&, const MapSpec<S>&, const S*, Index, S*, S*, S*, S*); \
+  extern template void lyapunov_spectrum(const P<S>&, const MapSpec<S>&, const S*, const S*,    \
+                                         Index, const LyapunovOptions&, S*);
+FLEXRNN_DYNAMICS_EXTERN(float, RateRNNParams)
+FLEXRNN_DYNAMICS_EXTERN(double, RateRNNParams)
+FLEXRNN_DYNAMICS_EXTERN(float, LowRankRNNParams)
+FLEXRNN_DYNAMICS_EXTERN(double, LowRankRNNParams)
+#undef FLEXRNN_DYNAMICS_EXTERN
+
+}  // namespace flexrnn
