@@ -51,6 +51,51 @@ MapArgs<S> map_args(const std::optional<Arr<S>>& W, const std::optional<Arr<S>>&
   return a;
 }
 
+// The NM-RNN's arrays (no readout: the map does not read it), checked against U and W_z.
+template <class S>
+struct NMRNNMapArgs {
+  std::optional<NMRNNParams<S>> p;
+  MapSpec<S> spec;
+  Index n;  // joint state size n + n_mod
+};
+
+template <class S>
+NMRNNMapArgs<S> nmrnn_map_args(const Arr<S>& W_z, const Arr<S>& B_z, const Arr<S>& b_z,
+                               const Arr<S>& A_z, const Arr<S>& c_z, const Arr<S>& U,
+                               const Arr<S>& V, const Arr<S>& B_x,
+                               const std::optional<Arr<S>>& W_zx, const Arr<S>& u,
+                               double alpha_x, double alpha_z, double n_scale) {
+  const CMatMap<S> Wz = mat(W_z, "W_z"), Um = mat(U, "U");
+  const Index m = Wz.rows(), n = Um.rows(), r = Um.cols();
+  const Index n_in = u.ndim() == 1 ? u.shape(0) : -1;
+  checked(W_z, {m, m}, "W_z");
+  checked(u, {n_in < 0 ? 0 : n_in}, "u");
+  checked(B_z, {m, n_in}, "B_z");
+  checked(b_z, {m}, "b_z");
+  checked(A_z, {r, m}, "A_z");
+  checked(c_z, {r}, "c_z");
+  checked(V, {n, r}, "V");
+  checked(B_x, {n, n_in}, "B_x");
+  if (n_scale == 0.0) throw py::value_error("n_scale: must be nonzero");
+  NMRNNMapArgs<S> a;
+  const CMatMap<S> no_out(nullptr, 0, 0);
+  a.p.emplace(NMRNNParams<S>{Wz, mat(B_z, "B_z"), b_z.data(), mat(A_z, "A_z"), c_z.data(), Um,
+                             mat(V, "V"), mat(B_x, "B_x"), no_out, nullptr,
+                             checked(W_zx, {m, n}, "W_zx")});
+  a.spec.u = u.data();
+  a.spec.alpha = alpha_x;
+  a.spec.alpha_z = alpha_z;
+  a.spec.n_scale = n_scale;
+  a.n = n + m;
+  return a;
+}
+
+template <class S, class F>
+void with_params(const NMRNNMapArgs<S>& a, F&& f) {
+  py::gil_scoped_release release;
+  f(*a.p);
+}
+
 template <class S, class F>
 void with_params(const MapArgs<S>& a, F&& f) {
   py::gil_scoped_release release;
@@ -59,6 +104,51 @@ void with_params(const MapArgs<S>& a, F&& f) {
   } else {
     f(*a.low_rank);
   }
+}
+
+// q, F(X), gradient (or None), Jacobians (or None) at the states X (K, N)
+template <class S, class Args>
+py::tuple map_at_call(const Args& a, const Arr<S>& X, bool gradient, bool jacobian) {
+  const CMatMap<S> Xm = mat(X, "X");
+  checked(X, {Xm.rows(), a.n}, "X");
+  const Index K = Xm.rows(), n = a.n;
+  Arr<S> q({K}), FX({K, n});
+  py::object G = py::none(), J = py::none();
+  S* g = nullptr;
+  S* j = nullptr;
+  if (gradient) {
+    Arr<S> arr({K, n});
+    g = arr.mutable_data();
+    G = arr;
+  }
+  if (jacobian) {
+    Arr<S> arr({K, n, n});
+    j = arr.mutable_data();
+    J = arr;
+  }
+  S* qd = q.mutable_data();
+  S* fd = FX.mutable_data();
+  with_params(a, [&](const auto& p) { map_at(p, a.spec, X.data(), K, qd, g, j, fd); });
+  return py::make_tuple(q, FX, G, J);
+}
+
+// minimisers of q from every row of X0 (K, N): states, q, Adam steps taken
+template <class S, class Args>
+py::tuple minimize_call(const Args& a, const Arr<S>& X0, int iters, double lr, double tol) {
+  const CMatMap<S> Xm = mat(X0, "X0");
+  checked(X0, {Xm.rows(), a.n}, "X0");
+  if (iters < 0) throw py::value_error("iters: must be >= 0");
+  if (!(lr > 0.0)) throw py::value_error("lr: must be > 0");
+  const Index K = Xm.rows();
+  Arr<S> X({K, a.n}), q({K});
+  py::array_t<std::int32_t> its({K});
+  std::copy(X0.data(), X0.data() + X0.size(), X.mutable_data());
+  const FixedPointOptions opt{iters, lr, tol};
+  S* xd = X.mutable_data();
+  S* qd = q.mutable_data();
+  std::int32_t* id = its.mutable_data();
+  with_params(a, [&](const auto& p) { minimize_q(p, a.spec, opt, xd, K, qd, id); });
+  return py::make_tuple(X, q, its);
 }
 
 template <class S>
@@ -71,27 +161,7 @@ void register_dtype(py::module_& m) {
          const std::string& phi, const std::string& form, const Arr<S>& X, bool gradient,
          bool jacobian) {
         const auto a = map_args<S>(W, U, V, W_in, b, u, gain, neuron_gain, alpha, phi, form);
-        const CMatMap<S> Xm = mat(X, "X");
-        checked(X, {Xm.rows(), a.n}, "X");
-        const Index K = Xm.rows(), n = a.n;
-        Arr<S> q({K}), FX({K, n});
-        py::object G = py::none(), J = py::none();
-        S* g = nullptr;
-        S* j = nullptr;
-        if (gradient) {
-          Arr<S> arr({K, n});
-          g = arr.mutable_data();
-          G = arr;
-        }
-        if (jacobian) {
-          Arr<S> arr({K, n, n});
-          j = arr.mutable_data();
-          J = arr;
-        }
-        S* qd = q.mutable_data();
-        S* fd = FX.mutable_data();
-        with_params(a, [&](const auto& p) { map_at(p, a.spec, X.data(), K, qd, g, j, fd); });
-        return py::make_tuple(q, FX, G, J);
+        return map_at_call(a, X, gradient, jacobian);
       },
       py::arg("W"), py::arg("U"), py::arg("V"), py::arg("W_in"), py::arg("b"), py::arg("u"),
       py::arg("gain"), py::arg("neuron_gain"), py::arg("alpha"), py::arg("phi"),
@@ -107,25 +177,46 @@ void register_dtype(py::module_& m) {
          const std::string& phi, const std::string& form, const Arr<S>& X0, int iters,
          double lr, double tol) {
         const auto a = map_args<S>(W, U, V, W_in, b, u, gain, neuron_gain, alpha, phi, form);
-        const CMatMap<S> Xm = mat(X0, "X0");
-        checked(X0, {Xm.rows(), a.n}, "X0");
-        if (iters < 0) throw py::value_error("iters: must be >= 0");
-        const Index K = Xm.rows();
-        Arr<S> X({K, a.n}), q({K});
-        py::array_t<std::int32_t> its({K});
-        std::copy(X0.data(), X0.data() + X0.size(), X.mutable_data());
-        const FixedPointOptions opt{iters, lr, tol};
-        S* xd = X.mutable_data();
-        S* qd = q.mutable_data();
-        std::int32_t* id = its.mutable_data();
-        with_params(a, [&](const auto& p) { minimize_q(p, a.spec, opt, xd, K, qd, id); });
-        return py::make_tuple(X, q, its);
+        return minimize_call(a, X0, iters, lr, tol);
       },
       py::arg("W"), py::arg("U"), py::arg("V"), py::arg("W_in"), py::arg("b"), py::arg("u"),
       py::arg("gain"), py::arg("neuron_gain"), py::arg("alpha"), py::arg("phi"),
       py::arg("form"), py::arg("X0"), py::arg("iters"), py::arg("lr"), py::arg("tol"),
       "Minimise q(x) = |F(x) - x|^2 / 2 from every row of X0: (K, n) by Adam (own moments per "
       "state). Returns the states (K, n), q (K,) and the steps taken (K,).");
+  m.def(
+      "nmrnn_map_at",
+      [](const Arr<S>& W_z, const Arr<S>& B_z, const Arr<S>& b_z, const Arr<S>& A_z,
+         const Arr<S>& c_z, const Arr<S>& U, const Arr<S>& V, const Arr<S>& B_x,
+         const std::optional<Arr<S>>& W_zx, const Arr<S>& u, double alpha_x, double alpha_z,
+         double n_scale, const Arr<S>& X, bool gradient, bool jacobian) {
+        const auto a = nmrnn_map_args<S>(W_z, B_z, b_z, A_z, c_z, U, V, B_x, W_zx, u, alpha_x,
+                                         alpha_z, n_scale);
+        return map_at_call(a, X, gradient, jacobian);
+      },
+      py::arg("W_z"), py::arg("B_z"), py::arg("b_z"), py::arg("A_z"), py::arg("c_z"),
+      py::arg("U"), py::arg("V"), py::arg("B_x"), py::arg("W_zx"), py::arg("u"),
+      py::arg("alpha_x"), py::arg("alpha_z"), py::arg("n_scale"), py::arg("X"),
+      py::arg("gradient"), py::arg("jacobian"),
+      "The NM-RNN's map of its joint state [x, z] at constant input u: (n_in,), at X: (K, n + "
+      "n_mod). Returns q: (K,), F(X): (K, n + n_mod), the gradient of q or None, the "
+      "Jacobians (K, n + n_mod, n + n_mod) or None.");
+  m.def(
+      "nmrnn_minimize_q",
+      [](const Arr<S>& W_z, const Arr<S>& B_z, const Arr<S>& b_z, const Arr<S>& A_z,
+         const Arr<S>& c_z, const Arr<S>& U, const Arr<S>& V, const Arr<S>& B_x,
+         const std::optional<Arr<S>>& W_zx, const Arr<S>& u, double alpha_x, double alpha_z,
+         double n_scale, const Arr<S>& X0, int iters, double lr, double tol) {
+        const auto a = nmrnn_map_args<S>(W_z, B_z, b_z, A_z, c_z, U, V, B_x, W_zx, u, alpha_x,
+                                         alpha_z, n_scale);
+        return minimize_call(a, X0, iters, lr, tol);
+      },
+      py::arg("W_z"), py::arg("B_z"), py::arg("b_z"), py::arg("A_z"), py::arg("c_z"),
+      py::arg("U"), py::arg("V"), py::arg("B_x"), py::arg("W_zx"), py::arg("u"),
+      py::arg("alpha_x"), py::arg("alpha_z"), py::arg("n_scale"), py::arg("X0"),
+      py::arg("iters"), py::arg("lr"), py::arg("tol"),
+      "Minimise q over the NM-RNN's joint state from every row of X0: (K, n + n_mod); as "
+      "rate_minimize_q.");
   m.def(
       "rate_lyapunov_spectrum",
       [](const std::optional<Arr<S>>& W, const std::optional<Arr<S>>& U,

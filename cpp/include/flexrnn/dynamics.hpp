@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "flexrnn/parallel.hpp"
+#include "flexrnn/nmrnn.hpp"
 #include "flexrnn/phi.hpp"
 #include "flexrnn/random.hpp"
 #include "flexrnn/rate_rnn.hpp"
@@ -33,6 +34,8 @@ struct MapSpec {
   const S* u = nullptr;            // (n_in): the constant input
   S gain = S(1);                   // scalar recurrent gain
   const S* neuron_gain = nullptr;  // (n) or null for ones
+  double alpha_z = 0.01;           // NMRNN only (alpha is then alpha_x)
+  double n_scale = 1.0;            // NMRNN only
 };
 
 namespace detail {
@@ -49,6 +52,8 @@ class RateMap {
   Index n() const { return n_; }
   // scratch for apply / tangent / cotangent on blocks of `rows` states
   RowMat<S> work(Index rows) const { return RowMat<S>(rows, rec_.work_cols()); }
+  // what apply keeps for the Jacobian: ng phi'(ng .) per state
+  RowMat<S> aux(Index rows) const { return RowMat<S>(rows, n_); }
 
   // A = ng * arg, then phi (or phi') of it, row by row; A and Out may alias
   template <class In, class Out>
@@ -137,6 +142,113 @@ class RateMap {
   RowVec<S> c_;
 };
 
+// The NM-RNN as a map of its joint state [x, z] (n + n_mod) at constant input, u-dependent
+// terms folded into cz = B_z u + b_z and cx = B_x u (specs/models.md, no clamping):
+//   z' = (1-az) z + az (W_z tanh z + cz [+ W_zx tanh x]),   s' = sigmoid(A_z z' + c_z)
+//   x' = (1-ax) x + ax (U diag(s') V^T tanh(x) / n_scale + cx)
+// aux keeps, per state: [1 - tanh(x)^2 | 1 - tanh(z)^2 | k = V^T tanh(x) / n_scale | s' | s'(1-s')].
+template <class S>
+class NMRNNMap {
+ public:
+  NMRNNMap(const NMRNNParams<S>& p, const MapSpec<S>& spec)
+      : p_(p), ax_(S(spec.alpha)), az_(S(spec.alpha_z)), inv_scale_(S(1.0 / spec.n_scale)),
+        n_(p.U.rows()), m_(p.W_z.rows()), r_(p.U.cols()), cz_(m_), cx_(n_),
+        W_zx_(p.W_zx, p.W_zx ? m_ : 0, p.W_zx ? n_ : 0) {
+    cz_ = CRowVecMap<S>(p.b_z, m_);
+    cx_.setZero();
+    for (Index j = 0; j < p.B_z.cols(); ++j) {
+      cz_ += spec.u[j] * p.B_z.col(j).transpose();
+      cx_ += spec.u[j] * p.B_x.col(j).transpose();
+    }
+  }
+  Index n() const { return n_ + m_; }
+  RowMat<S> work(Index rows) const { return RowMat<S>(rows, 0); }
+  RowMat<S> aux(Index rows) const { return RowMat<S>(rows, n_ + m_ + 3 * r_); }
+
+  void apply(const RowMat<S>& X, RowMat<S>& FX, RowMat<S>& D, RowMat<S>& /*work*/) const {
+    const Index rows = X.rows();
+    RowMat<S> tx(rows, n_), tz(rows, m_), Zn(rows, m_), sp(rows, r_), K(rows, r_);
+    apply_phi_rows<S>(Phi::tanh, X.leftCols(n_), tx);
+    apply_phi_rows<S>(Phi::tanh, X.rightCols(m_), tz);
+    Zn.noalias() = tz * p_.W_z.transpose();
+    if (p_.W_zx) Zn.noalias() += tx * W_zx_.transpose();
+    Zn.rowwise() += cz_;
+    Zn = (S(1) - az_) * X.rightCols(m_) + az_ * Zn;
+    sp.noalias() = Zn * p_.A_z.transpose();
+    sp.rowwise() += CRowVecMap<S>(p_.c_z, r_);
+    for (Index i = 0; i < rows; ++i) apply_sigmoid<S>(sp.row(i).data(), sp.row(i).data(), r_);
+    K.noalias() = (tx * p_.V) * inv_scale_;
+    FX.leftCols(n_).noalias() = K.cwiseProduct(sp) * p_.U.transpose();
+    FX.leftCols(n_).rowwise() += cx_;
+    FX.leftCols(n_) = (S(1) - ax_) * X.leftCols(n_) + ax_ * FX.leftCols(n_);
+    FX.rightCols(m_) = Zn;
+    D.leftCols(n_).array() = S(1) - tx.array().square();
+    D.middleCols(n_, m_).array() = S(1) - tz.array().square();
+    D.middleCols(n_ + m_, r_) = K;
+    D.middleCols(n_ + m_ + r_, r_) = sp;
+    D.rightCols(r_).array() = sp.array() * (S(1) - sp.array());
+  }
+
+  // rows of R J (the adjoint), R: (rows, n + n_mod), D from apply at the same states
+  void cotangent(const RowMat<S>& R, const RowMat<S>& D, RowMat<S>& out,
+                 RowMat<S>& /*work*/) const {
+    const auto dx = D.leftCols(n_).array(), dz = D.middleCols(n_, m_).array();
+    const auto K = D.middleCols(n_ + m_, r_).array(), sp = D.middleCols(n_ + m_ + r_, r_).array();
+    const auto sig = D.rightCols(r_).array();
+    const Index rows = R.rows();
+    RowMat<S> a(rows, r_), w(rows, m_), tmp(rows, n_);
+    a.noalias() = ax_ * (R.leftCols(n_) * p_.U);  // dL/d(K s')
+    w.noalias() = (a.array() * K * sig).matrix() * p_.A_z;
+    w += R.rightCols(m_);  // dL/dz'
+    tmp.noalias() = (a.array() * sp).matrix() * p_.V.transpose();
+    out.leftCols(n_) = (S(1) - ax_) * R.leftCols(n_) + (inv_scale_ * tmp.array() * dx).matrix();
+    if (p_.W_zx) {
+      tmp.noalias() = w * W_zx_;
+      out.leftCols(n_).array() += az_ * tmp.array() * dx;
+    }
+    RowMat<S> wz(rows, m_);
+    wz.noalias() = w * p_.W_z;
+    out.rightCols(m_) = (S(1) - az_) * w + (az_ * wz.array() * dz).matrix();
+  }
+
+  // rows of P J^T, i.e. (J p)^T per row p, with D one state's aux (1 row)
+  void tangent(const RowMat<S>& P, const RowMat<S>& D, RowMat<S>& out,
+               RowMat<S>& /*work*/) const {
+    const auto dx = D.leftCols(n_).array(), dz = D.middleCols(n_, m_).array();
+    const auto K = D.middleCols(n_ + m_, r_).array(), sp = D.middleCols(n_ + m_ + r_, r_).array();
+    const auto sig = D.rightCols(r_).array();
+    const Index rows = P.rows();
+    RowMat<S> pxd = (P.leftCols(n_).array().rowwise() * dx.row(0)).matrix();
+    RowMat<S> pzd = (P.rightCols(m_).array().rowwise() * dz.row(0)).matrix();
+    RowMat<S> dzn(rows, m_), ds(rows, r_), ks(rows, r_);
+    dzn.noalias() = pzd * p_.W_z.transpose();
+    if (p_.W_zx) dzn.noalias() += pxd * W_zx_.transpose();
+    dzn = (S(1) - az_) * P.rightCols(m_) + az_ * dzn;
+    ds.noalias() = dzn * p_.A_z.transpose();  // dz' -> d(A_z z')
+    ks.noalias() = (pxd * p_.V) * inv_scale_;   // dx -> dK
+    ks = (ks.array().rowwise() * sp.row(0) + ds.array().rowwise() * (K * sig).row(0)).matrix();
+    out.leftCols(n_).noalias() = ks * p_.U.transpose();
+    out.leftCols(n_) = (S(1) - ax_) * P.leftCols(n_) + ax_ * out.leftCols(n_);
+    out.rightCols(m_) = dzn;
+  }
+
+  // J (N, N) at one state, given its aux row: columns J e_j from the tangent map
+  void jacobian(const S* d, MatMap<S> J) const {
+    const Index N = n();
+    const RowMat<S> D = CMatMap<S>(d, 1, aux(1).cols());
+    RowMat<S> I = RowMat<S>::Identity(N, N), JT(N, N), w = work(N);
+    tangent(I, D, JT, w);
+    J = JT.transpose();
+  }
+
+ private:
+  const NMRNNParams<S>& p_;
+  S ax_, az_, inv_scale_;
+  Index n_, m_, r_;
+  RowVec<S> cz_, cx_;
+  CMatMap<S> W_zx_;
+};
+
 }  // namespace detail
 
 // Settings of the batched minimiser of q: Adam on every state independently.
@@ -176,8 +288,10 @@ void lyapunov_spectrum(const Params& p, const MapSpec<S>& spec, const S* gains, 
 namespace detail {
 
 template <class S, class Params, class F>
-auto with_rate_map(const Params& p, const MapSpec<S>& spec, F&& f) {
-  if constexpr (std::is_same_v<Params, RateRNNParams<S>>) {
+auto with_map(const Params& p, const MapSpec<S>& spec, F&& f) {
+  if constexpr (std::is_same_v<Params, NMRNNParams<S>>) {
+    return f(NMRNNMap<S>(p, spec));
+  } else if constexpr (std::is_same_v<Params, RateRNNParams<S>>) {
     const DenseRecurrence<S> rec(p.W);
     return f(RateMap<S, DenseRecurrence<S>>(rec, p.W_in, p.b, spec));
   } else {
@@ -191,12 +305,12 @@ auto with_rate_map(const Params& p, const MapSpec<S>& spec, F&& f) {
 template <class S, class Params>
 void map_at(const Params& p, const MapSpec<S>& spec, const S* X, Index K, S* q, S* G, S* J,
             S* FX) {
-  detail::with_rate_map(p, spec, [&](const auto& map) {
+  detail::with_map(p, spec, [&](const auto& map) {
     const Index n = map.n();
     const Index chunk = 16;
     const double work = double(K) * n * n * (J ? 3 : 2);
     for_each_chunk(K, chunk, work, [&](Index k0, Index rows) {
-      RowMat<S> Xc = CMatMap<S>(X + k0 * n, rows, n), Fc(rows, n), D(rows, n), R(rows, n);
+      RowMat<S> Xc = CMatMap<S>(X + k0 * n, rows, n), Fc(rows, n), D = map.aux(rows), R(rows, n);
       RowMat<S> Gc(rows, n), w = map.work(rows);
       map.apply(Xc, Fc, D, w);
       R = Fc - Xc;
@@ -218,13 +332,13 @@ void map_at(const Params& p, const MapSpec<S>& spec, const S* X, Index K, S* q, 
 template <class S, class Params>
 void minimize_q(const Params& p, const MapSpec<S>& spec, const FixedPointOptions& opt, S* X,
                 Index K, S* q, std::int32_t* iterations) {
-  detail::with_rate_map(p, spec, [&](const auto& map) {
+  detail::with_map(p, spec, [&](const auto& map) {
     const Index n = map.n();
     const Index chunk = 16;
     const double work = double(K) * n * n * 2 * opt.iters;
     for_each_chunk(K, chunk, work, [&](Index k0, Index rows) {
       MatMap<S> Xc(X + k0 * n, rows, n);
-      RowMat<S> Fc(rows, n), D(rows, n), R(rows, n), Gc(rows, n), w = map.work(rows);
+      RowMat<S> Fc(rows, n), D = map.aux(rows), R(rows, n), Gc(rows, n), w = map.work(rows);
       RowMat<S> m = RowMat<S>::Zero(rows, n), v = RowMat<S>::Zero(rows, n), Xr = Xc;
       const S b1 = S(0.9), b2 = S(0.999), eps = S(1e-12), lr = S(opt.lr);
       S b1t = S(1), b2t = S(1);
@@ -266,9 +380,9 @@ void lyapunov_spectrum(const Params& p, const MapSpec<S>& spec_in, const S* gain
   for_each_chunk(B, 1, 1e300, [&](Index b, Index) {
     MapSpec<S> spec = spec_in;
     spec.gain = gains[b];
-    detail::with_rate_map(p, spec, [&](const auto& map) {
+    detail::with_map(p, spec, [&](const auto& map) {
       const Index n = map.n();
-      RowMat<S> x = CMatMap<S>(x0 + b * n, 1, n), Fx(1, n), D(1, n), w1 = map.work(1);
+      RowMat<S> x = CMatMap<S>(x0 + b * n, 1, n), Fx(1, n), D = map.aux(1), w1 = map.work(1);
       RowMat<S> Q(k, n), JQ(k, n), wk = map.work(k);
       std::vector<double> xi(static_cast<std::size_t>(n));
       for (Index i = 0; i < k; ++i) {
@@ -315,6 +429,8 @@ FLEXRNN_DYNAMICS_EXTERN(float, RateRNNParams)
 FLEXRNN_DYNAMICS_EXTERN(double, RateRNNParams)
 FLEXRNN_DYNAMICS_EXTERN(float, LowRankRNNParams)
 FLEXRNN_DYNAMICS_EXTERN(double, LowRankRNNParams)
+FLEXRNN_DYNAMICS_EXTERN(float, NMRNNParams)
+FLEXRNN_DYNAMICS_EXTERN(double, NMRNNParams)
 #undef FLEXRNN_DYNAMICS_EXTERN
 
 }  // namespace flexrnn
