@@ -14,6 +14,7 @@ Four runs, each a call of the public API (``flexrnn.train.bptt``) with its wall-
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -26,6 +27,16 @@ from flexrnn import tasks
 from flexrnn.train import bptt, loss_and_grad, stop_when_accuracy
 
 FIGURES = "figures"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} logical cores)"
+    except OSError:
+        pass
+    return f"{platform.machine()} ({os.cpu_count()} logical cores)"
 
 
 def _say(progress: bool) -> Callable[..., None]:
@@ -52,7 +63,7 @@ def _history_summary(hist, seconds: float) -> dict[str, Any]:
 
 
 def decision_task(
-    task, name: str, threshold: float, seed: int, max_iters: int, progress: bool
+    task, threshold: float, seed: int, max_iters: int, progress: bool
 ) -> tuple[dict[str, Any], Any, Any]:
     """A RateRNN (n=50, dt/tau = 0.1, float32) trained by BPTT until the minimum of the last
     10 validation accuracies (256 trials each, every 50 updates) reaches ``threshold``."""
@@ -345,7 +356,7 @@ def training_report(
     results: dict[str, Any] = {}
     extras: dict[str, Any] = {}
     meta = {
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "machine": _cpu_name(),
         "flexrnn": flexrnn.__version__,
         "threads": flexrnn.get_num_threads(),
         "seed": seed,
@@ -358,7 +369,7 @@ def training_report(
         if key in run:
             say(f"[{key}] RateRNN n=50 until val. accuracy >= {threshold}")
             summary, hist, _ = decision_task(
-                task(), key, threshold, seed, max(20, int(4000 * scale)), progress
+                task(), threshold, seed, max(20, int(4000 * scale)), progress
             )
             results[key], extras[key] = summary, {"history": hist}
             say(json.dumps(summary, indent=1))
