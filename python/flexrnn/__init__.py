@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from flexrnn import _core, _validate, tasks, train
+from flexrnn import _core, _validate, analysis, tasks, train
 from flexrnn._version import __version__
 from flexrnn.models import LSTM, NMRNN, LowRankRNN, RateRNN, load
 
@@ -17,6 +17,7 @@ __all__ = [
     "LowRankRNN",
     "RateRNN",
     "__version__",
+    "analysis",
     "config",
     "get_cmake_dir",
     "get_include",
