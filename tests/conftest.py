@@ -15,8 +15,13 @@ bounded over the short horizons used here.
 from __future__ import annotations
 
 import os
-import re
-from contextlib import contextmanager
+
+# One BLAS thread in tests: NumPy's SVDs and products here are small, and OpenBLAS's
+# threads on a loaded 2-core machine made them 100x slower. (Before NumPy is imported.)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import re  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 
 import flexrnn as fr
 import numpy as np
