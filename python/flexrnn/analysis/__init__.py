@@ -5,8 +5,12 @@
 >>> fr.analysis.svcca(out_a.x, out_b.x).distance     # 0 for the same representation
 >>> D = fr.analysis.distance_matrix([o.x for o in outs], metric="svcca")
 >>> fr.analysis.mds(D, dims=2).embedding, fr.analysis.silhouette_score(D, labels)
+>>> fp = fr.analysis.fixed_points(net, u_const, n_init=100)  # .x, .eigenvalues, .stable, .plot()
+>>> fr.analysis.lyapunov_spectrum(net, k=10, gain=[0.5, 2.0, 3.0])  # (G, k) per tau
+>>> fr.analysis.gain_sweep(net, np.linspace(0.5, 3, 11)).plot()  # the transition to chaos
 """
 
+from .fixed_points import FixedPoints, LineAttractor, fixed_points, line_attractor
 from .geometry import (
     CCAResult,
     MDSResult,
@@ -21,17 +25,28 @@ from .geometry import (
     silhouette_score,
     svcca,
 )
+from .lyapunov import lyapunov_spectrum
+from .regimes import GainSweep, Regime, gain_sweep, regime
 
 __all__ = [
     "CCAResult",
+    "FixedPoints",
+    "GainSweep",
+    "LineAttractor",
     "MDSResult",
+    "Regime",
     "SVCCAResult",
     "cca",
     "distance_matrix",
+    "fixed_points",
+    "gain_sweep",
+    "line_attractor",
     "linear_cka",
+    "lyapunov_spectrum",
     "mds",
     "participation_ratio",
     "procrustes_distance",
+    "regime",
     "silhouette_samples",
     "silhouette_score",
     "svcca",

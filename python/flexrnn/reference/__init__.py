@@ -9,6 +9,15 @@ from .backward import (
     nmrnn_loss_and_grad,
     rate_rnn_loss_and_grad,
 )
+from .dynamics import (
+    lyapunov_spectrum,
+    minimize_q,
+    nmrnn_map,
+    nmrnn_map_jacobian,
+    q_and_gradient,
+    rate_map,
+    rate_map_jacobian,
+)
 from .losses import LOSSES, cross_entropy, loss_and_dy, masked_mse
 from .models import low_rank_rnn, lstm, nmrnn, rate_rnn
 from .phi import PHI_NAMES, dphi, phi, sigmoid
@@ -24,12 +33,19 @@ __all__ = [
     "low_rank_rnn_loss_and_grad",
     "lstm",
     "lstm_loss_and_grad",
+    "lyapunov_spectrum",
     "masked_mse",
+    "minimize_q",
     "nmrnn",
     "nmrnn_loss_and_grad",
+    "nmrnn_map",
+    "nmrnn_map_jacobian",
+    "phi",
     "philox4x32",
     "philox_normal",
-    "phi",
+    "q_and_gradient",
+    "rate_map",
+    "rate_map_jacobian",
     "rate_rnn",
     "rate_rnn_loss_and_grad",
     "sigmoid",
