@@ -118,6 +118,22 @@ def test_random_tanh_network_exponents_match_known_values_at_n_1000():
     assert sweep.variance[1] == pytest.approx(5.55, rel=0.15)
 
 
+def test_spectrum_is_the_same_for_any_thread_count():
+    """One trajectory's tangent vectors advance in fixed blocks of rows spread over threads
+    (n = 200, k = 40 is above the threshold for threads): bitwise-equal exponents."""
+    net = fr.RateRNN.random(200, 1, 1, g=2.0, tau=1.0, dt=0.1, seed=3)
+    before = fr.get_num_threads()
+    try:
+        got = []
+        for threads in (1, 2, 3):
+            fr.set_num_threads(threads)
+            got.append(lyapunov_spectrum(net, k=40, steps=20, transient=5))
+    finally:
+        fr.set_num_threads(before)
+    np.testing.assert_array_equal(got[0], got[1])
+    np.testing.assert_array_equal(got[0], got[2])
+
+
 def test_scalar_gain_gives_k_exponents_and_float32_works():
     net = fr.RateRNN.random(40, 1, 1, g=0.5, tau=1.0, dt=0.1, seed=2)
     lam64 = lyapunov_spectrum(net, k=3, steps=500, transient=200)
