@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
+import importlib
 import importlib.util
 import json
 import math
@@ -47,6 +48,7 @@ from typing import Any, Callable
 
 if __package__ in (None, ""):  # run as a script: python bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.modules.setdefault("bench.run", sys.modules[__name__])  # sections register here
 
 import flexrnn
 import numpy as np
@@ -1639,6 +1641,8 @@ def parse_args(argv: Sequence[str] | None, prog: str) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python bench/run.py") -> int:
+    importlib.import_module("bench.analysis")  # registers the "analysis" section
+
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv, prog)
     if args.from_json is not None:

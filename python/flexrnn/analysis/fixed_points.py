@@ -383,7 +383,7 @@ def fixed_points(
     ----------
     net : RateRNN, LowRankRNN or NMRNN (joint state ``[x, z]``).
     u_const : None (zeros) or (n_in,) constant input.
-    n_init : number of initial states.
+    n_init : number of initial states drawn (0: only those of ``x_init``).
     states : where initial states are drawn from: (T, B, N) or (K, N) states, e.g.
         ``net.run(u).x``; None runs the network under ``u_const`` from ``x0 ~ N(0, 1)``
         (``min(n_init, 32)`` trials, 5 time constants) and uses every step of it.
@@ -404,7 +404,9 @@ def fixed_points(
     FixedPoints (possibly empty).
     """
     m = _NetworkMap(net, u_const, gain, neuron_gain)
-    n_init = check.integer("n_init", n_init, minimum=1)
+    n_init = check.integer("n_init", n_init, minimum=0)
+    if n_init == 0 and x_init is None:
+        raise ValueError("n_init: must be >= 1 when no x_init is given")
     init_noise = check.scalar("init_noise", init_noise, nonneg=True)
     rng = np.random.default_rng(check.seed("seed", seed))
     iters = check.integer("iters", iters, minimum=0)
@@ -421,10 +423,13 @@ def fixed_points(
     zero_tol = check.scalar("zero_tol", zero_tol, nonneg=True)
     min_continuum_points = check.integer("min_continuum_points", min_continuum_points, minimum=2)
 
-    pool = m.sample_run(min(n_init, 32), rng) if states is None else states
-    pool = m.as_states("states", pool)
-    X0 = pool[rng.integers(0, len(pool), n_init)]
-    X0 = X0 + init_noise * rng.standard_normal(X0.shape)
+    if n_init:
+        pool = m.sample_run(min(n_init, 32), rng) if states is None else states
+        pool = m.as_states("states", pool)
+        X0 = pool[rng.integers(0, len(pool), n_init)]
+        X0 = X0 + init_noise * rng.standard_normal(X0.shape)
+    else:
+        X0 = np.zeros((0, m.N))
     if x_init is not None:
         X0 = np.concatenate([m.as_states("x_init", x_init), X0])
     return _search(m, X0, iters, lr, refine, refine_below, refine_iters,
