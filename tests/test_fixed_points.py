@@ -273,6 +273,74 @@ def test_line_attractor_is_detected_as_a_one_dimensional_continuum():
     assert fp.marginal.all() and "continuum of dimension 1" in fp.summary()
 
 
+def test_a_slow_but_nonzero_mode_does_not_raise_the_continuum_dimension():
+    """W = m m^T/|m|² + 0.995 w w^T/|w|² (m, w orthogonal): flow eigenvalues 0 along m (the
+    line of fixed points), -0.005 along w (slow, below zero_tol) and -1 elsewhere. The
+    points spread along m only, so the continuum is one-dimensional."""
+    rng = np.random.default_rng(5)
+    n = 20
+    m, w = np.linalg.qr(rng.normal(0, 1, (n, 2)))[0].T
+    W = np.outer(m, m) + 0.995 * np.outer(w, w)
+    net = fr.RateRNN(W, np.zeros((n, 1)), np.zeros((0, n)), phi="identity", tau=1.0, dt=0.1)
+    fp = fixed_points(net, [0.0], n_init=60, init_noise=1.0, seed=1)
+    slow = (np.abs(fp.flow_eigenvalues[fp.fixed]) <= 1e-2).sum(axis=1)
+    assert fp.fixed.sum() >= 20 and (slow == 2).all()
+    assert fp.continuum_dimension == 1 and fp.spread_dimension == 1
+
+
+def test_a_plane_attractor_is_two_dimensional():
+    """W = P, the projection on a plane: flow eigenvalue 0 on the plane, -1 across."""
+    rng = np.random.default_rng(6)
+    n = 12
+    basis = np.linalg.qr(rng.normal(0, 1, (n, 2)))[0]
+    net = fr.RateRNN(basis @ basis.T, np.zeros((n, 1)), np.zeros((0, n)), phi="identity",
+                     tau=1.0, dt=0.1)  # fmt: skip
+    fp = fixed_points(net, [0.0], n_init=80, init_noise=1.0, seed=2)
+    assert fp.fixed.sum() >= 30
+    assert fp.continuum_dimension == 2 and fp.spread_dimension == 2
+
+
+def test_a_saddle_node_ghost_is_a_slow_point():
+    """One unit, dx/dt = -x + 1.2 tanh(x) + c just past the saddle-node bifurcation of its
+    lower pair of fixed points (at x = -x_f): no fixed point there, but a slow point (a
+    minimum of q above zero, q = (alpha 1e-3)² / 2) where the two met; the upper fixed point
+    remains."""
+    net = fr.RateRNN(np.array([[1.2]]), np.ones((1, 1)), np.zeros((0, 1)), tau=1.0, dt=0.1)
+    # the fold: 1.2 tanh'(x) = 1 at x_f = atanh(sqrt(1 - 1/1.2)); c_f = x_f - 1.2 tanh(x_f)
+    x_f = np.arctanh(np.sqrt(1 - 1 / 1.2))
+    c = -(x_f - 1.2 * np.tanh(x_f)) + 1e-3  # just past the fold of the lower pair
+    fp = fixed_points(net, [c], n_init=50, states=np.linspace(-3, 3, 61)[:, None], seed=0)
+    slow = fp.select(~fp.fixed)
+    assert fp.fixed.sum() == 1 and fp.stable[fp.fixed].all()
+    assert len(slow) >= 1 and abs(slow.x[0, 0] + x_f) < 0.05
+    assert 0 < slow.q[0] < 1e-6
+
+
+def test_a_fixed_point_far_from_the_sampled_states_is_still_found():
+    """A linear network driven hard (|x*| ~ 10² away from the states sampled near 0, beyond
+    Adam's reach with its fixed step size): Levenberg-Marquardt from the lowest-q endpoints
+    reaches it, in float64 and float32 (whose threshold grows with |x|²)."""
+    rng = np.random.default_rng(7)
+    n = 30
+    W = rng.normal(0, 0.5 / np.sqrt(n), (n, n))
+    net = fr.RateRNN(W, rng.normal(0, 1, (n, 1)), np.zeros((0, n)), phi="identity", tau=1.0,
+                     dt=0.1)  # fmt: skip
+    x_star = np.linalg.solve(np.eye(n) - W, net.W_in[:, 0] * 100.0)
+    assert np.abs(x_star).max() > 100
+    for dtype, atol in (("float64", 1e-8), ("float32", 1e-2)):
+        fp = fixed_points(net.astype(dtype), [100.0], n_init=20, seed=0)
+        assert len(fp) == 1 and fp.kind[0] == "fixed", fp.summary()
+        np.testing.assert_allclose(fp.x[0], x_star, atol=atol * np.abs(x_star).max())
+
+
+def test_nothing_found_warns():
+    net = fr.RateRNN(np.array([[1.2]]), np.ones((1, 1)), np.zeros((0, 1)), tau=1.0, dt=0.1)
+    with pytest.warns(RuntimeWarning, match="no fixed or slow point"):
+        fp = fixed_points(net, [5.0], n_init=5, states=[[0.0]], init_noise=0.0, iters=0,
+                          refine=False)  # fmt: skip
+    assert len(fp) == 0
+
+
 def test_line_attractor_follows_the_fixed_point_of_a_linear_network_as_u_sweeps():
     rng = np.random.default_rng(2)
     n = 8

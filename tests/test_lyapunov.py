@@ -176,6 +176,23 @@ def _oscillator(theta=np.pi / 3):
     return fr.RateRNN(R, np.zeros((2, 0)), np.zeros((0, 2)), tau=1.0, dt=0.05)
 
 
+def test_a_focus_spiralling_in_slowly_is_a_fixed_point_not_a_limit_cycle():
+    """Just below the Hopf bifurcation of the Euler map (dt = 0.05 tau moves it from the
+    flow's g = 2 to g = 1.87): at g = 1.842 the map's eigenvalues at the origin have
+    log-modulus -0.015 alpha, a focus spiralling in at 0.015 per tau, more slowly than the
+    exponent threshold (0.02) can tell; but the variance falls by about exp(-0.03 * 50)
+    between the halves of a 100-tau record."""
+    net = _oscillator()
+    a, z = net.alpha, 1.842 * np.exp(1j * np.pi / 3)
+    assert np.log(abs(1 - a + a * z)) / a == pytest.approx(-0.015, abs=5e-4)
+    sweep = gain_sweep(net, [1.842, 2.2], steps=2000, transient=2000)
+    assert abs(sweep.largest_exponent[0]) < 0.02  # the phase along the orbit: about 0
+    assert sweep.autocorrelation_peak[0] > 0.5  # periodic-looking, yet dying out
+    assert sweep.variance_ratio[0] == pytest.approx(np.exp(-1.5), rel=0.15)
+    assert sweep.variance_ratio[1] == pytest.approx(1.0, abs=0.1)
+    assert list(sweep.labels) == ["fixed point", "limit cycle"]
+
+
 def test_oscillator_has_a_limit_cycle_at_the_frequency_of_its_zero_crossings():
     net = _oscillator()
     sweep = gain_sweep(net, [1.5, 2.2, 3.0], steps=2000, transient=2000)
@@ -213,6 +230,10 @@ def test_bad_input_raises_naming_the_argument():
         lyapunov_spectrum(net, k=6)
     with raises_naming("steps"):
         lyapunov_spectrum(net, steps=0)
+    with raises_naming("steps"):
+        lyapunov_spectrum(net, steps=2**31)
+    with raises_naming("transient"):
+        lyapunov_spectrum(net, steps=2**31 - 1, transient=1)
     with raises_naming("gain"):
         lyapunov_spectrum(net, gain=np.ones((2, 2)))
     with raises_naming("x0"):

@@ -121,11 +121,17 @@ class RateMap {
     }
   }
 
-  // J (n, n) at one state x, given its row of D
-  void jacobian(const S* d, MatMap<S> J) const {
-    const S a = S(spec_.alpha), g = spec_.gain;
+  // What jacobian needs besides a state's row of D, computed once per call: W^T (the rows
+  // of I W^T), an n^3 product for a low-rank W that must not be repeated per state.
+  RowMat<S> jacobian_cache() const {
     RowMat<S> I = RowMat<S>::Identity(n_, n_), WT(n_, n_), work(n_, rec_.work_cols());
-    rec_.apply(I, WT, work);  // rows of I W^T: W^T
+    rec_.apply(I, WT, work);
+    return WT;
+  }
+
+  // J (n, n) at one state x, given its row of D and jacobian_cache()
+  void jacobian(const S* d, const RowMat<S>& WT, MatMap<S> J) const {
+    const S a = S(spec_.alpha), g = spec_.gain;
     const CRowVecMap<S> dv(d, n_);
     if (spec_.form == Form::current) {
       J = (a * g) * (WT.transpose().array().rowwise() * dv.array()).matrix();  // W diag(d)
@@ -232,8 +238,10 @@ class NMRNNMap {
     out.rightCols(m_) = dzn;
   }
 
+  RowMat<S> jacobian_cache() const { return RowMat<S>(0, 0); }  // nothing to share
+
   // J (N, N) at one state, given its aux row: columns J e_j from the tangent map
-  void jacobian(const S* d, MatMap<S> J) const {
+  void jacobian(const S* d, const RowMat<S>& /*cache*/, MatMap<S> J) const {
     const Index N = n();
     const RowMat<S> D = CMatMap<S>(d, 1, aux(1).cols());
     RowMat<S> I = RowMat<S>::Identity(N, N), JT(N, N), w = work(N);
@@ -309,6 +317,7 @@ void map_at(const Params& p, const MapSpec<S>& spec, const S* X, Index K, S* q, 
     const Index n = map.n();
     const Index chunk = 16;
     const double work = double(K) * n * n * (J ? 3 : 2);
+    const RowMat<S> cache = J ? map.jacobian_cache() : RowMat<S>(0, 0);
     for_each_chunk(K, chunk, work, [&](Index k0, Index rows) {
       RowMat<S> Xc = CMatMap<S>(X + k0 * n, rows, n), Fc(rows, n), D = map.aux(rows), R(rows, n);
       RowMat<S> Gc(rows, n), w = map.work(rows);
@@ -322,7 +331,7 @@ void map_at(const Params& p, const MapSpec<S>& spec, const S* X, Index K, S* q, 
       }
       if (J) {
         for (Index i = 0; i < rows; ++i) {
-          map.jacobian(D.row(i).data(), MatMap<S>(J + (k0 + i) * n * n, n, n));
+          map.jacobian(D.row(i).data(), cache, MatMap<S>(J + (k0 + i) * n * n, n, n));
         }
       }
     });

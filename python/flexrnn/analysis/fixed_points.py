@@ -13,9 +13,11 @@ its joint state ``[x, z]`` (size ``n + n_mod``).
 
 Thresholds, all on q as returned (the spec's objective):
 
-- fixed point: ``q <= fp_tol``; default ``N * 1e-18`` in float64 and ``N * 1e-12`` in
-  float32 (``N`` the state size): an RMS residual ``|F(x) - x| / sqrt(N)`` of about
-  ``1.4e-9`` (float64) or ``1.4e-6`` (float32), well above rounding for states of order one;
+- fixed point: ``q <= fp_tol * max(1, mean(x²))``; default ``fp_tol`` ``N * 1e-18`` in
+  float64 and ``N * 1e-12`` in float32 (``N`` the state size): an RMS residual
+  ``|F(x) - x| / sqrt(N)`` of about ``1.4e-9`` (float64) or ``1.4e-6`` (float32) for states
+  of order one, well above rounding; the rounding of ``F(x) - x`` grows with ``|x|``, and
+  so does the threshold for larger states;
 - slow point: ``fp_tol < q <= slow_tol`` (default ``1e-6``). Since ``F(x) - x = alpha * dx/dt``
   for the rate networks, q scales with ``alpha²``: ``q = 1e-6`` is a speed
   ``|dx/dt| = sqrt(2e-6) / alpha`` per unit of tau;
@@ -27,19 +29,29 @@ Stability is that of the map: stable iff every eigenvalue of ``J = dF/dx`` has m
 The flow's eigenvalues ``(eig - 1) / alpha`` (per unit of tau; ``tau_x`` for the NMRNN) are
 the continuous-time reading.
 
-Continuum (line, ring, plane attractors): a point has local dimension ``d_i`` = the number
-of flow eigenvalues with ``|mu| <= zero_tol`` (per tau). The found points form a continuum
-of dimension ``d`` = the median of ``d_i`` when there are at least ``min_continuum_points``
-of them and, for at least half of the points with ``d_i >= 1``, the displacement to the
-nearest other point lies in the span of those near-zero eigenvectors (at least 90 % of its
-squared length). This local test (tangent of the set = eigenvectors of eigenvalue 1) also
-accepts curved continua such as rings, which a global PCA of the points would call
-two-dimensional; ``FixedPoints.spread_dimension`` reports that PCA count (directions for
-95 % of the points' variance) alongside.
+Continuum (line, ring, plane attractors): at a point, the slow space is spanned by the
+eigenvectors of the flow eigenvalues with ``|mu| <= zero_tol`` (per tau), ``s_i`` of them.
+The point is on a continuum when the displacement to its nearest other point lies in its
+slow space (at least 90 % of its squared length); its local dimension ``d_i`` is the number
+of directions the displacements to its ``2 s_i + 2`` nearest points take inside the slow
+space (principal directions for 95 % of their summed, normalised, squared length), at most
+``s_i``. The found points form a continuum of dimension ``d`` = the median of ``d_i`` over the
+points on it, when there are at least ``min_continuum_points`` points and at least half of
+those with ``s_i >= 1`` are on it. A slow but non-zero mode raises ``s_i`` but not ``d_i``:
+the points do not spread along it. This local test (tangent of the set inside the
+eigenvectors of eigenvalue 1) also accepts curved continua such as rings, which a global PCA
+of the points would call two-dimensional; ``FixedPoints.spread_dimension`` reports that PCA
+count (directions for 95 % of the points' variance) alongside.
+
+When nothing is found (every minimisation ended with q above ``slow_tol``), a
+``RuntimeWarning`` says so. The ``_ALWAYS_REFINE`` lowest-q endpoints are refined whatever
+their q, so a root far from the sampled states, where Adam's fixed-size steps stall, is still
+reached by Levenberg-Marquardt.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +65,7 @@ __all__ = ["FixedPoints", "LineAttractor", "fixed_points", "line_attractor"]
 
 KINDS = ("fixed", "slow")
 _ALIGNED = 0.9  # share of a neighbour displacement inside the near-zero eigenspace
+_ALWAYS_REFINE = 8  # lowest-q minimiser endpoints refined whatever their q
 _SPREAD_VARIANCE = 0.95
 
 
@@ -256,7 +269,8 @@ class FixedPoints:
         return int(np.searchsorted(np.cumsum(s) / s.sum(), _SPREAD_VARIANCE - 1e-12) + 1)
 
     def select(self, mask: Any) -> FixedPoints:
-        """The points where ``mask`` (bool (m,) or indices) holds, same settings."""
+        """The points where ``mask`` (bool (m,) or indices) holds, same settings
+        (``continuum_dimension`` stays that of the whole set found)."""
         idx = np.arange(len(self))[mask]
         return FixedPoints(
             x=self.x[idx],
@@ -409,7 +423,7 @@ def fixed_points(
         raise ValueError("n_init: must be >= 1 when no x_init is given")
     init_noise = check.scalar("init_noise", init_noise, nonneg=True)
     rng = np.random.default_rng(check.seed("seed", seed))
-    iters = check.integer("iters", iters, minimum=0)
+    iters = check.integer("iters", iters, minimum=0, maximum=2**31 - 1)
     lr = check.scalar("lr", lr, positive=True)
     refine_below = check.scalar("refine_below", refine_below, nonneg=True)
     refine_iters = check.integer("refine_iters", refine_iters, minimum=0)
@@ -446,13 +460,26 @@ def _search(m, X0, iters, lr, refine, refine_below, refine_iters, tol, min_point
     # Merge first, refine one representative per cluster (the minimiser's endpoints near one
     # root are many, and Levenberg-Marquardt costs N³ per point), then merge the refined
     # representatives that reached the same root.
-    reps, counts = _deduplicate(X, q, tol["dedup_tol"], q <= max(refine_below, tol["slow_tol"]))
-    X, q = X[reps], q[reps]
+    lowest = np.zeros(len(q), dtype=bool)
+    if refine and refine_iters:
+        lowest[np.argsort(q, kind="stable")[:_ALWAYS_REFINE]] = True
+    candidates = (q <= max(refine_below, tol["slow_tol"])) | lowest
+    reps, counts = _deduplicate(X, q, tol["dedup_tol"], candidates)
+    X, q, lowest = X[reps], q[reps], lowest[reps]
     if refine and refine_iters and len(reps):
-        low = q < refine_below
+        low = (q < refine_below) | lowest
         X[low], q[low] = _levenberg_marquardt(m, X[low], q[low], refine_iters, tol["fp_tol"])
+    best = float(q.min()) if len(q) else float("nan")
     reps, counts = _deduplicate(X, q, tol["dedup_tol"], q <= tol["slow_tol"], counts)
     X, q = X[reps], q[reps]
+    if len(reps) == 0:
+        warnings.warn(
+            f"fixed_points: no fixed or slow point found from {X0.shape[0]} initial states "
+            f"(lowest q {best:.3g} > slow_tol {tol['slow_tol']:g}); try more iters, a larger "
+            "lr, other states, or a larger slow_tol",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     N = m.N
     if len(reps):
         q_final, _, _, J = m.at(X, jacobian=True)  # q and J in the model's dtype, as returned
@@ -467,7 +494,8 @@ def _search(m, X0, iters, lr, refine, refine_below, refine_iters, tol, min_point
         eigenvalues = np.zeros((0, N), dtype=complex)
         vectors = np.zeros((0, N, N), dtype=complex)
     stable = np.abs(eigenvalues).max(axis=1, initial=0.0) < 1 if len(reps) else np.zeros(0, bool)
-    kind = np.where(q <= tol["fp_tol"], "fixed", "slow").astype("<U5")
+    scale = np.maximum(1.0, np.mean(X**2, axis=1)) if len(reps) else np.ones(0)
+    kind = np.where(q <= tol["fp_tol"] * scale, "fixed", "slow").astype("<U5")
     dimension = _continuum_dimension(X, (eigenvalues - 1) / m.alpha, vectors, tol["zero_tol"],
                                      min_points)  # fmt: skip
     return FixedPoints(
@@ -527,7 +555,7 @@ def _levenberg_marquardt(m, X, q, iters, fp_tol):
     R, Jr = F - X, J.astype(np.float64) - eye
     lam = np.full(K, 1e-6)
     # stop where q is at rounding level or lam has grown past any useful step
-    floor = fp_tol * 1e-6
+    floor = fp_tol * 1e-6 * np.maximum(1.0, np.mean(X**2, axis=1))  # per point, as in _search
     active = (q > floor) & np.isfinite(q)
     for _ in range(iters):
         if not active.any():
@@ -563,23 +591,32 @@ def _continuum_dimension(X, flow_eigenvalues, vectors, zero_tol, min_points):
     if m < min_points:
         return 0
     near_zero = np.abs(flow_eigenvalues) <= zero_tol  # (m, N)
-    local = near_zero.sum(axis=1)
-    dimension = int(np.round(np.median(local)))
-    if dimension == 0:
+    slow = near_zero.sum(axis=1)
+    if int(np.round(np.median(slow))) == 0:
         return 0
-    d2 = np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=2)
+    sq = np.sum(X**2, axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * (X @ X.T), 0)  # (m, m), no (m, m, N)
     np.fill_diagonal(d2, np.inf)
-    neighbour = np.argmin(d2, axis=1)
-    aligned = []
-    for i in np.flatnonzero(local >= 1):
+    aligned, local = [], []
+    for i in np.flatnonzero(slow >= 1):
         V = vectors[i][:, near_zero[i]]
-        basis = np.linalg.qr(np.concatenate([V.real, V.imag], axis=1))[0]
-        rank = np.linalg.matrix_rank(np.concatenate([V.real, V.imag], axis=1))
-        basis = basis[:, : max(rank, 1)]
-        step = X[neighbour[i]] - X[i]
-        inside = np.sum((basis.T @ step) ** 2) / max(np.sum(step**2), 1e-300)
+        U, sv, _ = np.linalg.svd(np.concatenate([V.real, V.imag], axis=1), full_matrices=False)
+        basis = U[:, sv > 1e-8 * sv[0]]  # real span of the slow eigenvectors
+        near = np.argsort(d2[i], kind="stable")[: min(2 * slow[i] + 2, m - 1)]
+        steps = X[near] - X[i]
+        lengths = np.linalg.norm(steps, axis=1)
+        if lengths[0] == 0:
+            continue
+        inside = np.sum((steps[0] @ basis) ** 2) / lengths[0] ** 2
         aligned.append(inside >= _ALIGNED)
-    return dimension if aligned and np.mean(aligned) >= 0.5 else 0
+        if aligned[-1]:
+            P = (steps[lengths > 0] @ basis) / lengths[lengths > 0, None]
+            energy = np.linalg.svd(P, compute_uv=False) ** 2
+            rank = int(np.searchsorted(np.cumsum(energy) / energy.sum(), 0.95 - 1e-12) + 1)
+            local.append(min(rank, int(slow[i])))
+    if not aligned or np.mean(aligned) < 0.5:
+        return 0
+    return int(np.round(np.median(local)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from .fixed_points import _u_const
 __all__ = ["lyapunov_spectrum"]
 
 PER = ("tau", "step")
+_MAX_STEPS = 2**31 - 1  # the core counts steps + transient in a 32-bit int
 
 
 def lyapunov_spectrum(
@@ -79,8 +80,8 @@ def lyapunov_spectrum(
     k = min(10, n) if k is None else check.integer("k", k, minimum=1)
     if k > n:
         raise ValueError(f"k: must be in 1..n = {n}, got {k}")
-    steps = check.integer("steps", steps, minimum=1)
-    transient = check.integer("transient", transient, minimum=0)
+    steps = check.integer("steps", steps, minimum=1, maximum=_MAX_STEPS)
+    transient = check.integer("transient", transient, minimum=0, maximum=_MAX_STEPS - steps)
     reorthonormalize = check.integer("reorthonormalize", reorthonormalize, minimum=1)
     seed = check.seed("seed", seed)
     per = check.choice("per", per, PER)

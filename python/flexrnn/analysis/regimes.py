@@ -21,7 +21,11 @@ The label follows these rules, in order (thresholds are arguments):
 2. ``"chaos"``: largest exponent > ``chaos_threshold`` (default 0.02 per tau: above the
    error of the exponent of a limit cycle averaged over the default 100 tau, ~1e-3);
 3. ``"fixed point"``: variance <= ``variance_threshold`` (default 1e-8), or largest
-   exponent < -``chaos_threshold`` (still converging: a limit cycle has exponent 0);
+   exponent < -``chaos_threshold`` (still converging: a limit cycle has exponent 0), or
+   the activity is dying out: ``variance_ratio`` (the variance of the second half of the
+   record over that of the first half) < ``decay_threshold`` (default 0.5; a sustained
+   oscillation keeps it near 1, a focus spiralling in at rate -mu per tau over a record
+   of length L tau gives about ``exp(-mu L)``);
 4. ``"limit cycle"``: autocorrelation peak >= ``periodic_threshold`` (default 0.5);
 5. ``"marginal"``: exponent near 0 and activity without periodicity (slow convergence at a
    bifurcation, a quasi-periodic orbit, drift along a continuum).
@@ -62,6 +66,7 @@ class Regime:
     variance: float
     frequency: float
     autocorrelation_peak: float
+    variance_ratio: float
 
 
 @dataclass
@@ -70,12 +75,13 @@ class GainSweep:
 
     Attributes
     ----------
-    gains, largest_exponent, variance, frequency, autocorrelation_peak : (G,) ndarray
+    gains, largest_exponent, variance, frequency, autocorrelation_peak, variance_ratio :
+        (G,) ndarray
     labels : (G,) str ndarray
         One of ``"fixed point"``, ``"limit cycle"``, ``"chaos"``, ``"marginal"``,
         ``"divergent"``.
     thresholds : dict
-        chaos_threshold, variance_threshold, periodic_threshold used.
+        chaos_threshold, variance_threshold, periodic_threshold, decay_threshold used.
     """
 
     gains: np.ndarray
@@ -83,6 +89,7 @@ class GainSweep:
     variance: np.ndarray
     frequency: np.ndarray
     autocorrelation_peak: np.ndarray
+    variance_ratio: np.ndarray
     labels: np.ndarray
     thresholds: dict = field(default_factory=dict)
 
@@ -97,6 +104,7 @@ class GainSweep:
             variance=float(self.variance[i]),
             frequency=float(self.frequency[i]),
             autocorrelation_peak=float(self.autocorrelation_peak[i]),
+            variance_ratio=float(self.variance_ratio[i]),
         )
 
     def plot(self, axes: Any = None) -> Any:
@@ -145,6 +153,7 @@ def gain_sweep(
     chaos_threshold: float = 0.02,
     variance_threshold: float = 1e-8,
     periodic_threshold: float = 0.5,
+    decay_threshold: float = 0.5,
 ) -> GainSweep:
     """Regimes of ``net``'s autonomous dynamics over ``gains`` (module docstring).
 
@@ -160,7 +169,8 @@ def gain_sweep(
     lyapunov_steps : steps averaged for the exponent (default ``steps``), after a further
         transient of ``lyapunov_steps // 4`` for the tangent vector to align.
     seed : seeds x0 and the Lyapunov tangent vectors.
-    chaos_threshold, variance_threshold, periodic_threshold : classification thresholds.
+    chaos_threshold, variance_threshold, periodic_threshold, decay_threshold :
+        classification thresholds.
 
     Returns
     -------
@@ -189,6 +199,7 @@ def gain_sweep(
         "chaos_threshold": check.scalar("chaos_threshold", chaos_threshold, nonneg=True),
         "variance_threshold": check.scalar("variance_threshold", variance_threshold, nonneg=True),
         "periodic_threshold": check.scalar("periodic_threshold", periodic_threshold),
+        "decay_threshold": check.scalar("decay_threshold", decay_threshold, nonneg=True),
     }
     u = _u_const(u_const, n_in, dtype)
     if x0 is None:
@@ -214,6 +225,7 @@ def gain_sweep(
     exponent[~finite] = np.nan
     frequency = np.full(G, np.nan)
     peak = np.full(G, np.nan)
+    ratio = np.full(G, np.nan)
     labels = np.empty(G, dtype="<U11")
     for b in range(G):
         if not finite[b]:
@@ -222,7 +234,8 @@ def gain_sweep(
         pc1 = _first_component(x[:, b])
         peak[b] = _autocorrelation_peak(pc1)
         frequency[b] = _dominant_frequency(pc1, alpha)
-        labels[b] = _label(exponent[b], variance[b], peak[b], thresholds)
+        ratio[b] = _variance_ratio(x[:, b])
+        labels[b] = _label(exponent[b], variance[b], peak[b], ratio[b], thresholds)
         if labels[b] == "fixed point":
             frequency[b] = np.nan
     return GainSweep(
@@ -231,19 +244,34 @@ def gain_sweep(
         variance=variance,
         frequency=frequency,
         autocorrelation_peak=peak,
+        variance_ratio=ratio,
         labels=labels,
         thresholds=thresholds,
     )
 
 
-def _label(exponent: float, variance: float, peak: float, t: dict) -> str:
+def _label(exponent: float, variance: float, peak: float, ratio: float, t: dict) -> str:
     if exponent > t["chaos_threshold"]:
         return "chaos"
-    if variance <= t["variance_threshold"] or exponent < -t["chaos_threshold"]:
+    if (
+        variance <= t["variance_threshold"]
+        or exponent < -t["chaos_threshold"]
+        or ratio < t["decay_threshold"]
+    ):
         return "fixed point"
     if peak >= t["periodic_threshold"]:
         return "limit cycle"
     return "marginal"
+
+
+def _variance_ratio(x: np.ndarray) -> float:
+    """Variance (summed over units) of the second half of the record x (T, n) over that of
+    the first half; 1 when both are zero."""
+    half = x.shape[0] // 2
+    first, second = np.var(x[:half], axis=0).sum(), np.var(x[half:], axis=0).sum()
+    if first == 0:
+        return 1.0 if second == 0 else float("inf")
+    return float(second / first)
 
 
 def _first_component(x: np.ndarray) -> np.ndarray:

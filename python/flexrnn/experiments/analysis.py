@@ -355,8 +355,12 @@ def _markdown(results: dict[str, Any], paths: dict[str, str], meta: dict[str, An
         lines += [
             "",
             "With the input off, the choice is held by stable fixed points whose readouts "
-            "have opposite signs (the two answers), with an unstable point between them; "
-            "slow points (small but non-zero q) are listed too.",
+            "have opposite signs (the two answers), with an unstable point between them"
+            + (
+                "; slow points (small but non-zero q) are listed too."
+                if any(p["kind"] == "slow" for p in fpr["points"])
+                else " (no slow points were found)."
+            ),
             "",
             "Gain on the recurrent weights (the control parameter of the neuromodulation "
             "discussion): the same network and test trials at each gain, with its accuracy, "
