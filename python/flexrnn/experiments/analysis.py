@@ -98,9 +98,9 @@ def transition(seed: int, quick: bool, say) -> tuple[dict[str, Any], Any, Any]:
     n = 200 if quick else 500
     gains = np.round(np.linspace(0.5, 3.0, 11 if quick else 26), 3)
     net = flexrnn.RateRNN.random(n, 1, 1, g=1.0, tau=1.0, dt=0.05, seed=seed)
-    steps = 500 if quick else 4000
+    steps, transient = (500, 500) if quick else (4000, 20000)  # 200 tau after 1000 tau
     t0 = time.perf_counter()
-    sweep = analysis.gain_sweep(net, gains, steps=steps, transient=steps, seed=seed)
+    sweep = analysis.gain_sweep(net, gains, steps=steps, transient=transient, seed=seed)
     seconds = time.perf_counter() - t0
     say(f"  {len(gains)} gains in {seconds:.1f} s: {[str(s) for s in sweep.labels]}")
     trace_gains = np.array([0.8, 1.3, 2.5])
@@ -114,6 +114,7 @@ def transition(seed: int, quick: bool, say) -> tuple[dict[str, Any], Any, Any]:
     summary = {
         "n": n,
         "steps": steps,
+        "transient": transient,
         "gains": gains.tolist(),
         "labels": sweep.labels.tolist(),
         "largest_exponent": sweep.largest_exponent.tolist(),
@@ -301,9 +302,10 @@ def _markdown(results: dict[str, Any], paths: dict[str, str], meta: dict[str, An
             "",
             f"One `RateRNN.random(n={r['n']}, g=1, tau=1, dt=0.05)` at gains "
             f"{r['gains'][0]:g}..{r['gains'][-1]:g}: `gain_sweep` runs every gain in one "
-            f"batched rollout ({r['steps']} steps after as many) and one Lyapunov call, then "
-            "labels each (fixed point: the state settles; limit cycle: largest exponent ≈ 0 "
-            "and a periodic autocorrelation; chaos: largest exponent > 0.02 per tau). "
+            f"batched rollout ({r['steps']} steps after {r['transient']}) and one Lyapunov "
+            "call, then labels each (fixed point: the state settles, or its variance dies out "
+            "over the record; limit cycle: largest exponent ≈ 0 and a periodic "
+            "autocorrelation; chaos: largest exponent > 0.02 per tau; marginal: neither). "
             f"{r['seconds']:.1f} s for the sweep.",
             "",
             "Changes of regime: "
@@ -317,6 +319,21 @@ def _markdown(results: dict[str, Any], paths: dict[str, str], meta: dict[str, An
             )
             + ".",
             "",
+        ]
+        close = [
+            f"g = {g:g} ({lam:+.3f})"
+            for g, lam in zip(r["gains"], r["largest_exponent"])
+            if 0.5 * 0.02 < abs(lam) < 2 * 0.02
+        ]
+        if close:
+            lines += [
+                "Labels near a boundary depend on the transient and the record's length: "
+                "these largest exponents are within a factor of two of the 0.02 threshold: "
+                + ", ".join(close)
+                + ".",
+                "",
+            ]
+        lines += [
             f"![transition to chaos]({paths['transition']})",
             "",
             "| g | regime | largest exponent (1/tau) | variance of x | frequency (1/tau) |",
