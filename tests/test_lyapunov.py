@@ -99,6 +99,17 @@ def test_random_tanh_network_exponents_match_known_values_at_small_n():
     assert 0.12 < lam[2] < 0.29 and lam[2] > lam[1]
 
 
+def test_largest_exponent_of_a_random_tanh_network_crosses_zero_near_gain_one():
+    """Mean field: g - 1 below g = 1 (the origin), positive (chaos) above; at n = 300 the
+    crossing is blurred by finite size (limit cycles just above 1), so the sign is asserted
+    at 0.8 and 0.95 (negative, near g - 1) and at 1.6 and 2 (positive)."""
+    net = fr.RateRNN.random(300, 1, 1, g=1.0, tau=1.0, dt=0.05, seed=2)
+    lam = lyapunov_spectrum(net, k=1, steps=3000, transient=3000, gain=[0.8, 0.95, 1.6, 2.0])
+    assert lam[0, 0] == pytest.approx(-0.2, abs=0.05)
+    assert -0.1 < lam[1, 0] < 0
+    assert lam[2, 0] > 0 and lam[3, 0] > lam[2, 0]
+
+
 @pytest.mark.slow
 def test_random_tanh_network_exponents_match_known_values_at_n_1000():
     """The spec's check: n = 1000, dt = 0.05, 4000 steps after 2000. Over networks the g = 2

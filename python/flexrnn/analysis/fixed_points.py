@@ -153,13 +153,14 @@ class _NetworkMap:
     def as_states(self, name: str, value: Any) -> np.ndarray:
         """(samples, N) float64 from (samples, N) or (T, B, N) states."""
         arr = check.real_array(name, value)
+        shape = arr.shape
         if arr.ndim == 3:
-            arr = arr.reshape(-1, arr.shape[-1])
+            arr = arr.reshape(shape[0] * shape[1], shape[2])
         if arr.ndim != 2 or arr.shape[1] != self.N or arr.shape[0] == 0:
             what = "[x, z] joint states" if isinstance(self.net, NMRNN) else "states"
             raise ValueError(
                 f"{name}: expected {what} of shape (K, {self.N}) or (T, B, {self.N}) with "
-                f"K >= 1, got {arr.shape}"
+                f"K >= 1, got {shape}"
             )
         arr = np.asarray(arr, dtype=np.float64)
         if not np.isfinite(arr).all():
