@@ -11,7 +11,7 @@ import pytest
 from conftest import dtypes, forms, numpy_seeds, raises_naming, random_low_rank_rnn, random_rate_rnn
 from flexrnn import reference as ref
 from flexrnn.analysis import GainSweep, Regime, gain_sweep, lyapunov_spectrum, regime
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 matplotlib.use("Agg")
@@ -35,6 +35,7 @@ LYAPUNOV_TOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 2e-4}
 @settings(max_examples=25)
 @given(numpy_seeds, dtypes, forms, st.sampled_from(["tanh", "softplus", "identity"]),
        st.booleans(), st.integers(1, 4))  # fmt: skip
+@example(4, np.float32, "current", "softplus", False, 3)  # exponents 0.15 .. -4.42 per step
 def test_spectrum_matches_reference_qr_method(seed, dtype, form, phi, low_rank, reorth):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(2, 7))
@@ -55,7 +56,11 @@ def test_spectrum_matches_reference_qr_method(seed, dtype, form, phi, low_rank, 
                                      transient=transient, reorthonormalize=reorth, seed=seed,
                                      stream=b)  # fmt: skip
         want = np.sort(want)[::-1]  # the wrapper sorts its estimates descending
-        np.testing.assert_allclose(got[b], want, rtol=0, atol=LYAPUNOV_TOL[np.dtype(dtype)])
+        # Between QRs (reorth steps) vector i shrinks by exp(reorth (l_1 - l_i)) against the
+        # first; rounding of relative size eps there perturbs its log by about that much.
+        eps = np.finfo(dtype).eps
+        atol = LYAPUNOV_TOL[np.dtype(dtype)] + 2 * eps * np.exp(reorth * (want[0] - want))
+        assert np.all(np.abs(got[b] - want) <= atol), (got[b], want, atol)
 
 
 @pytest.mark.parametrize("form", ["current", "rate"])
