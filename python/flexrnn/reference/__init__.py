@@ -9,6 +9,15 @@ from .backward import (
     nmrnn_loss_and_grad,
     rate_rnn_loss_and_grad,
 )
+from .learning import (
+    force_run,
+    full_force_run,
+    hebbian_run,
+    mutate_population,
+    philox_uniform,
+    population_loss,
+    rls_step,
+)
 from .losses import LOSSES, cross_entropy, loss_and_dy, masked_mse
 from .models import low_rank_rnn, lstm, nmrnn, rate_rnn
 from .phi import PHI_NAMES, dphi, phi, sigmoid
@@ -19,18 +28,25 @@ __all__ = [
     "PHI_NAMES",
     "cross_entropy",
     "dphi",
+    "force_run",
+    "full_force_run",
+    "hebbian_run",
     "loss_and_dy",
     "low_rank_rnn",
     "low_rank_rnn_loss_and_grad",
     "lstm",
     "lstm_loss_and_grad",
     "masked_mse",
+    "mutate_population",
     "nmrnn",
     "nmrnn_loss_and_grad",
     "philox4x32",
     "philox_normal",
+    "philox_uniform",
     "phi",
+    "population_loss",
     "rate_rnn",
     "rate_rnn_loss_and_grad",
+    "rls_step",
     "sigmoid",
 ]
