@@ -263,7 +263,8 @@ void register_dtype(py::module_& m) {
       "hebbian_run",
       [](Arr<S>& W, const Arr<S>& W_in, const Arr<S>& b, const Arr<S>& W_out,
          const Arr<S>& b_out, const Arr<S>& u, const Arr<S>& target, const Arr<S>& x0,
-         double Rbar, double alpha, const std::string& phi, const std::string& readout,
+         const std::optional<Arr<std::int64_t>>& condition, Arr<double>& Rbar, double alpha,
+         const std::string& phi, const std::string& readout,
          double kick_prob, double kick_amp, double trace_decay, double eta, double clip,
          double reward_decay, Index window, std::uint64_t seed, std::int64_t trial0,
          bool learn) {
@@ -278,6 +279,19 @@ void register_dtype(py::module_& m) {
         const S* tg = checked(target, {B, n_out}, "target");
         const S* x0p = checked(x0, {B, n}, "x0");
         if (window < 1) throw py::value_error("window: must be >= 1");
+        if (Rbar.ndim() != 1 || Rbar.shape(0) < 1) {
+          throw py::value_error("Rbar: expected a 1-d array (n_conditions,)");
+        }
+        if (!Rbar.writeable()) throw py::value_error("Rbar: array is read-only");
+        const std::int64_t* cond = nullptr;
+        if (condition) {
+          cond = checked(*condition, {B}, "condition", false);
+          for (Index i = 0; i < B; ++i) {
+            if (cond[i] < 0 || cond[i] >= Rbar.shape(0)) {
+              throw py::value_error("condition: indices must be in [0, len(Rbar))");
+            }
+          }
+        }
         HebbianOptions opt;
         opt.rate = rate_options(alpha, phi, "current", readout);
         opt.kick_prob = kick_prob;
@@ -294,21 +308,24 @@ void register_dtype(py::module_& m) {
                           b_out.data()};
         Arr<S> y = empty3<S>(T, B, n_out);
         Arr<double> R(std::vector<py::ssize_t>{B});
+        double* rbar = Rbar.mutable_data();
         {
           py::gil_scoped_release release;
-          hebbian_run(net, opt, uv, tg, x0p, view(y), R.mutable_data(), Rbar);
+          hebbian_run(net, opt, uv, tg, x0p, cond, rbar, view(y), R.mutable_data());
         }
-        return py::make_tuple(y, R, Rbar);
+        return py::make_tuple(y, R);
       },
       py::arg("W").noconvert(), py::arg("W_in"), py::arg("b"), py::arg("W_out"),
-      py::arg("b_out"), py::arg("u"), py::arg("target"), py::arg("x0"), py::arg("Rbar"),
+      py::arg("b_out"), py::arg("u"), py::arg("target"), py::arg("x0"), py::arg("condition"),
+      py::arg("Rbar").noconvert(),
       py::arg("alpha"), py::arg("phi"), py::arg("readout"), py::arg("kick_prob"),
       py::arg("kick_amp"), py::arg("trace_decay"), py::arg("eta"), py::arg("clip"),
       py::arg("reward_decay"), py::arg("window"), py::arg("seed"), py::arg("trial0"),
       py::arg("learn"),
       "Reward-modulated Hebbian learning (Miconi 2017) over trials run in order: u (T, B, "
-      "n_in), target (B, n_out), x0 (B, n); W (n, n) updated in place after every trial. "
-      "Returns (y (T, B, n_out), R (B,) the trials' errors, Rbar).");
+      "n_in), target (B, n_out), x0 (B, n), condition (B,) int64 or None (all 0); W (n, n) "
+      "and the running errors Rbar (n_conditions,) float64 updated in place after every "
+      "trial. Returns (y (T, B, n_out), R (B,) the trials' errors).");
 }
 
 }  // namespace

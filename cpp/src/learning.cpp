@@ -19,7 +19,8 @@ namespace flexrnn {
                                   const std::vector<Index>&, Index, const std::int64_t*,      \
                                   const std::uint8_t*, double, std::uint64_t, std::uint32_t); \
   template void hebbian_run(HebbianNet<S>&, const HebbianOptions&, const CTensor3<S>&,       \
-                            const S*, const S*, const Tensor3<S>&, double*, double&);
+                            const S*, const S*, const std::int64_t*, double*, const Tensor3<S>&, \
+                            double*);
 FLEXRNN_LEARNING_INSTANTIATE(float)
 FLEXRNN_LEARNING_INSTANTIATE(double)
 #undef FLEXRNN_LEARNING_INSTANTIATE

@@ -9,7 +9,8 @@
 //   4. e_ij += (r_j (x_i - xbar_i))^3   (r: the rates before the step), as d^3 (r^3)^T
 //   5. y[t] = W_out r' + b_out;  r <- r'
 // End of trial: R = mean over the last `window` steps and the outputs of |y - target|;
-//   if Rbar is not finite (first trial) Rbar = R;
+//   Rbar is the running average of the trial's condition (Miconi keeps one per trial type);
+//   if it is not finite (the condition's first trial) Rbar = R;
 //   W += clip(-eta e (R - Rbar), -clip, clip);  Rbar <- reward_decay Rbar + (1 - reward_decay) R
 #pragma once
 
@@ -50,10 +51,12 @@ struct HebbianNet {
 };
 
 // u: (T, B, n_in); target: (B, n_out), the response every step of the window should give;
-// x0: (B, n); y: (T, B, n_out) out; R: (B) out (each trial's error); Rbar in/out.
+// x0: (B, n); condition: (B) indices into Rbar, or null (all 0); Rbar: (n_conditions) in/out;
+// y: (T, B, n_out) out; R: (B) out (each trial's error).
 template <class S>
 void hebbian_run(HebbianNet<S>& net, const HebbianOptions& opt, const CTensor3<S>& u,
-                 const S* target, const S* x0, const Tensor3<S>& y, double* R, double& Rbar) {
+                 const S* target, const S* x0, const std::int64_t* condition, double* Rbar,
+                 const Tensor3<S>& y, double* R) {
   const Index T = u.T, B = u.B, n = net.W.rows(), n_out = net.W_out.rows();
   if (opt.rate.form != Form::current) throw std::invalid_argument("hebbian: form 'current' only");
   const bool read_rate = opt.rate.readout == Readout::rate;
@@ -101,18 +104,19 @@ void hebbian_run(HebbianNet<S>& net, const HebbianOptions& opt, const CTensor3<S
     }
     R[b] = n_out > 0 ? err / double(window * n_out) : 0.0;
     if (!opt.learn) continue;
-    if (!std::isfinite(Rbar)) Rbar = R[b];
-    const S scale = S(-opt.eta * (R[b] - Rbar)), lim = S(opt.clip);
+    double& rbar = Rbar[condition ? condition[b] : 0];
+    if (!std::isfinite(rbar)) rbar = R[b];
+    const S scale = S(-opt.eta * (R[b] - rbar)), lim = S(opt.clip);
     net.W.array() += (scale * e.array()).max(-lim).min(lim);
-    Rbar = opt.reward_decay * Rbar + (1.0 - opt.reward_decay) * R[b];
+    rbar = opt.reward_decay * rbar + (1.0 - opt.reward_decay) * R[b];
   }
 }
 
 extern template void hebbian_run(HebbianNet<float>&, const HebbianOptions&,
                                  const CTensor3<float>&, const float*, const float*,
-                                 const Tensor3<float>&, double*, double&);
+                                 const std::int64_t*, double*, const Tensor3<float>&, double*);
 extern template void hebbian_run(HebbianNet<double>&, const HebbianOptions&,
                                  const CTensor3<double>&, const double*, const double*,
-                                 const Tensor3<double>&, double*, double&);
+                                 const std::int64_t*, double*, const Tensor3<double>&, double*);
 
 }  // namespace flexrnn

@@ -174,7 +174,7 @@ def mutate_population(src, parent, mutate, sigma, seed, generation):
 
 
 def hebbian_run(
-    W, W_in, b, W_out, b_out, u, target, x0, Rbar,
+    W, W_in, b, W_out, b_out, u, target, x0, condition, Rbar,
     *, alpha, phi, readout, kick_prob, kick_amp, trace_decay, eta, clip, reward_decay, window,
     seed, trial0, learn,
 ):  # fmt: skip
@@ -183,9 +183,10 @@ def hebbian_run(
     Per step: drive = W r + W_in u[t] + b + kicks (neuron i kicked by kick_amp (2 v_i - 1)
     when w_i < kick_prob, (w, v) = philox_uniform(seed, trial0 + b, t, 2n)); Euler step;
     xbar <- trace_decay xbar + (1 - trace_decay) x; e_ij += (r_j[t-1] (x_i - xbar_i))^3.
-    Per trial: R = mean |y - target| over the last `window` steps; Rbar = R on the first
-    trial; W += clip(-eta e (R - Rbar), +-clip); Rbar <- reward_decay Rbar + (1-reward_decay) R.
-    W is updated in place. Returns (y (T, B, n_out), R (B,), Rbar).
+    Per trial: R = mean |y - target| over the last `window` steps; Rbar = Rbar[condition[b]]
+    (condition None: 0), set to R on the condition's first trial (NaN);
+    W += clip(-eta e (R - Rbar), +-clip); Rbar <- reward_decay Rbar + (1-reward_decay) R.
+    W and Rbar (n_conditions,) are updated in place. Returns (y (T, B, n_out), R (B,)).
     """
     dtype = W.dtype
     alpha = dtype.type(alpha)
@@ -214,9 +215,10 @@ def hebbian_run(
         R[b_] = float(err.mean()) if err.size else 0.0
         if not learn:
             continue
-        if not np.isfinite(Rbar):
-            Rbar = R[b_]
+        c = 0 if condition is None else condition[b_]
+        if not np.isfinite(Rbar[c]):
+            Rbar[c] = R[b_]
         lim = dtype.type(clip)
-        W += np.clip(dtype.type(-eta * (R[b_] - Rbar)) * e, -lim, lim)
-        Rbar = reward_decay * Rbar + (1 - reward_decay) * R[b_]
-    return y, R, Rbar
+        W += np.clip(dtype.type(-eta * (R[b_] - Rbar[c])) * e, -lim, lim)
+        Rbar[c] = reward_decay * Rbar[c] + (1 - reward_decay) * R[b_]
+    return y, R
