@@ -15,7 +15,11 @@ and decorate ``run`` with ``@register(name, title, render)`` (see "forward").
 
 Sections: "forward" (RateRNN rollout) and "backward" (loss and BPTT gradient of a RateRNN
 against the NumPy reference and PyTorch autograd, the achieved share of the GEMM rate, and
-the call's peak memory measured in fresh processes by :func:`memory_probe`).
+the call's peak memory measured in fresh processes by :func:`memory_probe`); "force" (FORCE
+steps per second at n = 256, 1000, 2000 against the naive NumPy RLS, and the RLS kernel's
+bytes per update against the measured memory bandwidth); "ga" (one generation of the
+genetic algorithm: the population in one C++ call against the NumPy reference member by
+member).
 
 Timing rules (docs/benchmarks.md repeats them): every implementation is run once and its output
 checked against the C++ core's before anything is timed (this is also the warm-up); then the

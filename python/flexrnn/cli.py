@@ -18,7 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     p = sub.add_parser("reproduce", help="rerun a study and write its report under docs/")
-    p.add_argument("study", choices=["training"], help="training: BPTT evidence (training.md)")
+    p.add_argument(
+        "study",
+        choices=["training", "learning"],
+        help="training: BPTT evidence (training.md); learning: FORCE, full-FORCE, genetic and "
+        "Hebbian learning (learning.md)",
+    )
     p.add_argument("--out", default="docs", help="folder of the report and its figures")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", nargs="+", help="run only these parts of the study")
@@ -41,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(summary, indent=2))
     elif args.command == "reproduce":
-        from flexrnn.experiments import training_report
+        from flexrnn.experiments import learning_report, training_report
 
-        training_report(
+        report = {"training": training_report, "learning": learning_report}[args.study]
+        report(
             out=args.out,
             seed=args.seed,
             only=args.only,

@@ -1,6 +1,7 @@
 """Runs of the public API that make figures and reports (no algorithms live here)."""
 
 from flexrnn.experiments.demo import demo
+from flexrnn.experiments.learning import learning_report
 from flexrnn.experiments.training import training_report
 
-__all__ = ["demo", "training_report"]
+__all__ = ["demo", "learning_report", "training_report"]
