@@ -432,3 +432,26 @@ def test_core_learning_kernels_validate_shapes_naming_the_argument():
                           np.zeros(1), np.zeros((4, 2, 1)), np.zeros((2, 1)), np.zeros((2, 3)),
                           np.array([0, 3]), np.zeros(2), 0.1, "tanh", "rate", 0.0, 1.0, 0.8,
                           0.1, 1e-3, 0.75, 2, 0, 0, True)  # fmt: skip
+
+
+def test_exploratory_run_without_kicks_is_the_plain_rollout():
+    rng = np.random.default_rng(0)
+    net = fr.RateRNN.random(n=9, n_in=2, n_out=2, g=1.5, tau=30.0, seed=3)
+    u = rng.normal(size=(30, 4, 2))
+    np.testing.assert_allclose(fr.train.exploratory_run(net, u, kick_prob=0.0), net.run(u).y,
+                               rtol=1e-12, atol=1e-12)  # fmt: skip
+    kicked = fr.train.exploratory_run(net, u, kick_prob=0.2, kick_amp=30.0, seed=1)
+    assert not np.allclose(kicked, net.run(u).y)
+    assert np.array_equal(kicked, fr.train.exploratory_run(net, u, kick_prob=0.2, seed=1))
+
+
+def test_force_on_a_task_trains_the_readout_and_validates_with_feedback():
+    task = fr.tasks.PerceptualDecision(T=60)
+    net = fr.RateRNN.random(n=20, n_in=1, n_out=1, g=1.2, seed=0)
+    W_out = net.W_out.copy()
+    hist = fr.train.force(net, task, iters=4, batch_size=3, val_every=2, val_batch=16,
+                          progress=False)  # fmt: skip
+    assert len(hist) == 4 and list(hist.val_iteration) == [2, 4]
+    assert hist.updates == 4 * 3 * 2  # the mask counts the first and the last step
+    assert not np.array_equal(net.W_out, W_out)
+    assert np.array_equal(hist.P, hist.P.T)

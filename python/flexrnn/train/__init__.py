@@ -10,7 +10,7 @@ from .checkpoint import Checkpoint, load_checkpoint
 from .evolution import genetic, population_loss
 from .force import ForceHistory, feedback_run, force, full_force, integration_hint
 from .gradients import loss_and_grad
-from .hebbian import hebbian
+from .hebbian import exploratory_run, hebbian
 from .history import History, StopWhenAccuracy, stop_when_accuracy
 from .optim import (
     Adam,
@@ -44,6 +44,7 @@ __all__ = [
     "bptt",
     "clip_global_norm",
     "clip_value",
+    "exploratory_run",
     "feedback_run",
     "force",
     "full_force",

@@ -220,3 +220,27 @@ def hebbian(
         if bar is not None:
             bar.close()
     return history
+
+
+def exploratory_run(
+    net: RateRNN, u: Any, *, kick_prob: float = 0.003, kick_amp: float = 30.0, seed: int = 0
+) -> np.ndarray:
+    """Run ``net`` (form "current") with the Hebbian rule's exploratory kicks and learning
+    off: the network as the rule sees it. u: (T, B, n_in), trials from the model's x0; the
+    kicks of trial b come from the key (seed, b, step). Returns y: (T, B, n_out)."""
+    if not isinstance(net, RateRNN) or net.form != "current":
+        raise ValueError("net: exploratory_run needs a RateRNN with form='current'")
+    kick_prob = check.scalar("kick_prob", kick_prob, nonneg=True)
+    kick_amp = check.scalar("kick_amp", kick_amp, nonneg=True)
+    seed = check.seed("seed", seed)
+    p = net._check_shapes()
+    u = check.inputs(u, net.n_in, net.dtype)
+    T, B = u.shape[:2]
+    x0 = check.initial_state("x0", None, p["x0"], B)
+    W = p["W"].copy()  # not updated (learn=False), but the kernel takes it writeable
+    y, _ = _core.hebbian_run(
+        W, p["W_in"], p["b"], p["W_out"], p["b_out"], u, np.zeros((B, net.n_out), net.dtype),
+        x0, None, np.zeros(1), net.alpha, net.phi, net.readout, kick_prob, kick_amp, 0.8, 0.0,
+        0.0, 0.75, max(T, 1), seed, 0, False,
+    )  # fmt: skip
+    return y
