@@ -83,5 +83,6 @@ void register_rate_rnn(py::module_& m);
 void register_nmrnn(py::module_& m);
 void register_lstm(py::module_& m);
 void register_dynamics(py::module_& m);
+void register_learning(py::module_& m);
 
 }  // namespace flexrnn::py_bind

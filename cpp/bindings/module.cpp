@@ -11,4 +11,5 @@ PYBIND11_MODULE(_core, m) {
   register_nmrnn(m);
   register_lstm(m);
   register_dynamics(m);
+  register_learning(m);
 }

@@ -22,6 +22,14 @@ int get_num_threads() {
 #endif
 }
 
+bool in_parallel_region() {
+#ifdef FLEXRNN_HAVE_OPENMP
+  return omp_in_parallel() != 0;
+#else
+  return false;
+#endif
+}
+
 bool have_openmp() {
 #ifdef FLEXRNN_HAVE_OPENMP
   return true;

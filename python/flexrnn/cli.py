@@ -20,9 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("reproduce", help="rerun a study and write its report under docs/")
     p.add_argument(
         "study",
-        choices=["training", "analysis"],
-        help="training: BPTT evidence (training.md); analysis: fixed points, Lyapunov "
-        "exponents, regimes under gain (analysis.md)",
+        choices=["training", "learning", "analysis"],
+        help="training: BPTT evidence (training.md); learning: FORCE, full-FORCE, genetic and "
+        "Hebbian learning (learning.md); analysis: fixed points, Lyapunov exponents, regimes "
+        "under gain (analysis.md)",
     )
     p.add_argument("--out", default="docs", help="folder of the report and its figures")
     p.add_argument("--seed", type=int, default=0)
@@ -46,9 +47,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(summary, indent=2))
     elif args.command == "reproduce":
-        from flexrnn.experiments import analysis_report, training_report
+        from flexrnn.experiments import analysis_report, learning_report, training_report
 
-        report = {"training": training_report, "analysis": analysis_report}[args.study]
+        report = {
+            "training": training_report,
+            "learning": learning_report,
+            "analysis": analysis_report,
+        }[args.study]
         report(
             out=args.out,
             seed=args.seed,

@@ -3,6 +3,9 @@
 
 #include "flexrnn/config.hpp"
 #include "flexrnn/dynamics.hpp"
+#include "flexrnn/evolution.hpp"
+#include "flexrnn/force.hpp"
+#include "flexrnn/hebbian.hpp"
 #include "flexrnn/loss.hpp"
 #include "flexrnn/lstm.hpp"
 #include "flexrnn/nmrnn.hpp"
@@ -10,3 +13,4 @@
 #include "flexrnn/phi.hpp"
 #include "flexrnn/random.hpp"
 #include "flexrnn/rate_rnn.hpp"
+#include "flexrnn/trial_step.hpp"

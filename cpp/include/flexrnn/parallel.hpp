@@ -13,6 +13,7 @@ namespace flexrnn {
 void set_num_threads(int n);
 int get_num_threads();
 bool have_openmp();
+bool in_parallel_region();  // true inside an active OpenMP parallel region
 
 // Trials per chunk for a batch of B trials of an n-unit network: large enough
 // that a chunk's matrix products amortise Eigen's packing of W, and at most
@@ -35,7 +36,9 @@ inline constexpr double kMinParallelWork = 4e5;
 template <class Body>
 void for_each_chunk(Index B, Index rows_per_chunk, double work, Body&& body) {
   const Index n_chunks = (B + rows_per_chunk - 1) / rows_per_chunk;
-  const bool parallel = n_chunks > 1 && work >= kMinParallelWork;
+  // inside another parallel region (one population member per thread) the chunks run on
+  // the calling thread
+  const bool parallel = n_chunks > 1 && work >= kMinParallelWork && !in_parallel_region();
   std::exception_ptr error;
   std::mutex error_mutex;
 #ifdef FLEXRNN_HAVE_OPENMP

@@ -32,4 +32,9 @@ inline Philox4x32Counter philox4x32_10(Philox4x32Counter c, std::uint32_t k0, st
 void philox_normal(std::uint64_t seed, std::uint64_t stream, std::uint32_t step, double* out,
                    std::int64_t n);
 
+// n uniforms in (0, 1): out[i] = uniform(seed, stream, step, i), the two uniforms of block
+// i / 2 before Box-Muller (the same words philox_normal turns into normals 2j and 2j+1).
+void philox_uniform(std::uint64_t seed, std::uint64_t stream, std::uint32_t step, double* out,
+                    std::int64_t n);
+
 }  // namespace flexrnn

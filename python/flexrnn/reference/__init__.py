@@ -18,6 +18,15 @@ from .dynamics import (
     rate_map,
     rate_map_jacobian,
 )
+from .learning import (
+    force_run,
+    full_force_run,
+    hebbian_run,
+    mutate_population,
+    philox_uniform,
+    population_loss,
+    rls_step,
+)
 from .losses import LOSSES, cross_entropy, loss_and_dy, masked_mse
 from .models import low_rank_rnn, lstm, nmrnn, rate_rnn
 from .phi import PHI_NAMES, dphi, phi, sigmoid
@@ -28,6 +37,9 @@ __all__ = [
     "PHI_NAMES",
     "cross_entropy",
     "dphi",
+    "force_run",
+    "full_force_run",
+    "hebbian_run",
     "loss_and_dy",
     "low_rank_rnn",
     "low_rank_rnn_loss_and_grad",
@@ -36,6 +48,7 @@ __all__ = [
     "lyapunov_spectrum",
     "masked_mse",
     "minimize_q",
+    "mutate_population",
     "nmrnn",
     "nmrnn_loss_and_grad",
     "nmrnn_map",
@@ -43,10 +56,13 @@ __all__ = [
     "phi",
     "philox4x32",
     "philox_normal",
+    "philox_uniform",
+    "population_loss",
     "q_and_gradient",
     "rate_map",
     "rate_map_jacobian",
     "rate_rnn",
     "rate_rnn_loss_and_grad",
+    "rls_step",
     "sigmoid",
 ]

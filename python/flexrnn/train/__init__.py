@@ -7,7 +7,10 @@
 
 from .bptt import bptt, task_loss
 from .checkpoint import Checkpoint, load_checkpoint
+from .evolution import genetic, population_loss
+from .force import ForceHistory, feedback_run, force, full_force, integration_hint
 from .gradients import loss_and_grad
+from .hebbian import exploratory_run, hebbian
 from .history import History, StopWhenAccuracy, stop_when_accuracy
 from .optim import (
     Adam,
@@ -31,6 +34,7 @@ __all__ = [
     "Constant",
     "Cosine",
     "Exponential",
+    "ForceHistory",
     "History",
     "LinearWarmup",
     "Optimizer",
@@ -40,9 +44,17 @@ __all__ = [
     "bptt",
     "clip_global_norm",
     "clip_value",
+    "exploratory_run",
+    "feedback_run",
+    "force",
+    "full_force",
+    "genetic",
     "global_norm",
+    "hebbian",
+    "integration_hint",
     "load_checkpoint",
     "loss_and_grad",
+    "population_loss",
     "stop_when_accuracy",
     "task_loss",
 ]

@@ -1,0 +1,459 @@
+"""FORCE and full-FORCE training (specs/learning.md): recursive least squares in C++.
+
+>>> hist = fr.train.force(net, target, alpha=1.0, epochs=10)      # target: (T, n_out)
+>>> y, x = fr.train.feedback_run(net, hist.W_fb, T=2000, x0=hist.x)   # learning off
+>>> hist = fr.train.full_force(net, task, iters=300, hint=fr.train.integration_hint(task))
+
+The whole time loop, the output feedback and every RLS update run in C++; Python cuts the
+run into chunks (for the progress bar and the history) and draws batches. P is kept in the
+returned history (``hist.P``) so that a run can be continued (``P=hist.P``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from flexrnn import _core
+from flexrnn import _validate as check
+from flexrnn.models import RateRNN
+
+from .history import History, StopCriterion
+
+
+class ForceHistory(History):
+    """History of a FORCE / full-FORCE run, plus the state needed to use or continue it.
+
+    Per record (one chunk of steps, or one batch of trials): ``loss`` is the mean squared
+    a priori error of the output over the chunk's learning steps (masked steps for tasks),
+    ``grad_norm`` the Frobenius norm of the change of the trained weights over the chunk,
+    ``lr`` the RLS regulariser alpha (P0 = I / alpha).
+
+    Attributes: ``P`` (n, n), ``W_fb`` (n, n_out) (FORCE) or the teacher (``J_D``, ``w_f``,
+    ``w_h``; full-FORCE), ``x`` (n,) the final state (FORCE on a target), ``updates``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.P: np.ndarray | None = None
+        self.W_fb: np.ndarray | None = None
+        self.x: np.ndarray | None = None
+        self.teacher: dict[str, np.ndarray] = {}
+        self.updates = 0
+
+
+def _check_net(net: Any, rule: str) -> RateRNN:
+    if not isinstance(net, RateRNN):
+        raise TypeError(f"net: {rule} trains a RateRNN, got {type(net).__name__}")
+    net._check_shapes()
+    return net
+
+
+def _own(net: RateRNN, name: str) -> np.ndarray:
+    """The parameter array, C-contiguous in the model's dtype, set back on the model: the C++
+    kernel updates it in place."""
+    arr = np.ascontiguousarray(getattr(net, name), dtype=net.dtype)
+    if not arr.flags.writeable:
+        arr = arr.copy()
+    setattr(net, name, arr)
+    return arr
+
+
+def _progress_bar(progress: bool, total: int, desc: str, unit: str):
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress: expected True or False, got {type(progress).__name__}")
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True)
+
+
+def _task_like(obj: Any) -> bool:
+    return callable(getattr(obj, "batch", None))
+
+
+def feedback_run(
+    net: RateRNN, W_fb: Any, u: Any = None, *, T: int | None = None, x0: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``net`` with output feedback ``W_fb`` (n, n_out) and learning off (as FORCE runs
+    it): ``drive = W s + W_fb z + W_in u[t] + b`` with z the current output.
+
+    u : (T, B, n_in) inputs, or None with ``T`` steps (zero input, one trial).
+    x0 : None (the model's x0), (n,) or (B, n).
+    Returns (y (T, B, n_out), x (B, n) the final states).
+    """
+    net = _check_net(net, "feedback_run")
+    dt = net.dtype
+    if u is None:
+        if T is None:
+            raise ValueError("T: give u or the number of steps T")
+        T = check.integer("T", T, minimum=0)
+        u = np.zeros((T, 1, net.n_in), dtype=dt)
+    u = check.inputs(u, net.n_in, dt)
+    B = u.shape[1]
+    x = np.array(check.initial_state("x0", x0, net.x0, B), dtype=dt)
+    W_fb = check.array("W_fb", W_fb, dt, (net.n, net.n_out))
+    p = net._check_shapes()
+    y, _ = _core.force_run(p["W"], p["W_in"], p["b"], _own(net, "W_out"), p["b_out"], W_fb,
+                           np.zeros((0, 0), dt), u, None, None, x, net.alpha, net.phi,
+                           net.form, net.readout, 1, 0, False)  # fmt: skip
+    return y, x
+
+
+def force(
+    net: RateRNN,
+    task_or_target: Any,
+    *,
+    u: Any = None,
+    alpha: float = 1.0,
+    update_every: int = 1,
+    W_fb: Any = None,
+    fb_scale: float = 1.0,
+    P: Any = None,
+    epochs: int = 1,
+    chunk: int = 1000,
+    x0: Any = None,
+    iters: int = 100,
+    batch_size: int = 8,
+    val_every: int | None = 10,
+    val_batch: int = 256,
+    stop: StopCriterion | None = None,
+    progress: bool = True,
+    seed: int = 0,
+) -> ForceHistory:
+    """Train the readout ``W_out`` of ``net`` by FORCE (Sussillo & Abbott 2009).
+
+    The network runs with output feedback, ``drive = W s + W_fb z + W_in u + b``
+    (``z = W_out h + b_out`` the current output, h = r or x by the readout), and every
+    ``update_every`` steps an RLS step on h updates ``W_out`` (one ``P`` for all outputs,
+    ``P0 = I / alpha``); ``b_out`` stays fixed.
+
+    Parameters
+    ----------
+    net : RateRNN (any form, readout); ``W_out`` is updated in place.
+    task_or_target : a target array (T, n_out) or (T,), presented ``epochs`` times in a row
+        as one continuous run (state carried over), with inputs ``u`` (T, n_in) or none;
+        or a task (``batch``/``score``): ``iters`` batches of ``batch_size`` trials, each
+        trial from ``x0``, learning at the steps where the task's mask is nonzero.
+    alpha : RLS regulariser (P0 = I / alpha), > 0; ignored when ``P`` is given.
+    update_every : steps between RLS updates.
+    W_fb : (n, n_out) feedback weights; default ``fb_scale * U(-1, 1)`` from ``seed``.
+    P : (n, n) initial inverse correlation matrix (to continue a run: ``hist.P``).
+    epochs, chunk : target mode: passes over the target, and steps per C++ call (one
+        history record each).
+    x0 : initial state: None (the model's), (n,).
+    iters, batch_size, val_every, val_batch, stop : task mode, as in :func:`bptt`
+        (validation runs with feedback and learning off).
+    progress : tqdm bar.
+    seed : feedback weights, task batches.
+
+    Returns
+    -------
+    ForceHistory: records, plus ``P``, ``W_fb``, ``x`` (final state, target mode).
+    """
+    net = _check_net(net, "force")
+    dt = net.dtype
+    n, n_out = net.n, net.n_out
+    alpha = check.scalar("alpha", alpha, positive=True)
+    update_every = check.integer("update_every", update_every, minimum=1)
+    seed = check.seed("seed", seed)
+    fb_scale = check.scalar("fb_scale", fb_scale, nonneg=True)
+    if W_fb is None:
+        W_fb = fb_scale * np.random.default_rng([seed, 2]).uniform(-1, 1, (n, n_out))
+    W_fb = check.array("W_fb", W_fb, dt, (n, n_out))
+    P = (np.eye(n) / alpha).astype(dt) if P is None else check.array("P", P, dt, (n, n)).copy()
+    W_out = _own(net, "W_out")
+    p = net._check_shapes()
+    hist = ForceHistory()
+    hist.P, hist.W_fb = P, W_fb
+    common = (net.alpha, net.phi, net.form, net.readout, update_every)
+
+    if not _task_like(task_or_target):
+        target = check.real_array("target", task_or_target)
+        if target.ndim == 1 and n_out == 1:
+            target = target[:, None]
+        target = check.array("target", target, dt, (None, n_out))
+        T = target.shape[0]
+        epochs = check.integer("epochs", epochs, minimum=1)
+        chunk = check.integer("chunk", chunk, minimum=1)
+        if u is None:
+            u = np.zeros((T, net.n_in), dt)
+        u = check.array("u", u, dt, (T, net.n_in))
+        x = np.array(check.initial_state("x0", x0, net.x0, 1), dtype=dt)
+        total = epochs * T
+        bar = _progress_bar(progress, total, "force", "step")
+        t0 = time.perf_counter()
+        try:
+            for start in range(0, total, chunk):
+                idx = np.arange(start, min(start + chunk, total)) % T
+                before = W_out.copy()
+                y, updates = _core.force_run(
+                    p["W"], p["W_in"], p["b"], W_out, p["b_out"], W_fb, P,
+                    np.ascontiguousarray(u[idx][:, None]),
+                    np.ascontiguousarray(target[idx][:, None]), None, x, *common, start, True,
+                )  # fmt: skip
+                hist.updates += int(updates)
+                err = float(np.mean((y[:, 0].astype(np.float64) - target[idx]) ** 2))
+                change = float(np.linalg.norm((W_out - before).astype(np.float64)))
+                hist._append(err, change, alpha, time.perf_counter() - t0)
+                if not np.isfinite(err):
+                    raise FloatingPointError(f"force: the output diverged at step {start}")
+                if bar is not None:
+                    bar.set_postfix_str(f"mse={err:.4g}", refresh=False)
+                    bar.update(len(idx))
+        finally:
+            if bar is not None:
+                bar.close()
+        hist.x = x[0]
+        return hist
+
+    task = task_or_target
+    _check_task_sizes(task, net)
+    iters = check.integer("iters", iters, minimum=0)
+    batch_size = check.integer("batch_size", batch_size, minimum=1)
+    if val_every is not None:
+        val_every = check.integer("val_every", val_every, minimum=1)
+    rng = np.random.default_rng(seed)
+    val_rng = np.random.default_rng([seed, 1])
+    bar = _progress_bar(progress, iters, f"force {getattr(task, 'name', '')}", "it")
+    t0 = time.perf_counter()
+    step = 0
+    try:
+        for it in range(iters):
+            if stop is not None and stop(hist):
+                hist.stopped = "criterion"
+                break
+            trials = task.batch(batch_size, rng, dtype=dt)
+            target, mask = _target_and_mask(trials, n_out, dt)
+            x = np.array(check.initial_state("x0", x0, net.x0, batch_size), dtype=dt)
+            before = W_out.copy()
+            y, updates = _core.force_run(p["W"], p["W_in"], p["b"], W_out, p["b_out"], W_fb, P,
+                                         np.ascontiguousarray(trials.u, dt), target, mask, x,
+                                         *common, step, True)  # fmt: skip
+            step += trials.u.shape[0] * batch_size
+            hist.updates += int(updates)
+            err = _masked_mse(y, target, mask)
+            change = float(np.linalg.norm((W_out - before).astype(np.float64)))
+            hist._append(err, change, alpha, time.perf_counter() - t0)
+            done = it + 1
+            if val_every is not None and done % val_every == 0:
+                vt = task.batch(val_batch, val_rng, dtype=dt)
+                vy, _ = feedback_run(net, W_fb, vt.u, x0=x0)
+                vtarget, vmask = _target_and_mask(vt, n_out, dt)
+                hist._append_validation(
+                    done, float(task.score(vy, vt)), _masked_mse(vy, vtarget, vmask)
+                )
+            if bar is not None:
+                acc = f", acc={hist.accuracies[-1]:.3f}" if hist.accuracies else ""
+                bar.set_postfix_str(f"mse={err:.4g}{acc}", refresh=False)
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return hist
+
+
+def _check_task_sizes(task: Any, net: RateRNN) -> None:
+    for attr in ("n_in", "n_out"):
+        want, got = getattr(net, attr), getattr(task, attr, None)
+        if got is not None and got != want:
+            raise ValueError(f"task: {attr} = {got}, but the network has {attr} = {want}")
+
+
+def _target_and_mask(trials: Any, n_out: int, dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Float target (T, B, n_out) and a (T, B) mask: steps where any output counts."""
+    T, B = trials.u.shape[:2]
+    target = check.array("target", trials.target, dt, (T, B, n_out))
+    mask = getattr(trials, "mask", None)
+    if mask is None:
+        return target, np.ones((T, B), dt)
+    mask = np.broadcast_to(check.real_array("mask", mask), (T, B, n_out))
+    return target, np.ascontiguousarray((mask != 0).any(axis=-1), dtype=dt)
+
+
+def _masked_mse(y: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
+    w = mask[..., None].astype(np.float64)
+    total = w.sum() * y.shape[-1]
+    d = y.astype(np.float64) - target
+    return float((w * d * d).sum() / total) if total > 0 else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# full-FORCE
+# --------------------------------------------------------------------------------------------
+
+
+def integration_hint(task: Any, scale: float | None = None) -> Callable[[Any], np.ndarray]:
+    """The hint of the evidence-integration tasks: the running sum of the relevant evidence
+    (PerceptualDecision: the input; ContextIntegration: the cued channel), ``(T, B, 1)``,
+    scaled by ``scale`` (default ``2 / (coherence_max * T)``, so that the hint ends near
+    +-1 for a typical coherence)."""
+    n_in = getattr(task, "n_in", None)
+    N = getattr(task, "N", None)
+    if not (n_in == 1 or (N is not None and n_in == 2 * N)):
+        raise ValueError(
+            f"task: integration_hint knows PerceptualDecision and ContextIntegration, got "
+            f"{getattr(task, 'name', type(task).__name__)}"
+        )
+    if scale is None:
+        scale = 2.0 / (max(getattr(task, "coherence_max", 0.1857), 1e-12) * task.T)
+    scale = check.scalar("scale", scale)
+
+    def hint(trials: Any) -> np.ndarray:
+        u = np.asarray(trials.u, dtype=np.float64)
+        evidence = u if N is None else (u[..., :N] * u[..., N:]).sum(axis=-1, keepdims=True)
+        return scale * np.cumsum(evidence, axis=0)
+
+    return hint
+
+
+def full_force(
+    net: RateRNN,
+    task: Any,
+    *,
+    iters: int,
+    batch_size: int = 8,
+    hint: Callable[[Any], Any] | None = None,
+    alpha: float = 1.0,
+    update_every: int = 1,
+    g_teacher: float = 1.5,
+    teacher: dict[str, Any] | None = None,
+    target_scale: float = 1.0,
+    hint_scale: float = 1.0,
+    response_steps: int | None = None,
+    P: Any = None,
+    val_every: int | None = 10,
+    val_batch: int = 256,
+    stop: StopCriterion | None = None,
+    progress: bool = True,
+    seed: int = 0,
+) -> ForceHistory:
+    """Train the whole recurrent matrix ``W`` and the readout ``W_out`` of ``net`` by
+    full-FORCE (DePasquale et al. 2018), one shared P.
+
+    A teacher network (``J_D ~ N(0, g_teacher^2 / n)``, the student's ``W_in`` and ``b``)
+    is driven by the input, the target ``f`` (through ``w_f ~ target_scale U(-1, 1)``) and
+    the hint (through ``w_h ~ hint_scale U(-1, 1)``); RLS makes the student's recurrent
+    input ``W r`` follow the teacher's ``J_D r_D + w_f f + w_h h`` at every step and the
+    readout follow ``f`` where the task's mask is nonzero. Trials of a batch run in order;
+    each starts from the model's x0 (student and teacher).
+
+    Parameters
+    ----------
+    net : RateRNN with ``form="current"``, ``readout="rate"``; W and W_out change in place.
+    task : ``batch(B, rng, dtype=)``, ``score(y, trials)``; float targets (T, B, n_out).
+    iters, batch_size : batches, and trials per batch.
+    hint : None, or ``hint(trials) -> (T, B, n_hint)`` (e.g. :func:`integration_hint`).
+    alpha, update_every : RLS regulariser (P0 = I / alpha) and steps between updates.
+    g_teacher, teacher : the teacher's gain, or its arrays ``{"J_D", "w_f", "w_h"}``
+        (e.g. ``hist.teacher`` to continue a run, with ``P=hist.P``).
+    target_scale, hint_scale : scales of the teacher's ``w_f`` and ``w_h``.
+    response_steps : None (the task's target and mask as they are), or L: the final target
+        is held over the last L steps, which also count for the readout. The teacher is fed
+        the target at every step and the student learns to reproduce its recurrent input,
+        so a target set at the last step only (PerceptualDecision, ContextIntegration) is an
+        impulse the student cannot anticipate: the online updates of W at that step then
+        leak the answer into the last state, and the readout learns from that leak (it
+        scored below chance on PerceptualDecision). A response period avoids this.
+    val_every, val_batch, stop, progress, seed : as in :func:`bptt` (validation: the
+        student alone, ``net.run``).
+    """
+    net = _check_net(net, "full_force")
+    if net.form != "current" or net.readout != "rate":
+        raise ValueError(
+            f"net: full_force needs form='current' and readout='rate', got form={net.form!r}, "
+            f"readout={net.readout!r}"
+        )
+    if not _task_like(task):
+        raise TypeError(f"task: expected a task with batch(), got {type(task).__name__}")
+    _check_task_sizes(task, net)
+    dt = net.dtype
+    n, n_out = net.n, net.n_out
+    iters = check.integer("iters", iters, minimum=0)
+    batch_size = check.integer("batch_size", batch_size, minimum=1)
+    alpha = check.scalar("alpha", alpha, positive=True)
+    update_every = check.integer("update_every", update_every, minimum=1)
+    g_teacher = check.scalar("g_teacher", g_teacher, nonneg=True)
+    seed = check.seed("seed", seed)
+    if val_every is not None:
+        val_every = check.integer("val_every", val_every, minimum=1)
+    if hint is not None and not callable(hint):
+        raise TypeError(f"hint: expected a callable trials -> (T, B, n_hint), got {hint!r}")
+    if response_steps is not None:
+        response_steps = check.integer("response_steps", response_steps, minimum=1)
+
+    rng = np.random.default_rng(seed)
+    val_rng = np.random.default_rng([seed, 1])
+    probe = task.batch(1, np.random.default_rng([seed, 3]), dtype=dt)
+    n_hint = 0 if hint is None else np.asarray(hint(probe)).shape[-1]
+    if teacher is None:
+        trng = np.random.default_rng([seed, 2])
+        teacher = {
+            "J_D": trng.standard_normal((n, n)) * g_teacher / np.sqrt(n),
+            "w_f": target_scale * trng.uniform(-1, 1, (n, n_out)),
+            "w_h": hint_scale * trng.uniform(-1, 1, (n, n_hint)),
+        }
+    J_D = check.array("teacher['J_D']", teacher.get("J_D"), dt, (n, n))
+    w_f = check.array("teacher['w_f']", teacher.get("w_f"), dt, (n, n_out))
+    w_h = check.array("teacher['w_h']", teacher.get("w_h"), dt, (n, n_hint))
+    P = (np.eye(n) / alpha).astype(dt) if P is None else check.array("P", P, dt, (n, n)).copy()
+    J, W_out = _own(net, "W"), _own(net, "W_out")
+    p = net._check_shapes()
+    hist = ForceHistory()
+    hist.P, hist.teacher = P, {"J_D": J_D, "w_f": w_f, "w_h": w_h}
+
+    bar = _progress_bar(progress, iters, f"full-force {getattr(task, 'name', '')}", "it")
+    t0 = time.perf_counter()
+    step = 0
+    try:
+        for it in range(iters):
+            if stop is not None and stop(hist):
+                hist.stopped = "criterion"
+                break
+            trials = task.batch(batch_size, rng, dtype=dt)
+            T = trials.u.shape[0]
+            target, mask = _target_and_mask(trials, n_out, dt)
+            if response_steps is not None:
+                target = target.copy()
+                target[-response_steps:] = target[-1]
+                mask = mask.copy()
+                mask[-response_steps:] = 1
+            h = None
+            if hint is not None:
+                h = check.array("hint", hint(trials), dt, (T, batch_size, n_hint))
+            x = np.array(check.initial_state("x0", None, net.x0, batch_size), dtype=dt)
+            before = (J.copy(), W_out.copy())
+            y, updates = _core.full_force_run(
+                J, p["W_in"], p["b"], W_out, p["b_out"], J_D, w_f, w_h, P,
+                np.ascontiguousarray(trials.u, dt), target, h, mask, x, x.copy(), net.alpha,
+                net.phi, update_every, step, True,
+            )  # fmt: skip
+            step += T * batch_size
+            hist.updates += int(updates)
+            err = _masked_mse(y, target, mask)
+            change = float(
+                np.sqrt(sum(np.sum((a - b).astype(np.float64) ** 2) for a, b in
+                            zip((J, W_out), before)))
+            )  # fmt: skip
+            if not np.isfinite(err):
+                raise FloatingPointError(f"full_force: the output diverged at iteration {it}")
+            hist._append(err, change, alpha, time.perf_counter() - t0)
+            done = it + 1
+            if val_every is not None and done % val_every == 0:
+                vt = task.batch(val_batch, val_rng, dtype=dt)
+                vy = net.run(vt.u).y
+                vtarget, vmask = _target_and_mask(vt, n_out, dt)
+                hist._append_validation(
+                    done, float(task.score(vy, vt)), _masked_mse(vy, vtarget, vmask)
+                )
+            if bar is not None:
+                acc = f", acc={hist.accuracies[-1]:.3f}" if hist.accuracies else ""
+                bar.set_postfix_str(f"mse={err:.4g}{acc}", refresh=False)
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return hist
