@@ -63,7 +63,7 @@ void register_dtype(py::module_& m) {
          const Arr<S>& W_fb, Arr<S>& P, const Arr<S>& u, const std::optional<Arr<S>>& target,
          const std::optional<Arr<S>>& mask, Arr<S>& x, double alpha, const std::string& phi,
          const std::string& form, const std::string& readout, std::int64_t update_every,
-         std::int64_t step0, bool learn) {
+         std::int64_t step0, bool learn, std::optional<Arr<S>>& z) {
         const CMatMap<S> Wm = mat(W, "W");
         const Index n = Wm.rows();
         if (Wm.cols() != n) throw py::value_error("W: expected a square (n, n) matrix");
@@ -77,7 +77,9 @@ void register_dtype(py::module_& m) {
         const S* tg = optional_checked(target, {T, B, n_out}, "target");
         const S* mk = optional_checked(mask, {T, B}, "mask");
         S* xs = inout(x, {B, n}, "x");
-        S* p = learn ? inout(P, {n, n}, "P") : P.mutable_data();
+        S* zs = z ? inout(*z, {B, n_out}, "z") : nullptr;
+        // P is neither read nor written without learning
+        S* p = learn ? inout(P, {n, n}, "P") : const_cast<S*>(P.data());
         if (learn && !tg) throw py::value_error("target: needed when learn is True");
         if (update_every < 1) throw py::value_error("update_every: must be >= 1");
         ForceOptions opt;
@@ -97,7 +99,7 @@ void register_dtype(py::module_& m) {
         std::int64_t updates;
         {
           py::gil_scoped_release release;
-          updates = force_run(net, opt, uv, tg, mk, xs, view(y));
+          updates = force_run(net, opt, uv, tg, mk, xs, view(y), zs);
         }
         return py::make_tuple(y, updates);
       },
@@ -105,10 +107,11 @@ void register_dtype(py::module_& m) {
       py::arg("b_out"), py::arg("W_fb"), py::arg("P").noconvert(), py::arg("u"), py::arg("target"),
       py::arg("mask"), py::arg("x").noconvert(), py::arg("alpha"), py::arg("phi"),
       py::arg("form"), py::arg("readout"), py::arg("update_every"), py::arg("step0"),
-      py::arg("learn"),
+      py::arg("learn"), py::arg("z").noconvert() = py::none(),
       "FORCE with output feedback W_fb (n, n_out) over trials run in order: u (T, B, n_in), "
       "target (T, B, n_out) or None, mask (T, B) or None; W_out, P (n, n) and x (B, n: initial "
-      "states in, final out) are updated in place. Returns (y (T, B, n_out), updates).");
+      "states in, final out) are updated in place; z (B, n_out) or None: the output fed back "
+      "first (in) and the last a priori output (out). Returns (y (T, B, n_out), updates).");
 
   m.def(
       "full_force_run",
@@ -134,7 +137,7 @@ void register_dtype(py::module_& m) {
         const S* mk = optional_checked(mask, {T, B}, "mask");
         S* xs = inout(x, {B, n}, "x");
         const S* xd = learn ? checked(x_D, {B, n}, "x_D") : x_D.data();
-        S* p = learn ? inout(P, {n, n}, "P") : P.mutable_data();
+        S* p = learn ? inout(P, {n, n}, "P") : const_cast<S*>(P.data());
         if (learn && !fv) throw py::value_error("f: needed when learn is True");
         if (learn && n_hint > 0 && !hv) throw py::value_error("hint: needed when w_h has columns");
         if (update_every < 1) throw py::value_error("update_every: must be >= 1");

@@ -9,7 +9,7 @@ namespace flexrnn {
 #define FLEXRNN_LEARNING_INSTANTIATE(S)                                                       \
   template void rls_steps(MatMap<S>, const CMatMap<S>&, S*, S*);                             \
   template std::int64_t force_run(ForceNet<S>&, const ForceOptions&, const CTensor3<S>&,     \
-                                  const S*, const S*, S*, const Tensor3<S>&);                 \
+                                  const S*, const S*, S*, const Tensor3<S>&, S*);             \
   template std::int64_t full_force_run(FullForceNet<S>&, const FullForceOptions&,              \
                                        const CTensor3<S>&, const S*, const S*, Index,         \
                                        const S*, S*, const S*, const Tensor3<S>&);            \

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "flexrnn/parallel.hpp"
@@ -39,22 +40,26 @@ void for_each_member(Index P, bool parallel, Make&& make, Body&& body) {
 #pragma omp parallel if (parallel)
 #endif
   {
+    // Every thread reaches the worksharing loop (and its barrier) even when its buffers
+    // could not be made; it then skips its members, and the error is rethrown below.
+    std::optional<Buffers> buffers;
     try {
-      Buffers buffers = make();
+      buffers.emplace(make());
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
 #ifdef FLEXRNN_HAVE_OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
-      for (Index p = 0; p < P; ++p) {
-        try {
-          body(p, buffers);
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(error_mutex);
-          if (!error) error = std::current_exception();
-        }
+    for (Index p = 0; p < P; ++p) {
+      if (!buffers) continue;
+      try {
+        body(p, *buffers);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
       }
-    } catch (...) {  // allocation of the buffers
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = std::current_exception();
     }
   }
   (void)parallel;

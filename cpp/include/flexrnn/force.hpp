@@ -107,11 +107,15 @@ void for_each_trial(Index B, bool in_order, double work, Body&& body) {
 // call from step0, and mask[t] != 0): RLS step on h[t+1] with e = y[t] - target[t] (y[t]
 // computed before the update). Without learning, trials run in parallel.
 //   u: (T, B, n_in); target: (T, B, n_out) or null when not learning; mask: (T, B) or null;
-//   x: (B, n) initial states in, final states out; y: (T, B, n_out) out.
+//   x: (B, n) initial states in, final states out; y: (T, B, n_out) out;
+//   z: (B, n_out) or null: the output fed back at the first step (in), and the last step's
+//   a priori output (out), so that a run split over calls feeds back what one call would;
+//   null: the readout of the initial state.
 // Returns the number of RLS updates.
 template <class S>
 std::int64_t force_run(ForceNet<S>& net, const ForceOptions& opt, const CTensor3<S>& u,
-                       const S* target, const S* mask, S* x, const Tensor3<S>& y) {
+                       const S* target, const S* mask, S* x, const Tensor3<S>& y,
+                       S* z_io = nullptr) {
   const Index T = u.T, B = u.B, n = net.W.rows(), n_out = net.W_out.rows();
   const bool learn = opt.learn && target != nullptr;
   if (learn && opt.update_every < 1) throw std::invalid_argument("update_every must be >= 1");
@@ -125,7 +129,11 @@ std::int64_t force_run(ForceNet<S>& net, const ForceOptions& opt, const CTensor3
     detail::Vec<S> xs = detail::CVecMap<S>(x + b * n, n), r(n), drive(n), k(n), z(n_out), e(n_out);
     apply_phi<S>(opt.rate.phi, xs.data(), r.data(), n);
     const CMatMap<S> W_out(net.W_out.data(), n_out, n);
-    detail::readout_one<S>(read_rate ? r.data() : xs.data(), W_out, net.b_out, z.data());
+    if (z_io) {
+      z = detail::CVecMap<S>(z_io + b * n_out, n_out);
+    } else {
+      detail::readout_one<S>(read_rate ? r.data() : xs.data(), W_out, net.b_out, z.data());
+    }
     for (Index t = 0; t < T; ++t) {
       // 1. drive = W s + W_fb z + W_in u[t] + b; Euler step
       drive.noalias() = net.W * (current ? r : xs);
@@ -147,6 +155,7 @@ std::int64_t force_run(ForceNet<S>& net, const ForceOptions& opt, const CTensor3
       }
     }
     detail::VecMap<S>(x + b * n, n) = xs;
+    if (z_io) detail::VecMap<S>(z_io + b * n_out, n_out) = z;
   });
   if (learn) mirror_upper(net.P);
   return updates;
@@ -256,7 +265,7 @@ std::int64_t full_force_run(FullForceNet<S>& net, const FullForceOptions& opt,
 #define FLEXRNN_FORCE_DECLARE(S)                                                              \
   extern template void rls_steps(MatMap<S>, const CMatMap<S>&, S*, S*);                      \
   extern template std::int64_t force_run(ForceNet<S>&, const ForceOptions&, const CTensor3<S>&, \
-                                         const S*, const S*, S*, const Tensor3<S>&);          \
+                                         const S*, const S*, S*, const Tensor3<S>&, S*);      \
   extern template std::int64_t full_force_run(FullForceNet<S>&, const FullForceOptions&,       \
                                               const CTensor3<S>&, const S*, const S*, Index,  \
                                               const S*, S*, const S*, const Tensor3<S>&);

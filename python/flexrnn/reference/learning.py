@@ -52,14 +52,16 @@ def _step(x, r, drive, alpha, phi, form):
 
 def force_run(
     W, W_in, b, W_out, b_out, W_fb, P, u, target, mask, x,
-    *, alpha, phi, form, readout, update_every, step0, learn,
+    *, alpha, phi, form, readout, update_every, step0, learn, z=None,
 ):  # fmt: skip
     """FORCE with output feedback over the trials of u (T, B, n_in), run in order.
 
     drive[t] = W s + W_fb z + W_in u[t] + b (s = r or x by form), z the output of the state
     before the step; after step t, when (step0 + b T + t + 1) % update_every == 0 and
     mask[t, b] != 0: RLS step on h (r or x by readout), W_out -= c e k^T, e = y[t] - target[t].
-    W_out, P, x (B, n) are updated in place. Returns (y (T, B, n_out), updates).
+    W_out, P, x (B, n) are updated in place. z: None, or (B, n_out) the output fed back at
+    the first step (in) and the last a priori output (out), in place.
+    Returns (y (T, B, n_out), updates).
     """
     dtype = W.dtype
     alpha = dtype.type(alpha)
@@ -69,20 +71,22 @@ def force_run(
     for b_ in range(B):
         xs = x[b_].copy()
         r = _phi(phi, xs)
-        z = W_out @ (r if readout == "rate" else xs) + b_out
+        zb = W_out @ (r if readout == "rate" else xs) + b_out if z is None else z[b_].copy()
         for t in range(T):
-            drive = W @ (r if form == "current" else xs) + W_fb @ z + W_in @ u[t, b_] + b
+            drive = W @ (r if form == "current" else xs) + W_fb @ zb + W_in @ u[t, b_] + b
             xs, r = _step(xs, r, drive, alpha, phi, form)
             h = r if readout == "rate" else xs
-            z = W_out @ h + b_out
-            y[t, b_] = z
+            zb = W_out @ h + b_out
+            y[t, b_] = zb
             due = (step0 + b_ * T + t + 1) % update_every == 0
             if learn and due and (mask is None or mask[t, b_] != 0):
                 k, c = rls_step(P, h)
-                e = z - target[t, b_]
+                e = zb - target[t, b_]
                 W_out -= np.outer(c * e, k)
                 updates += 1
         x[b_] = xs
+        if z is not None:
+            z[b_] = zb
     return y, updates
 
 

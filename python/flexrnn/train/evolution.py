@@ -195,10 +195,11 @@ def genetic(
             if not np.isfinite(losses).any():
                 raise FloatingPointError(f"genetic: every member's loss is non-finite at {gen}")
             order = np.argsort(np.where(np.isfinite(losses), losses, np.inf), kind="stable")
-            best = order[:survivors]
+            # parents among the finite members only (a diverged member never breeds)
+            best = order[: min(survivors, int(np.isfinite(losses).sum()))]
             parent = np.empty(population, np.int64)
             parent[0] = best[0]
-            parent[1:] = best[rng.integers(0, survivors, population - 1)]
+            parent[1:] = best[rng.integers(0, len(best), population - 1)]
             mutate = np.ones(population, np.uint8)
             mutate[0] = 0
             pop = _next_generation(pop, trainable, parent, mutate, sigma, seed, gen + 1)

@@ -12,6 +12,7 @@ returned history (``hist.P``) so that a run can be continued (``P=hist.P``).
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -32,7 +33,9 @@ class ForceHistory(History):
     ``lr`` the RLS regulariser alpha (P0 = I / alpha).
 
     Attributes: ``P`` (n, n), ``W_fb`` (n, n_out) (FORCE) or the teacher (``J_D``, ``w_f``,
-    ``w_h``; full-FORCE), ``x`` (n,) the final state (FORCE on a target), ``updates``.
+    ``w_h``; full-FORCE), ``x`` (n,) the final state and ``z`` (n_out,) the last output fed
+    back (FORCE on a target: ``feedback_run(net, W_fb, T=..., x0=hist.x, z0=hist.z)``
+    continues the run exactly), ``updates``.
     """
 
     def __init__(self) -> None:
@@ -40,6 +43,7 @@ class ForceHistory(History):
         self.P: np.ndarray | None = None
         self.W_fb: np.ndarray | None = None
         self.x: np.ndarray | None = None
+        self.z: np.ndarray | None = None
         self.teacher: dict[str, np.ndarray] = {}
         self.updates = 0
 
@@ -76,13 +80,21 @@ def _task_like(obj: Any) -> bool:
 
 
 def feedback_run(
-    net: RateRNN, W_fb: Any, u: Any = None, *, T: int | None = None, x0: Any = None
+    net: RateRNN,
+    W_fb: Any,
+    u: Any = None,
+    *,
+    T: int | None = None,
+    x0: Any = None,
+    z0: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``net`` with output feedback ``W_fb`` (n, n_out) and learning off (as FORCE runs
     it): ``drive = W s + W_fb z + W_in u[t] + b`` with z the current output.
 
     u : (T, B, n_in) inputs, or None with ``T`` steps (zero input, one trial).
     x0 : None (the model's x0), (n,) or (B, n).
+    z0 : None (the readout of x0) or (n_out,) / (B, n_out): the output fed back at the first
+        step (``hist.z`` after FORCE on a target continues that run).
     Returns (y (T, B, n_out), x (B, n) the final states).
     """
     net = _check_net(net, "feedback_run")
@@ -96,10 +108,16 @@ def feedback_run(
     B = u.shape[1]
     x = np.array(check.initial_state("x0", x0, net.x0, B), dtype=dt)
     W_fb = check.array("W_fb", W_fb, dt, (net.n, net.n_out))
+    z = None
+    if z0 is not None:
+        z = check.real_array("z0", z0)
+        if z.shape == (net.n_out,):
+            z = np.array(np.broadcast_to(z, (B, net.n_out)))
+        z = np.array(check.array("z0", z, dt, (B, net.n_out)))  # a copy: the core writes it
     p = net._check_shapes()
     y, _ = _core.force_run(p["W"], p["W_in"], p["b"], _own(net, "W_out"), p["b_out"], W_fb,
                            np.zeros((0, 0), dt), u, None, None, x, net.alpha, net.phi,
-                           net.form, net.readout, 1, 0, False)  # fmt: skip
+                           net.form, net.readout, 1, 0, False, z)  # fmt: skip
     return y, x
 
 
@@ -143,8 +161,12 @@ def force(
     W_fb : (n, n_out) feedback weights; default ``fb_scale * U(-1, 1)`` from ``seed``.
     P : (n, n) initial inverse correlation matrix (to continue a run: ``hist.P``).
     epochs, chunk : target mode: passes over the target, and steps per C++ call (one
-        history record each).
-    x0 : initial state: None (the model's), (n,).
+        history record each; the output fed back is carried across calls, so ``chunk``
+        changes the records, not the run).
+    x0 : initial state: None (the model's), (n,). Target mode: when the model's x0, its
+        bias and the inputs are all zero, the network would sit at its zero fixed point and
+        learn nothing; it then starts from ``0.5 N(0, 1)`` drawn from ``seed`` (as Sussillo
+        and Abbott do).
     iters, batch_size, val_every, val_batch, stop : task mode, as in :func:`bptt`
         (validation runs with feedback and learning off).
     progress : tqdm bar.
@@ -182,7 +204,10 @@ def force(
         if u is None:
             u = np.zeros((T, net.n_in), dt)
         u = check.array("u", u, dt, (T, net.n_in))
+        if x0 is None and not (np.any(net.x0) or np.any(net.b) or np.any(u)):
+            x0 = 0.5 * np.random.default_rng([seed, 4]).standard_normal(n)
         x = np.array(check.initial_state("x0", x0, net.x0, 1), dtype=dt)
+        z = None  # the output fed back first: the readout of x0, then the previous call's last
         total = epochs * T
         bar = _progress_bar(progress, total, "force", "step")
         t0 = time.perf_counter()
@@ -193,8 +218,9 @@ def force(
                 y, updates = _core.force_run(
                     p["W"], p["W_in"], p["b"], W_out, p["b_out"], W_fb, P,
                     np.ascontiguousarray(u[idx][:, None]),
-                    np.ascontiguousarray(target[idx][:, None]), None, x, *common, start, True,
+                    np.ascontiguousarray(target[idx][:, None]), None, x, *common, start, True, z,
                 )  # fmt: skip
+                z = np.array(y[-1])  # (1, n_out): the a priori output of the last step
                 hist.updates += int(updates)
                 err = float(np.mean((y[:, 0].astype(np.float64) - target[idx]) ** 2))
                 change = float(np.linalg.norm((W_out - before).astype(np.float64)))
@@ -207,7 +233,14 @@ def force(
         finally:
             if bar is not None:
                 bar.close()
-        hist.x = x[0]
+        hist.x, hist.z = x[0], (None if z is None else z[0])
+        if hist.updates and not np.any(hist.grad_norm):
+            warnings.warn(
+                "force: W_out did not change in any update (the states fed to RLS are zero); "
+                "give x0 or an input that moves the network off its fixed point",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return hist
 
     task = task_or_target
@@ -396,9 +429,10 @@ def full_force(
             "w_f": target_scale * trng.uniform(-1, 1, (n, n_out)),
             "w_h": hint_scale * trng.uniform(-1, 1, (n, n_hint)),
         }
-    J_D = check.array("teacher['J_D']", teacher.get("J_D"), dt, (n, n))
-    w_f = check.array("teacher['w_f']", teacher.get("w_f"), dt, (n, n_out))
-    w_h = check.array("teacher['w_h']", teacher.get("w_h"), dt, (n, n_hint))
+    # copies: the teacher must not share memory with the student trained in place
+    J_D = check.array("teacher['J_D']", teacher.get("J_D"), dt, (n, n)).copy()
+    w_f = check.array("teacher['w_f']", teacher.get("w_f"), dt, (n, n_out)).copy()
+    w_h = check.array("teacher['w_h']", teacher.get("w_h"), dt, (n, n_hint)).copy()
     P = (np.eye(n) / alpha).astype(dt) if P is None else check.array("P", P, dt, (n, n)).copy()
     J, W_out = _own(net, "W"), _own(net, "W_out")
     p = net._check_shapes()
