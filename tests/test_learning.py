@@ -365,6 +365,40 @@ def test_hebbian_matches_reference_for_a_short_fixed_seed_run(seed, n, B, dtype,
     assert learn or np.array_equal(W, a["W"])
 
 
+@pytest.mark.parametrize("trace_decay", [0.0, 0.05, 0.8])
+def test_hebbian_kick_enters_the_eligibility_as_its_whole_jump(trace_decay):
+    """Miconi's x - xbar compares x[t] with the running average of the *earlier* steps. A
+    network at rest (W = 0, x0 = b, no input) kicked once, at the last step, on neuron k by
+    a: x_k jumps by alpha a, so e_kj = (r_j alpha a)^3 and nothing else, whatever the decay.
+    (Averaging x[t] in first scaled every kick by trace_decay^3: with 0.05 the rule was off,
+    with 0.8 the slow average let the network's own drift into e.)"""
+    n, T, alpha, kick_prob, kick_amp = 3, 4, 0.2, 0.15, 30.0
+    for seed in range(1000):  # a kick stream with exactly one kick, at the last step
+        w = np.array([_core.philox_uniform(seed, 0, t, 2 * n) for t in range(T)])
+        kicked = w[:, :n] < kick_prob
+        if kicked.sum() == 1 and kicked[-1].any():
+            break
+    k = int(np.flatnonzero(kicked[-1])[0])
+    a = kick_amp * (2 * w[-1, n + k] - 1)
+    b = np.array([0.5, -0.8, 1.2])
+    want = np.zeros((n, n))
+    want[k] = (np.tanh(b) * alpha * a) ** 3
+    args = (np.zeros((n, 1)), b, np.zeros((1, n)), np.zeros(1), np.zeros((T, 1, 1)),
+            np.ones((1, 1)), b[None].copy(), np.zeros(1, np.int64))  # fmt: skip
+    # W_out = 0, target 1: R = 1; Rbar = 0, eta 1, no clip: W changes by -e
+    W, Rbar = np.zeros((n, n)), np.zeros(1)
+    _core.hebbian_run(W, *args, Rbar, alpha, "tanh", "rate", kick_prob, kick_amp, trace_decay,
+                      1.0, 1e30, 0.75, 1, seed, 0, True)  # fmt: skip
+    np.testing.assert_allclose(-W, want, rtol=1e-12, atol=1e-12)
+    W_ref, Rbar_ref = np.zeros((n, n)), np.zeros(1)
+    ref.hebbian_run(
+        W_ref, *args, Rbar_ref, alpha=alpha, phi="tanh", readout="rate", kick_prob=kick_prob,
+        kick_amp=kick_amp, trace_decay=trace_decay, eta=1.0, clip=1e30, reward_decay=0.75,
+        window=1, seed=seed, trial0=0, learn=True,
+    )  # fmt: skip
+    np.testing.assert_allclose(-W_ref, want, rtol=1e-12, atol=1e-12)
+
+
 def test_hebbian_driver_changes_W_and_resumes_bitwise(tmp_path):
     task = fr.tasks.PerceptualDecision(T=50)
     kwargs = dict(batch_size=3, kick_prob=0.05, window=10, val_every=2, val_batch=8,

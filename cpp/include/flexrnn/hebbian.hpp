@@ -5,8 +5,11 @@
 //   1. drive = W r + W_in u[t] + b + kick,  kick_i = kick_amp (2 v_i - 1) when w_i < kick_prob,
 //      with (w, v) = uniform(seed, trial, t, 0..2n-1) (w: first n, v: last n)
 //   2. Euler step (form "current"): x <- (1-alpha) x + alpha drive; r' = phi(x)
-//   3. xbar <- trace_decay xbar + (1 - trace_decay) x
-//   4. e_ij += (r_j (x_i - xbar_i))^3   (r: the rates before the step), as d^3 (r^3)^T
+//   3. d = x - xbar, the deviation from the running average of the previous steps (Miconi's
+//      code: xbar takes in x[t] after d is formed, so with trace_decay = 0, d = x[t] - x[t-1]
+//      and a kick shows as its whole jump alpha kick)
+//   4. e_ij += (r_j d_i)^3   (r: the rates before the step), as d^3 (r^3)^T;
+//      xbar <- trace_decay xbar + (1 - trace_decay) x
 //   5. y[t] = W_out r' + b_out;  r <- r'
 // End of trial: R = mean over the last `window` steps and the outputs of |y - target|;
 //   Rbar is the running average of the trial's condition (Miconi keeps one per trial type);
@@ -31,7 +34,7 @@ struct HebbianOptions {
   RateOptions rate;  // form "current"
   double kick_prob = 0.003;
   double kick_amp = 30.0;
-  double trace_decay = 0.8;   // running average xbar of x
+  double trace_decay = 0.05;  // running average xbar of x (Miconi's code: 0.05)
   double eta = 0.01;
   double clip = 2e-4;
   double reward_decay = 0.75;  // running average Rbar of R
@@ -85,13 +88,13 @@ void hebbian_run(HebbianNet<S>& net, const HebbianOptions& opt, const CTensor3<S
       }
       // 2. Euler step
       detail::euler_step<S>(opt.rate, drive.data(), x.data(), rn.data(), n);
-      // 3.-4. eligibility from the deviation of x from its running average
-      xbar = decay * xbar + fresh * x;
+      // 3.-4. eligibility from the deviation of x from the running average of earlier steps
       if (opt.learn) {
         d3 = (x - xbar).array().cube().matrix();
         r3 = r.array().cube().matrix();
         e.noalias() += d3 * r3.transpose();
       }
+      xbar = decay * xbar + fresh * x;
       // 5. output
       r.swap(rn);
       S* yt = y.slab(t, b, 1).data();

@@ -186,7 +186,8 @@ def hebbian_run(
 
     Per step: drive = W r + W_in u[t] + b + kicks (neuron i kicked by kick_amp (2 v_i - 1)
     when w_i < kick_prob, (w, v) = philox_uniform(seed, trial0 + b, t, 2n)); Euler step;
-    xbar <- trace_decay xbar + (1 - trace_decay) x; e_ij += (r_j[t-1] (x_i - xbar_i))^3.
+    e_ij += (r_j[t-1] (x_i - xbar_i))^3 with xbar the running average of the earlier steps,
+    then xbar <- trace_decay xbar + (1 - trace_decay) x.
     Per trial: R = mean |y - target| over the last `window` steps; Rbar = Rbar[condition[b]]
     (condition None: 0), set to R on the condition's first trial (NaN);
     W += clip(-eta e (R - Rbar), +-clip); Rbar <- reward_decay Rbar + (1-reward_decay) R.
@@ -210,9 +211,9 @@ def hebbian_run(
             kicked = w[:n] < kick_prob
             drive[kicked] += (kick_amp * (2 * w[n:][kicked] - 1)).astype(dtype)
             x_new, r_new = _step(x, r, drive, alpha, phi, "current")
-            xbar = dtype.type(trace_decay) * xbar + dtype.type(1 - trace_decay) * x_new
             if learn:
                 e += np.outer(x_new - xbar, r) ** 3
+            xbar = dtype.type(trace_decay) * xbar + dtype.type(1 - trace_decay) * x_new
             x, r = x_new, r_new
             y[t, b_] = W_out @ (r if readout == "rate" else x) + b_out
         err = np.abs(y[T - window :, b_].astype(np.float64) - target[b_])
