@@ -44,6 +44,8 @@ namespace detail {
 template <class S, class Rec>
 class RateMap {
  public:
+  // Dense W: the Lyapunov loop advances tangent vectors by column blocks of W^T (below).
+  static constexpr bool kDense = std::is_same_v<Rec, DenseRecurrence<S>>;
   RateMap(const Rec& rec, const CMatMap<S>& W_in, const S* b, const MapSpec<S>& spec)
       : rec_(rec), spec_(spec), n_(W_in.rows()), c_(n_) {
     c_ = CRowVecMap<S>(b, n_);
@@ -129,6 +131,26 @@ class RateMap {
     return WT;
   }
 
+  // Columns j0 .. j0 + nj of the tangent map's rows, `P J^T`, from WT = jacobian_cache();
+  // PD = P * D (rows of D repeated) for form "current" (unused for "rate"). Every output
+  // element is the same dot product whatever the blocks, so blocks may run on any thread.
+  void tangent_columns(const RowMat<S>& P, const RowMat<S>& PD, const RowMat<S>& D,
+                       const RowMat<S>& WT, Index j0, Index nj, RowMat<S>& out) const {
+    const S a = S(spec_.alpha), g = spec_.gain;
+    auto block = out.middleCols(j0, nj);
+    if (spec_.form == Form::current) {
+      block.noalias() = PD * WT.middleCols(j0, nj);
+      block = (S(1) - a) * P.middleCols(j0, nj) + (a * g) * block;
+    } else {
+      block.noalias() = P * WT.middleCols(j0, nj);
+      const auto d = D.row(0).segment(j0, nj).array();
+      for (Index i = 0; i < P.rows(); ++i) {
+        block.row(i) = (S(1) - a) * P.row(i).segment(j0, nj).array() +
+                       (a * g) * block.row(i).array() * d;
+      }
+    }
+  }
+
   // J (n, n) at one state x, given its row of D and jacobian_cache()
   void jacobian(const S* d, const RowMat<S>& WT, MatMap<S> J) const {
     const S a = S(spec_.alpha), g = spec_.gain;
@@ -156,6 +178,7 @@ class RateMap {
 template <class S>
 class NMRNNMap {
  public:
+  static constexpr bool kDense = false;
   NMRNNMap(const NMRNNParams<S>& p, const MapSpec<S>& spec)
       : p_(p), ax_(S(spec.alpha)), az_(S(spec.alpha_z)), inv_scale_(S(1.0 / spec.n_scale)),
         n_(p.U.rows()), m_(p.W_z.rows()), r_(p.U.cols()), cz_(m_), cx_(n_),
@@ -392,51 +415,51 @@ void lyapunov_spectrum(const Params& p, const MapSpec<S>& spec_in, const S* gain
     detail::with_map(p, spec, [&](const auto& map) {
       const Index n = map.n();
       RowMat<S> x = CMatMap<S>(x0 + b * n, 1, n), Fx(1, n), D = map.aux(1), w1 = map.work(1);
-      RowMat<S> Q(k, n);
-      // Tangent vectors advance in blocks of kTangentRows rows, on the threads when one
-      // trajectory has them to itself (B == 1; nested regions otherwise run serially).
-      // Blocks do not depend on the thread count, so neither do the exponents.
-      constexpr Index kTangentRows = 16;
-      const Index n_blocks = (k + kTangentRows - 1) / kTangentRows;
-      std::vector<RowMat<S>> Pb, JPb, wb;
-      for (Index j = 0; j < n_blocks; ++j) {
-        const Index rows = std::min(kTangentRows, k - j * kTangentRows);
-        Pb.emplace_back(rows, n);
-        JPb.emplace_back(rows, n);
-        wb.push_back(map.work(rows));
-      }
-      const double step_work = B == 1 ? 2.0 * double(k) * double(n) * double(n) : 0.0;
+      RowMat<S> Q(k, n), JQ(k, n), PD(k, n), wk = map.work(k);
       std::vector<double> xi(static_cast<std::size_t>(n));
       for (Index i = 0; i < k; ++i) {
         philox_normal(opt.seed, static_cast<std::uint64_t>(b), static_cast<std::uint32_t>(i),
                       xi.data(), n);
         Q.row(i) = Eigen::Map<const RowVec<double>>(xi.data(), n).cast<S>();
       }
-      Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic> M(n, k);
+      // Dense W: Q J^T by column blocks of W^T, fixed by n alone, on the threads when this
+      // trajectory has them to itself (B == 1; nested regions otherwise run serially); each
+      // block packs only its slice of W^T. The exponents do not depend on the thread count.
+      using Map = std::decay_t<decltype(map)>;
+      constexpr Index kColumns = 128;
+      const Index n_col_blocks = (n + kColumns - 1) / kColumns;
+      const double step_work = B == 1 ? 2.0 * double(k) * double(n) * double(n) : 0.0;
+      RowMat<S> WT;
+      if constexpr (Map::kDense) WT = map.jacobian_cache();
       std::vector<double> sum(static_cast<std::size_t>(k), 0.0);
+      // Gram-Schmidt twice (CGS2) on the rows of Q: orthonormal rows, R's diagonal the norms
+      RowVec<S> coef(k);
       auto orthonormalize = [&](bool count) {
-        M = Q.transpose();
-        Eigen::HouseholderQR<Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>> qr(M);
-        const auto Rd = qr.matrixQR().diagonal();
-        M = qr.householderQ() * Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>::Identity(n, k);
-        Q = M.transpose();
-        if (count) {
-          for (Index i = 0; i < k; ++i) sum[i] += std::log(std::abs(double(Rd(i))));
+        for (Index i = 0; i < k; ++i) {
+          auto qi = Q.row(i);
+          for (int pass = 0; pass < 2 && i > 0; ++pass) {
+            coef.head(i).noalias() = qi * Q.topRows(i).transpose();
+            qi.noalias() -= coef.head(i) * Q.topRows(i);
+          }
+          const S norm = qi.norm();
+          if (norm > S(0)) qi /= norm;
+          if (count) sum[i] += std::log(double(norm));
         }
       };
       orthonormalize(false);
       const int total = opt.transient + opt.steps;
       for (int t = 0; t < total; ++t) {
         map.apply(x, Fx, D, w1);  // D at x: the Jacobian of this step
-        for (Index j = 0; j < n_blocks; ++j) {
-          Pb[j] = Q.middleRows(j * kTangentRows, Pb[j].rows());
+        if constexpr (Map::kDense) {
+          if (spec.form == Form::current) PD = Q.cwiseProduct(D.replicate(k, 1));
+          for_each_chunk(n_col_blocks, 1, step_work, [&](Index j, Index) {
+            const Index j0 = j * kColumns;
+            map.tangent_columns(Q, PD, D, WT, j0, std::min(kColumns, n - j0), JQ);
+          });
+        } else {
+          map.tangent(Q, D, JQ, wk);
         }
-        for_each_chunk(n_blocks, 1, step_work, [&](Index j, Index) {
-          map.tangent(Pb[j], D, JPb[j], wb[j]);
-        });
-        for (Index j = 0; j < n_blocks; ++j) {
-          Q.middleRows(j * kTangentRows, JPb[j].rows()) = JPb[j];
-        }
+        Q.swap(JQ);
         x.swap(Fx);
         // a QR at the end of the transient, so that counted growth starts there
         if ((t + 1) % opt.reorthonormalize == 0 || t + 1 == opt.transient || t + 1 == total) {
