@@ -260,7 +260,7 @@ def test_bad_input_raises_naming_the_argument():
         lyapunov_spectrum(net, per="second")
     with raises_naming("net"):
         lyapunov_spectrum(fr.LSTM.random(3, 1, 1))
-    with pytest.raises(NotImplementedError):
+    with raises_naming("net"):
         lyapunov_spectrum(fr.NMRNN.random(4, 1, 2, 1, 1))
     with raises_naming("gains"):
         gain_sweep(net, np.ones((2, 2)))

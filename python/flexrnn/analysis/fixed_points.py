@@ -98,11 +98,6 @@ class _NetworkMap:
             self._map_at, self._minimize = _core.rate_map_at, _core.rate_minimize_q
             self.run_alpha = net.alpha
         elif isinstance(net, NMRNN):
-            if not (hasattr(_core, "nmrnn_map_at") and hasattr(_core, "nmrnn_minimize_q")):
-                raise NotImplementedError(
-                    "NMRNN fixed points need _core.nmrnn_map_at and _core.nmrnn_minimize_q, "
-                    "which this build of flexrnn lacks"
-                )
             if check.scalar("gain", gain) != 1.0:
                 raise ValueError(
                     "gain: an NMRNN's gains come from its modulator; gain applies to "

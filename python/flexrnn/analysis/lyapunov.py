@@ -18,7 +18,7 @@ import numpy as np
 
 from flexrnn import _core
 from flexrnn import _validate as check
-from flexrnn.models import NMRNN, LowRankRNN, RateRNN
+from flexrnn.models import LowRankRNN, RateRNN
 
 from .fixed_points import _u_const
 
@@ -68,12 +68,11 @@ def lyapunov_spectrum(
     those of a complex pair of Jacobian eigenvalues, need not come out in order; they are
     sorted.)
     """
-    if isinstance(net, NMRNN):
-        raise NotImplementedError(
-            "lyapunov_spectrum: the core has Lyapunov spectra of RateRNN and LowRankRNN only"
-        )
     if not isinstance(net, (RateRNN, LowRankRNN)):
-        raise TypeError(f"net: expected a RateRNN or LowRankRNN, got {type(net).__name__}")
+        raise TypeError(
+            f"net: expected a RateRNN or LowRankRNN, got {type(net).__name__} (Lyapunov "
+            "spectra of the NMRNN's joint state are not provided; its fixed points are)"
+        )
     p = net._check_shapes()
     dtype = net.dtype
     n, n_in = p["x0"].shape[0], p["W_in"].shape[1]
