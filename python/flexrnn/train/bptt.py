@@ -23,8 +23,8 @@ from flexrnn import _validate as check
 from flexrnn.models import Model
 
 from . import gradients
-from .checkpoint import generator_from_state, load_checkpoint, save_checkpoint
-from .history import History, StopCriterion
+from .checkpoint import load_checkpoint, resume_run, save_run
+from .history import History, StopCriterion, progress_bar
 from .optim import OPTIMIZERS, Optimizer, Schedule, ScheduleLike, global_norm, learning_rate_fn
 
 PathLike = Union[str, Path]
@@ -194,11 +194,7 @@ def bptt(
         for name, arr in params.items():
             arr[...] = ckpt.net.params()[name]
         opt.load_state_dict(ckpt.optimizer_state)
-        rng = generator_from_state(ckpt.rng_states["train"])
-        val_rng = generator_from_state(ckpt.rng_states["validation"])
-        history = ckpt.history
-        history.stopped = None  # set again below if the run still ends early
-        start = ckpt.iteration
+        rng, val_rng, history, start = resume_run(ckpt)
 
     train_params = {name: params[name] for name in trainable}
     elapsed = history._records["wall_time"][-1] if len(history) else 0.0
@@ -206,21 +202,11 @@ def bptt(
     saved_at = -1  # iteration of the last checkpoint this call wrote
 
     def save(done: int) -> None:
-        save_checkpoint(
-            checkpoint,  # type: ignore[arg-type]
-            net=net,
-            iteration=done,
-            history=history,
-            optimizer_state=opt.state_dict(),  # type: ignore[union-attr]
-            rng_states={
-                "train": rng.bit_generator.state,
-                "validation": val_rng.bit_generator.state,
-            },
-            args=args,
-            arrays=arg_arrays,
-        )
+        save_run(checkpoint, net=net, iteration=done, history=history,  # type: ignore[arg-type]
+                 state=opt.state_dict(), rng=rng, val_rng=val_rng, args=args,
+                 arrays=arg_arrays)  # fmt: skip
 
-    bar = _progress_bar(progress, iters, start, args["task"])
+    bar = progress_bar(progress, iters, f"bptt {args['task']}", initial=start)
     done = start
     try:
         for it in range(start, iters):
@@ -476,11 +462,3 @@ def _non_finite_message(it: int, value: float, grads: dict[str, np.ndarray], sav
         f"bptt: {what}{where} at iteration {it} (after {it} updates). The update was not "
         f"applied{last}. Lower lr, clip gradients (clip_norm=...) or check the task."
     )
-
-
-def _progress_bar(progress: bool, iters: int, start: int, name: str):
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=iters, initial=start, desc=f"bptt {name}", unit="it", dynamic_ncols=True)

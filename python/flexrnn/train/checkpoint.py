@@ -151,3 +151,57 @@ def generator_from_state(state: dict[str, Any]) -> np.random.Generator:
     bit_generator = bit_generator_cls()
     bit_generator.state = state
     return np.random.Generator(bit_generator)
+
+
+def save_run(
+    path: PathLike,
+    *,
+    net: Model,
+    iteration: int,
+    history: History,
+    state: dict[str, Any],
+    rng: np.random.Generator,
+    val_rng: np.random.Generator,
+    args: dict[str, Any],
+    arrays: dict[str, np.ndarray] | None = None,
+) -> None:
+    """:func:`save_checkpoint` for a training driver: ``state`` is the rule's own state
+    (optimiser, population, running errors), ``rng`` / ``val_rng`` the training and
+    validation generators."""
+    save_checkpoint(
+        path,
+        net=net,
+        iteration=iteration,
+        history=history,
+        optimizer_state=state,
+        rng_states={"train": rng.bit_generator.state, "validation": val_rng.bit_generator.state},
+        args=args,
+        arrays=arrays,
+    )
+
+
+def resume_run(ckpt: Checkpoint) -> tuple[np.random.Generator, np.random.Generator, History, int]:
+    """What a driver continues from, given a checkpoint written by :func:`save_run`: the
+    training and validation generators, the history (``stopped`` cleared: it is set again
+    if the run still ends early) and the number of completed iterations."""
+    history = ckpt.history
+    history.stopped = None
+    return (
+        generator_from_state(ckpt.rng_states["train"]),
+        generator_from_state(ckpt.rng_states["validation"]),
+        history,
+        ckpt.iteration,
+    )
+
+
+def load_for_resume(
+    path: PathLike, args: dict[str, Any], model_type: type, dtype: np.dtype
+) -> Checkpoint:
+    """Read a checkpoint to continue a run with the training arguments ``args`` on a model
+    of ``model_type`` and ``dtype``; ValueError naming ``resume`` when it was written
+    otherwise."""
+    ckpt = load_checkpoint(path)
+    differ = [k for k, v in args.items() if ckpt.args.get(k) != v]
+    if differ or type(ckpt.net) is not model_type or ckpt.net.dtype != dtype:
+        raise ValueError(f"resume: the checkpoint was written with other arguments: {differ}")
+    return ckpt

@@ -25,9 +25,9 @@ from flexrnn import _core
 from flexrnn import _validate as check
 from flexrnn.models import RateRNN
 
-from .checkpoint import generator_from_state, load_checkpoint, save_checkpoint
-from .force import _check_task_sizes, _progress_bar
-from .history import History, StopCriterion
+from .checkpoint import load_for_resume, resume_run, save_run
+from .force import _check_task_sizes
+from .history import History, StopCriterion, progress_bar
 
 PathLike = Union[str, Path]
 PARAMS = ("W", "W_in", "b", "W_out", "b_out", "x0")
@@ -146,16 +146,9 @@ def genetic(
     history = History()
     start = 0
     if resume is not None:
-        ckpt = load_checkpoint(resume)
-        differ = [k for k, v in args.items() if ckpt.args.get(k) != v]
-        if differ or type(ckpt.net) is not RateRNN or ckpt.net.dtype != dt:
-            raise ValueError(f"resume: the checkpoint was written with other arguments: {differ}")
+        ckpt = load_for_resume(resume, args, RateRNN, dt)
         pop = {name: np.array(ckpt.optimizer_state[name]) for name in PARAMS}
-        rng = generator_from_state(ckpt.rng_states["train"])
-        val_rng = generator_from_state(ckpt.rng_states["validation"])
-        history = ckpt.history
-        history.stopped = None
-        start = ckpt.iteration
+        rng, val_rng, history, start = resume_run(ckpt)
     else:
         stacked = {name: np.repeat(params[name][None], population, axis=0) for name in PARAMS}
         mutate = np.ones(population, np.uint8)
@@ -168,20 +161,10 @@ def genetic(
             setattr(net, name, np.array(pop[name][i]))
 
     def save(done: int) -> None:
-        save_checkpoint(
-            checkpoint,  # type: ignore[arg-type]
-            net=net,
-            iteration=done,
-            history=history,
-            optimizer_state=dict(pop),
-            rng_states={
-                "train": rng.bit_generator.state,
-                "validation": val_rng.bit_generator.state,
-            },
-            args=args,
-        )
+        save_run(checkpoint, net=net, iteration=done, history=history,  # type: ignore[arg-type]
+                 state=dict(pop), rng=rng, val_rng=val_rng, args=args)  # fmt: skip
 
-    bar = _progress_bar(progress, generations - start, f"genetic {args['task']}", "gen")
+    bar = progress_bar(progress, generations, f"genetic {args['task']}", "gen", initial=start)
     elapsed = history._records["wall_time"][-1] if len(history) else 0.0
     t0 = time.perf_counter() - elapsed
     done, saved_at = start, -1

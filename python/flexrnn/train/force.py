@@ -21,7 +21,7 @@ from flexrnn import _core
 from flexrnn import _validate as check
 from flexrnn.models import RateRNN
 
-from .history import History, StopCriterion
+from .history import History, StopCriterion, progress_bar
 
 
 class ForceHistory(History):
@@ -63,16 +63,6 @@ def _own(net: RateRNN, name: str) -> np.ndarray:
         arr = arr.copy()
     setattr(net, name, arr)
     return arr
-
-
-def _progress_bar(progress: bool, total: int, desc: str, unit: str):
-    if not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f"progress: expected True or False, got {type(progress).__name__}")
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True)
 
 
 def _task_like(obj: Any) -> bool:
@@ -209,7 +199,7 @@ def force(
         x = np.array(check.initial_state("x0", x0, net.x0, 1), dtype=dt)
         z = None  # the output fed back first: the readout of x0, then the previous call's last
         total = epochs * T
-        bar = _progress_bar(progress, total, "force", "step")
+        bar = progress_bar(progress, total, "force", "step")
         t0 = time.perf_counter()
         try:
             for start in range(0, total, chunk):
@@ -251,7 +241,7 @@ def force(
         val_every = check.integer("val_every", val_every, minimum=1)
     rng = np.random.default_rng(seed)
     val_rng = np.random.default_rng([seed, 1])
-    bar = _progress_bar(progress, iters, f"force {getattr(task, 'name', '')}", "it")
+    bar = progress_bar(progress, iters, f"force {getattr(task, 'name', '')}", "it")
     t0 = time.perf_counter()
     step = 0
     try:
@@ -439,7 +429,7 @@ def full_force(
     hist = ForceHistory()
     hist.P, hist.teacher = P, {"J_D": J_D, "w_f": w_f, "w_h": w_h}
 
-    bar = _progress_bar(progress, iters, f"full-force {getattr(task, 'name', '')}", "it")
+    bar = progress_bar(progress, iters, f"full-force {getattr(task, 'name', '')}", "it")
     t0 = time.perf_counter()
     step = 0
     try:

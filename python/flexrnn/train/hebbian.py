@@ -27,9 +27,9 @@ from flexrnn import _core
 from flexrnn import _validate as check
 from flexrnn.models import RateRNN
 
-from .checkpoint import generator_from_state, load_checkpoint, save_checkpoint
-from .force import _check_task_sizes, _own, _progress_bar
-from .history import History, StopCriterion
+from .checkpoint import load_for_resume, resume_run, save_run
+from .force import _check_task_sizes, _own
+from .history import History, StopCriterion, progress_bar
 
 PathLike = Union[str, Path]
 
@@ -139,37 +139,21 @@ def hebbian(
     start = 0
     W = _own(net, "W")
     if resume is not None:
-        ckpt = load_checkpoint(resume)
-        differ = [k for k, v in args.items() if ckpt.args.get(k) != v]
-        if differ or type(ckpt.net) is not RateRNN or ckpt.net.dtype != dt:
-            raise ValueError(f"resume: the checkpoint was written with other arguments: {differ}")
+        ckpt = load_for_resume(resume, args, RateRNN, dt)
         if ckpt.net.W.shape != W.shape:
             raise ValueError(f"resume: W has shape {ckpt.net.W.shape} in the checkpoint")
         W[...] = ckpt.net.W
         keys = [tuple(k) for k in ckpt.optimizer_state["baseline_keys"]]
         Rbar = np.array(ckpt.optimizer_state["Rbar"], dtype=np.float64)
-        rng = generator_from_state(ckpt.rng_states["train"])
-        val_rng = generator_from_state(ckpt.rng_states["validation"])
-        history = ckpt.history
-        history.stopped = None
-        start = ckpt.iteration
+        rng, val_rng, history, start = resume_run(ckpt)
     p = net._check_shapes()
 
     def save(done: int) -> None:
-        save_checkpoint(
-            checkpoint,  # type: ignore[arg-type]
-            net=net,
-            iteration=done,
-            history=history,
-            optimizer_state={"Rbar": Rbar, "baseline_keys": [list(k) for k in keys]},
-            rng_states={
-                "train": rng.bit_generator.state,
-                "validation": val_rng.bit_generator.state,
-            },
-            args=args,
-        )
+        state = {"Rbar": Rbar, "baseline_keys": [list(k) for k in keys]}
+        save_run(checkpoint, net=net, iteration=done, history=history,  # type: ignore[arg-type]
+                 state=state, rng=rng, val_rng=val_rng, args=args)  # fmt: skip
 
-    bar = _progress_bar(progress, iters - start, f"hebbian {args['task']}", "it")
+    bar = progress_bar(progress, iters, f"hebbian {args['task']}", initial=start)
     elapsed = history._records["wall_time"][-1] if len(history) else 0.0
     t0 = time.perf_counter() - elapsed
     done, saved_at = start, -1

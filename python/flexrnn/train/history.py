@@ -164,3 +164,15 @@ def stop_when_accuracy(threshold: float, window: int = 10) -> StopWhenAccuracy:
 
 
 StopCriterion = Callable[[History], bool]
+
+
+def progress_bar(progress: bool, total: int, desc: str, unit: str = "it", initial: int = 0):
+    """A tqdm bar over ``total`` steps starting at ``initial`` (a resumed run), or None when
+    ``progress`` is False."""
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress: expected True or False, got {type(progress).__name__}")
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True)
