@@ -32,10 +32,10 @@ from bench.run import (
     Context,
     Impl,
     compare,
-    fmt_ratio,
     fmt_time,
     register,
     render_cpu_share,
+    render_timing_table,
 )
 
 try:
@@ -317,12 +317,7 @@ def _search_check(outs: dict[str, Any]) -> dict[str, dict]:
 
 def _timed(ctx: Context, title: str, make, check) -> dict[str, Any]:
     ctx.log(title)
-    m = compare(ctx, make, check)
-    t_cpp = m["timings"]["flexrnn"]["median_s"]
-    m["speedup_of_cpp"] = {
-        k: v["median_s"] / t_cpp for k, v in m["timings"].items() if k != "flexrnn"
-    }
-    return m
+    return compare(ctx, make, check)
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -356,22 +351,9 @@ def run(ctx: Context) -> dict[str, Any]:
 
 
 def _table(data: dict[str, Any], check_text) -> list[str]:
-    lines = [
-        "| implementation | dtype | median time | speed-up of C++ | check | samples |",
-        "|---|---|---|---|---|---|",
-    ]
-    for dt, d in data["by_dtype"].items():
-        for key, tm in d["timings"].items():
-            if key == "flexrnn":
-                ratio, chk = "1 (reference)", "–"
-            else:
-                ratio, chk = fmt_ratio(d["speedup_of_cpp"][key]), check_text(d["check"][key])
-            lines.append(
-                f"| {tm['label']} | {dt} | {fmt_time(tm['median_s'])} | {ratio} | {chk} "
-                f"| {tm['repeats']} × {tm['number']} |"
-            )
-    lines.append("")
-    return lines + render_cpu_share(data["by_dtype"])
+    return render_timing_table(data["by_dtype"], check_text, check_header="check") + (
+        render_cpu_share(data["by_dtype"])
+    )
 
 
 def _diff_text(c: dict[str, Any]) -> str:

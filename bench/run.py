@@ -223,7 +223,8 @@ def compare(
     calm down and measures again (up to ``ctx.max_retries`` times), then keeps the attempt
     that other processes disturbed least; the others' medians go to
     ``discarded_busy_attempts``.
-    Returns {"check", "timings", "cpu_share", "discarded_busy_attempts"}.
+    Returns {"check", "timings", "speedup_of_cpp" (each implementation's median time over
+    the C++ core's, key "flexrnn"), "cpu_share", "discarded_busy_attempts"}.
     """
     attempts: list[dict[str, Any]] = []
     while True:
@@ -261,6 +262,10 @@ def compare(
         range(len(attempts)), key=lambda i: (attempts[i]["cpu_share"].get("others") or 0.0, -i)
     )
     kept = attempts[best]
+    t_cpp = kept["timings"]["flexrnn"]["median_s"]
+    kept["speedup_of_cpp"] = {
+        k: v["median_s"] / t_cpp for k, v in kept["timings"].items() if k != "flexrnn"
+    }
     kept["discarded_busy_attempts"] = [
         {
             "cpu_share": a["cpu_share"],
@@ -699,6 +704,31 @@ def _rate_impls(ctx: Context, w: RateWorkload, dtype: str, T: int):
     return impls
 
 
+def render_timing_table(
+    by_dtype: dict[str, dict[str, Any]],
+    check_text: Callable[[dict[str, Any]], str],
+    time_header: str = "median time",
+    check_header: str = "output check",
+) -> list[str]:
+    """The timings of one workload, a row per implementation and dtype: median time, speed-up
+    of C++ (from :func:`compare`), ``check_text(check entry)`` and the samples taken."""
+    lines = [
+        f"| implementation | dtype | {time_header} | speed-up of C++ | {check_header} | samples |",
+        "|---|---|---|---|---|---|",
+    ]
+    for dt, d in by_dtype.items():
+        for key, tm in d["timings"].items():
+            if key == "flexrnn":
+                ratio, chk = "1 (reference)", "–"
+            else:
+                ratio, chk = fmt_ratio(d["speedup_of_cpp"][key]), check_text(d["check"][key])
+            lines.append(
+                f"| {tm['label']} | {dt} | {fmt_time(tm['median_s'])} | {ratio} | {chk} "
+                f"| {tm['repeats']} × {tm['number']} |"
+            )
+    return lines + [""]
+
+
 def render_cpu_share(by_dtype: dict[str, dict[str, Any]]) -> list[str]:
     """The line saying how much CPU other processes took while a workload was timed."""
     loads = {dt: d.get("cpu_share", {}).get("others") for dt, d in by_dtype.items()}
@@ -762,25 +792,14 @@ def render_forward(data: dict[str, Any], ctx: Context) -> list[str]:
         lines += [
             f"### {wl['title']}: n={wl['n']}, B={wl['B']}, T={wl['T']}",
             "",
-            "| implementation | dtype | median time | speed-up of C++ | output check | samples |",
-            "|---|---|---|---|---|---|",
         ]
-        for dt in DTYPES:
-            d = wl["by_dtype"][dt]
-            for key, tm in d["timings"].items():
-                if key == "flexrnn":
-                    ratio, chk = "1 (reference)", "–"
-                else:
-                    ratio = fmt_ratio(d["speedup_of_cpp"][key])
-                    c = d["check"][key]
-                    chk = (
-                        "same y" if c["allclose"] else "**DIFFERENT y**"
-                    ) + f" (max abs diff {c['max_abs_diff']:.1e})"
-                lines.append(
-                    f"| {tm['label']} | {dt} | {fmt_time(tm['median_s'])} | {ratio} "
-                    f"| {chk} | {tm['repeats']} × {tm['number']} |"
-                )
-        lines.append("")
+        lines += render_timing_table(
+            wl["by_dtype"],
+            lambda c: (
+                ("same y" if c["allclose"] else "**DIFFERENT y**")
+                + f" (max abs diff {c['max_abs_diff']:.1e})"
+            ),
+        )
         lines += render_cpu_share(wl["by_dtype"])
         lines += render_targets([t for t in targets if t["workload"] == wl["key"]])
         if "flops" in wl["by_dtype"][DTYPES[0]]:
@@ -839,10 +858,9 @@ def run_forward(ctx: Context) -> dict[str, Any]:
                     outs["flexrnn"], {k: v for k, v in outs.items() if k != "flexrnn"}, dt
                 ),
             )
-            check, timings = m["check"], m["timings"]
+            check, timings, speedups = m["check"], m["timings"], m["speedup_of_cpp"]
             t_cpp = timings["flexrnn"]["median_s"]
-            speedups = {k: v["median_s"] / t_cpp for k, v in timings.items() if k != "flexrnn"}
-            d: dict[str, Any] = {**m, "speedup_of_cpp": speedups}
+            d: dict[str, Any] = dict(m)
             if w.report_flops:
                 flop = _rate_flops(w, T)
                 gemm = ctx.hardware["gemm_square"][dt]["gflops"]
@@ -1198,28 +1216,15 @@ def render_backward(data: dict[str, Any], ctx: Context) -> list[str]:
         "",
         f"### {w['title']}: n={w['n']}, B={w['B']}, T={w['T']}",
         "",
-        "| implementation | dtype | median time | speed-up of C++ | gradient check | samples |",
-        "|---|---|---|---|---|---|",
     ]
-    for dt in DTYPES:
-        d = data["by_dtype"][dt]
-        for key, tm in d["timings"].items():
-            if key == "flexrnn":
-                ratio, chk = "1 (reference)", "–"
-            else:
-                ratio = fmt_ratio(d["speedup_of_cpp"][key])
-                c = d["check"][key]
-                if c["allclose"] is None:
-                    chk = "– (forward only)"
-                else:
-                    chk = (
-                        "same loss and gradients" if c["allclose"] else "**DIFFERENT gradients**"
-                    ) + f" (max rel diff {c['max_rel_diff']:.1e})"
-            lines.append(
-                f"| {tm['label']} | {dt} | {fmt_time(tm['median_s'])} | {ratio} "
-                f"| {chk} | {tm['repeats']} × {tm['number']} |"
-            )
-    lines.append("")
+
+    def grad_check(c: dict[str, Any]) -> str:
+        if c["allclose"] is None:
+            return "– (forward only)"
+        verdict = "same loss and gradients" if c["allclose"] else "**DIFFERENT gradients**"
+        return verdict + f" (max rel diff {c['max_rel_diff']:.1e})"
+
+    lines += render_timing_table(data["by_dtype"], grad_check, check_header="gradient check")
     lines += render_cpu_share(data["by_dtype"])
     lines += render_targets([t for t in data["targets"] if t.get("kind") != "memory"])
 
@@ -1346,9 +1351,8 @@ def run_backward(ctx: Context) -> dict[str, Any]:
             lambda dt=dt: _backward_impls(ctx, w, dt),
             lambda outs, dt=dt: check_grads(outs, dt),
         )
-        check, timings = m["check"], m["timings"]
+        check, timings, speedups = m["check"], m["timings"], m["speedup_of_cpp"]
         t_cpp = timings["flexrnn"]["median_s"]
-        speedups = {k: v["median_s"] / t_cpp for k, v in timings.items() if k != "flexrnn"}
         ctx.log(f"  GEMM rates at this workload's shapes, {dt}")
         reps = 3 if ctx.quick else 5
         with CpuShare() as cpu:
@@ -1358,7 +1362,6 @@ def run_backward(ctx: Context) -> dict[str, Any]:
         cpp_gflops = flop["total"] / t_cpp / 1e9
         results["by_dtype"][dt] = {
             **m,
-            "speedup_of_cpp": speedups,
             "gemm": {**gemm, "cpu_share": cpu.result},
             "flops": {
                 "flop_per_iteration": flop["total"],
@@ -1739,11 +1742,9 @@ def run_force(ctx: Context) -> dict[str, Any]:
             m = compare(
                 ctx, lambda pb=pb: _force_impls(pb), lambda outs, dt=dt: _check_force(outs, dt)
             )
-            t_cpp = m["timings"]["flexrnn"]["median_s"]
-            speedups = {k: v["median_s"] / t_cpp for k, v in m["timings"].items() if k != "flexrnn"}
+            speedups = m["speedup_of_cpp"]
             d = {
                 **m,
-                "speedup_of_cpp": speedups,
                 "rls_kernel": _rls_kernel_rate(w.n, dt, 50 if ctx.quick else 200),
             }
             for tgt in w.targets:
@@ -1866,26 +1867,15 @@ def render_ga(data: dict[str, Any], ctx: Context) -> list[str]:
         "counter-based generator). C++: the population in one call, one member per thread; "
         "NumPy: the reference rollout member by member.",
         "",
-        "| implementation | dtype | median time per generation | speed-up of C++ | "
-        "output check | samples |",
-        "|---|---|---|---|---|---|",
     ]
-    for dt in DTYPES:
-        d = data["by_dtype"][dt]
-        for key, tm in d["timings"].items():
-            if key == "flexrnn":
-                ratio, chk = "1 (reference)", "–"
-            else:
-                ratio = fmt_ratio(d["speedup_of_cpp"][key])
-                c = d["check"][key]
-                chk = ("same losses, children" if c["allclose"] else "**DIFFERENT**") + (
-                    f" (max abs diff {c['max_abs_diff']:.1e})"
-                )
-            lines.append(
-                f"| {tm['label']} | {dt} | {fmt_time(tm['median_s'])} | {ratio} "
-                f"| {chk} | {tm['repeats']} × {tm['number']} |"
-            )
-    lines.append("")
+    lines += render_timing_table(
+        data["by_dtype"],
+        lambda c: (
+            ("same losses, children" if c["allclose"] else "**DIFFERENT**")
+            + f" (max abs diff {c['max_abs_diff']:.1e})"
+        ),
+        time_header="median time per generation",
+    )
     lines += render_cpu_share(data["by_dtype"])
     return lines
 
@@ -1899,9 +1889,7 @@ def run_ga(ctx: Context) -> dict[str, Any]:
         m = compare(
             ctx, lambda dt=dt: _ga_impls(ctx, dt, T), lambda outs, dt=dt: _check_ga(outs, dt)
         )
-        t_cpp = m["timings"]["flexrnn"]["median_s"]
-        speedups = {k: v["median_s"] / t_cpp for k, v in m["timings"].items() if k != "flexrnn"}
-        results["by_dtype"][dt] = {**m, "speedup_of_cpp": speedups}
+        results["by_dtype"][dt] = m
     return results
 
 
