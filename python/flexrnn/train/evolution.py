@@ -192,9 +192,10 @@ def genetic(
                             time.perf_counter() - t0)  # fmt: skip
             if val_every is not None and done % val_every == 0:
                 vt = task.batch(val_batch, val_rng, dtype=dt)
-                vy = net.run(vt.u).y
-                vloss, _ = population_loss({k: v[:1] for k, v in pop.items()}, net, vt)
-                history._append_validation(done, float(task.score(vy, vt)), float(vloss[0]))
+                # the best member's outputs and loss in one rollout
+                vloss, vy = population_loss({k: v[:1] for k, v in pop.items()}, net, vt,
+                                            return_y=True)  # fmt: skip
+                history._append_validation(done, float(task.score(vy[0], vt)), float(vloss[0]))
             if checkpoint is not None and done % checkpoint_every == 0:
                 save(done)
                 saved_at = done
