@@ -24,6 +24,18 @@ from .fixed_points import _u_const
 
 __all__ = ["lyapunov_spectrum"]
 
+
+def initial_states(x0: Any, seed: int, n: int, G: int, dtype: np.dtype) -> np.ndarray:
+    """(G, n) contiguous initial states, one per gain: ``x0`` (n,) for all, (G, n) each, or
+    None for ``N(0, 1)`` drawn from ``seed`` (the same for every gain)."""
+    if x0 is None:
+        x0 = np.random.default_rng(seed).standard_normal(n)
+    x0 = check.real_array("x0", x0)
+    if x0.ndim == 1:
+        return np.ascontiguousarray(np.broadcast_to(check.array("x0", x0, dtype, (n,)), (G, n)))
+    return check.array("x0", x0, dtype, (G, n))
+
+
 PER = ("tau", "step")
 _MAX_STEPS = 2**31 - 1  # the core counts steps + transient in a 32-bit int
 
@@ -93,14 +105,7 @@ def lyapunov_spectrum(
     u = _u_const(u_const, n_in, dtype)
     if neuron_gain is not None:
         neuron_gain = check.array("neuron_gain", neuron_gain, dtype, (n,))
-    if x0 is None:
-        x0 = np.random.default_rng(seed).standard_normal(n)
-    x0 = check.real_array("x0", x0)
-    if x0.ndim == 1:
-        x0 = check.array("x0", x0, dtype, (n,))
-        x0 = np.ascontiguousarray(np.broadcast_to(x0, (G, n)))
-    else:
-        x0 = check.array("x0", x0, dtype, (G, n))
+    x0 = initial_states(x0, seed, n, G, dtype)
     W = p["W"] if isinstance(net, RateRNN) else None
     U, V = (p["U"], p["V"]) if isinstance(net, LowRankRNN) else (None, None)
     exponents = _core.rate_lyapunov_spectrum(

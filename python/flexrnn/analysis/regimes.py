@@ -7,6 +7,7 @@ measures after a transient:
 - ``largest_exponent``: the largest Lyapunov exponent per unit of tau (QR method, C++),
   started from the state the rollout reached;
 - ``variance``: the temporal variance of the state, averaged over units;
+- ``mean_square``: ``<x²>`` over time and units (the spec's stationary ``<x²>``);
 - ``frequency``: the dominant frequency (cycles per unit of tau) of the activity's first
   principal component: the peak of its Hann-windowed spectrum, refined by a parabola
   through the log power of the peak bin and its neighbours (NaN at a fixed point);
@@ -42,7 +43,7 @@ from flexrnn import _validate as check
 from flexrnn.models import NMRNN, LowRankRNN, RateRNN
 
 from .fixed_points import _u_const
-from .lyapunov import lyapunov_spectrum
+from .lyapunov import initial_states, lyapunov_spectrum
 
 __all__ = ["GainSweep", "Regime", "gain_sweep", "regime"]
 
@@ -64,6 +65,7 @@ class Regime:
     label: str
     largest_exponent: float
     variance: float
+    mean_square: float
     frequency: float
     autocorrelation_peak: float
     variance_ratio: float
@@ -75,8 +77,8 @@ class GainSweep:
 
     Attributes
     ----------
-    gains, largest_exponent, variance, frequency, autocorrelation_peak, variance_ratio :
-        (G,) ndarray
+    gains, largest_exponent, variance, mean_square, frequency, autocorrelation_peak,
+    variance_ratio : (G,) ndarray
     labels : (G,) str ndarray
         One of ``"fixed point"``, ``"limit cycle"``, ``"chaos"``, ``"marginal"``,
         ``"divergent"``.
@@ -87,6 +89,7 @@ class GainSweep:
     gains: np.ndarray
     largest_exponent: np.ndarray
     variance: np.ndarray
+    mean_square: np.ndarray
     frequency: np.ndarray
     autocorrelation_peak: np.ndarray
     variance_ratio: np.ndarray
@@ -102,6 +105,7 @@ class GainSweep:
             label=str(self.labels[i]),
             largest_exponent=float(self.largest_exponent[i]),
             variance=float(self.variance[i]),
+            mean_square=float(self.mean_square[i]),
             frequency=float(self.frequency[i]),
             autocorrelation_peak=float(self.autocorrelation_peak[i]),
             variance_ratio=float(self.variance_ratio[i]),
@@ -202,13 +206,7 @@ def gain_sweep(
         "decay_threshold": check.scalar("decay_threshold", decay_threshold, nonneg=True),
     }
     u = _u_const(u_const, n_in, dtype)
-    if x0 is None:
-        x0 = np.random.default_rng(seed).standard_normal(n)
-    x0 = check.real_array("x0", x0)
-    if x0.ndim == 1:
-        x0 = np.broadcast_to(check.array("x0", x0, dtype, (n,)), (G, n))
-    else:
-        x0 = check.array("x0", x0, dtype, (G, n))
+    x0 = initial_states(x0, seed, n, G, dtype)
 
     # one rollout: trial b at gains[b]
     T = transient + steps
@@ -216,8 +214,9 @@ def gain_sweep(
                   neuron_gain=neuron_gain)  # fmt: skip
     x = out.x[transient:].astype(np.float64)  # (steps, G, n)
     finite = np.isfinite(x).all(axis=(0, 2))
-    variance = np.where(finite, np.var(np.where(finite[None, :, None], x, 0), axis=0).mean(1),
-                        np.nan)  # fmt: skip
+    x = np.where(finite[None, :, None], x, 0)  # a diverged trial's statistics are NaN below
+    variance = np.where(finite, np.var(x, axis=0).mean(1), np.nan)
+    mean_square = np.where(finite, np.mean(x**2, axis=(0, 2)), np.nan)
     start = np.where(finite[:, None], out.x[-1], 0).astype(dtype)
     exponent = lyapunov_spectrum(net, k=1, steps=lyapunov_steps, transient=lyapunov_steps // 4,
                                  gain=g, u_const=u, x0=start, neuron_gain=neuron_gain,
@@ -242,6 +241,7 @@ def gain_sweep(
         gains=g,
         largest_exponent=exponent,
         variance=variance,
+        mean_square=mean_square,
         frequency=frequency,
         autocorrelation_peak=peak,
         variance_ratio=ratio,
