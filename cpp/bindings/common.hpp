@@ -52,6 +52,15 @@ const S* checked(const std::optional<Arr<S>>& a, const std::vector<py::ssize_t>&
   return a ? checked(*a, shape, name, finite) : nullptr;
 }
 
+// An array updated in place: exact dtype, C-contiguous (no converted copy: pybind11 is told
+// noconvert), writeable, of this shape, finite.
+template <class S>
+S* inout(Arr<S>& a, const std::vector<py::ssize_t>& shape, const char* name) {
+  checked(a, shape, name);
+  if (!a.writeable()) throw py::value_error(std::string(name) + ": array is read-only");
+  return a.mutable_data();
+}
+
 template <class S>
 Arr<S> empty3(Index T, Index B, Index N) {
   return cached_array<S>({T, B, N});
@@ -84,5 +93,6 @@ void register_nmrnn(py::module_& m);
 void register_lstm(py::module_& m);
 void register_dynamics(py::module_& m);
 void register_learning(py::module_& m);
+void register_mop(py::module_& m);
 
 }  // namespace flexrnn::py_bind

@@ -8,15 +8,6 @@
 namespace flexrnn::py_bind {
 namespace {
 
-// An array updated in place: exact dtype, C-contiguous (no converted copy: pybind11 is told
-// noconvert), writeable, of this shape, finite.
-template <class S>
-S* inout(Arr<S>& a, const std::vector<py::ssize_t>& shape, const char* name) {
-  checked(a, shape, name);
-  if (!a.writeable()) throw py::value_error(std::string(name) + ": array is read-only");
-  return a.mutable_data();
-}
-
 template <class S>
 const S* optional_checked(const std::optional<Arr<S>>& a, const std::vector<py::ssize_t>& shape,
                           const char* name) {

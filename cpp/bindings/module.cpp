@@ -12,4 +12,5 @@ PYBIND11_MODULE(_core, m) {
   register_lstm(m);
   register_dynamics(m);
   register_learning(m);
+  register_mop(m);
 }

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from flexrnn import _core, _validate, analysis, tasks, train
+from flexrnn import _core, _validate, analysis, mop, tasks, train
 from flexrnn._version import __version__
 from flexrnn.models import LSTM, NMRNN, LowRankRNN, RateRNN, load
 
@@ -23,6 +23,7 @@ __all__ = [
     "get_include",
     "get_num_threads",
     "load",
+    "mop",
     "set_num_threads",
     "tasks",
     "train",

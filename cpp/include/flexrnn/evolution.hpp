@@ -4,9 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <exception>
-#include <mutex>
-#include <optional>
 #include <vector>
 
 #include "flexrnn/parallel.hpp"
@@ -27,46 +24,6 @@ struct Population {
   const S* x0;     // (P, n)
   Index P = 0, n = 0, n_in = 0, n_out = 0;
 };
-
-namespace detail {
-
-// Calls body(p, thread_buffers) for p = 0..P-1, one member per thread when `parallel`;
-// every thread owns its buffers. The first exception is rethrown on the calling thread.
-template <class Buffers, class Make, class Body>
-void for_each_member(Index P, bool parallel, Make&& make, Body&& body) {
-  std::exception_ptr error;
-  std::mutex error_mutex;
-#ifdef FLEXRNN_HAVE_OPENMP
-#pragma omp parallel if (parallel)
-#endif
-  {
-    // Every thread reaches the worksharing loop (and its barrier) even when its buffers
-    // could not be made; it then skips its members, and the error is rethrown below.
-    std::optional<Buffers> buffers;
-    try {
-      buffers.emplace(make());
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = std::current_exception();
-    }
-#ifdef FLEXRNN_HAVE_OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
-    for (Index p = 0; p < P; ++p) {
-      if (!buffers) continue;
-      try {
-        body(p, *buffers);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
-      }
-    }
-  }
-  (void)parallel;
-  if (error) std::rethrow_exception(error);
-}
-
-}  // namespace detail
 
 // Masked MSE of every member on the same batch: loss[p] = sum(mask (y_p - target)^2) /
 // sum(mask) (0 for an all-zero mask), y_p the member's RateRNN rollout of u from its x0.

@@ -8,6 +8,7 @@
 #include "flexrnn/hebbian.hpp"
 #include "flexrnn/loss.hpp"
 #include "flexrnn/lstm.hpp"
+#include "flexrnn/mop.hpp"
 #include "flexrnn/nmrnn.hpp"
 #include "flexrnn/parallel.hpp"
 #include "flexrnn/phi.hpp"

@@ -1,0 +1,447 @@
+// NeuroMOP: rollouts + value fitting (one epoch per call), evaluation at given states,
+// terminal programs, the value network's loss and gradient, the cart-pole step. The Python
+// drivers (flexrnn.mop) validate and convert everything; these wrappers check shapes again
+// so that no call can read outside a buffer. No math here.
+#include <cstdint>
+
+#include "common.hpp"
+#include "flexrnn/mop.hpp"
+
+namespace flexrnn::py_bind {
+namespace {
+
+using I32 = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
+using I64 = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+using F64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
+
+// A program's arrays, kept alive for the duration of a call, and the view of them.
+struct ProgramArrays {
+  I32 code, start, kind;
+  I64 index;
+  F64 params, weights;
+  Program prog;
+};
+
+ProgramArrays program_from(const py::object& obj, Index d, const char* name) {
+  ProgramArrays a;
+  if (obj.is_none()) return a;
+  const auto dict = obj.cast<py::dict>();
+  a.code = dict["code"].cast<I32>();
+  a.start = dict["start"].cast<I32>();
+  a.kind = dict["kind"].cast<I32>();
+  a.index = dict["index"].cast<I64>();
+  a.params = dict["params"].cast<F64>();
+  a.weights = dict["weights"].cast<F64>();
+  const std::string what(name);
+  const Index n_atoms = a.kind.size(), n_programs = a.start.size() - 1, n_w = a.weights.shape(0);
+  if (a.code.ndim() != 2 || a.code.shape(1) != 2) {
+    throw py::value_error(what + ": code must be (L, 2)");
+  }
+  if (n_programs < 1) throw py::value_error(what + ": no program");
+  if (a.index.ndim() != 2 || a.index.shape(0) != n_atoms || a.index.shape(1) != 2 ||
+      a.params.ndim() != 2 || a.params.shape(0) != n_atoms || a.params.shape(1) != 4) {
+    throw py::value_error(what + ": atom arrays of mismatched shapes");
+  }
+  if (a.weights.ndim() != 2 || (n_w > 0 && a.weights.shape(1) != d)) {
+    throw py::value_error(what + ": weights must be (n_weights, " + std::to_string(d) + ")");
+  }
+  const std::int32_t* start = a.start.data();
+  const std::int32_t* code = a.code.data();
+  if (start[0] != 0 || start[n_programs] != a.code.shape(0)) {
+    throw py::value_error(what + ": start must run from 0 to len(code)");
+  }
+  bool has_custom = false;
+  for (Index at = 0; at < n_atoms; ++at) {
+    const std::int32_t kind = a.kind.data()[at];
+    const std::int64_t* ij = a.index.data() + 2 * at;
+    if (kind < 0 || kind > static_cast<std::int32_t>(AtomKind::custom)) {
+      throw py::value_error(what + ": unknown atom kind " + std::to_string(kind));
+    }
+    const auto k = static_cast<AtomKind>(kind);
+    has_custom = has_custom || k == AtomKind::custom;
+    const bool uses_ij = k == AtomKind::abs || k == AtomKind::ellipse || k == AtomKind::l1 ||
+                         k == AtomKind::heart;
+    for (int e = 0; e < 2 && uses_ij; ++e) {
+      if (ij[e] < 0 || ij[e] >= d) {
+        throw py::value_error(what + ": atom coordinate " + std::to_string(ij[e]) +
+                              " outside the state (dimension " + std::to_string(d) + ")");
+      }
+    }
+    if (k == AtomKind::linear && (ij[0] < 0 || ij[0] >= n_w)) {
+      throw py::value_error(what + ": linear atom without its weights row");
+    }
+  }
+  // every program must leave exactly one value on a stack no deeper than kProgramStack
+  for (Index p = 0; p < n_programs; ++p) {
+    int depth = 0;
+    if (start[p + 1] < start[p]) throw py::value_error(what + ": start must not decrease");
+    for (Index i = start[p]; i < start[p + 1]; ++i) {
+      const std::int32_t op = code[2 * i];
+      if (op == static_cast<std::int32_t>(ProgramOp::atom)) {
+        if (code[2 * i + 1] < 0 || code[2 * i + 1] >= n_atoms) {
+          throw py::value_error(what + ": atom index out of range");
+        }
+        ++depth;
+      } else if (op == static_cast<std::int32_t>(ProgramOp::op_not)) {
+        if (depth < 1) throw py::value_error(what + ": NOT on an empty stack");
+      } else if (op == static_cast<std::int32_t>(ProgramOp::op_and) ||
+                 op == static_cast<std::int32_t>(ProgramOp::op_or)) {
+        if (depth < 2) throw py::value_error(what + ": AND/OR needs two operands");
+        --depth;
+      } else {
+        throw py::value_error(what + ": unknown operation " + std::to_string(op));
+      }
+      if (depth > kProgramStack) throw py::value_error(what + ": expression too deep");
+    }
+    if (depth != 1) throw py::value_error(what + ": a program must leave one value");
+  }
+  a.prog.code = code;
+  a.prog.start = start;
+  a.prog.kind = a.kind.data();
+  a.prog.index = a.index.data();
+  a.prog.params = a.params.data();
+  a.prog.weights = a.weights.data();
+  a.prog.n_programs = n_programs;
+  a.prog.n_atoms = n_atoms;
+  a.prog.has_custom = has_custom;
+  return a;
+}
+
+// The Python predicates of custom atoms: callables (states (m, d)) -> (m,) bool.
+template <class S>
+CustomAtoms<S> custom_from(const py::list& predicates) {
+  return [predicates](Index k, const S* X, Index m, Index d, std::uint8_t* out) {
+    py::gil_scoped_acquire acquire;
+    if (k >= static_cast<Index>(predicates.size())) {
+      throw py::value_error("terminal: custom atom " + std::to_string(k) + " has no callable");
+    }
+    Arr<S> states(std::vector<py::ssize_t>{m, d});
+    std::copy(X, X + m * d, states.mutable_data());
+    const py::object result = predicates[static_cast<std::size_t>(k)](states);
+    const auto flags = py::array_t<bool, py::array::c_style | py::array::forcecast>::ensure(result);
+    if (!flags || flags.ndim() != 1 || flags.shape(0) != m) {
+      throw py::value_error("terminal: a custom predicate must return a (m,) bool array for "
+                            "states (m, d)");
+    }
+    for (Index r = 0; r < m; ++r) out[r] = flags.data()[r] ? 1 : 0;
+  };
+}
+
+MopAgentOptions agent_options(const py::dict& agent) {
+  MopAgentOptions opt;
+  const auto kind = agent["agent"].cast<std::string>();
+  if (kind != "mop" && kind != "r") throw py::value_error("agent: expected 'mop' or 'r'");
+  opt.agent = kind == "mop" ? MopAgentKind::mop : MopAgentKind::reward;
+  opt.gamma = agent["gamma"].cast<double>();
+  opt.beta = agent["beta"].cast<double>();
+  opt.mu = agent["mu"].cast<double>();
+  opt.eps = agent["eps"].cast<double>();
+  opt.scale = agent["scale"].cast<double>();
+  opt.hidden = agent["hidden"].cast<Index>();
+  opt.n_contexts = agent["n_contexts"].cast<Index>();
+  if (opt.hidden < 1 || opt.n_contexts < 1) {
+    throw py::value_error("agent: hidden and n_contexts must be >= 1");
+  }
+  return opt;
+}
+
+// The environment of a call: its arrays kept alive, and the kernel's view of them.
+template <class S>
+struct EnvArrays {
+  std::string kind;
+  Arr<S> W, b, K;
+  MopRnnEnv<S> rnn;
+  MopCartPoleEnv cartpole;
+  Index dim() const { return kind == "rnn" ? rnn.dim() : cartpole.dim(); }
+  Index n_bits() const { return kind == "rnn" ? rnn.n_bits() : cartpole.n_bits(); }
+  Index P() const { return kind == "rnn" ? rnn.P : cartpole.P; }
+};
+
+template <class S>
+EnvArrays<S> env_from(const py::dict& env) {
+  EnvArrays<S> e;
+  e.kind = env["kind"].cast<std::string>();
+  if (e.kind == "cartpole") {
+    e.cartpole.P = env["P"].cast<Index>();
+    return e;
+  }
+  if (e.kind != "rnn") throw py::value_error("env: kind must be 'rnn' or 'cartpole'");
+  e.W = env["W"].cast<Arr<S>>();
+  e.b = env["b"].cast<Arr<S>>();
+  e.K = env["K"].cast<Arr<S>>();
+  if (e.W.ndim() != 3 || e.W.shape(1) != e.W.shape(2)) {
+    throw py::value_error("W: expected (P, n, n)");
+  }
+  const Index P = e.W.shape(0), n = e.W.shape(1);
+  if (e.K.ndim() != 3) throw py::value_error("K: expected (P, n, n_bits)");
+  const Index M = e.K.shape(2);
+  if (M < 1 || M > 16) throw py::value_error("n_bits: must be in 1..16");
+  checked(e.W, {P, n, n}, "W");
+  checked(e.b, {P, n}, "b");
+  checked(e.K, {P, n, M}, "K");
+  e.rnn.W = e.W.data();
+  e.rnn.b = e.b.data();
+  e.rnn.K = e.K.data();
+  e.rnn.P = P;
+  e.rnn.n = n;
+  e.rnn.M = M;
+  e.rnn.rho = env["rho"].cast<double>();
+  e.rnn.alpha = env["alpha"].cast<double>();
+  e.rnn.phi = phi_from_name(env["phi"].cast<std::string>());
+  e.rnn.noise_std = env["noise_std"].cast<double>();
+  e.rnn.noise_samples = env["noise_samples"].cast<Index>();
+  if (e.rnn.noise_samples < 1) throw py::value_error("noise_samples: must be >= 1");
+  return e;
+}
+
+// Calls f(env) with the kernel's environment type.
+template <class S, class F>
+void with_env(const EnvArrays<S>& e, F&& f) {
+  if (e.kind == "rnn") {
+    f(e.rnn);
+  } else {
+    f(e.cartpole);
+  }
+}
+
+template <class S>
+void register_dtype(py::module_& m) {
+  m.def(
+      "mop_epoch",
+      [](const py::dict& env, const py::dict& agent, const py::object& terminal,
+         const py::object& reward, const py::list& custom, Arr<S>& theta, const Arr<S>& x0,
+         const Arr<std::int64_t>& contexts, Index horizon, const Arr<std::uint64_t>& seeds,
+         std::uint64_t stream0, const py::object& fit, std::optional<Arr<S>>& adam_m,
+         std::optional<Arr<S>>& adam_v,
+         std::optional<Arr<std::int64_t>>& adam_step) {
+        const EnvArrays<S> e = env_from<S>(env);
+        const MopAgentOptions opt = agent_options(agent);
+        const Index P = e.P(), d = e.dim();
+        if (x0.ndim() != 3) throw py::value_error("x0: expected (P, B, d)");
+        const Index B = x0.shape(1);
+        checked(x0, {P, B, d}, "x0");
+        checked(contexts, {P, B}, "contexts", false);
+        checked(seeds, {P}, "seeds", false);
+        for (Index i = 0; i < P * B; ++i) {
+          if (contexts.data()[i] < 0 || contexts.data()[i] >= opt.n_contexts) {
+            throw py::value_error("contexts: must lie in 0..n_contexts-1");
+          }
+        }
+        const Index n_params = value_param_count(value_input_dim(d, opt.n_contexts), opt.hidden);
+        if (horizon < 0) throw py::value_error("horizon: must be >= 0");
+        const ProgramArrays term = program_from(terminal, d, "terminal");
+        const ProgramArrays rew = program_from(reward, d, "reward");
+        if (term.prog.n_programs != opt.n_contexts) {
+          throw py::value_error("terminal: one program per context expected");
+        }
+        const CustomAtoms<S> predicates = custom_from<S>(custom);
+        const bool any_custom = term.prog.has_custom || rew.prog.has_custom;
+
+        Arr<S> states(std::vector<py::ssize_t>{P, horizon + 1, B, d});
+        Arr<std::int64_t> actions(std::vector<py::ssize_t>{P, horizon, B});
+        Arr<S> entropy(std::vector<py::ssize_t>{P, horizon, B});
+        Arr<S> targets(std::vector<py::ssize_t>{P, horizon + 1, B});
+        Arr<S> weights(std::vector<py::ssize_t>{P, horizon + 1, B});
+        Arr<std::int64_t> lifetime(std::vector<py::ssize_t>{P, B});
+        Arr<bool> terminated(std::vector<py::ssize_t>{P, B});
+        MopTrajectories<S> tr{states.mutable_data(),  actions.mutable_data(),
+                              entropy.mutable_data(), targets.mutable_data(),
+                              weights.mutable_data(), lifetime.mutable_data(),
+                              reinterpret_cast<std::uint8_t*>(terminated.mutable_data()),
+                              horizon,                B};
+        MopRunOptions run;
+        run.horizon = horizon;
+        run.seeds = seeds.data();
+        run.stream0 = stream0;
+
+        MopFitOptions fo;
+        ValueNets<S> nets;
+        const bool fitting = !fit.is_none();
+        S* th = fitting ? inout(theta, {P, n_params}, "theta")
+                        : const_cast<S*>(checked(theta, {P, n_params}, "theta"));
+        if (fitting) {
+          const auto f = fit.cast<py::dict>();
+          fo.lr = f["lr"].cast<double>();
+          fo.updates = f["updates"].cast<Index>();
+          fo.batch_size = f["batch_size"].cast<Index>();
+          fo.seeds = seeds.data();
+          fo.stream0 = stream0;
+          if (fo.updates < 0 || fo.batch_size < 1) {
+            throw py::value_error("fit: updates must be >= 0 and batch_size >= 1");
+          }
+          if (!adam_m || !adam_v || !adam_step) {
+            throw py::value_error("adam_m, adam_v, adam_step: needed when fitting");
+          }
+          nets.theta = th;
+          nets.m = inout(*adam_m, {P, n_params}, "adam_m");
+          nets.v = inout(*adam_v, {P, n_params}, "adam_v");
+          checked(*adam_step, {P}, "adam_step", false);
+          if (!adam_step->writeable()) throw py::value_error("adam_step: array is read-only");
+          nets.step = adam_step->mutable_data();
+          nets.P = P;
+          nets.d = d;
+          nets.n_contexts = opt.n_contexts;
+          nets.hidden = opt.hidden;
+        }
+        Arr<double> losses(std::vector<py::ssize_t>{P, fitting ? fo.updates : 0});
+        {
+          py::gil_scoped_release release;
+          with_env(e, [&](const auto& kernel_env) {
+            mop_rollout<S>(kernel_env, term.prog, rew.prog, opt, run, th, x0.data(),
+                           contexts.data(), any_custom ? &predicates : nullptr, tr);
+          });
+          if (fitting) mop_fit(nets, tr, contexts.data(), opt.scale, fo, losses.mutable_data());
+        }
+        py::dict out;
+        out["states"] = states;
+        out["actions"] = actions;
+        out["entropy"] = entropy;
+        out["targets"] = targets;
+        out["weights"] = weights;
+        out["lifetime"] = lifetime;
+        out["terminated"] = terminated;
+        out["losses"] = losses;
+        return out;
+      },
+      py::arg("env"), py::arg("agent"), py::arg("terminal"), py::arg("reward"),
+      py::arg("custom"), py::arg("theta").noconvert(), py::arg("x0"), py::arg("contexts"),
+      py::arg("horizon"), py::arg("seeds"), py::arg("stream0"), py::arg("fit"),
+      py::arg("adam_m").noconvert() = py::none(), py::arg("adam_v").noconvert() = py::none(),
+      py::arg("adam_step").noconvert() = py::none(),
+      "One NeuroMOP epoch for P networks (network p draws from seeds[p]): B trajectories each "
+      "from x0 (P, B, d) in contexts (P, B), then (fit: dict(lr, updates, batch_size) or None) "
+      "Adam steps on the value "
+      "networks theta (P, n_params), adam_m/adam_v (P, n_params), adam_step (P,) in place. "
+      "Returns dict(states (P, T+1, B, d), actions (P, T, B), entropy (P, T, B), targets and "
+      "weights (P, T+1, B), lifetime (P, B), terminated (P, B), losses (P, updates)).");
+
+  m.def(
+      "mop_evaluate",
+      [](const py::dict& env, const py::dict& agent, const py::object& terminal,
+         const py::object& reward, const py::list& custom, const Arr<S>& theta, Index p,
+         const Arr<S>& X, const Arr<std::int64_t>& contexts) {
+        const EnvArrays<S> e = env_from<S>(env);
+        const MopAgentOptions opt = agent_options(agent);
+        const Index d = e.dim(), A = Index{1} << e.n_bits();
+        if (p < 0 || p >= e.P()) throw py::value_error("p: no such network");
+        if (X.ndim() != 2) throw py::value_error("X: expected (m, d)");
+        const Index rows = X.shape(0);
+        checked(X, {rows, d}, "X");
+        checked(contexts, {rows}, "contexts", false);
+        for (Index i = 0; i < rows; ++i) {
+          if (contexts.data()[i] < 0 || contexts.data()[i] >= opt.n_contexts) {
+            throw py::value_error("contexts: must lie in 0..n_contexts-1");
+          }
+        }
+        const Index n_params = value_param_count(value_input_dim(d, opt.n_contexts), opt.hidden);
+        checked(theta, {n_params}, "theta");
+        const ProgramArrays term = program_from(terminal, d, "terminal");
+        const ProgramArrays rew = program_from(reward, d, "reward");
+        if (term.prog.n_programs != opt.n_contexts) {
+          throw py::value_error("terminal: one program per context expected");
+        }
+        const CustomAtoms<S> predicates = custom_from<S>(custom);
+        const bool any_custom = term.prog.has_custom || rew.prog.has_custom;
+        Arr<double> Q(std::vector<py::ssize_t>{rows, A}), policy(std::vector<py::ssize_t>{rows, A});
+        Arr<double> target(std::vector<py::ssize_t>{rows}), entropy(std::vector<py::ssize_t>{rows});
+        {
+          py::gil_scoped_release release;
+          with_env(e, [&](const auto& kernel_env) {
+            mop_evaluate<S>(kernel_env, p, term.prog, rew.prog, opt, theta.data(), X.data(), rows,
+                            contexts.data(), any_custom ? &predicates : nullptr,
+                            Q.mutable_data(), policy.mutable_data(), target.mutable_data(),
+                            entropy.mutable_data());
+          });
+        }
+        return py::make_tuple(Q, policy, target, entropy);
+      },
+      py::arg("env"), py::arg("agent"), py::arg("terminal"), py::arg("reward"),
+      py::arg("custom"), py::arg("theta").noconvert(), py::arg("p"), py::arg("X"),
+      py::arg("contexts"),
+      "The step quantities of network p's agent at states X (m, d) (noise-free successors): "
+      "Returns (Q (m, A), policy (m, A), target (m,), entropy (m,)) in float64.");
+
+  m.def(
+      "mop_terminal",
+      [](const py::object& program, const Arr<S>& X, Index context, const py::list& custom) {
+        if (X.ndim() != 2) throw py::value_error("X: expected (m, d)");
+        const Index rows = X.shape(0), d = X.shape(1);
+        checked(X, {rows, d}, "X");
+        const ProgramArrays prog = program_from(program, d, "program");
+        if (context < 0 || context >= prog.prog.n_programs) {
+          throw py::value_error("context: no such program");
+        }
+        const CustomAtoms<S> predicates = custom_from<S>(custom);
+        Arr<bool> out(std::vector<py::ssize_t>{rows});
+        std::vector<std::uint8_t> buffer;
+        evaluate_set(prog.prog, context, X.data(), rows, d, &predicates, buffer,
+                     reinterpret_cast<std::uint8_t*>(out.mutable_data()));
+        return out;
+      },
+      py::arg("program"), py::arg("X").noconvert(), py::arg("context"), py::arg("custom"),
+      "Membership of the states X (m, d) in program `context` of a compiled set (terminal "
+      "set or reward region). Returns (m,) bool.");
+
+  m.def(
+      "mop_value_loss_and_grad",
+      [](const Arr<S>& theta, const Arr<S>& Z, const Arr<S>& y, const Arr<S>& c, Index hidden) {
+        if (Z.ndim() != 2) throw py::value_error("Z: expected (m, d_in)");
+        const Index rows = Z.shape(0), d_in = Z.shape(1);
+        if (rows < 1 || hidden < 1) throw py::value_error("Z, hidden: need rows and units");
+        checked(theta, {value_param_count(d_in, hidden)}, "theta");
+        checked(y, {rows}, "y");
+        checked(c, {rows}, "c");
+        RowMat<S> Zm = CMatMap<S>(Z.data(), rows, d_in), Hd(rows, hidden);
+        const Eigen::Matrix<S, Eigen::Dynamic, 1> yv =
+            Eigen::Map<const Eigen::Matrix<S, Eigen::Dynamic, 1>>(y.data(), rows);
+        const Eigen::Matrix<S, Eigen::Dynamic, 1> cv =
+            Eigen::Map<const Eigen::Matrix<S, Eigen::Dynamic, 1>>(c.data(), rows);
+        Arr<S> grad(std::vector<py::ssize_t>{theta.size()});
+        const double loss =
+            value_loss_and_grad(theta.data(), d_in, hidden, Zm, yv, cv, Hd, grad.mutable_data());
+        return py::make_tuple(loss, grad);
+      },
+      py::arg("theta").noconvert(), py::arg("Z"), py::arg("y"), py::arg("c"), py::arg("hidden"),
+      "Weighted squared error sum c (v - y)^2 / sum c of the value network theta "
+      "(flat: W1 (H, d_in), b1, w2, b2) on inputs Z (m, d_in), and its gradient.");
+
+  m.def(
+      "mop_value",
+      [](const Arr<S>& theta, const Arr<S>& Z, Index hidden) {
+        if (Z.ndim() != 2) throw py::value_error("Z: expected (m, d_in)");
+        const Index rows = Z.shape(0), d_in = Z.shape(1);
+        if (hidden < 1) throw py::value_error("hidden: must be >= 1");
+        checked(theta, {value_param_count(d_in, hidden)}, "theta");
+        checked(Z, {rows, d_in}, "Z");
+        Arr<S> v(std::vector<py::ssize_t>{rows});
+        value_forward(theta.data(), d_in, hidden, Z.data(), rows, v.mutable_data());
+        return v;
+      },
+      py::arg("theta").noconvert(), py::arg("Z"), py::arg("hidden"),
+      "Outputs (before scale) of the value network theta on inputs Z (m, d_in) -> (m,).");
+
+  m.def(
+      "cartpole_step",
+      [](const Arr<S>& state, const Arr<S>& force) {
+        if (state.ndim() != 2 || state.shape(1) != 4) {
+          throw py::value_error("state: expected (m, 4)");
+        }
+        const Index rows = state.shape(0);
+        checked(state, {rows, 4}, "state");
+        checked(force, {rows}, "force");
+        Arr<S> out(std::vector<py::ssize_t>{rows, 4});
+        cartpole_steps(state.data(), force.data(), rows, out.mutable_data());
+        return out;
+      },
+      py::arg("state").noconvert(), py::arg("force"),
+      "One cart-pole step (specs/neuromop.md) of states (m, 4) under forces (m,).");
+}
+
+}  // namespace
+
+void register_mop(py::module_& m) {
+  register_dtype<float>(m);
+  register_dtype<double>(m);
+}
+
+}  // namespace flexrnn::py_bind
