@@ -20,16 +20,20 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("reproduce", help="rerun a study and write its report under docs/")
     p.add_argument(
         "study",
-        choices=["training", "learning", "analysis"],
+        choices=["training", "learning", "analysis", "neuromop"],
         help="training: BPTT evidence (training.md); learning: FORCE, full-FORCE, genetic and "
         "Hebbian learning (learning.md); analysis: fixed points, Lyapunov exponents, regimes "
-        "under gain (analysis.md)",
+        "under gain (analysis.md); neuromop: maximum-occupancy control of RNNs "
+        "(reproductions/neuromop.md)",
     )
     p.add_argument("--out", default="docs", help="folder of the report and its figures")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", nargs="+", help="run only these parts of the study")
     p.add_argument("--quick", action="store_true", help="short runs: a smoke test, not evidence")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--networks", type=int, default=10, help="neuromop: networks per condition (default 10)"
+    )
 
     sub.add_parser("config", help="what this build contains (JSON)")
     sub.add_parser("cmake-dir", help="folder for CMAKE_PREFIX_PATH / flexrnn_DIR")
@@ -47,19 +51,27 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(summary, indent=2))
     elif args.command == "reproduce":
-        from flexrnn.experiments import analysis_report, learning_report, training_report
+        from flexrnn.experiments import (
+            analysis_report,
+            learning_report,
+            neuromop_report,
+            training_report,
+        )
 
         report = {
             "training": training_report,
             "learning": learning_report,
             "analysis": analysis_report,
+            "neuromop": neuromop_report,
         }[args.study]
+        extra = {"networks": args.networks} if args.study == "neuromop" else {}
         report(
             out=args.out,
             seed=args.seed,
             only=args.only,
             progress=not args.no_progress,
             quick=args.quick,
+            **extra,
         )
     elif args.command == "config":
         print(json.dumps(flexrnn.config(), indent=2))
