@@ -8,6 +8,7 @@ to run whole epochs in C++ (``kernel_env``). ``action`` is a joint-action index 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from flexrnn import _core, _validate
 from flexrnn.models import RateRNN
 
-from .terminal import TerminalSet, Threshold, compile_sets
+from .terminal import Energy, TerminalSet, Threshold, compile_sets
 
 
 def action_bits(n_bits: int) -> np.ndarray:
@@ -35,7 +36,7 @@ def _terminal_list(terminal) -> list[TerminalSet]:
     return sets
 
 
-class _Env:
+class _Env(ABC):
     """What both environments share: terminal sets per context, action decoding, reset."""
 
     n_bits: int
@@ -110,12 +111,17 @@ class _Env:
         dead = bool(self.is_terminal(self._state[None], self._context)[0])
         return self._state.copy(), 0.0 if dead else 1.0, dead, False, {"action": k}
 
+    @abstractmethod
     def _next(self, x: np.ndarray, k: int) -> np.ndarray:
-        raise NotImplementedError
+        """The state after action index k from x (d,)."""
 
+    @abstractmethod
     def kernel_env(self, envs: Sequence[_Env]) -> dict:
         """The C++ kernel's description of several environments of this kind (stacked)."""
-        raise NotImplementedError
+
+    @abstractmethod
+    def compatible(self, other: _Env) -> bool:
+        """Whether other can run in the same kernel call (same sizes and options)."""
 
 
 class RNNEnv(_Env):
@@ -147,7 +153,7 @@ class RNNEnv(_Env):
             raise ValueError(f"net: phi must be 'tanh' or 'relu', got {net.phi!r}")
         if not 1 <= net.n_in <= 16:
             raise ValueError(f"net: n_in (= n_bits) must be in 1..16, got {net.n_in}")
-        super().__init__(Energy_default(net.phi) if terminal is None else terminal)
+        super().__init__(_default_terminal(net.phi) if terminal is None else terminal)
         self.net = net
         self.rho = _validate.scalar("rho", rho)
         self.noise_std = _validate.scalar("noise_std", noise_std, nonneg=True)
@@ -253,9 +259,8 @@ class RNNEnv(_Env):
         )
 
 
-def Energy_default(phi: str):  # noqa: N802 (reads as the set it builds)
-    from .terminal import Energy
-
+def _default_terminal(phi: str) -> TerminalSet:
+    """The spec's energy threshold: L = 0.11 for tanh, 0.13 for ReLU."""
     return Energy(0.11 if phi == "tanh" else 0.13)
 
 

@@ -13,6 +13,7 @@ all 2^M successors of every step; only ``Custom`` calls back into Python.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Callable
 
@@ -27,7 +28,7 @@ _ENERGY, _ABS, _LINEAR, _ELLIPSE, _L1, _HEART, _CUSTOM = range(7)
 SHAPES = ("square", "plus", "circle", "diamond", "oval", "heart")
 
 
-class TerminalSet:
+class TerminalSet(ABC):
     """A set of states. Combine with ``|``, ``&``, ``~``; test states with :meth:`contains`."""
 
     def __or__(self, other: TerminalSet) -> TerminalSet:
@@ -50,9 +51,9 @@ class TerminalSet:
         out = _core.mop_terminal(program, np.ascontiguousarray(x2), 0, custom)
         return bool(out[0]) if single else out
 
-    # subclasses append their postfix code
+    @abstractmethod
     def _emit(self, code: list, atoms: list, weights: list, custom: list) -> None:
-        raise NotImplementedError
+        """Append this set's postfix code (and its atoms, readout weights, predicates)."""
 
 
 def _check_set(value) -> TerminalSet:
@@ -78,10 +79,13 @@ class _Op(TerminalSet):
 
 
 class _Atom(TerminalSet):
+    """One atom: ``kind``, and ``_atom()`` -> (index (i, j), params) unless ``_emit`` is
+    overridden (atoms with readout weights or a predicate)."""
+
     kind = -1
 
     def _atom(self) -> tuple[tuple[int, int], tuple[float, ...]]:
-        raise NotImplementedError
+        return (0, 0), ()
 
     def _emit(self, code, atoms, weights, custom):
         index, params = self._atom()
