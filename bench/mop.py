@@ -286,4 +286,15 @@ def _render(data: dict[str, Any], ctx: Context) -> list[str]:
         lines.append(
             f"| {dt} | {f['epoch_gflop']:.1f} | {f['cpp_gflops']:.1f} | {gtext} | {share} |"
         )
+    for dt, d in data["by_dtype"].items():
+        g = d["flop"]["gemm_square_gflops"]
+        for key in ("torch_loop", "torch_batched"):
+            if key not in d["timings"] or not g:
+                continue
+            need = d["flop"]["epoch_gflop"] / (d["timings"][key]["median_s"] / TARGET)
+            lines.append(
+                f"- {dt}: 10× {IMPL_NAMES[key]} means an epoch in "
+                f"{d['timings'][key]['median_s'] / TARGET * 1e3:.0f} ms, i.e. {need:.0f} GFLOP/s "
+                f"of products alone ({100 * need / g:.0f} % of the square-GEMM rate)."
+            )
     return lines
