@@ -48,8 +48,8 @@ ENERGY, ABS, LINEAR, ELLIPSE, L1, HEART, CUSTOM = range(7)
 
 ADAM_BETA1, ADAM_BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
 NONTERMINAL_WEIGHT = 0.1  # weight of a non-terminal state's target (terminal: 1)
-FIT_STREAM_OFFSET = 2**19  # the fit's stream is stream0 + p 2^20 + 2^19
-NETWORK_STREAM_STRIDE = 2**20  # trajectory b of network p uses stream0 + p 2^20 + b
+FIT_STREAM_OFFSET = 2**19  # the fit's stream is stream0 + 2^19 (with the network's own seed)
+NETWORK_STREAM_STRIDE = 2**20  # trajectory b uses stream0 + p 2^20 + b; the kernel: p = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,7 +278,8 @@ def fit(
     c = weight / (number of rows of trajectory b). Update k (0-based) draws batch_size rows
     ``floor(u_i N)``, u = philox_uniform(seed, fit_stream, k, batch_size), and takes one Adam
     step on sum c (v - y / scale)^2 / sum c. context: (B,) ints. The kernel's fit_stream is
-    stream0 + p 2^20 + FIT_STREAM_OFFSET (2^19, above every trajectory's b).
+    stream0 + FIT_STREAM_OFFSET (2^19, above every trajectory's b), drawn with the network's
+    own seed.
     Returns (losses (updates,) each minibatch's loss before its step, the new step count);
     with no rows, no update is made (losses empty).
     """
@@ -412,7 +413,8 @@ def rollout(
 ):  # fmt: skip
     """B trajectories of network p, one after the other.
 
-    Trajectory b uses stream = stream0 + p 2^20 + b. For t = 0..T (T = horizon): if x_t is
+    Trajectory b uses stream = stream0 + p 2^20 + b (the kernel gives every network its own
+    seed and uses p = 0, which is what the tests pass). For t = 0..T (T = horizon): if x_t is
     terminal the trajectory ends (lifetime t, target 0, weight 1); if t = T it ends alive
     (lifetime T, no target); else x_t gets the step's target with weight 0.1 and the agent
     acts with u = philox_uniform(seed, stream, 2t, 2). With noise_std > 0, sample s < S uses
