@@ -479,3 +479,20 @@ def test_kernel_never_crashes_on_bad_arrays(theta_shape, horizon, bad):
         return
     with pytest.raises(ValueError):
         _core.mop_epoch(*args)
+
+
+def test_relu_network_rollout_matches_reference():
+    env = _env(phi="relu", terminal=fr.mop.Energy(0.5))
+    assert env.net.phi == "relu"
+    agent = fr.mop.MOPAgent(env, hidden=5, gamma=0.9, beta=0.2, seed=8)
+    _randomise(agent, 8, spread=0.15)
+    roll = agent.rollout(trajectories=4, horizon=30)
+    want = ref.rollout(
+        _ref_env(env), agent.theta, horizon=30, x0=np.broadcast_to(agent.x0, (4, env.dim)),
+        context=np.zeros(4, int), seed=agent.seed, stream0=ROLLOUT_STREAM, **_ref_kwargs(agent),
+    )  # fmt: skip
+    np.testing.assert_array_equal(roll.actions, want["actions"])
+    np.testing.assert_allclose(roll.states, want["states"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(roll.targets, want["targets"], rtol=1e-11, atol=1e-11)
+    # the ReLU default threshold of the spec
+    assert fr.mop.RNNEnv.random(n=6, n_bits=2, phi="relu").terminal[0].level == 0.13
