@@ -314,7 +314,7 @@ def _epoch(
     updates,
     batch_size,
     seed,
-    dtype,
+    dtype="float32",
 ):
     prob = Problem(
         W, K, b, theta, rho=rho, alpha=alpha, level=level, gamma=gamma, hidden=hidden, dtype=dtype
@@ -346,107 +346,29 @@ def _epoch(
     }
 
 
-def epoch_per_trajectory(
-    W: np.ndarray,
-    K: np.ndarray,
-    b: np.ndarray,
-    x0: np.ndarray,
-    theta: np.ndarray,
-    *,
-    rho: float,
-    alpha: float,
-    level: float,
-    gamma: float,
-    hidden: int,
-    trajectories: int,
-    horizon: int,
-    lr: float,
-    updates: int,
-    batch_size: int,
-    seed: int,
-    dtype: Any = "float32",
-) -> dict[str, Any]:
+def epoch_per_trajectory(W, K, b, x0, theta, **options: Any) -> dict[str, Any]:
     """One NeuroMOP epoch, a Python loop over trajectories and steps (each step's 2^M
     successors in one batched product): rollout of ``trajectories`` trajectories from x0 for
     up to ``horizon`` steps, then ``updates`` Adam steps on the value net.
 
     W: (n, n); K: (n, M); b: (n,); x0: (n,); theta: flat value-net parameters
     [W1 (H, n) row-major, b1 (H), w2 (H), b2] (copied, never modified). A fresh Adam starts
-    here (step count 0, as in flexrnn's first epoch). ``dtype``: float32 or float64.
+    here (step count 0, as in flexrnn's first epoch). Keyword options (all required but
+    ``dtype``): rho, alpha, level, gamma, hidden, trajectories, horizon, lr, updates,
+    batch_size, seed, dtype (float32 or float64, default float32).
 
     Returns a dict: lifetime (B,) int64, terminated (B,) bool, losses (updates,) float,
     states_visited (int, sum of lifetime + 1), targets (int, the rows of the fit),
     theta (the updated flat parameters, float64).
     """
-    return _epoch(
-        _rollout_per_trajectory,
-        W,
-        K,
-        b,
-        x0,
-        theta,
-        rho=rho,
-        alpha=alpha,
-        level=level,
-        gamma=gamma,
-        hidden=hidden,
-        trajectories=trajectories,
-        horizon=horizon,
-        lr=lr,
-        updates=updates,
-        batch_size=batch_size,
-        seed=seed,
-        dtype=dtype,
-    )
+    return _epoch(_rollout_per_trajectory, W, K, b, x0, theta, **options)
 
 
-def epoch_batched(
-    W: np.ndarray,
-    K: np.ndarray,
-    b: np.ndarray,
-    x0: np.ndarray,
-    theta: np.ndarray,
-    *,
-    rho: float,
-    alpha: float,
-    level: float,
-    gamma: float,
-    hidden: int,
-    trajectories: int,
-    horizon: int,
-    lr: float,
-    updates: int,
-    batch_size: int,
-    seed: int,
-    dtype: Any = "float32",
-) -> dict[str, Any]:
+def epoch_batched(W, K, b, x0, theta, **options: Any) -> dict[str, Any]:
     """One NeuroMOP epoch, all trajectories stepped together ((active, 2^M, n) tensors; the
     trajectories that have ended leave the batch). Arguments and result as
     :func:`epoch_per_trajectory`."""
-    return _epoch(
-        _rollout_batched,
-        W,
-        K,
-        b,
-        x0,
-        theta,
-        rho=rho,
-        alpha=alpha,
-        level=level,
-        gamma=gamma,
-        hidden=hidden,
-        trajectories=trajectories,
-        horizon=horizon,
-        lr=lr,
-        updates=updates,
-        batch_size=batch_size,
-        seed=seed,
-        dtype=dtype,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Timing
+    return _epoch(_rollout_batched, W, K, b, x0, theta, **options)
 
 
 def energy_task(n=100, n_bits=8, hidden=128, seed=0, *, optimistic=False) -> dict[str, Any]:
