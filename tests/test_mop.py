@@ -496,3 +496,40 @@ def test_relu_network_rollout_matches_reference():
     np.testing.assert_allclose(roll.targets, want["targets"], rtol=1e-11, atol=1e-11)
     # the ReLU default threshold of the spec
     assert fr.mop.RNNEnv.random(n=6, n_bits=2, phi="relu").terminal[0].level == 0.13
+
+
+def _at_offset(a, offset):
+    """A C-contiguous copy of a whose data starts `offset` elements into a fresh buffer."""
+    buf = np.empty(a.size + 8, dtype=a.dtype)
+    out = buf[offset : offset + a.size].reshape(a.shape)
+    out[...] = a
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_epoch_does_not_depend_on_where_buffers_start(dtype):
+    """Vectorised products round differently with the buffer's alignment; the kernel copies
+    what it multiplies into aligned storage, so a call's result is the same bit for bit."""
+    env = _env(n=40, n_bits=3, g=2.0, dtype=dtype, terminal=fr.mop.Energy(0.3))
+    agent = fr.mop.MOPAgent(env, hidden=16, gamma=0.9, seed=1)
+    _randomise(agent, 1, spread=0.2)
+    program, custom = env.programs()
+    kenv = env.kernel_env([env])
+    outs = []
+    for offset in range(4):
+        e = dict(kenv, W=_at_offset(kenv["W"], offset), K=_at_offset(kenv["K"], offset),
+                 b=_at_offset(kenv["b"], offset))  # fmt: skip
+        theta = _at_offset(agent.theta[None], offset)
+        x0 = _at_offset(np.broadcast_to(agent.x0, (1, 3, env.dim)).copy(), offset)
+        m, v = np.zeros_like(theta), np.zeros_like(theta)
+        out = _core.mop_epoch(
+            e, agent._options(0), program, None, custom, theta, x0,
+            np.zeros((1, 3), np.int64), 60, np.ones(1, np.uint64), 0,
+            {"lr": 1e-2, "updates": 4, "batch_size": 16}, m, v, np.zeros(1, np.int64),
+        )  # fmt: skip
+        outs.append((out, theta.copy()))
+    for out, theta in outs[1:]:
+        np.testing.assert_array_equal(out["actions"], outs[0][0]["actions"])
+        np.testing.assert_array_equal(out["states"], outs[0][0]["states"])
+        np.testing.assert_array_equal(out["targets"], outs[0][0]["targets"])
+        np.testing.assert_array_equal(theta, outs[0][1])

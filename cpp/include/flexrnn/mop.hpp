@@ -277,26 +277,35 @@ inline std::uint64_t mop_fit_stream(std::uint64_t stream0) {
 
 namespace detail {
 
-// Per-network data computed once per call: rho K a for every action, and diag(W).
+// Per-network data made once per call: rho K a for every action, diag(W), and copies of W,
+// b and the value network in Eigen's aligned storage. Eigen's vectorised products peel a
+// different number of leading elements depending on where a buffer starts, which changes the
+// rounding; NumPy's buffers start anywhere, so without these copies two runs of the same
+// call could differ in the last bit (and a chaotic network then takes other actions).
 template <class S>
 struct MopPrepared {
   RowMat<S> drive;  // (A, n)
-  Eigen::Matrix<S, Eigen::Dynamic, 1> diag_W;
+  RowMat<S> W;      // (n, n)
+  Eigen::Matrix<S, Eigen::Dynamic, 1> b, diag_W, theta;
 };
 
 template <class S>
-MopPrepared<S> prepare(const MopRnnEnv<S>& env, Index p) {
+MopPrepared<S> prepare(const MopRnnEnv<S>& env, Index p, const S* theta, Index n_params) {
   MopPrepared<S> prep;
-  const CMatMap<S> K(env.K + p * env.n * env.M, env.n, env.M);
+  const RowMat<S> K = CMatMap<S>(env.K + p * env.n * env.M, env.n, env.M);
   prep.drive.noalias() = S(env.rho) * action_bits<S>(env.M) * K.transpose();
-  const CMatMap<S> W(env.W + p * env.n * env.n, env.n, env.n);
-  prep.diag_W = W.diagonal();
+  prep.W = CMatMap<S>(env.W + p * env.n * env.n, env.n, env.n);
+  prep.b = Eigen::Map<const Eigen::Matrix<S, Eigen::Dynamic, 1>>(env.b + p * env.n, env.n);
+  prep.diag_W = prep.W.diagonal();
+  prep.theta = Eigen::Map<const Eigen::Matrix<S, Eigen::Dynamic, 1>>(theta, n_params);
   return prep;
 }
 
 template <class S>
-MopPrepared<S> prepare(const MopCartPoleEnv&, Index) {
-  return {};
+MopPrepared<S> prepare(const MopCartPoleEnv&, Index, const S* theta, Index n_params) {
+  MopPrepared<S> prep;
+  prep.theta = Eigen::Map<const Eigen::Matrix<S, Eigen::Dynamic, 1>>(theta, n_params);
+  return prep;
 }
 
 // The buffers of one thread (one unit at a time).
@@ -360,14 +369,15 @@ void successor(const MopCartPoleEnv&, const MopPrepared<S>&, const S* x, const S
 }
 
 template <class S>
-void prepare_step(const MopRnnEnv<S>& env, Index p, const S* x, MopBuffers<S>& buf) {
-  const CMatMap<S> W(env.W + p * env.n * env.n, env.n, env.n);
-  buf.c.noalias() = W * Eigen::Map<const Eigen::Matrix<S, Eigen::Dynamic, 1>>(x, env.n);
-  buf.c += Eigen::Map<const Eigen::Matrix<S, Eigen::Dynamic, 1>>(env.b + p * env.n, env.n);
+void prepare_step(const MopRnnEnv<S>&, const MopPrepared<S>& prep, const S* x,
+                  MopBuffers<S>& buf) {
+  buf.x_next = Eigen::Map<const Eigen::Matrix<S, Eigen::Dynamic, 1>>(x, prep.W.cols());
+  buf.c.noalias() = prep.W * buf.x_next;  // x copied to aligned storage first (see above)
+  buf.c += prep.b;
 }
 
 template <class S>
-void prepare_step(const MopCartPoleEnv&, Index, const S*, MopBuffers<S>&) {}
+void prepare_step(const MopCartPoleEnv&, const MopPrepared<S>&, const S*, MopBuffers<S>&) {}
 
 // v = w2 . relu(X W1x^T + bias) + b2 over the rows of X (m, d); bias = b1 + the context's
 // column of W1. Z (m, hidden) is scratch.
@@ -409,7 +419,7 @@ inline double log_sum_exp(const std::vector<double>& Q) {
 // and the policy's entropy. For the noisy RNN, S noise samples (normals (S, n), already
 // scaled) are averaged. Leaves the last successor set in buf.X.
 template <class S, class Env>
-void mop_step_values(const Env& env, const detail::MopPrepared<S>& prep, Index p,
+void mop_step_values(const Env& env, const detail::MopPrepared<S>& prep,
                      const Program& terminal, const Program& reward, const MopAgentOptions& opt,
                      const S* theta, const S* x, Index context, const S* noise, Index samples,
                      const CustomAtoms<S>* custom, detail::MopBuffers<S>& buf, double& target,
@@ -418,7 +428,7 @@ void mop_step_values(const Env& env, const detail::MopPrepared<S>& prep, Index p
   const Index d_in = value_input_dim(d, opt.n_contexts);
   const bool want_entropy = opt.beta != 0.0;
   const bool want_reward = opt.mu != 0.0 && !reward.empty();
-  detail::prepare_step(env, p, x, buf);
+  detail::prepare_step(env, prep, x, buf);
   detail::context_bias(theta, d_in, opt.hidden, d, context, buf.bias);
   std::fill(buf.V.begin(), buf.V.end(), 0.0);
   std::fill(buf.s.begin(), buf.s.end(), 0.0);
@@ -483,7 +493,9 @@ void mop_rollout(const Env& env, const Program& terminal, const Program& reward,
   const Index samples = noisy ? env.noise_samples : 1;
   const Index noise_values = noisy ? (samples + 1) * d : 0;
   std::vector<detail::MopPrepared<S>> prep(static_cast<std::size_t>(P));
-  for (Index p = 0; p < P; ++p) prep[p] = detail::prepare<S>(env, p);
+  for (Index p = 0; p < P; ++p) {
+    prep[p] = detail::prepare<S>(env, p, theta + p * n_params, n_params);
+  }
 
   auto make = [&] { return detail::MopBuffers<S>(A, d, d, opt.hidden, noise_values); };
   // A Python predicate takes the GIL: its calls would only queue behind each other.
@@ -491,7 +503,7 @@ void mop_rollout(const Env& env, const Program& terminal, const Program& reward,
   using Buffers = detail::MopBuffers<S>;
   detail::for_each_member<Buffers>(P * B, parallel, make, [&](Index unit, Buffers& buf) {
     const Index p = unit / B, b = unit % B;
-    const S* th = theta + p * n_params;
+    const S* th = prep[p].theta.data();
     const Index context = contexts[p * B + b];
     const std::uint64_t stream = mop_stream(run.stream0, b);
     const std::uint64_t seed = run.seeds[p];
@@ -529,7 +541,7 @@ void mop_rollout(const Env& env, const Program& terminal, const Program& reward,
         }
       }
       double target = 0, entropy = 0;
-      mop_step_values<S>(env, prep[p], p, terminal, reward, opt, th, buf.x.data(), context,
+      mop_step_values<S>(env, prep[p], terminal, reward, opt, th, buf.x.data(), context,
                       noisy ? noise.data() : nullptr, samples, custom, buf, target, entropy);
       double u[2];
       philox_uniform(seed, stream, 2 * step, u, 2);
@@ -572,13 +584,15 @@ void mop_evaluate(const Env& env, Index p, const Program& terminal, const Progra
                   const std::int64_t* contexts, const CustomAtoms<S>* custom, double* Q,
                   double* policy, double* target, double* entropy) {
   const Index d = env.dim(), A = Index{1} << env.n_bits();
-  const detail::MopPrepared<S> prep = detail::prepare<S>(env, p);
+  const Index n_params = value_param_count(value_input_dim(d, opt.n_contexts), opt.hidden);
+  const detail::MopPrepared<S> prep = detail::prepare<S>(env, p, theta, n_params);
   auto make = [&] { return detail::MopBuffers<S>(A, d, d, opt.hidden, 0); };
   const bool parallel = !(terminal.has_custom || reward.has_custom) && m > 1;
   using Buffers = detail::MopBuffers<S>;
   detail::for_each_member<Buffers>(m, parallel, make, [&](Index r, Buffers& buf) {
-    mop_step_values<S>(env, prep, p, terminal, reward, opt, theta, X + r * d, contexts[r], nullptr,
-                    1, custom, buf, target[r], entropy[r]);
+    std::copy(X + r * d, X + (r + 1) * d, buf.x.data());  // aligned, as in a rollout
+    mop_step_values<S>(env, prep, terminal, reward, opt, prep.theta.data(), buf.x.data(),
+                       contexts[r], nullptr, 1, custom, buf, target[r], entropy[r]);
     std::copy(buf.Q.begin(), buf.Q.end(), Q + r * A);
     std::copy(buf.pi.begin(), buf.pi.end(), policy + r * A);
   });
@@ -606,12 +620,14 @@ struct MopFitOptions {
 // Outputs v (m) (before scale) of the value network theta on the inputs Z (m, d_in).
 template <class S>
 void value_forward(const S* theta, Index d_in, Index hidden, const S* Z, Index m, S* v) {
-  const CMatMap<S> Zm(Z, m, d_in);
-  const Eigen::Matrix<S, Eigen::Dynamic, 1> b1 =
-      Eigen::Map<const Eigen::Matrix<S, Eigen::Dynamic, 1>>(theta + hidden * d_in, hidden);
+  const RowMat<S> Zm = CMatMap<S>(Z, m, d_in);  // aligned copies: see MopPrepared
+  using Vec = Eigen::Matrix<S, Eigen::Dynamic, 1>;
+  const Vec th = Eigen::Map<const Vec>(theta, value_param_count(d_in, hidden));
+  const Vec b1 = th.segment(hidden * d_in, hidden);
   RowMat<S> H(m, hidden);
-  Eigen::Map<Eigen::Matrix<S, Eigen::Dynamic, 1>> vm(v, m);
-  detail::value_rows(theta, d_in, hidden, d_in, Zm, b1, H, vm);
+  Vec vv(m);
+  detail::value_rows(th.data(), d_in, hidden, d_in, Zm, b1, H, vv);
+  std::copy(vv.data(), vv.data() + m, v);
 }
 
 // Loss sum c (v - y)^2 / sum c of network theta over rows Z (m, d_in) and its gradient
@@ -672,10 +688,10 @@ void mop_fit(const ValueNets<S>& nets, const MopTrajectories<S>& tr, const std::
   const Index P = nets.P, B = tr.B, T = tr.T, d = nets.d;
   const Index d_in = value_input_dim(d, nets.n_contexts);
   const Index n_params = value_param_count(d_in, nets.hidden);
+  // theta and its gradient in aligned storage (see MopPrepared), copied back at the end
   struct FitBuffers {
     RowMat<S> Z, Hd;
-    Eigen::Matrix<S, Eigen::Dynamic, 1> y, c;
-    std::vector<S> grad;
+    Eigen::Matrix<S, Eigen::Dynamic, 1> y, c, theta, grad;
     std::vector<double> u;
   };
   auto make = [&] {
@@ -684,7 +700,7 @@ void mop_fit(const ValueNets<S>& nets, const MopTrajectories<S>& tr, const std::
     f.Hd.resize(fit.batch_size, nets.hidden);
     f.y.resize(fit.batch_size);
     f.c.resize(fit.batch_size);
-    f.grad.resize(static_cast<std::size_t>(n_params));
+    f.grad.resize(n_params);
     f.u.resize(static_cast<std::size_t>(fit.batch_size));
     return f;
   };
@@ -702,7 +718,10 @@ void mop_fit(const ValueNets<S>& nets, const MopTrajectories<S>& tr, const std::
       }
     }
     const Index N = static_cast<Index>(rows_t.size());
-    S* theta = nets.theta + p * n_params;
+    Eigen::Map<Eigen::Matrix<S, Eigen::Dynamic, 1>> theta_out(nets.theta + p * n_params,
+                                                              n_params);
+    f.theta = theta_out;
+    S* theta = f.theta.data();
     const std::uint64_t stream = mop_fit_stream(fit.stream0);
     for (Index k = 0; k < fit.updates; ++k) {
       if (N == 0) {
@@ -727,6 +746,7 @@ void mop_fit(const ValueNets<S>& nets, const MopTrajectories<S>& tr, const std::
       adam_step(theta, f.grad.data(), nets.m + p * n_params, nets.v + p * n_params, n_params,
                 nets.step[p], fit.lr);
     }
+    theta_out = f.theta;
   });
 }
 
