@@ -188,7 +188,11 @@ def markdown(results: dict, paths: dict, meta: dict) -> str:
             f"ED is {m['dimensionality_far']['mean']:.2f} far from it and "
             f"{m['dimensionality_near']['mean']:.2f} near it (paper: ≈ 8 and ≈ 7). "
             + (
-                "NeuroMOP is more variable than the R agent"
+                "NeuroMOP is about as variable as the R agent by <sigma>, within the standard "
+                "errors (paper: more variable), and its jumps are larger"
+                if abs(m["variability"]["mean"] - r["variability"]["mean"])
+                <= m["variability"]["sem"] + r["variability"]["sem"]
+                else "NeuroMOP is more variable than the R agent"
                 if m["variability"]["mean"] > r["variability"]["mean"]
                 else "NeuroMOP is **not** more variable than the R agent by <sigma> (paper: it "
                 "is), though its jumps are larger"
@@ -334,7 +338,8 @@ def markdown(results: dict, paths: dict, meta: dict) -> str:
         lines += [
             "## Cart-pole",
             "",
-            f"MOP agents (value network 128 units, gamma 0.98) on the cart-pole of the spec "
+            f"MOP agents (value network 128 units, gamma {cp.get('gamma', 0.98)}) on the "
+            "cart-pole of the spec "
             f"(forces ±40, terminal |x| > 1.8 or |theta| > 0.62), T = {cp['horizon']}, "
             f"{cp['epochs']} epochs: test lifetime {_ms(cp['lifetime'], '.0f')}, action "
             f"entropy {_ms(cp['entropy'])} nats (max ln 2 = 0.69)."
