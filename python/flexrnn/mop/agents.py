@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ import numpy as np
 
 from flexrnn import _core, _validate
 from flexrnn._version import __version__
+from flexrnn.train.checkpoint import atomic_savez
 from flexrnn.train.history import progress_bar
 
 from .env import CartPole, RNNEnv, _Env
@@ -651,16 +650,7 @@ def _save(path: PathLike, agents, histories, args: dict, wall: float) -> None:
     for p, (a, h) in enumerate(zip(agents, histories)):
         content.update({f"agent{p}/{k}": v for k, v in a.state_dict().items()})
         content.update({f"hist{p}/{k}": v for k, v in h.as_dict().items()})
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **content)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_savez(path, content)
 
 
 def _load(path: PathLike, agents, args: dict) -> tuple[list[MopHistory], float]:

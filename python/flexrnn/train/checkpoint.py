@@ -86,6 +86,13 @@ def save_checkpoint(
     content.update({f"hist/{k}": v for k, v in hist.items() if isinstance(v, np.ndarray)})
     content.update({f"arg/{k}": np.asarray(v) for k, v in (arrays or {}).items()})
 
+    atomic_savez(path, content)
+
+
+def atomic_savez(path: PathLike, content: dict[str, np.ndarray]) -> None:
+    """``np.savez`` to a temporary file beside ``path``, synced, then moved into place with
+    ``os.replace``: a crash mid-write leaves the previous file intact."""
+    path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=folder)
     try:
