@@ -19,6 +19,7 @@ import numpy as np
 
 from flexrnn import _core
 from flexrnn import _validate as check
+from flexrnn._io import atomic_savez
 from flexrnn._version import __version__
 
 PHI_NAMES = ("tanh", "relu", "softplus", "shifted_tanh", "identity")
@@ -159,7 +160,7 @@ class Model(ABC):
             "dtype": self._dtype.name,
             "hyperparameters": self.hyperparameters(),
         }
-        np.savez(Path(path), __meta__=np.array(json.dumps(meta)), **self.params())
+        atomic_savez(path, {"__meta__": np.array(json.dumps(meta)), **self.params()})
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={v}" for k, v in self._size_summary().items())

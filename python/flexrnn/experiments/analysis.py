@@ -17,7 +17,6 @@ Three parts, each a call of the public API (``flexrnn.analysis``) with its wall-
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 
 import flexrnn
 from flexrnn import analysis, tasks
+from flexrnn._io import atomic_savefig, atomic_write_json, atomic_write_text
 from flexrnn.experiments.training import FIGURES, _cpu_name, _say
 from flexrnn.train import bptt, stop_when_accuracy
 
@@ -212,7 +212,7 @@ def _figures(out: Path, results: dict[str, Any], extras: dict[str, Any]) -> dict
             ax.set(ylabel="x (4 units)", title=f"gain {g:g}")
         ax.set_xlabel("time (tau)")
         path = f"{FIGURES}/analysis_transition.png"
-        fig.savefig(out / path, dpi=110)
+        atomic_savefig(fig, out / path, dpi=110)
         plt.close(fig)
         paths["transition"] = path
     if "trained" in extras:
@@ -234,7 +234,7 @@ def _figures(out: Path, results: dict[str, Any], extras: dict[str, Any]) -> dict
         ax2.set_ylabel("stable fixed points at zero input", color="C0")
         axes[2].set(xlabel="gain on W", ylabel="largest exponent (1/tau)", title="dynamics")
         path = f"{FIGURES}/analysis_trained.png"
-        fig.savefig(out / path, dpi=110)
+        atomic_savefig(fig, out / path, dpi=110)
         plt.close(fig)
         paths["trained"] = path
     return paths
@@ -432,7 +432,7 @@ def analysis_report(
         results["trained"], extras["trained"] = trained_network(seed, quick, say)
     out.mkdir(parents=True, exist_ok=True)
     paths = _figures(out, results, extras)
-    (out / "analysis.md").write_text(_markdown(results, paths, meta) + "\n")
-    (out / "analysis.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    atomic_write_text(out / "analysis.md", _markdown(results, paths, meta) + "\n")
+    atomic_write_json(out / "analysis.json", {"meta": meta, "results": results})
     say(f"wrote {out / 'analysis.md'}")
     return {"meta": meta, "results": results}

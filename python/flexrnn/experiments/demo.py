@@ -17,6 +17,7 @@ import numpy as np
 
 import flexrnn
 from flexrnn import reference
+from flexrnn._io import atomic_savefig
 
 # Stationary <x^2> of dx/dt = -x + g J tanh(x) for large n (specs/analysis.md).
 MEAN_FIELD_VARIANCE = {2.0: (1.9, 2.0), 3.0: (5.4, 5.7)}
@@ -121,5 +122,5 @@ def _figure(out, x, gains, variance, t_core, t_ref):
     ax.set_ylabel("ms for the whole sweep")
     ax.set_title(f"{t_ref / t_core:.0f}x")
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
+    atomic_savefig(fig, out, dpi=120)
     plt.close(fig)

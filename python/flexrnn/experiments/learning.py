@@ -26,6 +26,7 @@ import numpy as np
 
 import flexrnn
 from flexrnn import tasks
+from flexrnn._io import atomic_savefig, atomic_write_json, atomic_write_text
 from flexrnn.experiments.training import _cpu_name, _say
 from flexrnn.train import (
     exploratory_run,
@@ -252,7 +253,7 @@ def _figures(out: Path, results: dict[str, Any], extras: dict[str, Any]) -> dict
         axes[1].legend(fontsize=8, loc="upper right")
         fig.tight_layout()
         paths["force"] = f"{FIGURES}/learning_force.png"
-        fig.savefig(out / paths["force"], dpi=110)
+        atomic_savefig(fig, out / paths["force"], dpi=110)
         plt.close(fig)
     keys = ("full_force_pd", "full_force_ci", "genetic", *HEBBIAN)
     curves = [k for k in keys if k in extras]
@@ -269,7 +270,7 @@ def _figures(out: Path, results: dict[str, Any], extras: dict[str, Any]) -> dict
             ax.set_title(f"{key.replace('_', ' ')}: {results[key]['task']}", fontsize=9)
         fig.tight_layout()
         paths["accuracy"] = f"{FIGURES}/learning_accuracy.png"
-        fig.savefig(out / paths["accuracy"], dpi=110)
+        atomic_savefig(fig, out / paths["accuracy"], dpi=110)
         plt.close(fig)
     return paths
 
@@ -494,7 +495,7 @@ def learning_report(
             say(json.dumps(results[key], indent=1))
     out.mkdir(parents=True, exist_ok=True)
     paths = _figures(out, results, extras)
-    (out / "learning.md").write_text(_markdown(results, paths, meta) + "\n")
-    (out / "learning.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    atomic_write_text(out / "learning.md", _markdown(results, paths, meta) + "\n")
+    atomic_write_json(out / "learning.json", {"meta": meta, "results": results})
     say(f"wrote {out / 'learning.md'}")
     return {"meta": meta, "results": results}

@@ -17,7 +17,6 @@ one C++ call per epoch):
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 
 import flexrnn
 from flexrnn import mop
+from flexrnn._io import atomic_write_json, atomic_write_text
 from flexrnn.experiments.training import _cpu_name, _say
 from flexrnn.mop import metrics
 
@@ -301,7 +301,7 @@ def neuromop_report(
     from flexrnn.experiments.neuromop_report import figures, markdown
 
     paths = figures(folder, results, extras)
-    (folder / "neuromop.md").write_text(markdown(results, paths, meta) + "\n")
-    (folder / "neuromop.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    atomic_write_text(folder / "neuromop.md", markdown(results, paths, meta) + "\n")
+    atomic_write_json(folder / "neuromop.json", {"meta": meta, "results": results})
     say(f"wrote {folder / 'neuromop.md'}")
     return {"meta": meta, "results": results}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flexrnn._io import atomic_savefig
 from flexrnn.experiments.training import FIGURES
 
 
@@ -32,7 +33,7 @@ def figures(folder: Path, results: dict, extras: dict) -> dict[str, str]:
 
     def save(fig, name):
         fig.tight_layout()
-        fig.savefig(fig_dir / name, dpi=110)
+        atomic_savefig(fig, fig_dir / name, dpi=110)
         plt.close(fig)
         paths[name.removesuffix(".png")] = f"{FIGURES}/{name}"
 

@@ -24,6 +24,7 @@ import numpy as np
 
 import flexrnn
 from flexrnn import tasks
+from flexrnn._io import atomic_savefig, atomic_write_json, atomic_write_text
 from flexrnn.train import bptt, loss_and_grad, stop_when_accuracy
 
 FIGURES = "figures"
@@ -202,7 +203,7 @@ def _figures(out: Path, results: dict[str, Any], extras: dict[str, Any]) -> dict
             ax.set_ylabel("training loss")
     fig.tight_layout()
     paths["decision"] = f"{FIGURES}/training_decision.png"
-    fig.savefig(out / paths["decision"], dpi=110)
+    atomic_savefig(fig, out / paths["decision"], dpi=110)
     plt.close(fig)
 
     if "measure_wait_go" in extras:
@@ -229,7 +230,7 @@ def _figures(out: Path, results: dict[str, Any], extras: dict[str, Any]) -> dict
         axes[1].set_ylabel("output (solid) / target (dotted)")
         fig.tight_layout()
         paths["measure_wait_go"] = f"{FIGURES}/training_measure_wait_go.png"
-        fig.savefig(out / paths["measure_wait_go"], dpi=110)
+        atomic_savefig(fig, out / paths["measure_wait_go"], dpi=110)
         plt.close(fig)
     return paths
 
@@ -392,7 +393,7 @@ def training_report(
             say(json.dumps(summary, indent=1))
     out.mkdir(parents=True, exist_ok=True)
     paths = _figures(out, results, extras)
-    (out / "training.md").write_text(_markdown(results, paths, meta) + "\n")
-    (out / "training.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    atomic_write_text(out / "training.md", _markdown(results, paths, meta) + "\n")
+    atomic_write_json(out / "training.json", {"meta": meta, "results": results})
     say(f"wrote {out / 'training.md'}")
     return {"meta": meta, "results": results}

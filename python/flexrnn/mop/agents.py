@@ -22,8 +22,8 @@ from typing import Callable, Union
 import numpy as np
 
 from flexrnn import _core, _validate
+from flexrnn._io import atomic_savez
 from flexrnn._version import __version__
-from flexrnn.train.checkpoint import atomic_savez
 from flexrnn.train.history import progress_bar
 
 from .env import CartPole, RNNEnv, _Env

@@ -12,14 +12,13 @@ with ``os.replace``, so a crash mid-write leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 
+from flexrnn._io import atomic_savez, remove_stale_temporaries
 from flexrnn._version import __version__
 from flexrnn.models import MODELS, Model
 
@@ -89,24 +88,6 @@ def save_checkpoint(
     atomic_savez(path, content)
 
 
-def atomic_savez(path: PathLike, content: dict[str, np.ndarray]) -> None:
-    """``np.savez`` to a temporary file beside ``path``, synced, then moved into place with
-    ``os.replace``: a crash mid-write leaves the previous file intact."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def load_checkpoint(path: PathLike) -> Checkpoint:
     """Read a checkpoint written by ``bptt(checkpoint=...)``.
 
@@ -114,6 +95,7 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
     written by a newer format.
     """
     path = Path(path)
+    remove_stale_temporaries(path)
     if not path.is_file():
         raise ValueError(f"path: no checkpoint file at {path}")
     with np.load(path, allow_pickle=False) as data:
