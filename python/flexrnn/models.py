@@ -70,7 +70,17 @@ def _warn_if_diverged(x: np.ndarray) -> None:
 
 
 class Model(ABC):
-    """Shared behaviour: named parameter arrays, dtype, copy, save/load."""
+    """Shared behaviour: named parameter arrays, dtype, copy, save/load.
+
+    Ownership: a constructor copies every array it is given (``copy=True``, the default),
+    so a model never shares memory with its caller: training updates the model's own
+    arrays and leaves the inputs (another model's ``params()``, a read-only array, an
+    ``r+`` memmap) untouched. ``copy=False`` keeps an array that is already C-contiguous in
+    the model's dtype as it is (others are still converted): a memmap then stays a view of
+    its file and training writes into it; two parameters sharing memory are then a
+    ValueError. Read-only arrays kept with ``copy=False`` serve runs; the trainers copy
+    them before their first update.
+    """
 
     # parameter names in a fixed order; optional ones may be None; saved hyperparameters
     _params: ClassVar[tuple[str, ...]] = ()
@@ -86,7 +96,12 @@ class Model(ABC):
     def _check_hyper(self) -> None:
         """Re-check hyperparameters, which may have been changed since construction."""
 
-    def _set_params(self, values: dict[str, Any], dtype: Any) -> None:
+    def _set_params(self, values: dict[str, Any], dtype: Any, copy: bool = True) -> None:
+        """Set every parameter from ``values``: in ``dtype``, C-contiguous, finite; copies
+        of the caller's arrays unless ``copy=False`` (then two parameters sharing memory
+        are rejected: one buffer would receive both parameters' updates)."""
+        if not isinstance(copy, (bool, np.bool_)):
+            raise TypeError(f"copy: expected True or False, got {type(copy).__name__}")
         first = values[self._params[0]]
         dt = check.as_dtype(dtype if dtype is not None else _default_dtype(first, self._params[0]))
         self._dtype = dt
@@ -94,8 +109,16 @@ class Model(ABC):
             value = values.get(name)
             if value is None and name in self._optional:
                 setattr(self, name, None)
-            else:
-                setattr(self, name, check.array(name, value, dt))
+                continue
+            arr = check.array(name, value, dt)
+            # copy=True: the model owns its arrays, so training never writes into a caller's
+            # buffer (a memmap, another model's parameter) and read-only inputs become
+            # writeable parameters. check.array copied already unless it returned a view.
+            if copy and (arr is value or not arr.flags.owndata or not arr.flags.writeable):
+                arr = arr.copy()
+            setattr(self, name, arr)
+        if not copy:
+            _reject_aliases(self, self._params)
         self._check_shapes()
 
     def _check_shapes(self) -> dict[str, np.ndarray]:
@@ -144,8 +167,7 @@ class Model(ABC):
 
     def astype(self, dtype: Any) -> Model:
         """A copy with every parameter in ``dtype`` (float32 or float64)."""
-        values = {k: None if v is None else np.array(v) for k, v in self.params().items()}
-        return type(self)(**values, **self.hyperparameters(), dtype=dtype)
+        return type(self)(**self.params(), **self.hyperparameters(), dtype=dtype)
 
     def copy(self) -> Model:
         return self.astype(self._dtype)
@@ -168,6 +190,26 @@ class Model(ABC):
 
     def _size_summary(self) -> dict[str, int]:
         return {}
+
+
+def _reject_aliases(model: Model, names: tuple[str, ...]) -> None:
+    """ValueError naming two parameters whose arrays overlap in memory."""
+    arrays = [(n, getattr(model, n)) for n in names if getattr(model, n) is not None]
+    for i, (a_name, a) in enumerate(arrays):
+        for b_name, b in arrays[i + 1 :]:
+            if np.may_share_memory(a, b) and _overlap(a, b):
+                raise ValueError(
+                    f"{a_name}, {b_name}: copy=False, but these parameters share memory (one "
+                    "buffer would receive both parameters' updates); pass separate arrays "
+                    "or leave copy=True"
+                )
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    try:
+        return bool(np.shares_memory(a, b, max_work=10**6))
+    except np.exceptions.TooHardError:  # interleaved views too costly to decide: overlap
+        return True
 
 
 def _dim(a: np.ndarray, axis: int, times: int = 1) -> int | None:
@@ -210,7 +252,7 @@ class _RateBase(Model):
     def _check_hyper(self):
         self._init_hyper(self.tau, self.dt, self.phi, self.form, self.readout)
 
-    def _set_rate_params(self, recurrent, n, W_in, W_out, b, b_out, x0, dtype):
+    def _set_rate_params(self, recurrent, n, W_in, W_out, b, b_out, x0, dtype, copy):
         """Set the recurrent arrays plus W_in, W_out and the (defaulted) b, b_out, x0."""
         n_out = check.real_array("W_out", W_out).shape[0] if np.ndim(W_out) == 2 else 0
         defaults = {
@@ -218,7 +260,7 @@ class _RateBase(Model):
             "b_out": np.zeros(n_out) if b_out is None else b_out,
             "x0": np.zeros(n) if x0 is None else x0,
         }
-        self._set_params({**recurrent, "W_in": W_in, "W_out": W_out, **defaults}, dtype)
+        self._set_params({**recurrent, "W_in": W_in, "W_out": W_out, **defaults}, dtype, copy)
 
     def _init_hyper(self, tau, dt, phi, form, readout):
         self.tau = check.scalar("tau", tau, positive=True)
@@ -304,7 +346,8 @@ class RateRNN(_RateBase):
     """Continuous-time rate RNN (specs/models.md), ``form="current"`` or ``"rate"``.
 
     Parameters: ``W`` (n, n), ``W_in`` (n, n_in), ``b`` (n,), ``W_out`` (n_out, n),
-    ``b_out`` (n_out,), ``x0`` (n,).
+    ``b_out`` (n_out,), ``x0`` (n,). The arrays are copied unless ``copy=False`` (see
+    :class:`Model`).
     """
 
     _params = ("W", "W_in", "b", "W_out", "b_out", "x0")
@@ -328,13 +371,14 @@ class RateRNN(_RateBase):
         form="current",
         readout="rate",
         dtype=None,
+        copy=True,
     ):
         self._init_hyper(tau, dt, phi, form, readout)
         W_arr = check.real_array("W", W)
         if W_arr.ndim != 2 or W_arr.shape[0] != W_arr.shape[1] or W_arr.shape[0] == 0:
             raise ValueError(f"W: expected a square (n, n) matrix with n >= 1, got {W_arr.shape}")
         n = W_arr.shape[0]
-        self._set_rate_params({"W": W_arr}, n, W_in, W_out, b, b_out, x0, dtype)
+        self._set_rate_params({"W": W_arr}, n, W_in, W_out, b, b_out, x0, dtype, copy)
 
     def _shapes(self, p):
         n, n_in, n_out = _dim(p["W"], 0), _dim(p["W_in"], 1), _dim(p["W_out"], 0)
@@ -389,7 +433,8 @@ class LowRankRNN(_RateBase):
     """Low-rank rate RNN, ``W = U V^T / n`` (never formed in the loop), current form.
 
     Parameters: ``U``, ``V`` (n, rank), ``W_in`` (n, n_in), ``b`` (n,), ``W_out`` (n_out, n),
-    ``b_out`` (n_out,), ``x0`` (n,).
+    ``b_out`` (n_out,), ``x0`` (n,). The arrays are copied unless ``copy=False`` (see
+    :class:`Model`).
     """
 
     _params = ("U", "V", "W_in", "b", "W_out", "b_out", "x0")
@@ -413,13 +458,14 @@ class LowRankRNN(_RateBase):
         phi="tanh",
         readout="rate",
         dtype=None,
+        copy=True,
     ):
         self._init_hyper(tau, dt, phi, "current", readout)
         U_arr = check.real_array("U", U)
         if U_arr.ndim != 2 or U_arr.shape[0] == 0:
             raise ValueError(f"U: expected shape (n, rank) with n >= 1, got {U_arr.shape}")
         n = U_arr.shape[0]
-        self._set_rate_params({"U": U_arr, "V": V}, n, W_in, W_out, b, b_out, x0, dtype)
+        self._set_rate_params({"U": U_arr, "V": V}, n, W_in, W_out, b, b_out, x0, dtype, copy)
 
     def _shapes(self, p):
         n, rank = _dim(p["U"], 0), _dim(p["U"], 1)
@@ -479,6 +525,7 @@ class NMRNN(Model):
     (rank, n_mod), ``c_z`` (rank,), ``z0`` (n_mod,), optional feedback ``W_zx`` (n_mod, n).
     Output network: ``U``, ``V`` (n, rank), ``B_x`` (n, n_in), ``x0`` (n,); readout ``C``
     (n_out, n), ``d`` (n_out,). ``n_scale``: 1 (orthonormal U, the timing-task code) or n.
+    The arrays are copied unless ``copy=False`` (see :class:`Model`).
     """
 
     _params = ("W_z", "B_z", "b_z", "A_z", "c_z", "U", "V", "B_x", "C", "d", "x0", "z0", "W_zx")
@@ -506,6 +553,7 @@ class NMRNN(Model):
         dt=1.0,
         n_scale=1.0,
         dtype=None,
+        copy=True,
     ):
         self._init_hyper(tau_x, tau_z, dt, n_scale)
         U_arr = check.real_array("U", U)
@@ -534,6 +582,7 @@ class NMRNN(Model):
                 "W_zx": W_zx,
             },
             dtype,
+            copy,
         )
 
     def _check_hyper(self):
@@ -697,13 +746,14 @@ class LSTM(Model):
     """LSTM baseline, gates in PyTorch's order (i, f, g, o).
 
     Parameters: ``W_ih`` (4n, n_in), ``W_hh`` (4n, n), ``b`` (4n,), ``C`` (n_out, n),
-    ``d`` (n_out,), ``h0``, ``c0`` (n,).
+    ``d`` (n_out,), ``h0``, ``c0`` (n,). The arrays are copied unless ``copy=False`` (see
+    :class:`Model`).
     """
 
     _params = ("W_ih", "W_hh", "b", "C", "d", "h0", "c0")
     _hyper = ()
 
-    def __init__(self, W_ih, W_hh, C, b=None, d=None, h0=None, c0=None, *, dtype=None):
+    def __init__(self, W_ih, W_hh, C, b=None, d=None, h0=None, c0=None, *, dtype=None, copy=True):
         W_hh_arr = check.real_array("W_hh", W_hh)
         if W_hh_arr.ndim != 2 or W_hh_arr.shape[0] != 4 * W_hh_arr.shape[1] or W_hh_arr.size == 0:
             raise ValueError(f"W_hh: expected shape (4n, n) with n >= 1, got {W_hh_arr.shape}")
@@ -720,6 +770,7 @@ class LSTM(Model):
                 "c0": np.zeros(n) if c0 is None else c0,
             },
             dtype,
+            copy,
         )
 
     def _shapes(self, p):

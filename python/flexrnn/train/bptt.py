@@ -271,15 +271,20 @@ def bptt(
 
 
 def _own_params(net: Model) -> dict[str, np.ndarray]:
-    """The network's parameter arrays, made C-contiguous, finite, in its dtype: those arrays
-    are then updated in place (a parameter given as a list or another dtype is replaced by
-    its converted array once, here)."""
+    """The network's parameter arrays, made C-contiguous, finite, in its dtype, writeable
+    and disjoint: those arrays are then updated in place (a parameter given as a list or
+    another dtype, a read-only array, or one sharing memory with an earlier parameter is
+    replaced by its own copy once, here)."""
     params = net.params()
+    kept: list[np.ndarray] = []
     for name, value in params.items():
         arr = check.array(name, value, net.dtype)
+        if not arr.flags.writeable or any(np.may_share_memory(arr, k) for k in kept):
+            arr = arr.copy()
         if arr is not value:
             setattr(net, name, arr)
             params[name] = arr
+        kept.append(arr)
     return params
 
 
