@@ -19,7 +19,7 @@ import numpy as np
 
 from flexrnn import _core
 from flexrnn import _validate as check
-from flexrnn._io import atomic_savez
+from flexrnn._io import NpzReader, atomic_savez
 from flexrnn._version import __version__
 
 PHI_NAMES = ("tanh", "relu", "softplus", "shifted_tanh", "identity")
@@ -833,20 +833,81 @@ MODELS = {cls.__name__: cls for cls in (RateRNN, LowRankRNN, NMRNN, LSTM)}
 
 
 def load(path: PathLike) -> Model:
-    """Read a model written by ``Model.save`` (any model class, format version 1)."""
-    with np.load(Path(path), allow_pickle=False) as data:
-        if "__meta__" not in data.files:
-            raise ValueError(f"path: {path} is not a flexrnn model file (no metadata)")
-        meta = json.loads(str(data["__meta__"]))
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"path: {path} is not a flexrnn model file")
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ValueError(
-                f"path: {path} has format version {meta['format_version']}, newer than this "
-                f"flexrnn ({__version__}) reads ({FORMAT_VERSION}); upgrade flexrnn"
-            )
-        cls = MODELS.get(meta.get("model"))
-        if cls is None:
-            raise ValueError(f"path: unknown model class {meta.get('model')!r}")
-        arrays = {k: data[k] for k in data.files if k != "__meta__"}
-    return cls(**arrays, **meta["hyperparameters"], dtype=meta["dtype"])
+    """Read a model written by ``Model.save`` (any model class, format version 1).
+
+    Stale temporary files of interrupted saves to ``path`` are removed first. Every
+    malformed file (truncated, not a zip, missing or bad metadata, unknown class, missing,
+    extra or object arrays, wrong dtypes or shapes, non-finite values) is a ValueError
+    (:class:`flexrnn._io.FileFormatError`) naming the file and the problem; array shapes are
+    checked against the model from the arrays' headers, before any data is decompressed.
+    A missing file is a FileNotFoundError.
+    """
+    with NpzReader(path, "flexrnn model file") as f:
+        meta = f.meta()
+        f.check_format(meta, FORMAT, FORMAT_VERSION)
+        cls, dtype, hyper = model_from_meta(f, meta)
+        keys = [k for k in f.members if k != "__meta__"]
+        check_declared_params(f, cls, dtype, keys)
+        arrays = {k: f.read(k) for k in keys}
+    return build_model(f, cls, arrays, hyper, dtype)
+
+
+def model_from_meta(f: NpzReader, meta: dict[str, Any]) -> tuple[type[Model], np.dtype, dict]:
+    """The model class, dtype and hyperparameters a file's metadata names, checked."""
+    cls = MODELS.get(meta.get("model"))  # type: ignore[arg-type]
+    if cls is None:
+        f.fail(f"names an unknown model class {meta.get('model')!r} (known: {', '.join(MODELS)})")
+    try:
+        dtype = check.as_dtype(meta.get("dtype"))
+    except TypeError as err:
+        f.fail(f"has a bad model dtype in its metadata ({err})", err)
+    hyper = meta.get("hyperparameters")
+    if not isinstance(hyper, dict):
+        f.fail(f"has no hyperparameters object in its metadata (got {hyper!r})")
+    missing = [h for h in cls._hyper if h not in hyper]
+    extra = [h for h in hyper if h not in cls._hyper]
+    if missing or extra:
+        f.fail(
+            f"has hyperparameters that do not fit a {cls.__name__}: missing {missing}, "
+            f"unknown {extra}"
+        )
+    return cls, dtype, hyper
+
+
+class _Shape:
+    """A declared shape, standing in for an array in ``Model._shapes``."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape, self.ndim = shape, len(shape)
+
+
+def check_declared_params(
+    f: NpzReader, cls: type[Model], dtype: np.dtype, keys: list[str], prefix: str = ""
+) -> dict[str, tuple[int, ...]]:
+    """Check the parameter arrays ``prefix + name`` of a file against ``cls`` from their
+    headers alone: the names (none missing, none unknown), dtypes, and shapes (each sized by
+    the others, as the constructor would). Returns the declared shapes by parameter name."""
+    names = [k[len(prefix) :] for k in keys]
+    missing = [n for n in cls._params if n not in names and n not in cls._optional]
+    extra = [n for n in names if n not in cls._params]
+    if missing:
+        f.fail(f"lacks the {cls.__name__} parameter(s) {', '.join(missing)}")
+    if extra:
+        f.fail(f"has array(s) {', '.join(extra)} that a {cls.__name__} does not have")
+    for name in names:
+        f.check_dtype(prefix + name, dtype)
+    declared = {name: f.members[prefix + name].shape for name in names}
+    stubs = {n: _Shape(declared[n]) if n in declared else None for n in cls._params}
+    expected = cls._shapes(cls.__new__(cls), stubs)  # sizes only: no instance state is read
+    for name in names:
+        f.check_shape(prefix + name, expected[name])
+    return declared
+
+
+def build_model(f: NpzReader, cls: type[Model], arrays: dict, hyper: dict, dtype) -> Model:
+    """``cls(**arrays, **hyper)``, its errors (bad hyperparameters, non-finite values)
+    reported as the file's."""
+    try:
+        return cls(**arrays, **hyper, dtype=dtype, copy=False)
+    except (ValueError, TypeError) as err:
+        f.fail(f"does not hold a valid {cls.__name__}: {err}", err)

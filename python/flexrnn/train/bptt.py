@@ -23,7 +23,14 @@ from flexrnn import _validate as check
 from flexrnn.models import Model
 
 from . import gradients
-from .checkpoint import load_checkpoint, resume_run, save_run
+from .checkpoint import (
+    check_allow_mismatch,
+    check_checkpoint_folder,
+    load_checkpoint,
+    resume_run,
+    save_run,
+    verify_resume,
+)
 from .history import History, StopCriterion, progress_bar
 from .optim import OPTIMIZERS, Optimizer, Schedule, ScheduleLike, global_norm, learning_rate_fn
 
@@ -57,6 +64,7 @@ def bptt(
     checkpoint: PathLike | None = None,
     checkpoint_every: int = 100,
     resume: PathLike | None = None,
+    allow_mismatch: bool = False,
     seed: int = 0,
     callback: Callable[[int, History, Model], Any] | None = None,
 ) -> History:
@@ -104,7 +112,13 @@ def bptt(
         the optimiser state, the generators, the history and the iteration count, then
         runs up to ``iters``, bitwise identically to an uninterrupted run. The training
         arguments must match those saved (``iters``, ``progress``, ``checkpoint*``,
-        ``stop`` and ``callback`` may differ). If ``stop`` already holds, nothing runs.
+        ``stop`` and ``callback`` may differ), and so must the task: every parameter and
+        array of it (its fingerprint is in the checkpoint), so that
+        ``PerceptualDecision(sigma=3.0)`` does not continue a run of ``sigma=0.5``. A
+        difference is a ValueError naming each one. If ``stop`` already holds, nothing runs.
+    allow_mismatch : resume even when the task or training arguments differ from the
+        checkpoint's (a RuntimeWarning lists the differences), e.g. to continue on a harder
+        task. The model, optimiser and trainable parameters must still match.
     seed : seeds the batch and validation generators and the noise keys (see the module).
     callback : ``callback(iteration, history, net)`` after every update (iteration = updates
         done); returning True ends training (``history.stopped == "callback"``).
@@ -127,6 +141,8 @@ def bptt(
         val_every = check.integer("val_every", val_every, minimum=1)
     val_batch = check.integer("val_batch", val_batch, minimum=1)
     checkpoint_every = check.integer("checkpoint_every", checkpoint_every, minimum=1)
+    checkpoint = check_checkpoint_folder(checkpoint)
+    allow_mismatch = check_allow_mismatch(allow_mismatch)
     seed = check.seed("seed", seed)
     noise_std = check.scalar("noise_std", noise_std, nonneg=True)
     if clip_value is not None:
@@ -184,13 +200,21 @@ def bptt(
         "seed": seed,
     }
     arg_arrays = {} if neuron_gain is None else {"neuron_gain": neuron_gain}
+    # fingerprinted: every parameter and array of the task, and the callables' names
+    experiment: dict[str, Any] = {"task": task}
+    if schedule is not None and not isinstance(schedule, Schedule):
+        experiment["schedule"] = schedule
+    if gain_fn is not None:
+        experiment["gain"] = gain_fn
 
     rng = np.random.default_rng(seed)
     val_rng = np.random.default_rng([seed, 1])
     history = History()
     start = 0
     if resume is not None:
-        ckpt = _load_for_resume(resume, net, params, args, arg_arrays, iters)
+        ckpt = _load_for_resume(
+            resume, net, params, args, arg_arrays, iters, experiment, allow_mismatch
+        )
         for name, arr in params.items():
             arr[...] = ckpt.net.params()[name]
         opt.load_state_dict(ckpt.optimizer_state)
@@ -204,7 +228,7 @@ def bptt(
     def save(done: int) -> None:
         save_run(checkpoint, net=net, iteration=done, history=history,  # type: ignore[arg-type]
                  state=opt.state_dict(), rng=rng, val_rng=val_rng, args=args,
-                 arrays=arg_arrays)  # fmt: skip
+                 arrays=arg_arrays, experiment=experiment)  # fmt: skip
 
     bar = progress_bar(progress, iters, f"bptt {args['task']}", initial=start)
     done = start
@@ -413,7 +437,11 @@ def task_loss(y: np.ndarray, trials: Any, loss: str | None = None) -> float:
     return float((mask * (log_sum - picked)).sum() / total)
 
 
-def _load_for_resume(resume, net, params, args, arg_arrays, iters):
+# arguments without which the saved state cannot be continued (allow_mismatch or not)
+_STRUCTURAL = ("model", "dtype", "optimizer", "trainable")
+
+
+def _load_for_resume(resume, net, params, args, arg_arrays, iters, experiment, allow_mismatch):
     ckpt = load_checkpoint(resume)
     if type(ckpt.net) is not type(net) or ckpt.net.dtype != net.dtype:
         raise ValueError(
@@ -432,18 +460,8 @@ def _load_for_resume(resume, net, params, args, arg_arrays, iters):
             f"resume: the checkpoint's network has {ckpt.net.hyperparameters()}, this one "
             f"{net.hyperparameters()}"
         )
-    differ = [
-        f"{key}={ckpt.args.get(key)!r} (now {value!r})"
-        for key, value in _jsonable(args).items()
-        if ckpt.args.get(key) != value
-    ]
-    for key, value in arg_arrays.items():
-        if key not in ckpt.arrays or not np.array_equal(ckpt.arrays[key], value):
-            differ.append(f"{key} (a different array)")
-    if differ:
-        raise ValueError(
-            "resume: the checkpoint was written with other training arguments: " + "; ".join(differ)
-        )
+    verify_resume(ckpt, args=_jsonable(args), experiment=experiment, arrays=arg_arrays,
+                  structural=_STRUCTURAL, allow_mismatch=allow_mismatch)  # fmt: skip
     if ckpt.iteration > iters:
         raise ValueError(f"iters: the checkpoint has already done {ckpt.iteration} > {iters}")
     return ckpt

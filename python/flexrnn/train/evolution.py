@@ -25,7 +25,13 @@ from flexrnn import _core
 from flexrnn import _validate as check
 from flexrnn.models import RateRNN
 
-from .checkpoint import load_for_resume, resume_run, save_run
+from .checkpoint import (
+    check_allow_mismatch,
+    check_checkpoint_folder,
+    load_for_resume,
+    resume_run,
+    save_run,
+)
 from .force import _check_task_sizes
 from .history import History, StopCriterion, progress_bar
 
@@ -73,6 +79,7 @@ def genetic(
     checkpoint: PathLike | None = None,
     checkpoint_every: int = 50,
     resume: PathLike | None = None,
+    allow_mismatch: bool = False,
     seed: int = 0,
     callback: Callable[[int, History, RateRNN], Any] | None = None,
 ) -> History:
@@ -91,8 +98,8 @@ def genetic(
     trainable : the mutated parameters (default W, W_in, b, W_out, b_out).
     val_every, val_batch, stop, progress, callback : as in :func:`bptt` (validation scores
         the best member on fresh trials).
-    checkpoint, checkpoint_every, resume : as in :func:`bptt`; the checkpoint holds the
-        whole population.
+    checkpoint, checkpoint_every, resume, allow_mismatch : as in :func:`bptt` (the task is
+        verified on resume); the checkpoint holds the whole population.
     seed : batches, parents, mutations.
 
     Returns
@@ -117,6 +124,8 @@ def genetic(
         val_every = check.integer("val_every", val_every, minimum=1)
     val_batch = check.integer("val_batch", val_batch, minimum=1)
     checkpoint_every = check.integer("checkpoint_every", checkpoint_every, minimum=1)
+    checkpoint = check_checkpoint_folder(checkpoint)
+    allow_mismatch = check_allow_mismatch(allow_mismatch)
     seed = check.seed("seed", seed)
     trainable = tuple(DEFAULT_TRAINABLE if trainable is None else trainable)
     for name in trainable:
@@ -146,7 +155,9 @@ def genetic(
     history = History()
     start = 0
     if resume is not None:
-        ckpt = load_for_resume(resume, args, RateRNN, dt)
+        ckpt = load_for_resume(resume, args, RateRNN, dt, experiment={"task": task},
+                               structural=("rule", "dtype", "population", "trainable"),
+                               allow_mismatch=allow_mismatch)  # fmt: skip
         pop = {name: np.array(ckpt.optimizer_state[name]) for name in PARAMS}
         rng, val_rng, history, start = resume_run(ckpt)
     else:
@@ -162,7 +173,8 @@ def genetic(
 
     def save(done: int) -> None:
         save_run(checkpoint, net=net, iteration=done, history=history,  # type: ignore[arg-type]
-                 state=dict(pop), rng=rng, val_rng=val_rng, args=args)  # fmt: skip
+                 state=dict(pop), rng=rng, val_rng=val_rng, args=args,
+                 experiment={"task": task})  # fmt: skip
 
     bar = progress_bar(progress, generations, f"genetic {args['task']}", "gen", initial=start)
     elapsed = history._records["wall_time"][-1] if len(history) else 0.0

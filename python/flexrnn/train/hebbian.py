@@ -27,7 +27,13 @@ from flexrnn import _core
 from flexrnn import _validate as check
 from flexrnn.models import RateRNN
 
-from .checkpoint import load_for_resume, resume_run, save_run
+from .checkpoint import (
+    check_allow_mismatch,
+    check_checkpoint_folder,
+    load_for_resume,
+    resume_run,
+    save_run,
+)
 from .force import _check_task_sizes, _own
 from .history import History, StopCriterion, progress_bar
 
@@ -55,6 +61,7 @@ def hebbian(
     checkpoint: PathLike | None = None,
     checkpoint_every: int = 50,
     resume: PathLike | None = None,
+    allow_mismatch: bool = False,
     seed: int = 0,
     callback: Callable[[int, History, RateRNN], Any] | None = None,
 ) -> History:
@@ -79,8 +86,9 @@ def hebbian(
         (the spec's eta, clip, kicks and window; the decays of the running averages from
         Miconi's code: 0.05 for xbar, 0.75 for Rbar).
     baseline : "target" (one Rbar per distinct final target) or "global".
-    val_every, val_batch, stop, progress, checkpoint, checkpoint_every, resume, seed,
-    callback : as in :func:`bptt` (validation runs without kicks).
+    val_every, val_batch, stop, progress, checkpoint, checkpoint_every, resume,
+    allow_mismatch, seed, callback : as in :func:`bptt` (validation runs without kicks; the
+    task is verified on resume).
 
     Returns
     -------
@@ -109,6 +117,8 @@ def hebbian(
         val_every = check.integer("val_every", val_every, minimum=1)
     val_batch = check.integer("val_batch", val_batch, minimum=1)
     checkpoint_every = check.integer("checkpoint_every", checkpoint_every, minimum=1)
+    checkpoint = check_checkpoint_folder(checkpoint)
+    allow_mismatch = check_allow_mismatch(allow_mismatch)
     seed = check.seed("seed", seed)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback: expected a callable, got {type(callback).__name__}")
@@ -139,7 +149,9 @@ def hebbian(
     start = 0
     W = _own(net, "W")
     if resume is not None:
-        ckpt = load_for_resume(resume, args, RateRNN, dt)
+        ckpt = load_for_resume(resume, args, RateRNN, dt, experiment={"task": task},
+                               structural=("rule", "dtype"),
+                               allow_mismatch=allow_mismatch)  # fmt: skip
         if ckpt.net.W.shape != W.shape:
             raise ValueError(f"resume: W has shape {ckpt.net.W.shape} in the checkpoint")
         W[...] = ckpt.net.W
@@ -151,7 +163,8 @@ def hebbian(
     def save(done: int) -> None:
         state = {"Rbar": Rbar, "baseline_keys": [list(k) for k in keys]}
         save_run(checkpoint, net=net, iteration=done, history=history,  # type: ignore[arg-type]
-                 state=state, rng=rng, val_rng=val_rng, args=args)  # fmt: skip
+                 state=state, rng=rng, val_rng=val_rng, args=args,
+                 experiment={"task": task})  # fmt: skip
 
     bar = progress_bar(progress, iters, f"hebbian {args['task']}", initial=start)
     elapsed = history._records["wall_time"][-1] if len(history) else 0.0
