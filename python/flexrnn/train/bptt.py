@@ -419,7 +419,7 @@ def task_loss(y: np.ndarray, trials: Any, loss: str | None = None) -> float:
         loss = "cross_entropy" if target.dtype.kind in "iu" else "mse"
     y = np.asarray(y, dtype=np.float64)
     given = getattr(trials, "mask", None)
-    mask = np.asarray(1.0 if given is None else given, dtype=np.float64)
+    mask = np.asarray(1.0 if given is None else check.loss_weights("mask", given), np.float64)
     if loss == "mse":
         mask = np.broadcast_to(mask, y.shape)
         total = mask.sum()

@@ -53,6 +53,7 @@ def population_loss(
     target = check.array("target", trials.target, dt, (T, B, net.n_out))
     mask = getattr(trials, "mask", None)
     if mask is not None:
+        mask = check.loss_weights("mask", mask)
         mask = check.array("mask", np.broadcast_to(mask, target.shape), dt, target.shape)
     P = population["W"].shape[0]
     shapes = net._shapes(net.params())

@@ -189,6 +189,11 @@ def force(
             target = target[:, None]
         target = check.array("target", target, dt, (None, n_out))
         T = target.shape[0]
+        if target.size == 0:
+            raise ValueError(
+                f"target: empty (shape {target.shape}); FORCE needs at least one step of at "
+                "least one output"
+            )
         epochs = check.integer("epochs", epochs, minimum=1)
         chunk = check.integer("chunk", chunk, minimum=1)
         if u is None:
@@ -290,10 +295,12 @@ def _target_and_mask(trials: Any, n_out: int, dt: np.dtype) -> tuple[np.ndarray,
     """Float target (T, B, n_out) and a (T, B) mask: steps where any output counts."""
     T, B = trials.u.shape[:2]
     target = check.array("target", trials.target, dt, (T, B, n_out))
+    if target.size == 0:
+        raise ValueError(f"target: the task's trials have an empty target {target.shape}")
     mask = getattr(trials, "mask", None)
     if mask is None:
         return target, np.ones((T, B), dt)
-    mask = np.broadcast_to(check.real_array("mask", mask), (T, B, n_out))
+    mask = np.broadcast_to(check.loss_weights("mask", mask), (T, B, n_out))
     return target, np.ascontiguousarray((mask != 0).any(axis=-1), dtype=dt)
 
 

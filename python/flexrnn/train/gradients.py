@@ -40,7 +40,7 @@ def _loss_arrays(trials: Any, loss: str | None, T: int, B: int, n_out: int, dtyp
     if mask is None:
         mask = np.ones(shape, dtype)
     else:
-        mask = check.real_array("mask", mask)
+        mask = check.loss_weights("mask", mask)
         try:
             mask = np.broadcast_to(mask, shape)
         except ValueError as err:
