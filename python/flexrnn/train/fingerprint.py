@@ -47,7 +47,7 @@ def fingerprint(obj: Any) -> dict[str, Any]:
     return {"sha256": digest(description), "description": description}
 
 
-_SHOWN_VALUES = 16  # arrays this small also carry their values, for readable differences
+_SHOWN_VALUES = 8  # arrays this small also carry their values, for readable differences
 
 
 def array_description(arr: np.ndarray) -> dict[str, Any]:
