@@ -206,7 +206,7 @@ class NpzReader:
                     else:
                         raise ValueError(f"unsupported .npy format version {version}")
             except _READ_ERRORS as err:
-                self.fail(f"has an unreadable array header in {key!r} ({err})", err)
+                self.fail(f"has a damaged or unreadable array {key!r} ({err})", err)
             if dtype.hasobject:
                 self.fail(f"holds an object array {key!r} (flexrnn files hold numbers only)")
             declared = Declared(tuple(int(s) for s in shape), dtype, 0)
