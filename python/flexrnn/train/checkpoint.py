@@ -4,9 +4,13 @@ Contents: the network's parameters (``param/<name>``), the optimiser's state
 (``optim/<slot>/<name>`` arrays; step count and hyperparameters in the metadata), the history
 (``hist/<field>``), and a JSON ``__meta__`` with the format version, flexrnn version, model
 class, dtype and hyperparameters, the number of completed iterations, the random generators'
-states (``rng.bit_generator.state``) and the training arguments, which ``resume=`` compares
-with its own. Files are written to a temporary file beside the target and moved into place
-with ``os.replace``, so a crash mid-write leaves the previous checkpoint intact.
+states (``rng.bit_generator.state``), the training arguments, and (format 2) the
+fingerprints of the experiment's objects, e.g. the task (:mod:`flexrnn.train.fingerprint`).
+``resume=`` compares the arguments and the fingerprints with its own (:func:`verify_resume`).
+Files are written to a temporary file beside the target and moved into place with
+``os.replace``, so a crash mid-write leaves the previous checkpoint intact; loading removes
+the temporaries of killed writers and checks every array's declared shape from its header
+before reading its data.
 """
 
 from __future__ import annotations
