@@ -205,10 +205,13 @@ def _reject_aliases(model: Model, names: tuple[str, ...]) -> None:
                 )
 
 
+_TOO_HARD = getattr(getattr(np, "exceptions", np), "TooHardError", Exception)  # NumPy < 1.25
+
+
 def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
     try:
         return bool(np.shares_memory(a, b, max_work=10**6))
-    except np.exceptions.TooHardError:  # interleaved views too costly to decide: overlap
+    except _TOO_HARD:  # interleaved views too costly to decide: count them as overlapping
         return True
 
 

@@ -226,7 +226,7 @@ class RNNEnv(_Env):
             xi = self._rng.normal(0.0, self.noise_std, self.dim).astype(self.dtype)
             net = RateRNN(
                 net.W, net.W_in, net.W_out, b=net.b + xi, tau=net.tau, dt=net.dt,
-                phi=net.phi, form="rate",
+                phi=net.phi, form="rate", copy=False,  # read only, for this one step
             )  # fmt: skip
         return net.run(u, x0=x[None, :]).x[0, 0]
 
