@@ -2,7 +2,7 @@
 
 Shapes are time-major: inputs ``u: (T, B, n_in)``, states ``(T, B, n)``,
 outputs ``(T, B, n_out)``; stored states are those *after* each step. The update
-equations are in ``specs/models.md``; :mod:`flexrnn.reference` implements the
+equations are in ``docs/models.md``; :mod:`flexrnn.reference` implements the
 same lines in NumPy.
 """
 
@@ -346,7 +346,7 @@ class _RateBase(Model):
 
 
 class RateRNN(_RateBase):
-    """Continuous-time rate RNN (specs/models.md), ``form="current"`` or ``"rate"``.
+    """Continuous-time rate RNN (docs/models.md), ``form="current"`` or ``"rate"``.
 
     Parameters: ``W`` (n, n), ``W_in`` (n, n_in), ``b`` (n,), ``W_out`` (n_out, n),
     ``b_out`` (n_out,), ``x0`` (n,). The arrays are copied unless ``copy=False`` (see
@@ -522,7 +522,7 @@ class LowRankRNN(_RateBase):
 
 
 class NMRNN(Model):
-    """Neuromodulated low-rank RNN (Costacurta et al. 2024; specs/models.md).
+    """Neuromodulated low-rank RNN (Costacurta et al. 2024; docs/models.md).
 
     Modulator: ``W_z`` (n_mod, n_mod), ``B_z`` (n_mod, n_in), ``b_z`` (n_mod,), ``A_z``
     (rank, n_mod), ``c_z`` (rank,), ``z0`` (n_mod,), optional feedback ``W_zx`` (n_mod, n).

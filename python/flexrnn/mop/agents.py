@@ -1,4 +1,4 @@
-"""NeuroMOP agents: the MOP agent (maximum action entropy, specs/neuromop.md) and the
+"""NeuroMOP agents: the MOP agent (maximum action entropy, docs/neuromop.md) and the
 reward-maximising R agent, each a value network V(x) trained by fitted soft (or
 epsilon-greedy) value iteration on its own rollouts.
 

@@ -1,10 +1,10 @@
-"""Pure-NumPy reference of the dynamics kernels (specs/analysis.md): a network at constant
+"""Pure-NumPy reference of the dynamics kernels (docs/dynamics_analysis.md): a network at constant
 input as an autonomous map ``x -> F(x)``, the fixed-point objective ``q(x) = ½||F(x) - x||²``
 with its gradient ``(J - I)^T (F(x) - x)``, the Jacobian ``J`` of F, a batched Adam minimiser
 of q, and the Lyapunov spectrum by the QR method.
 
 States are rows: ``X: (K, n)``. The maps are the rollouts of :mod:`.models` without noise
-(specs/models.md), written out once more so that they can be held beside the C++ header
+(docs/models.md), written out once more so that they can be held beside the C++ header
 ``cpp/include/flexrnn/dynamics.hpp``:
 
 - RateRNN, ``c = W_in u + b``:

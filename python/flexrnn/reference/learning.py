@@ -1,4 +1,4 @@
-"""Pure-NumPy learning rules of specs/learning.md: RLS / FORCE, full-FORCE, the genetic
+"""Pure-NumPy learning rules of docs/learning_rules.md: RLS / FORCE, full-FORCE, the genetic
 algorithm's population loss and mutation, reward-modulated Hebbian learning.
 
 Each function is the literal, readable version of a C++ kernel (cpp/include/flexrnn/force.hpp,

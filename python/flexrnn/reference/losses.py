@@ -1,4 +1,4 @@
-"""Losses of specs/learning.md "BPTT" and their gradient dL/dy: the start of every backward pass.
+"""Losses of docs/learning_rules.md "BPTT" and their gradient dL/dy: where backward starts.
 
 Each loss returns ``(loss, dy)`` with dy = dL/dy of y's shape and dtype; target and mask are
 cast to y's dtype. A mask that sums to zero selects nothing: loss 0 and dy 0.

@@ -1,4 +1,4 @@
-"""Pure-NumPy reference of NeuroMOP (specs/neuromop.md): the environments' successors, the
+"""Pure-NumPy reference of NeuroMOP (docs/neuromop.md): the environments' successors, the
 terminal / reward programs, the value network and its Adam fit, one step's MOP and R-agent
 quantities, whole rollouts, and exact soft value iteration on a finite problem.
 
@@ -30,7 +30,7 @@ from .phi import dphi
 from .phi import phi as _phi
 from .rng import philox_normal
 
-# CartPole constants (specs/neuromop.md, "Cartpole").
+# CartPole constants (docs/neuromop.md, "Cartpole").
 CARTPOLE = {
     "m_cart": 1.0,
     "m_pole": 0.1,

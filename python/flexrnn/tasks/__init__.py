@@ -1,4 +1,4 @@
-"""Tasks: batches of trials for training and scoring recurrent networks (specs/models.md).
+"""Tasks: batches of trials for training and scoring recurrent networks (docs/models.md).
 
 >>> import flexrnn as fr
 >>> task = fr.tasks.MeasureWaitGo()

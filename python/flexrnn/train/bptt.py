@@ -1,5 +1,5 @@
 """The BPTT trainer: batches from a task, C++ loss and gradient, Adam/AdamW, validation,
-stopping, progress, checkpoints and exact resumption (specs/learning.md, "BPTT").
+stopping, progress, checkpoints and exact resumption (docs/learning_rules.md, "BPTT").
 
 Randomness: one NumPy Generator, ``default_rng(seed)``, draws the training batches (and the
 gain, when ``gain`` is a callable); a second, ``default_rng([seed, 1])``, draws the

@@ -1,4 +1,4 @@
-"""Genetic algorithm over a population of RateRNNs (specs/learning.md).
+"""Genetic algorithm over a population of RateRNNs (docs/learning_rules.md).
 
 >>> hist = fr.train.genetic(net, task, generations=300, population=50, survivors=5)
 

@@ -1,4 +1,4 @@
-"""FORCE and full-FORCE training (specs/learning.md): recursive least squares in C++.
+"""FORCE and full-FORCE training (docs/learning_rules.md): recursive least squares in C++.
 
 >>> hist = fr.train.force(net, target, alpha=1.0, epochs=10)      # target: (T, n_out)
 >>> y, x = fr.train.feedback_run(net, hist.W_fb, T=2000, x0=hist.x)   # learning off

@@ -65,7 +65,7 @@ def loss_and_grad(
     """Loss of ``net`` on a batch and its gradient with respect to every parameter.
 
     The forward pass, the loss and backpropagation through time run in one C++ call
-    (specs/learning.md, "BPTT").
+    (docs/learning_rules.md, "BPTT").
 
     Parameters
     ----------

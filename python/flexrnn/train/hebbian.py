@@ -1,5 +1,5 @@
 """Reward-modulated Hebbian learning with exploratory perturbations (Miconi 2017;
-specs/learning.md).
+docs/learning_rules.md).
 
 >>> hist = fr.train.hebbian(net, task, iters=200, batch_size=10)
 
