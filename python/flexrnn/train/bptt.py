@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable, Union
@@ -23,15 +22,10 @@ from flexrnn import _validate as check
 from flexrnn.models import Model
 
 from . import gradients
-from .checkpoint import (
-    check_allow_mismatch,
-    check_checkpoint_folder,
-    load_checkpoint,
-    resume_run,
-    save_run,
-    verify_resume,
-)
-from .history import History, StopCriterion, progress_bar
+from .checkpoint import load_checkpoint, verify_resume
+from .history import History, StopCriterion
+from .loop import Checkpointing, LoopOptions, Rule
+from .loop import run as run_loop
 from .optim import OPTIMIZERS, Optimizer, Schedule, ScheduleLike, global_norm, learning_rate_fn
 
 PathLike = Union[str, Path]
@@ -137,12 +131,9 @@ def bptt(
     """
     iters = check.integer("iters", iters, minimum=0)
     batch_size = check.integer("batch_size", batch_size, minimum=1)
-    if val_every is not None:
-        val_every = check.integer("val_every", val_every, minimum=1)
-    val_batch = check.integer("val_batch", val_batch, minimum=1)
-    checkpoint_every = check.integer("checkpoint_every", checkpoint_every, minimum=1)
-    checkpoint = check_checkpoint_folder(checkpoint)
-    allow_mismatch = check_allow_mismatch(allow_mismatch)
+    loop = LoopOptions.checked(val_every=val_every, val_batch=val_batch, checkpoint=checkpoint,
+                               checkpoint_every=checkpoint_every, allow_mismatch=allow_mismatch,
+                               stop=stop, callback=callback)  # fmt: skip
     seed = check.seed("seed", seed)
     noise_std = check.scalar("noise_std", noise_std, nonneg=True)
     if clip_value is not None:
@@ -153,18 +144,12 @@ def bptt(
         loss = check.choice("loss", loss, LOSSES)
     if not isinstance(progress, (bool, np.bool_)):
         raise TypeError(f"progress: expected True or False, got {type(progress).__name__}")
-    if stop is not None and not callable(stop):
-        raise TypeError(f"stop: expected a callable history -> bool, got {type(stop).__name__}")
-    if stop is not None and getattr(stop, "needs_validation", False) and val_every is None:
-        raise ValueError(f"stop: {stop!r} reads validation accuracies; set val_every")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback: expected a callable, got {type(callback).__name__}")
 
     if not isinstance(net, Model):
         raise TypeError(f"net: expected a flexrnn model, got {type(net).__name__}")
     params = _own_params(net)
     dtype = net.dtype
-    _check_task(task, net, validating=val_every is not None)
+    _check_task(task, net, validating=loop.val_every is not None)
     trainable = _trainable(trainable, net, params)
     opt, base_lr = _optimizer(optimizer, lr, weight_decay)
     lr_at = learning_rate_fn(schedule, base_lr)
@@ -175,7 +160,7 @@ def bptt(
     if loss is None:
         loss = getattr(task, "loss", None)
         loss = loss if loss in LOSSES else None  # None: loss_and_grad infers it per batch
-    if (checkpoint is not None or resume is not None) and not hasattr(opt, "state_dict"):
+    if (loop.checkpoint is not None or resume is not None) and not hasattr(opt, "state_dict"):
         raise TypeError("optimizer: checkpoints need state_dict() and load_state_dict()")
 
     # compared on resume (JSON); callables (schedule, gain) are recorded as "" / "callable"
@@ -195,8 +180,8 @@ def bptt(
         "gain": "callable" if gain_fn is not None else gain,
         "neuron_gain": neuron_gain is not None,
         "noise_std": noise_std,
-        "val_every": val_every,
-        "val_batch": val_batch,
+        "val_every": loop.val_every,
+        "val_batch": loop.val_batch,
         "seed": seed,
     }
     arg_arrays = {} if neuron_gain is None else {"neuron_gain": neuron_gain}
@@ -207,91 +192,81 @@ def bptt(
     if gain_fn is not None:
         experiment["gain"] = gain_fn
 
-    rng = np.random.default_rng(seed)
-    val_rng = np.random.default_rng([seed, 1])
-    history = History()
-    start = 0
+    ckpt = None
     if resume is not None:
         ckpt = _load_for_resume(
-            resume, net, params, args, arg_arrays, iters, experiment, allow_mismatch
+            resume, net, params, args, arg_arrays, iters, experiment, loop.allow_mismatch
         )
         for name, arr in params.items():
             arr[...] = ckpt.net.params()[name]
         opt.load_state_dict(ckpt.optimizer_state)
-        rng, val_rng, history, start = resume_run(ckpt)
 
-    train_params = {name: params[name] for name in trainable}
-    elapsed = history._records["wall_time"][-1] if len(history) else 0.0
-    t0 = time.perf_counter() - elapsed
-    saved_at = -1  # iteration of the last checkpoint this call wrote
+    step = _BpttStep(net=net, task=task, batch_size=batch_size, loss=loss, gain_fn=gain_fn,
+                     gain=gain, neuron_gain=neuron_gain, noise_std=noise_std, seed=seed,
+                     train_params={name: params[name] for name in trainable}, opt=opt,
+                     lr_at=lr_at, clip_value=clip_value, clip_norm=clip_norm,
+                     run_options=run_options, val_batch=loop.val_batch)  # fmt: skip
+    saving = Checkpointing(loop.checkpoint, loop.checkpoint_every, args, arg_arrays, experiment)
+    return run_loop(step, iters=iters, seed=seed, options=loop, desc=f"bptt {args['task']}",
+                    progress=progress, net=net, checkpointing=saving, resume=ckpt)  # fmt: skip
 
-    def save(done: int) -> None:
-        save_run(checkpoint, net=net, iteration=done, history=history,  # type: ignore[arg-type]
-                 state=opt.state_dict(), rng=rng, val_rng=val_rng, args=args,
-                 arrays=arg_arrays, experiment=experiment)  # fmt: skip
 
-    bar = progress_bar(progress, iters, f"bptt {args['task']}", initial=start)
-    done = start
-    try:
-        for it in range(start, iters):
-            if stop is not None and stop(history):
-                history.stopped = "criterion"
-                break
-            trials = task.batch(batch_size, rng, dtype=dtype)
-            batch_gain = gain_fn(rng) if gain_fn is not None else gain
-            try:
-                value, grads = gradients.loss_and_grad(
-                    net,
-                    trials,
-                    loss=loss,
-                    gain=batch_gain,
-                    neuron_gain=neuron_gain,
-                    noise_std=noise_std,
-                    seed=(seed * NOISE_SEED_STRIDE + it) % 2**64,
-                )
-            except FloatingPointError as err:  # the forward pass diverged
-                raise FloatingPointError(_non_finite_message(it, math.nan, {}, saved_at)) from err
-            value = float(value)
-            step_grads = {name: grads[name] for name in trainable}
-            norm = global_norm(step_grads)
-            if not (math.isfinite(value) and math.isfinite(norm)):
-                raise FloatingPointError(_non_finite_message(it, value, step_grads, saved_at))
-            if clip_value is not None:
+class _BpttStep(Rule):
+    """One BPTT update: a batch, the C++ loss and gradient, clipping, the optimiser step."""
+
+    rule = "bptt"
+
+    def __init__(self, *, net: Model, task: Any, batch_size: int, loss: str | None,
+                 gain_fn: Callable | None, gain: float, neuron_gain: Any, noise_std: float,
+                 seed: int, train_params: dict[str, np.ndarray], opt: Any,
+                 lr_at: Callable[[int], float], clip_value: float | None,
+                 clip_norm: float | None, run_options: dict[str, Any] | None,
+                 val_batch: int) -> None:  # fmt: skip
+        self.net, self.task, self.batch_size, self.loss = net, task, batch_size, loss
+        self.gain_fn, self.gain, self.neuron_gain = gain_fn, gain, neuron_gain
+        self.noise_std, self.seed, self.train_params, self.opt = noise_std, seed, train_params, opt
+        self.lr_at, self.clip_value, self.clip_norm = lr_at, clip_value, clip_norm
+        self.run_options, self.val_batch = run_options, val_batch
+
+    def step(self, it: int) -> tuple[float, float, float]:
+        trials = self.task.batch(self.batch_size, self.rng, dtype=self.net.dtype)
+        batch_gain = self.gain_fn(self.rng) if self.gain_fn is not None else self.gain
+        try:
+            value, grads = gradients.loss_and_grad(
+                self.net,
+                trials,
+                loss=self.loss,
+                gain=batch_gain,
+                neuron_gain=self.neuron_gain,
+                noise_std=self.noise_std,
+                seed=(self.seed * NOISE_SEED_STRIDE + it) % 2**64,
+            )
+        except FloatingPointError as err:  # the forward pass diverged
+            raise FloatingPointError(_non_finite_message(it, math.nan, {}, self.saved_at)) from err
+        value = float(value)
+        step_grads = {name: grads[name] for name in self.train_params}
+        norm = global_norm(step_grads)
+        if not (math.isfinite(value) and math.isfinite(norm)):
+            raise FloatingPointError(_non_finite_message(it, value, step_grads, self.saved_at))
+        if self.clip_value is not None:
+            for g in step_grads.values():
+                np.clip(g, -self.clip_value, self.clip_value, out=g)
+        if self.clip_norm is not None:
+            clipped_norm = norm if self.clip_value is None else global_norm(step_grads)
+            if clipped_norm > self.clip_norm:
+                scale = self.clip_norm / clipped_norm
                 for g in step_grads.values():
-                    np.clip(g, -clip_value, clip_value, out=g)
-            if clip_norm is not None:
-                clipped_norm = norm if clip_value is None else global_norm(step_grads)
-                if clipped_norm > clip_norm:
-                    scale = clip_norm / clipped_norm
-                    for g in step_grads.values():
-                        g *= scale
-            step_lr = lr_at(it)
-            opt.step(train_params, step_grads, step_lr)
-            done = it + 1
-            history._append(value, norm, step_lr, time.perf_counter() - t0)
+                    g *= scale
+        step_lr = self.lr_at(it)
+        self.opt.step(self.train_params, step_grads, step_lr)
+        return value, norm, step_lr
 
-            if val_every is not None and done % val_every == 0:
-                accuracy, val_loss = _validate(
-                    net, task, val_rng, val_batch, loss, run_options, gain_fn, seed, done
-                )
-                history._append_validation(done, accuracy, val_loss)
-            if checkpoint is not None and done % checkpoint_every == 0:
-                save(done)
-                saved_at = done
-            if bar is not None:
-                accs = history.accuracies
-                acc = f", acc={accs[-1]:.3f}" if accs else ""
-                bar.set_postfix_str(f"loss={value:.4g}{acc}", refresh=False)
-                bar.update(1)
-            if callback is not None and callback(done, history, net) is True:
-                history.stopped = "callback"
-                break
-        if checkpoint is not None and (saved_at != done or history.stopped):
-            save(done)
-    finally:
-        if bar is not None:
-            bar.close()
-    return history
+    def validate(self, done: int) -> tuple[float, float]:
+        return _validate(self.net, self.task, self.val_rng, self.val_batch, self.loss,
+                         self.run_options, self.gain_fn, self.seed, done)  # fmt: skip
+
+    def state(self) -> dict[str, Any]:
+        return self.opt.state_dict()
 
 
 def _own_params(net: Model) -> dict[str, np.ndarray]:

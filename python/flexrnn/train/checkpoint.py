@@ -28,7 +28,7 @@ from flexrnn._version import __version__
 from flexrnn.models import Model, build_model, check_declared_params, model_from_meta
 
 from .fingerprint import differences, fingerprint
-from .history import ITERATION_FIELDS, VALIDATION_FIELDS, History
+from .history import HISTORY_FIELDS, RULE_FIELDS, VALIDATION_FIELDS, History
 
 FORMAT = "flexrnn-checkpoint"
 FORMAT_VERSION = 2  # 2: the experiment's fingerprints (the task's) in the metadata
@@ -152,7 +152,11 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
             groups[group][name] = f.read(key)
         net = build_model(f, cls, groups["param"], hyper, dtype)
         try:
-            history = History.from_dict({**groups["hist"], "stopped": meta.get("stopped")})
+            rule = meta["args"].get("rule")  # genetic, hebbian; None: BPTT (from the fields)
+            history = History.from_dict(
+                {**groups["hist"], "stopped": meta.get("stopped")},
+                rule=rule if isinstance(rule, str) and rule in RULE_FIELDS else None,
+            )
         except (ValueError, TypeError) as err:
             f.fail(f"has a malformed history ({err})", err)
     return Checkpoint(
@@ -184,7 +188,7 @@ def _check_declared_state(
         declared = f.members[key]
         if group == "hist":
             f.check_dtype(key, ("f", "i", "u", "b"))
-            if name in ITERATION_FIELDS:
+            if name in HISTORY_FIELDS:
                 f.check_shape(key, (iteration,))
             elif name in VALIDATION_FIELDS:
                 f.check_shape(key, (None,))
