@@ -27,7 +27,15 @@ from .learning import (
     population_loss,
     rls_step,
 )
-from .losses import LOSSES, cross_entropy, loss_and_dy, masked_mse
+from .losses import (
+    LOSSES,
+    cross_entropy,
+    cross_entropy_loss,
+    loss_and_dy,
+    masked_loss,
+    masked_mse,
+    masked_mse_loss,
+)
 from .models import low_rank_rnn, lstm, nmrnn, rate_rnn
 from .phi import PHI_NAMES, dphi, phi, sigmoid
 from .rng import philox4x32, philox_normal
@@ -36,6 +44,7 @@ __all__ = [
     "LOSSES",
     "PHI_NAMES",
     "cross_entropy",
+    "cross_entropy_loss",
     "dphi",
     "force_run",
     "full_force_run",
@@ -46,7 +55,9 @@ __all__ = [
     "lstm",
     "lstm_loss_and_grad",
     "lyapunov_spectrum",
+    "masked_loss",
     "masked_mse",
+    "masked_mse_loss",
     "minimize_q",
     "mutate_population",
     "nmrnn",

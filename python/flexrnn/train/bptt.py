@@ -20,6 +20,7 @@ import numpy as np
 
 from flexrnn import _validate as check
 from flexrnn.models import Model
+from flexrnn.reference.losses import LOSSES, masked_loss
 
 from . import gradients
 from .checkpoint import load_checkpoint, verify_resume
@@ -29,7 +30,6 @@ from .loop import run as run_loop
 from .optim import OPTIMIZERS, Optimizer, Schedule, ScheduleLike, global_norm, learning_rate_fn
 
 PathLike = Union[str, Path]
-LOSSES = ("mse", "cross_entropy")
 NOISE_SEED_STRIDE = 1_000_003
 VALIDATION_NOISE_OFFSET = 2**63  # validation noise keys: far from every training key
 
@@ -395,21 +395,7 @@ def task_loss(y: np.ndarray, trials: Any, loss: str | None = None) -> float:
     y = np.asarray(y, dtype=np.float64)
     given = getattr(trials, "mask", None)
     mask = np.asarray(1.0 if given is None else check.loss_weights("mask", given), np.float64)
-    if loss == "mse":
-        mask = np.broadcast_to(mask, y.shape)
-        total = mask.sum()
-        if total == 0:
-            return 0.0
-        return float((mask * (y - target) ** 2).sum() / total)
-    mask = np.broadcast_to(mask, y.shape[:-1])
-    total = mask.sum()
-    if total == 0:
-        return 0.0
-    labels = np.where(mask != 0, target, 0).astype(np.int64)
-    top = y.max(axis=-1, keepdims=True)
-    log_sum = np.log(np.exp(y - top).sum(axis=-1)) + top[..., 0]
-    picked = np.take_along_axis(y, labels[..., None], axis=-1)[..., 0]
-    return float((mask * (log_sum - picked)).sum() / total)
+    return float(masked_loss(y, target, mask, loss))
 
 
 # arguments without which the saved state cannot be continued (allow_mismatch or not)
