@@ -3,6 +3,7 @@
 Imports nothing from flexrnn outside this subpackage, so it works without the compiled core.
 """
 
+from .adam import adam_step
 from .backward import (
     low_rank_rnn_loss_and_grad,
     lstm_loss_and_grad,
@@ -43,6 +44,7 @@ from .rng import philox4x32, philox_normal
 __all__ = [
     "LOSSES",
     "PHI_NAMES",
+    "adam_step",
     "cross_entropy",
     "cross_entropy_loss",
     "dphi",
