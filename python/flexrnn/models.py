@@ -21,10 +21,8 @@ from flexrnn import _core
 from flexrnn import _validate as check
 from flexrnn._io import NpzReader, atomic_savez
 from flexrnn._version import __version__
+from flexrnn.reference.names import FORMS, PHI_NAMES, READOUTS
 
-PHI_NAMES = ("tanh", "relu", "softplus", "shifted_tanh", "identity")
-FORMS = ("current", "rate")
-READOUTS = ("rate", "state")
 FORMAT = "flexrnn-model"
 FORMAT_VERSION = 1
 

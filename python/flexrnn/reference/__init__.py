@@ -29,7 +29,6 @@ from .learning import (
     rls_step,
 )
 from .losses import (
-    LOSSES,
     cross_entropy,
     cross_entropy_loss,
     loss_and_dy,
@@ -38,12 +37,15 @@ from .losses import (
     masked_mse_loss,
 )
 from .models import low_rank_rnn, lstm, nmrnn, rate_rnn
-from .phi import PHI_NAMES, dphi, phi, sigmoid
+from .names import FORMS, LOSSES, PHI_NAMES, READOUTS
+from .phi import dphi, phi, sigmoid
 from .rng import philox4x32, philox_normal
 
 __all__ = [
+    "FORMS",
     "LOSSES",
     "PHI_NAMES",
+    "READOUTS",
     "adam_step",
     "cross_entropy",
     "cross_entropy_loss",

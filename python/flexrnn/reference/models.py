@@ -14,12 +14,10 @@ import functools
 
 import numpy as np
 
-from .phi import PHI_NAMES, sigmoid
+from .names import FORMS, PHI_NAMES, READOUTS
 from .phi import phi as _phi
+from .phi import sigmoid
 from .rng import philox_normal
-
-FORMS = ("current", "rate")
-READOUTS = ("rate", "state")
 
 
 def _check_option(argument, value, allowed):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PHI_NAMES = ("tanh", "relu", "softplus", "shifted_tanh", "identity")
+from .names import PHI_NAMES
 
 
 def sigmoid(x):

@@ -23,8 +23,6 @@ import numpy as np
 
 from flexrnn import _validate as check
 
-LOSSES = ("mse", "cross_entropy")
-
 RngLike = Union[np.random.Generator, int, None]
 
 

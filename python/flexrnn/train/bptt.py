@@ -20,7 +20,8 @@ import numpy as np
 
 from flexrnn import _validate as check
 from flexrnn.models import Model
-from flexrnn.reference.losses import LOSSES, masked_loss
+from flexrnn.reference.losses import masked_loss
+from flexrnn.reference.names import LOSSES
 
 from . import gradients
 from .checkpoint import load_checkpoint, verify_resume

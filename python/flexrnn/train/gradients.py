@@ -9,8 +9,7 @@ import numpy as np
 from flexrnn import _core
 from flexrnn import _validate as check
 from flexrnn.models import LSTM, NMRNN, Model, _RateBase
-
-LOSSES = ("mse", "cross_entropy")
+from flexrnn.reference.names import LOSSES
 
 # the per-trial initial-state gradients the core returns, summed over the batch here because
 # the model's initial state is one (n,) vector shared by every trial
