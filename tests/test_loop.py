@@ -121,7 +121,7 @@ def test_history_from_dict_renames_old_names_and_rejects_foreign_fields():
 
 
 def _rewrite_history_names(path, renames):
-    """The checkpoint at path as a flexrnn < 0.2 wrote it: history fields renamed."""
+    """The checkpoint at path as an earlier version wrote it: history fields renamed."""
     with np.load(path) as f:
         content = {k: f[k] for k in f.files}
     for new, old in renames.items():

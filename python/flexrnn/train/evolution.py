@@ -102,7 +102,7 @@ def genetic(
     History (``rule == "genetic"``): ``loss`` the best member's loss per generation (before
     selection), ``median_loss`` the population's median loss, ``sigma`` the mutation scale;
     validations of the best member. (``grad_norm`` and ``lr``, which held the last two
-    before flexrnn 0.2, are deprecated aliases.)
+    in earlier versions, are deprecated aliases.)
     """
     if not isinstance(net, RateRNN):
         raise TypeError(f"net: genetic evolves a RateRNN, got {type(net).__name__}")

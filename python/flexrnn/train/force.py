@@ -33,7 +33,7 @@ class ForceHistory(History):
     a priori error of the output over the chunk's learning steps (masked steps for tasks),
     ``weight_change`` the Frobenius norm of the change of the trained weights over the
     chunk, ``alpha`` the RLS regulariser (P0 = I / alpha). (``grad_norm`` and ``lr``, which
-    held the last two before flexrnn 0.2, are deprecated aliases.)
+    held the last two in earlier versions, are deprecated aliases.)
 
     Attributes: ``P`` (n, n), ``W_fb`` (n, n_out) (FORCE) or the teacher (``J_D``, ``w_f``,
     ``w_h``; full-FORCE), ``x`` (n,) the final state and ``z`` (n_out,) the last output fed

@@ -90,8 +90,8 @@ def hebbian(
     -------
     History (``rule == "hebbian"``): ``loss`` the batch's mean R, ``weight_change`` the
     Frobenius norm of the batch's change of W, ``eta``; validation accuracy (``task.score``)
-    and masked MSE. (``grad_norm`` and ``lr``, which held weight_change and eta before
-    flexrnn 0.2, are deprecated aliases.)
+    and masked MSE. (``grad_norm`` and ``lr``, which held weight_change and eta in
+    earlier versions, are deprecated aliases.)
     """
     if not isinstance(net, RateRNN):
         raise TypeError(f"net: hebbian trains a RateRNN, got {type(net).__name__}")

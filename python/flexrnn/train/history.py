@@ -26,7 +26,7 @@ RULE_FIELDS: dict[str, tuple[str, ...]] = {
 ITERATION_FIELDS = RULE_FIELDS["bptt"]  # a History() of no named rule records BPTT's fields
 HISTORY_FIELDS = tuple(dict.fromkeys(f for fields in RULE_FIELDS.values() for f in fields))
 VALIDATION_FIELDS = ("val_iteration", "val_accuracy", "val_loss")
-# Until flexrnn 0.2 every rule filled BPTT's fields: the names they held, per rule. Reading
+# In earlier versions every rule filled BPTT's fields: the names they held, per rule. Reading
 # them still works (a DeprecationWarning names the new field); checkpoints written with
 # them are renamed on resume.
 LEGACY_FIELDS: dict[str, dict[str, str]] = {
@@ -63,7 +63,7 @@ class History:
     else why it ended early ("criterion" or "callback").
 
     Deprecated: reading ``grad_norm`` or ``lr`` of a rule other than BPTT (they held the
-    quantities above until flexrnn 0.2) returns the renamed field with a DeprecationWarning.
+    quantities above in earlier versions) returns the renamed field with a DeprecationWarning.
     """
 
     def __init__(self, rule: str = "bptt") -> None:
@@ -155,8 +155,8 @@ class History:
         """Inverse of :meth:`as_dict` (arrays or lists per field).
 
         rule : the rule whose fields ``data`` holds; None: the rule whose fields are those
-        of ``data`` (BPTT's when ambiguous). With a ``rule``, data in the names used before
-        flexrnn 0.2 (BPTT's, see :data:`LEGACY_FIELDS`) are renamed.
+        of ``data`` (BPTT's when ambiguous). With a ``rule``, data in the names used in
+        earlier versions (BPTT's, see :data:`LEGACY_FIELDS`) are renamed.
         """
         names = {k for k in data if k in HISTORY_FIELDS}
         if rule is None:

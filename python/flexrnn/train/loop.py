@@ -167,7 +167,7 @@ def run(
     """
     if resume is not None:
         rule.rng, rule.val_rng, history, start = resume_run(resume)
-        if history.rule != rule.rule:  # a checkpoint of flexrnn < 0.2: BPTT's field names
+        if history.rule != rule.rule:  # a checkpoint of an earlier version: BPTT's field names
             history = History.from_dict(history.as_dict(), rule=rule.rule)
     else:
         rule.rng, rule.val_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
