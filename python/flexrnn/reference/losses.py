@@ -108,19 +108,24 @@ def cross_entropy(y, labels, mask):
     return loss, mask[..., None] * (np.exp(log_p) - onehot) / total
 
 
+# name -> (the loss, the loss and dL/dy), in the order of LOSSES
+_BY_NAME = {
+    "mse": (masked_mse_loss, masked_mse),
+    "cross_entropy": (cross_entropy_loss, cross_entropy),
+}
+
+
+def _by_name(loss):
+    if not isinstance(loss, str) or loss not in _BY_NAME:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    return _BY_NAME[loss]
+
+
 def loss_and_dy(y, target, mask, loss="mse"):
     """(loss, dL/dy) of masked_mse (target: (T, B, n_out)) or cross_entropy (target: labels)."""
-    if loss == "mse":
-        return masked_mse(y, target, mask)
-    if loss == "cross_entropy":
-        return cross_entropy(y, target, mask)
-    raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    return _by_name(loss)[1](y, target, mask)
 
 
 def masked_loss(y, target, mask, loss="mse"):
     """The loss alone: :func:`masked_mse_loss` or :func:`cross_entropy_loss`."""
-    if loss == "mse":
-        return masked_mse_loss(y, target, mask)
-    if loss == "cross_entropy":
-        return cross_entropy_loss(y, target, mask)
-    raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    return _by_name(loss)[0](y, target, mask)

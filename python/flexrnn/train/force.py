@@ -187,37 +187,8 @@ def force(
     common = (net.alpha, net.phi, net.form, net.readout, update_every)
 
     if not _task_like(task_or_target):
-        target = check.real_array("target", task_or_target)
-        if target.ndim == 1 and n_out == 1:
-            target = target[:, None]
-        target = check.array("target", target, dt, (None, n_out))
-        T = target.shape[0]
-        if target.size == 0:
-            raise ValueError(
-                f"target: empty (shape {target.shape}); FORCE needs at least one step of at "
-                "least one output"
-            )
-        epochs = check.integer("epochs", epochs, minimum=1)
-        chunk = check.integer("chunk", chunk, minimum=1)
-        if u is None:
-            u = np.zeros((T, net.n_in), dt)
-        u = check.array("u", u, dt, (T, net.n_in))
-        if x0 is None and not (np.any(net.x0) or np.any(net.b) or np.any(u)):
-            x0 = 0.5 * np.random.default_rng([seed, 4]).standard_normal(n)
-        x = np.array(check.initial_state("x0", x0, net.x0, 1), dtype=dt)
-        target_step = _ForceTargetStep(net, p, hist, target, u, x, epochs * T, chunk, alpha, common)
-        run_loop(target_step, iters=-(-epochs * T // chunk), seed=seed, options=_NO_VALIDATION,
-                 desc="force", progress=progress, history=hist, total=epochs * T)  # fmt: skip
-        z = target_step.z
-        hist.x, hist.z = x[0], (None if z is None else z[0])
-        if hist.updates and not np.any(hist._records["weight_change"]):
-            warnings.warn(
-                "force: W_out did not change in any update (the states fed to RLS are zero); "
-                "give x0 or an input that moves the network off its fixed point",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        return hist
+        return _force_on_target(net, p, hist, task_or_target, u, x0, epochs, chunk, alpha,
+                                common, seed, progress)  # fmt: skip
 
     task = task_or_target
     check_task_sizes(task, net)
@@ -228,6 +199,42 @@ def force(
     return run_loop(task_step, iters=iters, seed=seed, options=loop,  # type: ignore[return-value]
                     desc=f"force {getattr(task, 'name', '')}", progress=progress,
                     history=hist)  # fmt: skip
+
+
+def _force_on_target(net, p, hist, target, u, x0, epochs, chunk, alpha, common, seed, progress):
+    """FORCE on a target array presented ``epochs`` times as one continuous run."""
+    n, n_out, dt = net.n, net.n_out, net.dtype
+    target = check.real_array("target", target)
+    if target.ndim == 1 and n_out == 1:
+        target = target[:, None]
+    target = check.array("target", target, dt, (None, n_out))
+    T = target.shape[0]
+    if target.size == 0:
+        raise ValueError(
+            f"target: empty (shape {target.shape}); FORCE needs at least one step of at "
+            "least one output"
+        )
+    epochs = check.integer("epochs", epochs, minimum=1)
+    chunk = check.integer("chunk", chunk, minimum=1)
+    if u is None:
+        u = np.zeros((T, net.n_in), dt)
+    u = check.array("u", u, dt, (T, net.n_in))
+    if x0 is None and not (np.any(net.x0) or np.any(net.b) or np.any(u)):
+        x0 = 0.5 * np.random.default_rng([seed, 4]).standard_normal(n)
+    x = np.array(check.initial_state("x0", x0, net.x0, 1), dtype=dt)
+    target_step = _ForceTargetStep(net, p, hist, target, u, x, epochs * T, chunk, alpha, common)
+    run_loop(target_step, iters=-(-epochs * T // chunk), seed=seed, options=_NO_VALIDATION,
+             desc="force", progress=progress, history=hist, total=epochs * T)  # fmt: skip
+    z = target_step.z
+    hist.x, hist.z = x[0], (None if z is None else z[0])
+    if hist.updates and not np.any(hist._records["weight_change"]):
+        warnings.warn(
+            "force: W_out did not change in any update (the states fed to RLS are zero); "
+            "give x0 or an input that moves the network off its fixed point",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return hist
 
 
 # target mode: no validation, stopping, callback or checkpoints
