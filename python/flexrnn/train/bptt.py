@@ -164,34 +164,10 @@ def bptt(
     if (loop.checkpoint is not None or resume is not None) and not hasattr(opt, "state_dict"):
         raise TypeError("optimizer: checkpoints need state_dict() and load_state_dict()")
 
-    # compared on resume (JSON); callables (schedule, gain) are recorded as "" / "callable"
-    args = {
-        "model": type(net).__name__,
-        "dtype": dtype.name,
-        "task": str(getattr(task, "name", type(task).__name__)),
-        "batch_size": batch_size,
-        "optimizer": str(getattr(opt, "kind", type(opt).__name__)),
-        "optimizer_hyperparameters": _jsonable(getattr(opt, "hyperparameters", dict)()),
-        "lr": base_lr,
-        "clip_value": clip_value,
-        "clip_norm": clip_norm,
-        "trainable": list(trainable),
-        "schedule": repr(schedule) if schedule is None or isinstance(schedule, Schedule) else "",
-        "loss": loss,
-        "gain": "callable" if gain_fn is not None else gain,
-        "neuron_gain": neuron_gain is not None,
-        "noise_std": noise_std,
-        "val_every": loop.val_every,
-        "val_batch": loop.val_batch,
-        "seed": seed,
-    }
-    arg_arrays = {} if neuron_gain is None else {"neuron_gain": neuron_gain}
-    # fingerprinted: every parameter and array of the task, and the callables' names
-    experiment: dict[str, Any] = {"task": task}
-    if schedule is not None and not isinstance(schedule, Schedule):
-        experiment["schedule"] = schedule
-    if gain_fn is not None:
-        experiment["gain"] = gain_fn
+    args, arg_arrays, experiment = _run_record(
+        net, task, batch_size, opt, base_lr, clip_value, clip_norm, trainable, schedule, loss,
+        gain_fn, gain, neuron_gain, noise_std, loop, seed,
+    )  # fmt: skip
 
     ckpt = None
     if resume is not None:
@@ -268,6 +244,41 @@ class _BpttStep(Rule):
 
     def state(self) -> dict[str, Any]:
         return self.opt.state_dict()
+
+
+def _run_record(net, task, batch_size, opt, base_lr, clip_value, clip_norm, trainable, schedule,
+                loss, gain_fn, gain, neuron_gain, noise_std, loop, seed):  # fmt: skip
+    """What a checkpoint records of the run and a resume compares: the training arguments
+    (JSON; callables, the schedule and the gain, as "" / "callable"), the argument arrays,
+    and the experiment's objects to fingerprint (the task, the callables)."""
+    args = {
+        "model": type(net).__name__,
+        "dtype": net.dtype.name,
+        "task": str(getattr(task, "name", type(task).__name__)),
+        "batch_size": batch_size,
+        "optimizer": str(getattr(opt, "kind", type(opt).__name__)),
+        "optimizer_hyperparameters": _jsonable(getattr(opt, "hyperparameters", dict)()),
+        "lr": base_lr,
+        "clip_value": clip_value,
+        "clip_norm": clip_norm,
+        "trainable": list(trainable),
+        "schedule": repr(schedule) if schedule is None or isinstance(schedule, Schedule) else "",
+        "loss": loss,
+        "gain": "callable" if gain_fn is not None else gain,
+        "neuron_gain": neuron_gain is not None,
+        "noise_std": noise_std,
+        "val_every": loop.val_every,
+        "val_batch": loop.val_batch,
+        "seed": seed,
+    }
+    arg_arrays = {} if neuron_gain is None else {"neuron_gain": neuron_gain}
+    # fingerprinted: every parameter and array of the task, and the callables' names
+    experiment: dict[str, Any] = {"task": task}
+    if schedule is not None and not isinstance(schedule, Schedule):
+        experiment["schedule"] = schedule
+    if gain_fn is not None:
+        experiment["gain"] = gain_fn
+    return args, arg_arrays, experiment
 
 
 def _own_params(net: Model) -> dict[str, np.ndarray]:
