@@ -174,14 +174,14 @@ def run(
         history = History(rule.rule) if history is None else history
         start = 0
     rule.saved_at = -1
-    ckpt = checkpointing if checkpointing is not None and checkpointing.path else None
+    saving = checkpointing or Checkpointing(None, 1, {})
+    path = saving.path
     val_every, stop, callback = options.val_every, options.stop, options.callback
 
     def save(done: int) -> None:
-        assert ckpt is not None and ckpt.path is not None
-        save_run(ckpt.path, net=net, iteration=done, history=history, state=rule.state(),
-                 rng=rule.rng, val_rng=rule.val_rng, args=ckpt.args, arrays=ckpt.arrays,
-                 experiment=ckpt.experiment)  # fmt: skip
+        save_run(path, net=net, iteration=done, history=history, state=rule.state(),  # type: ignore[arg-type]
+                 rng=rule.rng, val_rng=rule.val_rng, args=saving.args, arrays=saving.arrays,
+                 experiment=saving.experiment)  # fmt: skip
         rule.saved_at = done
 
     elapsed = history._records["wall_time"][-1] if len(history) else 0.0
@@ -199,7 +199,7 @@ def run(
             history._append(*records, time.perf_counter() - t0)
             if val_every is not None and done % val_every == 0:
                 history._append_validation(done, *rule.validate(done))
-            if ckpt is not None and done % ckpt.every == 0:
+            if path is not None and done % saving.every == 0:
                 save(done)
             if bar is not None:
                 accs = history.accuracies
@@ -209,7 +209,7 @@ def run(
             if callback is not None and callback(done, history, net) is True:
                 history.stopped = "callback"
                 break
-        if ckpt is not None and (rule.saved_at != done or history.stopped):
+        if path is not None and (rule.saved_at != done or history.stopped):
             save(done)
     finally:
         if bar is not None:
