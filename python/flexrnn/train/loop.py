@@ -68,12 +68,18 @@ class Rule(ABC):
         the update would make it non-finite."""
 
     def validate(self, done: int) -> tuple[float, float]:
-        """(accuracy, loss) on a fresh batch of ``self.val_rng``, after ``done`` updates."""
-        raise NotImplementedError(f"{type(self).__name__} does not validate")
+        """(accuracy, loss) on a fresh batch of ``self.val_rng``, after ``done`` updates.
+
+        Rules without a validation keep this default, and their drivers never set
+        ``val_every``: asking one to validate is a TypeError."""
+        raise TypeError(f"{type(self).__name__} has no validation (val_every must be None)")
 
     def state(self) -> dict[str, Any]:
-        """The rule's state for a checkpoint (arrays, and JSON values)."""
-        raise NotImplementedError(f"{type(self).__name__} does not checkpoint")
+        """The rule's state for a checkpoint (arrays, and JSON values).
+
+        Rules without checkpoints keep this default, and their drivers never set a
+        checkpoint path: asking one for its state is a TypeError."""
+        raise TypeError(f"{type(self).__name__} has no checkpoints (checkpoint must be None)")
 
     def advance(self, it: int) -> int:
         """Progress-bar units of update ``it`` (1: one update)."""
