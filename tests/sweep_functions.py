@@ -63,3 +63,15 @@ def with_model(config: dict, seed: int) -> dict:
 def bad_return(config: dict, seed: int) -> dict:
     """Returns an object that is neither JSON, an array nor a model."""
     return {"history": object()}
+
+
+def short_training(config: dict, seed: int) -> dict:
+    """A few BPTT updates of a small RateRNN: its History as the reports store it."""
+    import flexrnn
+    from flexrnn.experiments._runs import history_arrays
+
+    net = flexrnn.RateRNN.random(n=config["n"], n_in=1, n_out=1, seed=seed)
+    hist = flexrnn.train.bptt(net, flexrnn.tasks.PerceptualDecision(), iters=config["iters"],
+                              batch_size=8, val_every=2, val_batch=16, progress=False,
+                              seed=seed)  # fmt: skip
+    return {"loss_last": float(hist.loss[-1]), **history_arrays(hist)}

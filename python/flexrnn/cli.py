@@ -35,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         "--networks", type=int, default=10, help="neuromop: networks per condition (default 10)"
     )
     p.add_argument(
-        "--workers", type=int, help="worker processes of the local Dask cluster (default: cores)"
+        "--workers",
+        type=int,
+        help="learning, analysis, neuromop: worker processes of the local Dask cluster that "
+        "runs the networks (default: one per core)",
     )
     p.add_argument(
         "--scheduler",
@@ -93,15 +96,20 @@ def main(argv: list[str] | None = None) -> int:
             "neuromop": neuromop_report,
         }[args.study]
         extra = {"networks": args.networks} if args.study == "neuromop" else {}
+        population = {"workers": args.workers, "scheduler": args.scheduler, "runs": args.runs}
+        if args.study == "training":
+            given = [f"--{k}" for k, v in population.items() if v is not None]
+            if given:
+                parser.error(f"{', '.join(given)}: training runs one network per task, no "
+                             "population to spread over workers")  # fmt: skip
+        else:
+            extra.update(population)
         report(
             out=args.out,
             seed=args.seed,
             only=args.only,
             progress=not args.no_progress,
             quick=args.quick,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            runs=args.runs,
             **extra,
         )
     elif args.command == "sweep":
