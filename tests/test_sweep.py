@@ -353,3 +353,22 @@ def test_cli_sweep_bad_spec_is_named(tmp_path):
     spec.write_text('function = "sweep_functions:nope"\nseeds = [0]\n[grid]\nx = [1]\n')
     with raises_naming("function"):
         main(["sweep", str(spec)])
+
+
+def test_load_is_a_dataframe_when_pandas_is_installed(tmp_path):
+    pd = pytest.importorskip("pandas")
+    sweep.run(sweep_functions.sleepy, sweep.grid(x=[1, 2]), seeds=[0, 1], out=tmp_path,
+              scheduler="serial", progress=False)  # fmt: skip
+    table = sweep.load(tmp_path)
+    assert isinstance(table, pd.DataFrame) and len(table) == 4
+    assert table.groupby("x").value.mean().tolist() == [10.5, 20.5]
+    np.testing.assert_array_equal(table.kept[3]["curve"], [1.0, 3.0, 5.0])
+
+
+def test_load_as_frame_without_pandas_is_named(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas -> ImportError
+    sweep.run(sweep_functions.sleepy, [{"x": 1}], out=tmp_path, scheduler="serial",
+              progress=False)  # fmt: skip
+    assert isinstance(sweep.load(tmp_path), list)
+    with raises_naming("as_frame", ImportError):
+        sweep.load(tmp_path, as_frame=True)
