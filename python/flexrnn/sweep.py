@@ -742,6 +742,7 @@ def _tick(bar) -> None:
 def _run_dask(fn, args, todo, scheduler, workers, retries, threads, function, bar) -> None:
     from distributed import as_completed
 
+    environ = dict(os.environ)  # a LocalCluster's nannies write the workers' variables here
     client, own_client, cluster = _client(scheduler, workers, threads)
     futures = {}
     try:
@@ -765,6 +766,17 @@ def _run_dask(fn, args, todo, scheduler, workers, retries, threads, function, ba
             client.close()
         if cluster is not None:
             cluster.close()
+            _restore_environ(environ)
+
+
+def _restore_environ(environ: dict[str, str]) -> None:
+    """Undo what the nannies of a LocalCluster set in this process's environment
+    (OMP_NUM_THREADS=1 and the like), so that later subprocesses do not inherit it."""
+    for key in set(os.environ) - set(environ):
+        del os.environ[key]
+    for key, value in environ.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 def _record_lost(out: Path, rid: str, err: BaseException) -> None:
