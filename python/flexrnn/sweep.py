@@ -601,7 +601,10 @@ def _update_manifest(out: Path, function: str, plan: list[dict[str, Any]]) -> No
 
 
 def _worker_env(threads: int | None) -> dict[str, str]:
-    n = str(threads or 1)
+    """BLAS and OpenMP pools of the LocalCluster's worker processes (read at their start)."""
+    if threads is None:
+        return {}
+    n = str(threads)
     return {"OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n}
 
 
@@ -695,8 +698,6 @@ def run(
     args = (str(out),)
     try:
         if todo and scheduler == "serial":
-            if workers is not None:
-                raise ValueError("workers: not used with scheduler='serial'")
             import flexrnn
 
             before = flexrnn.get_num_threads()
