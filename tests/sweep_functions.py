@@ -4,6 +4,7 @@ processes import them by name (the workers inherit the test process's sys.path).
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -75,3 +76,11 @@ def short_training(config: dict, seed: int) -> dict:
                               batch_size=8, val_every=2, val_batch=16, progress=False,
                               seed=seed)  # fmt: skip
     return {"loss_last": float(hist.loss[-1]), **history_arrays(hist)}
+
+
+def dies(config: dict, seed: int) -> dict:
+    """Kills its own worker process when ``config["die"]`` is true."""
+    if config["die"]:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.2)
+    return {"value": config["x"]}

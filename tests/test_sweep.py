@@ -384,3 +384,16 @@ def test_load_as_frame_without_pandas_is_named(tmp_path, monkeypatch):
     assert isinstance(sweep.load(tmp_path), list)
     with raises_naming("as_frame", ImportError):
         sweep.load(tmp_path, as_frame=True)
+
+
+def test_a_run_that_keeps_killing_its_worker_is_reported_failed_while_others_finish(tmp_path):
+    import dask
+
+    configs = [{"x": x, "die": x == 2} for x in range(5)]
+    # Dask gives up on a task after its workers died more than allowed-failures times
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        rows = sweep.run(sweep_functions.dies, configs, out=tmp_path, workers=2, progress=False)
+    assert [r["status"] for r in rows] == ["done", "done", "failed", "done", "done"]
+    assert "KilledWorker" in rows[2]["error"]
+    assert _events(tmp_path, "start")[rows[2]["id"]] == 2  # allowed-failures + 1 deaths
+    assert sweep.status(tmp_path)["failed_ids"] == [rows[2]["id"]]
