@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from conftest import raises_naming
 from flexrnn import sweep
+from flexrnn.sweep._run import _restore_environ
 
 distributed = pytest.importorskip("distributed")
 
@@ -37,7 +38,7 @@ def cluster():
         silence_logs=50,
     ) as c:  # fmt: skip
         yield c
-    sweep._restore_environ(environ)  # the nannies set OMP_NUM_THREADS=1 etc. in this process
+    _restore_environ(environ)  # the nannies set OMP_NUM_THREADS=1 etc. in this process
 
 
 def test_local_cluster_leaves_this_process_environment_as_it_was(tmp_path):
