@@ -1,6 +1,6 @@
 """Benchmark section "mop": one NeuroMOP training epoch (issue 6).
 
-Registered into :mod:`bench.run` on import (``bench.run.main`` imports this module).
+Listed in the registry of bench/run.py.
 Workload: the energy task's sizes, n = 100, M = 8 (256 joint actions), value network of 128
 ReLU units, 10 trajectories × 1000 steps, then 100 Adam steps on minibatches of 256 visited
 states. The energy level is set above what the network reaches (0.25), so that every
@@ -26,22 +26,10 @@ import flexrnn
 import numpy as np
 from flexrnn.reference import mop as ref
 
-from bench.run import (
-    DTYPES,
-    IMPL_NAMES,
-    Context,
-    Impl,
-    _busy,
-    compare,
-    register,
-    render_cpu_share,
-    render_targets,
-    render_timing_table,
-)
+from bench.harness import DTYPES, Context, Impl, Section, Target, compare, speed_target
+from bench.render import IMPL_NAMES, render_cpu_share, render_targets, render_timing_table
 
-IMPL_NAMES.update(
-    {"torch_loop": "PyTorch eager (loop)", "torch_batched": "PyTorch eager (batched)"}
-)
+MOP_IMPL_NAMES = {"torch_loop": "PyTorch eager (loop)", "torch_batched": "PyTorch eager (batched)"}
 TARGET = 10.0  # issue 6: one epoch >= 10x the PyTorch CPU implementation
 
 WORK = {
@@ -207,7 +195,6 @@ def _check(dtype: str) -> dict[str, Any]:
     return out
 
 
-@register("mop", "NeuroMOP training epoch", lambda data, ctx: _render(data, ctx))
 def run(ctx: Context) -> dict[str, Any]:
     horizon = WORK["quick_horizon"] if ctx.quick else WORK["horizon"]
     results: dict[str, Any] = {
@@ -230,24 +217,11 @@ def run(ctx: Context) -> dict[str, Any]:
             "gemm_square_gflops": gemm,
         }
         results["by_dtype"][dtype] = r
-        for key in ("torch_loop", "torch_batched"):
-            measured = r["speedup_of_cpp"].get(key)
-            if key not in r["timings"]:
-                continue
-            results["targets"].append(
-                {
-                    "section": "mop",
-                    "workload": "epoch",
-                    "title": "NeuroMOP epoch",
-                    "dtype": dtype,
-                    "baseline": key,
-                    "min_speedup": TARGET,
-                    "measured": measured,
-                    "met": None if measured is None else bool(measured >= TARGET),
-                    "outputs_agree": r["check"].get(key, {}).get("allclose"),
-                    "busy": _busy(r["cpu_share"]),
-                }
-            )
+        results["targets"] += [
+            speed_target("mop", "epoch", "NeuroMOP epoch", dtype, Target(key, TARGET), r)
+            for key in ("torch_loop", "torch_batched")
+            if key in r["timings"]
+        ]
     return results
 
 
@@ -269,7 +243,7 @@ def _render(data: dict[str, Any], ctx: Context) -> list[str]:
         ),
     )
     lines += [""] + render_cpu_share(data["by_dtype"])
-    lines += render_targets(data["targets"])
+    lines += render_targets(data["targets"], {**IMPL_NAMES, **MOP_IMPL_NAMES})
     lines += [
         "",
         "Hardware limit: each step's value network on the 256 successors is a (256 × 100) × "
@@ -293,8 +267,11 @@ def _render(data: dict[str, Any], ctx: Context) -> list[str]:
                 continue
             need = d["flop"]["epoch_gflop"] / (d["timings"][key]["median_s"] / TARGET)
             lines.append(
-                f"- {dt}: 10× {IMPL_NAMES[key]} means an epoch in "
+                f"- {dt}: 10× {MOP_IMPL_NAMES[key]} means an epoch in "
                 f"{d['timings'][key]['median_s'] / TARGET * 1e3:.0f} ms, i.e. {need:.0f} GFLOP/s "
                 f"of products alone ({100 * need / g:.0f} % of the square-GEMM rate)."
             )
     return lines
+
+
+SECTION = Section("mop", "NeuroMOP training epoch", run, _render, impl_names=MOP_IMPL_NAMES)

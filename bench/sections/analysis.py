@@ -1,7 +1,6 @@
 """Benchmark section "analysis": Lyapunov spectra and fixed-point searches (issue 5).
 
-Registered into :mod:`bench.run` on import (``bench.run.main`` imports this module). Three
-workloads, each in float32 and float64:
+Listed in the registry of bench/run.py. Three workloads, each in float32 and float64:
 
 - **Lyapunov spectrum** (QR method) of a random tanh network, n = 500, k = 50, at g = 2
   (chaotic), dt = 0.05 tau: ``fr.analysis.lyapunov_spectrum`` against the same procedure in
@@ -27,16 +26,8 @@ import flexrnn
 import numpy as np
 from flexrnn import reference
 
-from bench.run import (
-    DTYPES,
-    Context,
-    Impl,
-    compare,
-    fmt_time,
-    register,
-    render_cpu_share,
-    render_timing_table,
-)
+from bench.harness import DTYPES, Context, Impl, Section, compare, fmt_time
+from bench.render import render_cpu_share, render_timing_table
 
 try:
     import scipy.optimize as scipy_optimize
@@ -422,4 +413,4 @@ def render(data: dict[str, Any], ctx: Context) -> list[str]:
     return lines
 
 
-register("analysis", "Dynamics analysis: Lyapunov spectra and fixed points", render)(run)
+SECTION = Section("analysis", "Dynamics analysis: Lyapunov spectra and fixed points", run, render)

@@ -1,6 +1,6 @@
 """Benchmark section "sweep": a population of short trainings through flexrnn.sweep (issue 15).
 
-Registered into :mod:`bench.run` on import (``bench.run.main`` imports this module).
+Listed in the registry of bench/run.py.
 Workload: 16 BPTT trainings of a RateRNN (n = 50, float32) on PerceptualDecision, seeds
 0..15, each ``iters`` Adam updates of 64 trials (no validation): a few seconds each.
 
@@ -24,7 +24,7 @@ from typing import Any
 import flexrnn
 import numpy as np
 
-from bench.run import Context, CpuShare, fmt_ratio, fmt_time, register
+from bench.harness import Context, CpuShare, Section, fmt_ratio, fmt_time
 
 WORK = {"runs": 16, "n": 50, "iters": 60, "quick_iters": 8, "batch_size": 64, "lr": 3e-3}
 REPEATS = 3  # loop and sweep, interleaved; the fastest of each is reported
@@ -141,7 +141,6 @@ def render_sweep(data: dict[str, Any], ctx: Context) -> list[str]:
     return lines
 
 
-@register("sweep", "Populations of runs: flexrnn.sweep on Dask", render_sweep)
 def run_sweep(ctx: Context) -> dict[str, Any]:
     cores = os.cpu_count() or 1
     workers = cores
@@ -180,3 +179,6 @@ def run_sweep(ctx: Context) -> dict[str, Any]:
         "throughput_ratio_runs": loop1["wall_s"] / sw["runs_span_s"],
         "loadavg": [load0, load1],
     }
+
+
+SECTION = Section("sweep", "Populations of runs: flexrnn.sweep on Dask", run_sweep, render_sweep)

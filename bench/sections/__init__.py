@@ -1,0 +1,1 @@
+"""Benchmark sections, one module each; bench/run.py lists them (its ``SECTIONS``)."""
