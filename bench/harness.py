@@ -5,7 +5,7 @@ count, optional baselines, the hardware limits), :class:`Section` (what a sectio
 registry in bench/run.py), :class:`Impl` and :func:`compare` (check every implementation once,
 then time them interleaved; measure again when other processes took the CPUs),
 :func:`check_outputs`, :class:`Target` and :func:`speed_target` (a speed-up target's JSON
-record), :class:`CpuShare` and :func:`wait_until_idle` (other processes' load), and the two
+record), :class:`CpuShare` and :func:`wait_until_idle` (other processes' load), and the
 number formats the log and the tables share. Timing rules: see bench/run.py.
 """
 

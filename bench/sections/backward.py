@@ -520,8 +520,19 @@ def run_backward(ctx: Context) -> dict[str, Any]:
                 for tgt in w.targets
             ]
 
-    # peak memory, each implementation in a fresh process
+    memory, memory_targets = _measure_memory(ctx, w)
+    results["targets"] += memory_targets
+    results["memory"] = memory
+    return results
+
+
+def _measure_memory(
+    ctx: Context, w: BackwardWorkload
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Peak memory of one iteration, each implementation in a fresh process, against what
+    BPTT must store; and the C++ core's memory target per dtype."""
     memory: dict[str, Any] = {"stored_bytes": {}, "by_dtype": {}}
+    targets: list[dict[str, Any]] = []
     impls = ["flexrnn", "numpy"] + (["torch"] if ctx.torch is not None else [])
     for dt in DTYPES:
         stored = memory["stored_bytes"][dt] = _stored_bytes(w, dt)
@@ -536,7 +547,7 @@ def run_backward(ctx: Context) -> dict[str, Any]:
             memory["by_dtype"][dt][key] = res
         cpp = memory["by_dtype"][dt]["flexrnn"]
         measured = cpp.get("ratio")
-        results["targets"].append(
+        targets.append(
             {
                 "section": "backward",
                 "workload": w.key,
@@ -554,8 +565,7 @@ def run_backward(ctx: Context) -> dict[str, Any]:
                 "busy": False,
             }
         )
-    results["memory"] = memory
-    return results
+    return memory, targets
 
 
 SECTION = Section(
