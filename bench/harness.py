@@ -331,6 +331,17 @@ def wait_until_idle(ctx: Context, max_wait_s: float, probe_s: float = 2.0) -> di
         ctx.log(f"machine busy (other processes: {others:.0%} CPU), waiting")
 
 
+def one_thread_diagnostic(fn: Callable[[], Any]) -> Impl:
+    """The C++ call ``fn`` on one thread, a diagnostic row (its ratio reads as thread scaling)."""
+    return Impl(
+        "flexrnn_1thread",
+        "flexrnn C++, 1 thread *(diagnostic)*",
+        fn,
+        context=lambda: flexrnn_threads(1),
+        diagnostic=True,
+    )
+
+
 @contextlib.contextmanager
 def flexrnn_threads(n: int):
     """flexrnn's thread count set to ``n`` inside the block (e.g. a 1-thread diagnostic row)."""

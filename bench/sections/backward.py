@@ -29,8 +29,8 @@ from bench.harness import (
     Section,
     Target,
     compare,
-    flexrnn_threads,
     fmt_bytes,
+    one_thread_diagnostic,
     speed_target,
 )
 from bench.render import render_cpu_share, render_targets, render_timing_table
@@ -142,15 +142,7 @@ def _backward_impls(ctx: Context, w: BackwardWorkload, dtype: str) -> list[Impl]
         impls.append(Impl("torch", "PyTorch eager autograd (`bench/torch_impl.py`)", fns["torch"]))
     if not ctx.quick:
         if ctx.threads > 1:
-            impls.append(
-                Impl(
-                    "flexrnn_1thread",
-                    "flexrnn C++, 1 thread *(diagnostic)*",
-                    fns["flexrnn"],
-                    context=lambda: flexrnn_threads(1),
-                    diagnostic=True,
-                )
-            )
+            impls.append(one_thread_diagnostic(fns["flexrnn"]))
         impls.append(
             Impl(
                 "flexrnn_forward",

@@ -19,7 +19,7 @@ from bench.harness import (
     Target,
     check_outputs,
     compare,
-    flexrnn_threads,
+    one_thread_diagnostic,
     speed_target,
 )
 from bench.render import render_cpu_share, render_targets, render_timing_table
@@ -120,15 +120,7 @@ def _rate_impls(ctx: Context, w: RateWorkload, dtype: str, T: int):
             )
         )
     if not ctx.quick and "1thread" in w.diagnostics and ctx.threads > 1:
-        impls.append(
-            Impl(
-                "flexrnn_1thread",
-                "flexrnn C++, 1 thread *(diagnostic)*",
-                lambda: net.run(u).y,
-                context=lambda: flexrnn_threads(1),
-                diagnostic=True,
-            )
-        )
+        impls.append(one_thread_diagnostic(lambda: net.run(u).y))
     if not ctx.quick and "core" in w.diagnostics:
         # the compiled call alone, without RateRNN.run's validation (private API: skipped if
         # it changes)
