@@ -63,7 +63,9 @@ void rollout(const LSTMParams<S>& p, const LSTMDrive<S>& drive, const LSTMTrajec
       // 2. gates: sigmoid on i, f, o; tanh on g (in place in G)
       auto ifo = [&](Index k) { return G.middleCols(k * n, n).array(); };
       for (Index i = 0; i < rows; ++i) {
-        for (Index k : {0, 1, 3}) apply_sigmoid<S>(&G(i, k * n), &G(i, k * n), n);
+        // pointers by arithmetic, not &G(i, j): G has no element to refer to when n == 0
+        S* row = G.data() + i * 4 * n;
+        for (Index k : {0, 1, 3}) apply_sigmoid<S>(row + k * n, row + k * n, n);
       }
       apply_phi_rows<S>(Phi::tanh, G.middleCols(2 * n, n), G.middleCols(2 * n, n));
       // 3. cell and hidden state
