@@ -296,11 +296,11 @@ def threads():
     return len(os.listdir("/proc/self/task"))
 
 fr.set_num_threads(fr.max_num_threads())
-net = fr.RateRNN.random(n=256, n_in=1, n_out=1, seed=0)
+net = fr.RateRNN.random(n=256, n_in=1, n_out=1, seed=0, dtype="float32")
 base = threads()
-net.run(np.zeros((200, 2, 1)))  # 2 trials: 2 chunks of work
+net.run(np.zeros((200, 2, 1), np.float32))  # 2 trials: 2 chunks of work
 two_chunks = threads()
-net.run(np.zeros((200, 64 * fr.max_num_threads(), 1)))  # more chunks than threads
+net.run(np.zeros((10, 64 * fr.max_num_threads(), 1), np.float32))  # 2 chunks per thread
 many_chunks = threads()
 print(base, two_chunks, many_chunks)
 """

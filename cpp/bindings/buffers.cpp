@@ -20,7 +20,9 @@ constexpr std::size_t kHeader = 64;  // keeps the data 64-byte aligned
 // to the system at once (glibc keeps freed heap memory mapped).
 constexpr std::size_t kMapThreshold = std::size_t{1} << 20;
 constexpr std::size_t kDefaultLimit = std::size_t{256} << 20;
-constexpr std::uint64_t kCallsKept = 2;  // a freed block waits this many calls for reuse
+// a freed block not reused is released by the second kernel call after it was freed (calls
+// reuse before they release: a block freed between two calls of a loop is always reused)
+constexpr std::uint64_t kReleaseAfterCalls = 2;
 
 struct Block {
   void* base;
@@ -111,7 +113,7 @@ void buffer_cache_next_call() {
   ++calls;
   std::size_t kept = 0;
   for (const Block& b : cache) {
-    if (calls - b.call > kCallsKept) {
+    if (calls - b.call >= kReleaseAfterCalls) {
       deallocate(b.base, b.bytes);
       cached_bytes -= b.bytes;
     } else {
@@ -146,11 +148,12 @@ void register_buffers(py::module_& m) {
         d["bytes"] = cached_bytes;
         d["blocks"] = cache.size();
         d["limit"] = limit;
-        d["calls_kept"] = kCallsKept;
+        d["release_after_calls"] = kReleaseAfterCalls;
         return d;
       },
-      "The output-buffer cache: bytes and blocks held now, limit in bytes, and the number of "
-      "kernel calls a freed buffer waits for reuse before it is returned to the system.");
+      "The output-buffer cache: bytes and blocks held now, limit in bytes, and the kernel "
+      "call after its release (counting from 1) by which a freed buffer not reused is "
+      "returned to the system.");
   m.def(
       "set_buffer_cache_limit",
       [](std::size_t bytes) {

@@ -5,9 +5,9 @@
 // page: at small n that costs as much as the simulation itself. Buffers freed
 // by NumPy go back to this cache and are reused by the next runs of the same size.
 //
-// The cache is bounded by the workload and by a limit: a freed buffer that the next two
-// kernel calls (LongCall, common.hpp) do not reuse is returned to the system, and the cache
-// never holds more than the limit (set_buffer_cache_limit; 0 turns caching off).
+// The cache is bounded by the workload and by a limit: a freed buffer that the next kernel
+// call (LongCall, common.hpp) does not reuse is returned to the system by the one after, and
+// the cache never holds more than the limit (set_buffer_cache_limit; 0 turns caching off).
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -21,8 +21,8 @@ void* buffer_acquire(std::size_t bytes);
 void buffer_release(void* p);
 std::size_t buffer_cache_bytes();
 void buffer_cache_clear();
-// Marks the start of a kernel call: buffers freed before the previous call and not reused
-// since are returned to the system.
+// Marks the start of a kernel call (after it took its outputs): buffers freed before the
+// previous call and not reused since are returned to the system.
 void buffer_cache_next_call();
 
 // An uninitialised C-contiguous array whose memory comes from the cache.

@@ -74,16 +74,16 @@ def set_buffer_cache(bytes: int) -> None:
 
     Rollouts return their arrays in memory that, once NumPy frees it, is kept for the next
     calls of the same size (refaulting fresh pages costs as much as a small simulation).
-    Only buffers freed during the last two calls are kept: after ``del out`` the memory
-    returns to the system within two calls, or at once with ``set_buffer_cache(0)`` (which
-    also turns the cache off). Default: 256 MiB.
+    A freed buffer the next call does not reuse is released by the call after: after
+    ``del out`` the memory returns to the system within two calls, or at once with
+    ``set_buffer_cache(0)`` (which also turns the cache off). Default: 256 MiB.
     """
     _core.set_buffer_cache_limit(_validate.integer("bytes", bytes, minimum=0, maximum=2**62))
 
 
 def buffer_cache_info() -> dict:
     """The output-buffer cache now: ``bytes`` and ``blocks`` held, its ``limit`` in bytes, and
-    ``calls_kept``, the calls a freed buffer waits for reuse before it is released."""
+    ``release_after_calls``: a freed buffer not reused is released by this many calls later."""
     return {k: int(v) for k, v in _core.buffer_cache_info().items()}
 
 
