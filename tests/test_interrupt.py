@@ -73,6 +73,13 @@ def force_in_place():
     return call, [W_out_n, P, x, z]
 
 
+def force_driver():
+    net = fr.RateRNN.random(n=1000, n_in=1, n_out=1, g=1.5, seed=0, dtype=f32)
+    target = np.sin(np.arange(100000) / 50.0)
+    call = lambda: fr.train.force(net, target, chunk=100000, progress=False)
+    return call, params(net)
+
+
 def full_force_in_place():
     n = 800
     rng = np.random.default_rng(0)
@@ -176,6 +183,7 @@ KINDS = {
     "lstm_loss_and_grad": lambda: grad(
         fr.LSTM.random(n=512, n_in=2, n_out=2, seed=0, dtype=f32), 10000, 4),
     "force": force_in_place,
+    "force_driver": force_driver,
     "full_force": full_force_in_place,
     "hebbian": hebbian_in_place,
     "feedback_run": feedback,
@@ -213,6 +221,7 @@ KINDS = [
     "nmrnn_loss_and_grad",
     "lstm_loss_and_grad",
     "force",
+    "force_driver",
     "full_force",
     "hebbian",
     "feedback_run",
