@@ -1,5 +1,7 @@
 """The cache of freed output arrays: bounded by the recent calls and by a public limit."""
 
+from pathlib import Path
+
 import flexrnn as fr
 import numpy as np
 import pytest
@@ -85,3 +87,23 @@ def test_set_buffer_cache_rejects_bad_sizes_naming_the_argument(bad, error, cach
     with pytest.raises(error, match="^bytes: "):
         fr.set_buffer_cache(bad)
     assert fr.buffer_cache_info()["limit"] == DEFAULT_LIMIT
+
+
+def _resident_bytes() -> int:
+    import os
+
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
+def test_deleted_outputs_return_their_memory_to_the_system_within_two_calls(cache):
+    net = _net()
+    out = net.run(np.zeros((1000, 128, 1)))  # x and r: 64 MB each
+    big = out.x.nbytes + out.r.nbytes
+    before = _resident_bytes()
+    del out
+    small = np.zeros((5, 1, 1))
+    net.run(small)
+    net.run(small)
+    assert before - _resident_bytes() > 0.9 * big
