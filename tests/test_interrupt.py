@@ -9,11 +9,14 @@ whether the model and the arrays the call updates in place are as they were.
 from __future__ import annotations
 
 import os
-import select
+import queue
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import flexrnn as fr
@@ -237,9 +240,26 @@ DELAY = 1.0  # seconds into the call
 WITHIN = 1.0  # seconds from the signal to KeyboardInterrupt
 
 
-def _readline(proc: subprocess.Popen, timeout: float) -> str | None:
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    return proc.stdout.readline() if ready else None
+def _line_reader(proc: subprocess.Popen) -> Callable[[float], str | None]:
+    """readline with a timeout: the next line of the child's output, "" at its end, None if
+    none came in time. (A thread feeds a queue: select on a buffered pipe can miss a line
+    that arrived together with the previous one.)"""
+    lines: queue.Queue = queue.Queue()
+
+    def feed():
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=feed, daemon=True).start()
+
+    def readline(timeout: float) -> str | None:
+        try:
+            return lines.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    return readline
 
 
 @pytest.fixture(scope="module")
@@ -250,24 +270,26 @@ def interrupted() -> dict:
     env["PYTHONPATH"] = os.pathsep.join(
         [str(Path(fr.__file__).parents[1]), env.get("PYTHONPATH", "")]
     )
+    stderr = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, *KINDS],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
         env=env,
     )
+    readline = _line_reader(proc)
     results: dict = {}
     try:
         for kind in KINDS:
-            line = _readline(proc, 60.0)
+            line = readline(60.0)
             if line is None or not line.startswith(f"START {kind}"):
                 results[kind] = f"no start marker (got {line!r})"
                 break
             time.sleep(DELAY)
             sent = time.monotonic()
             proc.send_signal(signal.SIGINT)
-            line = _readline(proc, 10.0)
+            line = readline(10.0)
             if not line:
                 results[kind] = "no KeyboardInterrupt within 10 s" if line is None else "exited"
                 break
@@ -278,7 +300,10 @@ def interrupted() -> dict:
             results[kind] = (float(fields[2]) - sent, fields[3] == "1")
     finally:
         proc.kill()
-        _, err = proc.communicate()
+        proc.wait()
+        stderr.seek(0)
+        err = stderr.read()
+        stderr.close()
     for kind in KINDS:
         if not isinstance(results.setdefault(kind, "not reached"), tuple):
             results[kind] += f"; the child's stderr: {err[-2000:]}"
