@@ -1,5 +1,7 @@
 """Recurrent noise (counter-based Philox normals) and thread-count independence."""
 
+from pathlib import Path
+
 import flexrnn as fr
 import numpy as np
 import pytest
@@ -229,3 +231,107 @@ def test_float32_noise_equals_float64_noise_cast():
     np.testing.assert_array_equal(x32, x64.astype(np.float32))
     xi = np.stack([_core.philox_normal(77, b, 0, 37) for b in range(41)])  # the C++ generator
     np.testing.assert_array_equal(x64, xi)
+
+
+# ---------------------------------------------------------------------------------------------
+# The thread setting: bounded, process-wide, and a call's team no larger than its work.
+
+
+@pytest.mark.parametrize("n", [0, -1, 100_000, 50_000, 2**40, 2**70])
+def test_set_num_threads_rejects_counts_outside_the_machine_bounds(n, restore_threads):
+    before = fr.get_num_threads()
+    with pytest.raises(ValueError, match=r"^n: "):
+        fr.set_num_threads(n)
+    assert fr.get_num_threads() == before
+
+
+@pytest.mark.parametrize("n", [0, 100_000, 2**40])
+def test_the_core_rejects_thread_counts_outside_the_bounds(n, restore_threads):
+    # the private binding checks too: no value may reach OpenMP (SIGSEGV / exit above ~50,000)
+    with pytest.raises(ValueError, match=r"^n: the number of threads must be in 1\.\."):
+        _core.set_num_threads(n)
+
+
+def test_the_thread_limit_is_four_times_the_cores_at_most_1024(restore_threads):
+    import os
+
+    limit = fr.max_num_threads()
+    assert limit == min(4 * (os.cpu_count() or 1), 1024)
+    fr.set_num_threads(limit)
+    assert fr.get_num_threads() == limit
+    with pytest.raises(ValueError, match=f"at most {limit}"):
+        fr.set_num_threads(limit + 1)
+
+
+def test_the_thread_count_is_one_setting_for_every_thread_of_the_process(restore_threads):
+    import threading
+
+    seen = {}
+    net = small_models(seed=3)["RateRNN"]
+    u = np.random.default_rng(3).normal(size=(30, 64, net.n_in))
+    fr.set_num_threads(1)
+    reference = net.run(u).y
+
+    def worker():
+        seen["worker"] = fr.get_num_threads()
+        seen["y"] = net.run(u).y
+        fr.set_num_threads(2)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen["worker"] == 1  # set on the main thread, read on the worker
+    assert fr.get_num_threads() == 2  # set on the worker, read on the main thread
+    np.testing.assert_array_equal(seen["y"], reference)
+
+
+THREAD_COUNT_CHILD = r"""
+import os, sys
+import numpy as np
+from pathlib import Path
+
+import flexrnn as fr
+
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+fr.set_num_threads(fr.max_num_threads())
+net = fr.RateRNN.random(n=256, n_in=1, n_out=1, seed=0, dtype="float32")
+base = threads()
+net.run(np.zeros((200, 2, 1), np.float32))  # 2 trials: 2 chunks of work
+two_chunks = threads()
+net.run(np.zeros((10, 64 * fr.max_num_threads(), 1), np.float32))  # 2 chunks per thread
+many_chunks = threads()
+print(base, two_chunks, many_chunks)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_a_call_starts_no_more_threads_than_it_has_chunks_of_work():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", THREAD_COUNT_CHILD],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=_child_env(),
+    ).stdout
+    base, two_chunks, many_chunks = map(int, out.split())
+    if not fr.config()["openmp"]:
+        pytest.skip("built without OpenMP")
+    assert two_chunks == base + 1  # the calling thread and one more
+    assert many_chunks == base + fr.max_num_threads() - 1
+
+
+def _child_env() -> dict:
+    import os
+
+    env = dict(os.environ)
+    env.pop("OMP_NUM_THREADS", None)
+    # the child imports the flexrnn this process imported (installed, or a source tree)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(fr.__file__).parents[1]), env.get("PYTHONPATH", "")]
+    )
+    return env

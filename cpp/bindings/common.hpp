@@ -6,16 +6,69 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "buffers.hpp"
+#include "flexrnn/interrupt.hpp"
 #include "flexrnn/types.hpp"
 
 namespace flexrnn::py_bind {
 
 namespace py = pybind11;
+
+// Forgets a signal's Python error kept by an earlier call that was not interrupted after all
+// (interrupt.cpp). Needs the GIL.
+void discard_pending_interrupt();
+
+// The GIL released around a kernel call, and the call made interruptible: Ctrl-C raises
+// KeyboardInterrupt within about a second (interrupt.hpp; the bindings' hook asks Python for
+// pending signals). One per call, made with the GIL held; also starts a call of the output
+// buffer cache (buffers.hpp).
+class LongCall {
+  struct Start {
+    Start() {
+      discard_pending_interrupt();
+      buffer_cache_next_call();
+    }
+  } start_;
+  py::gil_scoped_release release_;
+  InterruptScope scope_;
+};
+
+// Arrays a kernel updates in place, copied first and written back unless the call
+// completes (interrupted or failed): an interrupted call leaves its inputs as they were.
+class InPlace {
+ public:
+  template <class T>
+  void keep(T* data, py::ssize_t count) {
+    if (!data || count <= 0) return;
+    const std::size_t bytes = static_cast<std::size_t>(count) * sizeof(T);
+    saved_.push_back({data, std::vector<char>(static_cast<const char*>(static_cast<void*>(data)),
+                                              static_cast<const char*>(static_cast<void*>(data)) +
+                                                  bytes)});
+  }
+  template <class T>
+  void keep(py::array_t<T, py::array::c_style>& a) {
+    keep(a.mutable_data(), a.size());
+  }
+  void commit() { saved_.clear(); }
+  InPlace() = default;
+  InPlace(const InPlace&) = delete;
+  InPlace& operator=(const InPlace&) = delete;
+  ~InPlace() {
+    for (const Saved& s : saved_) std::memcpy(s.data, s.copy.data(), s.copy.size());
+  }
+
+ private:
+  struct Saved {
+    void* data;
+    std::vector<char> copy;
+  };
+  std::vector<Saved> saved_;
+};
 template <class S>
 using Arr = py::array_t<S, py::array::c_style>;
 
@@ -86,6 +139,7 @@ CMatMap<S> mat(const Arr<S>& a, const char* name) {
 }
 
 void register_buffers(py::module_& m);
+void register_interrupt(py::module_& m);
 void register_config(py::module_& m);
 void register_random(py::module_& m);
 void register_rate_rnn(py::module_& m);

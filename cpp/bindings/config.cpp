@@ -1,5 +1,7 @@
 #include "flexrnn/config.hpp"
 
+#include <cstdint>
+
 #include "common.hpp"
 #include "flexrnn/parallel.hpp"
 
@@ -21,9 +23,15 @@ void register_config(py::module_& m) {
         return d;
       },
       "What this build contains: version, openmp, cuda, native, simd, eigen, compiler.");
-  m.def("set_num_threads", &set_num_threads, py::arg("n"),
-        "Number of OpenMP threads for the next rollouts (at least 1).");
-  m.def("get_num_threads", &get_num_threads, "Number of OpenMP threads rollouts use.");
+  m.def(
+      "set_num_threads",
+      [](std::int64_t n) { set_num_threads(n); },
+      py::arg("n"),
+      "Threads every later call uses at most, in every thread of the process: 1 <= n <= "
+      "max_num_threads() (ValueError otherwise).");
+  m.def("get_num_threads", &get_num_threads, "Threads the calls use at most.");
+  m.def("max_num_threads", &max_num_threads,
+        "The largest thread count set_num_threads accepts: 4 x the cores, at most 1024.");
 }
 
 }  // namespace flexrnn::py_bind

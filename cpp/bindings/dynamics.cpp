@@ -92,13 +92,13 @@ NMRNNMapArgs<S> nmrnn_map_args(const Arr<S>& W_z, const Arr<S>& B_z, const Arr<S
 
 template <class S, class F>
 void with_params(const NMRNNMapArgs<S>& a, F&& f) {
-  py::gil_scoped_release release;
+  const LongCall call;
   f(*a.p);
 }
 
 template <class S, class F>
 void with_params(const MapArgs<S>& a, F&& f) {
-  py::gil_scoped_release release;
+  const LongCall call;
   if (a.dense) {
     f(*a.dense);
   } else {

@@ -38,10 +38,13 @@ void register_dtype(py::module_& m) {
         const Index n = Hm.cols();
         S* p = inout(P, {n, n}, "P");
         Arr<S> k(std::vector<py::ssize_t>{Hm.rows(), n}), c(std::vector<py::ssize_t>{Hm.rows()});
+        InPlace in_place;
+        in_place.keep(p, n * n);
         {
-          py::gil_scoped_release release;
+          const LongCall call;
           rls_steps(MatMap<S>(p, n, n), Hm, k.mutable_data(), c.mutable_data());
         }
+        in_place.commit();
         return py::make_tuple(k, c);
       },
       py::arg("P").noconvert(), py::arg("H"),
@@ -88,10 +91,18 @@ void register_dtype(py::module_& m) {
                         MatMap<S>(p, np, np)};
         Arr<S> y = empty3<S>(T, B, n_out);
         std::int64_t updates;
+        InPlace in_place;  // an interrupted call leaves W_out, P, x and z as they were
+        in_place.keep(xs, B * n);
+        in_place.keep(zs, B * n_out);
+        if (learn) {
+          in_place.keep(w_out, n_out * n);
+          in_place.keep(p, n * n);
+        }
         {
-          py::gil_scoped_release release;
+          const LongCall call;
           updates = force_run(net, opt, uv, tg, mk, xs, view(y), zs);
         }
+        in_place.commit();
         return py::make_tuple(y, updates);
       },
       py::arg("W"), py::arg("W_in"), py::arg("b"), py::arg("W_out").noconvert(),
@@ -148,10 +159,18 @@ void register_dtype(py::module_& m) {
                             MatMap<S>(p, learn ? n : 0, learn ? n : 0)};
         Arr<S> y = empty3<S>(T, B, n_out);
         std::int64_t updates;
+        InPlace in_place;  // an interrupted call leaves J, W_out, P and x as they were
+        in_place.keep(xs, B * n);
+        if (learn) {
+          in_place.keep(j, n * n);
+          in_place.keep(w_out, n_out * n);
+          in_place.keep(p, n * n);
+        }
         {
-          py::gil_scoped_release release;
+          const LongCall call;
           updates = full_force_run(net, opt, uv, fv, hv, n_hint, mk, xs, xd, view(y));
         }
+        in_place.commit();
         return py::make_tuple(y, updates);
       },
       py::arg("J").noconvert(), py::arg("W_in"), py::arg("b"), py::arg("W_out").noconvert(),
@@ -194,7 +213,7 @@ void register_dtype(py::module_& m) {
                           : std::vector<py::ssize_t>{0});
         S* yp = return_y ? y.mutable_data() : nullptr;
         {
-          py::gil_scoped_release release;
+          const LongCall call;
           population_loss(pop, opt, uv, tg, mk, loss.mutable_data(), yp);
         }
         return py::make_tuple(loss, return_y ? py::object(y) : py::object(py::none()));
@@ -241,7 +260,7 @@ void register_dtype(py::module_& m) {
           }
         }
         {
-          py::gil_scoped_release release;
+          const LongCall call;
           mutate_population(from, to, sizes, P, parent.data(), mutate.data(), sigma, seed,
                             generation);
         }
@@ -303,10 +322,16 @@ void register_dtype(py::module_& m) {
         Arr<S> y = empty3<S>(T, B, n_out);
         Arr<double> R(std::vector<py::ssize_t>{B});
         double* rbar = Rbar.mutable_data();
+        InPlace in_place;  // an interrupted call leaves W and Rbar as they were
+        if (learn) {
+          in_place.keep(w, n * n);
+          in_place.keep(rbar, Rbar.shape(0));
+        }
         {
-          py::gil_scoped_release release;
+          const LongCall call;
           hebbian_run(net, opt, uv, tg, x0p, cond, rbar, view(y), R.mutable_data());
         }
+        in_place.commit();
         return py::make_tuple(y, R);
       },
       py::arg("W").noconvert(), py::arg("W_in"), py::arg("b"), py::arg("W_out"),

@@ -40,7 +40,7 @@ void register_dtype(py::module_& m) {
         Arr<S> y = empty3<S>(a.T, a.B, a.n_out);
         const LSTMTrajectory<S> out{view(h), view(c), view(y)};
         {
-          py::gil_scoped_release release;
+          const LongCall call;
           rollout(a.p, a.drive, out);
         }
         return py::make_tuple(h, c, y);
@@ -75,7 +75,7 @@ void register_dtype(py::module_& m) {
         g.c0 = add("c0", {a.B, a.n});
         double value;
         {
-          py::gil_scoped_release release;
+          const LongCall call;
           value = loss_and_grad(a.p, a.drive, L.spec, tr, g);
         }
         return py::make_tuple(value, grads, y);

@@ -4,6 +4,7 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "flexrnn's C++ core. Use the Python API (flexrnn.RateRNN, ...): it validates "
             "arguments and converts arrays before calling these functions.";
   using namespace flexrnn::py_bind;
+  register_interrupt(m);
   register_buffers(m);
   register_config(m);
   register_random(m);

@@ -22,7 +22,8 @@ struct ProgramArrays {
   Program prog;
 };
 
-ProgramArrays program_from(const py::object& obj, Index d, const char* name) {
+// n_custom: the number of custom predicates the call was given.
+ProgramArrays program_from(const py::object& obj, Index d, Index n_custom, const char* name) {
   ProgramArrays a;
   if (obj.is_none()) return a;
   const auto dict = obj.cast<py::dict>();
@@ -33,22 +34,31 @@ ProgramArrays program_from(const py::object& obj, Index d, const char* name) {
   a.params = dict["params"].cast<F64>();
   a.weights = dict["weights"].cast<F64>();
   const std::string what(name);
-  const Index n_atoms = a.kind.size(), n_programs = a.start.size() - 1, n_w = a.weights.shape(0);
   if (a.code.ndim() != 2 || a.code.shape(1) != 2) {
     throw py::value_error(what + ": code must be (L, 2)");
   }
+  if (a.start.ndim() != 1 || a.kind.ndim() != 1) {
+    throw py::value_error(what + ": start and kind must be 1-d");
+  }
+  if (a.weights.ndim() != 2) throw py::value_error(what + ": weights must be 2-d");
+  const Index n_atoms = a.kind.shape(0), n_programs = a.start.shape(0) - 1;
+  const Index n_w = a.weights.shape(0), L = a.code.shape(0);
   if (n_programs < 1) throw py::value_error(what + ": no program");
   if (a.index.ndim() != 2 || a.index.shape(0) != n_atoms || a.index.shape(1) != 2 ||
       a.params.ndim() != 2 || a.params.shape(0) != n_atoms || a.params.shape(1) != 4) {
     throw py::value_error(what + ": atom arrays of mismatched shapes");
   }
-  if (a.weights.ndim() != 2 || (n_w > 0 && a.weights.shape(1) != d)) {
+  if (n_w > 0 && a.weights.shape(1) != d) {
     throw py::value_error(what + ": weights must be (n_weights, " + std::to_string(d) + ")");
   }
   const std::int32_t* start = a.start.data();
   const std::int32_t* code = a.code.data();
-  if (start[0] != 0 || start[n_programs] != a.code.shape(0)) {
+  // every program's slice of code lies inside code, before any of code is read
+  if (start[0] != 0 || start[n_programs] != L) {
     throw py::value_error(what + ": start must run from 0 to len(code)");
+  }
+  for (Index p = 0; p < n_programs; ++p) {
+    if (start[p + 1] < start[p]) throw py::value_error(what + ": start must not decrease");
   }
   bool has_custom = false;
   for (Index at = 0; at < n_atoms; ++at) {
@@ -70,11 +80,14 @@ ProgramArrays program_from(const py::object& obj, Index d, const char* name) {
     if (k == AtomKind::linear && (ij[0] < 0 || ij[0] >= n_w)) {
       throw py::value_error(what + ": linear atom without its weights row");
     }
+    if (k == AtomKind::custom && (ij[0] < 0 || ij[0] >= n_custom)) {
+      throw py::value_error(what + ": custom atom " + std::to_string(ij[0]) +
+                            " has no predicate (" + std::to_string(n_custom) + " given)");
+    }
   }
   // every program must leave exactly one value on a stack no deeper than kProgramStack
   for (Index p = 0; p < n_programs; ++p) {
     int depth = 0;
-    if (start[p + 1] < start[p]) throw py::value_error(what + ": start must not decrease");
     for (Index i = start[p]; i < start[p + 1]; ++i) {
       const std::int32_t op = code[2 * i];
       if (op == static_cast<std::int32_t>(ProgramOp::atom)) {
@@ -112,7 +125,7 @@ template <class S>
 CustomAtoms<S> custom_from(const py::list& predicates) {
   return [predicates](Index k, const S* X, Index m, Index d, std::uint8_t* out) {
     py::gil_scoped_acquire acquire;
-    if (k >= static_cast<Index>(predicates.size())) {
+    if (k < 0 || k >= static_cast<Index>(predicates.size())) {
       throw py::value_error("terminal: custom atom " + std::to_string(k) + " has no callable");
     }
     Arr<S> states(std::vector<py::ssize_t>{m, d});
@@ -229,8 +242,8 @@ void register_dtype(py::module_& m) {
         }
         const Index n_params = value_param_count(value_input_dim(d, opt.n_contexts), opt.hidden);
         if (horizon < 0) throw py::value_error("horizon: must be >= 0");
-        const ProgramArrays term = program_from(terminal, d, "terminal");
-        const ProgramArrays rew = program_from(reward, d, "reward");
+        const ProgramArrays term = program_from(terminal, d, Index(custom.size()), "terminal");
+        const ProgramArrays rew = program_from(reward, d, Index(custom.size()), "reward");
         if (term.prog.n_programs != opt.n_contexts) {
           throw py::value_error("terminal: one program per context expected");
         }
@@ -284,14 +297,22 @@ void register_dtype(py::module_& m) {
           nets.hidden = opt.hidden;
         }
         Arr<double> losses(std::vector<py::ssize_t>{P, fitting ? fo.updates : 0});
+        InPlace in_place;  // an interrupted epoch leaves the value networks and Adam as they were
+        if (fitting) {
+          in_place.keep(nets.theta, P * n_params);
+          in_place.keep(nets.m, P * n_params);
+          in_place.keep(nets.v, P * n_params);
+          in_place.keep(nets.step, P);
+        }
         {
-          py::gil_scoped_release release;
+          const LongCall call;
           with_env(e, [&](const auto& kernel_env) {
             mop_rollout<S>(kernel_env, term.prog, rew.prog, opt, run, th, x0.data(),
                            contexts.data(), any_custom ? &predicates : nullptr, tr);
           });
           if (fitting) mop_fit(nets, tr, contexts.data(), opt.scale, fo, losses.mutable_data());
         }
+        in_place.commit();
         py::dict out;
         out["states"] = states;
         out["actions"] = actions;
@@ -335,8 +356,8 @@ void register_dtype(py::module_& m) {
         }
         const Index n_params = value_param_count(value_input_dim(d, opt.n_contexts), opt.hidden);
         checked(theta, {n_params}, "theta");
-        const ProgramArrays term = program_from(terminal, d, "terminal");
-        const ProgramArrays rew = program_from(reward, d, "reward");
+        const ProgramArrays term = program_from(terminal, d, Index(custom.size()), "terminal");
+        const ProgramArrays rew = program_from(reward, d, Index(custom.size()), "reward");
         if (term.prog.n_programs != opt.n_contexts) {
           throw py::value_error("terminal: one program per context expected");
         }
@@ -345,7 +366,7 @@ void register_dtype(py::module_& m) {
         Arr<double> Q(std::vector<py::ssize_t>{rows, A}), policy(std::vector<py::ssize_t>{rows, A});
         Arr<double> target(std::vector<py::ssize_t>{rows}), entropy(std::vector<py::ssize_t>{rows});
         {
-          py::gil_scoped_release release;
+          const LongCall call;
           with_env(e, [&](const auto& kernel_env) {
             mop_evaluate<S>(kernel_env, p, term.prog, rew.prog, opt, theta.data(), X.data(), rows,
                             contexts.data(), any_custom ? &predicates : nullptr,
@@ -367,7 +388,7 @@ void register_dtype(py::module_& m) {
         if (X.ndim() != 2) throw py::value_error("X: expected (m, d)");
         const Index rows = X.shape(0), d = X.shape(1);
         checked(X, {rows, d}, "X");
-        const ProgramArrays prog = program_from(program, d, "program");
+        const ProgramArrays prog = program_from(program, d, Index(custom.size()), "program");
         if (context < 0 || context >= prog.prog.n_programs) {
           throw py::value_error("context: no such program");
         }

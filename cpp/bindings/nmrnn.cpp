@@ -69,7 +69,7 @@ void register_dtype(py::module_& m) {
                                      s_clamp, alpha_x, alpha_z, n_scale);
         NMRNNOutputs<S> out(a);
         {
-          py::gil_scoped_release release;
+          const LongCall call;
           rollout(a.p, a.opt, a.drive, out.view());
         }
         return py::make_tuple(out.x, out.r, out.z, out.s, out.y);
@@ -115,7 +115,7 @@ void register_dtype(py::module_& m) {
         g.W_zx = a.p.W_zx ? add("W_zx", {a.n_mod, a.n}) : nullptr;
         double value;
         {
-          py::gil_scoped_release release;
+          const LongCall call;
           value = loss_and_grad(a.p, a.opt, a.drive, L.spec, out.view(), g);
         }
         return py::make_tuple(value, grads, out.y);

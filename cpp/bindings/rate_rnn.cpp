@@ -51,7 +51,7 @@ py::tuple run(const Params& params, const RateArgs<S>& a) {
   Arr<S> y = empty3<S>(a.T, a.B, a.n_out);
   const RateTrajectory<S> out{view(x), view(r), view(y)};
   {
-    py::gil_scoped_release release;
+    const LongCall call;
     rollout(params, a.opt, a.drive, out);
   }
   return py::make_tuple(x, r, y);
@@ -89,7 +89,7 @@ py::tuple loss_and_grad_run(const Params& params, const RateArgs<S>& a, const Na
   g.x0 = add("x0", {a.B, a.n});
   double value;
   {
-    py::gil_scoped_release release;
+    const LongCall call;
     value = loss_and_grad(params, a.opt, a.drive, L.spec, tr, g);
   }
   return py::make_tuple(value, grads, y);

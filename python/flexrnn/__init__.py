@@ -18,12 +18,15 @@ __all__ = [
     "RateRNN",
     "__version__",
     "analysis",
+    "buffer_cache_info",
     "config",
     "get_cmake_dir",
     "get_include",
     "get_num_threads",
     "load",
+    "max_num_threads",
     "mop",
+    "set_buffer_cache",
     "set_num_threads",
     "sweep",
     "tasks",
@@ -39,13 +42,50 @@ def config() -> dict:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` OpenMP threads (>= 1) in later rollouts. Results do not depend on it."""
-    _core.set_num_threads(_validate.integer("n", n, minimum=1))
+    """Use at most ``n`` threads in every later call, from any thread of the process.
+
+    One setting for the whole process (not per calling thread): set it once, then train in a
+    worker thread, and the worker's calls use it. Each call starts no more threads than it
+    has pieces of work. Results do not depend on it (bitwise).
+
+    n : 1 <= n <= ``max_num_threads()`` (4 x the cores of this machine, at most 1024);
+        ValueError otherwise.
+    """
+    n = _validate.integer("n", n, minimum=1)
+    limit = int(_core.max_num_threads())
+    if n > limit:
+        raise ValueError(
+            f"n: at most {limit} threads (4 x the cores of this machine, at most 1024), got {n}"
+        )
+    _core.set_num_threads(n)
 
 
 def get_num_threads() -> int:
-    """Number of OpenMP threads used by rollouts (default: the number of cores)."""
+    """Threads every call uses at most (default: OMP_NUM_THREADS, else the number of cores)."""
     return int(_core.get_num_threads())
+
+
+def max_num_threads() -> int:
+    """The largest count :func:`set_num_threads` accepts: 4 x the cores, at most 1024."""
+    return int(_core.max_num_threads())
+
+
+def set_buffer_cache(bytes: int) -> None:
+    """Keep at most ``bytes`` of freed output arrays for reuse by later calls (0: none).
+
+    Rollouts return their arrays in memory that, once NumPy frees it, is kept for the next
+    calls of the same size (refaulting fresh pages costs as much as a small simulation).
+    A freed buffer the next call does not reuse is released by the call after: after
+    ``del out`` the memory returns to the system within two calls, or at once with
+    ``set_buffer_cache(0)`` (which also turns the cache off). Default: 256 MiB.
+    """
+    _core.set_buffer_cache_limit(_validate.integer("bytes", bytes, minimum=0, maximum=2**62))
+
+
+def buffer_cache_info() -> dict:
+    """The output-buffer cache now: ``bytes`` and ``blocks`` held, its ``limit`` in bytes, and
+    ``release_after_calls``: a freed buffer not reused is released by this many calls later."""
+    return {k: int(v) for k, v in _core.buffer_cache_info().items()}
 
 
 def get_include() -> str:

@@ -375,7 +375,9 @@ void minimize_q(const Params& p, const MapSpec<S>& spec, const FixedPointOptions
       const S b1 = S(0.9), b2 = S(0.999), eps = S(1e-12), lr = S(opt.lr);
       S b1t = S(1), b2t = S(1);
       int it = 0;
+      InterruptPoint interruption;
       for (; it < opt.iters; ++it) {
+        interruption(2.0 * double(rows) * double(n) * double(n));
         map.apply(Xr, Fc, D, w);
         R = Fc - Xr;
         S worst = S(0);
@@ -448,7 +450,9 @@ void lyapunov_spectrum(const Params& p, const MapSpec<S>& spec_in, const S* gain
       };
       orthonormalize(false);
       const int total = opt.transient + opt.steps;
+      InterruptPoint interruption;
       for (int t = 0; t < total; ++t) {
+        interruption(2.0 * double(k) * double(n) * double(n));
         map.apply(x, Fx, D, w1);  // D at x: the Jacobian of this step
         if constexpr (Map::kDense) {
           if (spec.form == Form::current) PD = Q.cwiseProduct(D.replicate(k, 1));

@@ -6,6 +6,7 @@
 #include "flexrnn/evolution.hpp"
 #include "flexrnn/force.hpp"
 #include "flexrnn/hebbian.hpp"
+#include "flexrnn/interrupt.hpp"
 #include "flexrnn/loss.hpp"
 #include "flexrnn/lstm.hpp"
 #include "flexrnn/mop.hpp"

@@ -55,7 +55,9 @@ template <class S>
 void rls_steps(MatMap<S> P, const CMatMap<S>& H, S* k_out, S* c_out) {
   const Index n = P.rows();
   detail::Vec<S> k(n);
+  InterruptPoint interruption;
   for (Index s = 0; s < H.rows(); ++s) {
+    interruption(2.0 * double(n) * double(n));
     c_out[s] = rls_update(P, H.row(s).data(), k.data());
     if (k_out) detail::VecMap<S>(k_out + s * n, n) = k;
   }
@@ -134,7 +136,10 @@ std::int64_t force_run(ForceNet<S>& net, const ForceOptions& opt, const CTensor3
     } else {
       detail::readout_one<S>(read_rate ? r.data() : xs.data(), W_out, net.b_out, z.data());
     }
+    InterruptPoint interruption;
+    const double step_work = double(n) * (n + u.N + n_out) + (learn ? 3.0 * n * n : 0.0);
     for (Index t = 0; t < T; ++t) {
+      interruption(step_work);
       // 1. drive = W s + W_fb z + W_in u[t] + b; Euler step
       drive.noalias() = net.W * (current ? r : xs);
       drive.noalias() += net.W_fb * z;
@@ -224,7 +229,11 @@ std::int64_t full_force_run(FullForceNet<S>& net, const FullForceOptions& opt,
         dD.noalias() += net.w_h * detail::CVecMap<S>(hint + (t * B + b) * n_hint, n_hint);
       }
     };
+    InterruptPoint interruption;
+    const double step_work = double(n) * (n + u.N + n_out) * (learn ? 2.0 : 1.0) +
+                             (learn ? 4.0 * n * n : 0.0);
     for (Index t = 0; t < T; ++t) {
+      interruption(step_work);
       // 1. student and teacher steps
       drive.noalias() = net.J * r;
       detail::add_input<S>(W_inT, net.b, u.slab(t, b, 1).data(), drive.data(), n);

@@ -23,6 +23,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "flexrnn/interrupt.hpp"
 #include "flexrnn/random.hpp"
 #include "flexrnn/rate_rnn.hpp"
 #include "flexrnn/trial_step.hpp"
@@ -70,6 +71,8 @@ void hebbian_run(HebbianNet<S>& net, const HebbianOptions& opt, const CTensor3<S
   RowMat<S> e(opt.learn ? n : 0, opt.learn ? n : 0);
   std::vector<double> w(static_cast<std::size_t>(2 * n));
   const S decay = S(opt.trace_decay), fresh = S(1.0 - opt.trace_decay);
+  InterruptPoint interruption;
+  const double step_work = double(n) * (n + u.N + n_out) + (opt.learn ? double(n) * n : 0.0);
 
   for (Index b = 0; b < B; ++b) {
     x = detail::CVecMap<S>(x0 + b * n, n);
@@ -79,6 +82,7 @@ void hebbian_run(HebbianNet<S>& net, const HebbianOptions& opt, const CTensor3<S
     double err = 0.0;
     const auto stream = static_cast<std::uint64_t>(opt.trial0 + b);
     for (Index t = 0; t < T; ++t) {
+      interruption(step_work);
       // 1. drive with exploratory kicks
       drive.noalias() = net.W * r;
       detail::add_input<S>(W_inT, net.b, u.slab(t, b, 1).data(), drive.data(), n);

@@ -43,11 +43,15 @@ void rollout(const LSTMParams<S>& p, const LSTMDrive<S>& drive, const LSTMTrajec
   const RowMat<S> W_ihT = p.W_ih.transpose(), W_hhT = p.W_hh.transpose();
 
   const double work = 4.0 * T * B * n * (n + drive.u.N);  // multiply-adds, roughly
+  const double trial_step_work = work / double(std::max<Index>(T * B, 1));
 
   for_each_chunk(B, batch_chunk_rows(B, 4 * n), work, [&](Index b0, Index rows) {
     RowMat<S> G_local(out.gates.data ? 0 : rows, 4 * n);
     const CMatMap<S> H0(drive.h0 + b0 * n, rows, n), C0(drive.c0 + b0 * n, rows, n);
+    InterruptPoint interruption;
+    const double step_work = trial_step_work * double(rows);
     for (Index t = 0; t < T; ++t) {
+      interruption(step_work);
       const CMatMap<S> H(t == 0 ? H0.data() : out.h.slab(t - 1, b0, rows).data(), rows, n);
       const CMatMap<S> Cp(t == 0 ? C0.data() : out.c.slab(t - 1, b0, rows).data(), rows, n);
       MatMap<S> Hn = out.h.slab(t, b0, rows), Cn = out.c.slab(t, b0, rows);
@@ -59,7 +63,9 @@ void rollout(const LSTMParams<S>& p, const LSTMDrive<S>& drive, const LSTMTrajec
       // 2. gates: sigmoid on i, f, o; tanh on g (in place in G)
       auto ifo = [&](Index k) { return G.middleCols(k * n, n).array(); };
       for (Index i = 0; i < rows; ++i) {
-        for (Index k : {0, 1, 3}) apply_sigmoid<S>(&G(i, k * n), &G(i, k * n), n);
+        // pointers by arithmetic, not &G(i, j): G has no element to refer to when n == 0
+        S* row = G.data() + i * 4 * n;
+        for (Index k : {0, 1, 3}) apply_sigmoid<S>(row + k * n, row + k * n, n);
       }
       apply_phi_rows<S>(Phi::tanh, G.middleCols(2 * n, n), G.middleCols(2 * n, n));
       // 3. cell and hidden state
@@ -99,6 +105,7 @@ double loss_and_grad(const LSTMParams<S>& p, const LSTMDrive<S>& drive, const Lo
   std::vector<double> chunk_loss(static_cast<std::size_t>(n_chunks), 0.0);
 
   const double work = 12.0 * T * B * n * (n + n_in);  // multiply-adds, roughly
+  const double trial_step_work = work / double(std::max<Index>(T * B, 1));
 
   for_each_chunk(B, rows_per_chunk, work, [&](Index b0, Index rows) {
     const Index chunk = b0 / rows_per_chunk;
@@ -107,7 +114,10 @@ double loss_and_grad(const LSTMParams<S>& p, const LSTMDrive<S>& drive, const Lo
     RowMat<S> dY(rows, n_out), dG(rows, 4 * n), tc(rows, n);
     const CMatMap<S> H0(drive.h0 + b0 * n, rows, n), C0(drive.c0 + b0 * n, rows, n);
     double lsum = 0.0;
+    InterruptPoint interruption;
+    const double step_work = trial_step_work * double(rows);
     for (Index t = T - 1; t >= 0; --t) {
+      interruption(step_work);
       const CMatMap<S> Ht(tr.h.slab(t, b0, rows).data(), rows, n);
       const CMatMap<S> Ct(tr.c.slab(t, b0, rows).data(), rows, n);
       const CMatMap<S> H(t == 0 ? H0.data() : tr.h.slab(t - 1, b0, rows).data(), rows, n);

@@ -145,6 +145,11 @@ void evaluate_set(const Program& prog, Index which, const S* X, Index m, Index d
     Index n_custom = 0;
     for (Index a = 0; a < prog.n_atoms; ++a) {
       if (prog.kind[a] == static_cast<std::int32_t>(AtomKind::custom)) {
+        // the index picks a predicate and a slot of the buffer: never negative
+        if (prog.index[2 * a] < 0) {
+          throw std::invalid_argument("terminal program: custom atom " +
+                                      std::to_string(prog.index[2 * a]) + " (must be >= 0)");
+        }
         n_custom = std::max<Index>(n_custom, prog.index[2 * a] + 1);
       }
     }
@@ -498,6 +503,8 @@ void mop_rollout(const Env& env, const Program& terminal, const Program& reward,
   }
 
   auto make = [&] { return detail::MopBuffers<S>(A, d, d, opt.hidden, noise_values); };
+  // multiply-adds of one step, roughly: the successors and their values
+  const double step_work = double(samples) * double(A) * double(d) * double(opt.hidden + d);
   // A Python predicate takes the GIL: its calls would only queue behind each other.
   const bool parallel = !(terminal.has_custom || reward.has_custom) && P * B > 1;
   using Buffers = detail::MopBuffers<S>;
@@ -523,7 +530,9 @@ void mop_rollout(const Env& env, const Program& terminal, const Program& reward,
     Index lifetime = T;
     bool dead = false;
     std::uint8_t here = 0;
+    InterruptPoint interruption;
     for (Index t = 0; t <= T; ++t) {
+      interruption(step_work);
       std::copy(buf.x.data(), buf.x.data() + d, state_at(t));
       evaluate_set(terminal, context, buf.x.data(), 1, d, custom, buf.custom_buffer, &here);
       if (here) {
@@ -590,6 +599,7 @@ void mop_evaluate(const Env& env, Index p, const Program& terminal, const Progra
   const bool parallel = !(terminal.has_custom || reward.has_custom) && m > 1;
   using Buffers = detail::MopBuffers<S>;
   detail::for_each_member<Buffers>(m, parallel, make, [&](Index r, Buffers& buf) {
+    InterruptPoint{}(double(A) * double(d) * double(opt.hidden + d));
     std::copy(X + r * d, X + (r + 1) * d, buf.x.data());  // aligned, as in a rollout
     mop_step_values<S>(env, prep, terminal, reward, opt, prep.theta.data(), buf.x.data(),
                        contexts[r], nullptr, 1, custom, buf, target[r], entropy[r]);
@@ -723,7 +733,9 @@ void mop_fit(const ValueNets<S>& nets, const MopTrajectories<S>& tr, const std::
     f.theta = theta_out;
     S* theta = f.theta.data();
     const std::uint64_t stream = mop_fit_stream(fit.stream0);
+    InterruptPoint interruption;
     for (Index k = 0; k < fit.updates; ++k) {
+      interruption(3.0 * double(fit.batch_size) * double(d_in) * double(nets.hidden));
       if (N == 0) {
         losses[p * fit.updates + k] = 0.0;
         continue;

@@ -66,13 +66,17 @@ void rollout(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMRNNDrive<
 
   // multiply-adds, roughly
   const double work = double(T) * B * (n + n_mod) * (2 * rank + n_mod + drive.u.N);
+  const double trial_step_work = work / double(std::max<Index>(T * B, 1));
 
   for_each_chunk(B, batch_chunk_rows(B, n), work, [&](Index b0, Index rows) {
     RowMat<S> r0(rows, n), tz(rows, n_mod), K(rows, rank);
     const CMatMap<S> X0(drive.x0 + b0 * n, rows, n), Z0(drive.z0 + b0 * n_mod, rows, n_mod);
     apply_phi_rows<S>(Phi::tanh, X0, r0);
+    InterruptPoint interruption;
+    const double step_work = trial_step_work * double(rows);
 
     for (Index t = 0; t < T; ++t) {
+      interruption(step_work);
       const CMatMap<S> X(t == 0 ? X0.data() : out.x.slab(t - 1, b0, rows).data(), rows, n);
       const CMatMap<S> R(t == 0 ? r0.data() : out.r.slab(t - 1, b0, rows).data(), rows, n);
       const CMatMap<S> Z(t == 0 ? Z0.data() : out.z.slab(t - 1, b0, rows).data(), rows, n_mod);
@@ -147,6 +151,7 @@ double loss_and_grad(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMR
 
   // multiply-adds, roughly
   const double work = 3.0 * T * B * (n + n_mod) * (2 * rank + n_mod + n_in);
+  const double trial_step_work = work / double(std::max<Index>(T * B, 1));
 
   for_each_chunk(B, rows_per_chunk, work, [&](Index b0, Index rows) {
     const Index chunk = b0 / rows_per_chunk;
@@ -157,8 +162,11 @@ double loss_and_grad(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMR
     const CMatMap<S> X0(drive.x0 + b0 * n, rows, n), Z0(drive.z0 + b0 * n_mod, rows, n_mod);
     apply_phi_rows<S>(Phi::tanh, X0, r0);
     double lsum = 0.0;
+    InterruptPoint interruption;
+    const double step_work = trial_step_work * double(rows);
 
     for (Index t = T - 1; t >= 0; --t) {
+      interruption(step_work);
       const CMatMap<S> Xt(tr.x.slab(t, b0, rows).data(), rows, n);
       const CMatMap<S> Zt(tr.z.slab(t, b0, rows).data(), rows, n_mod);
       const CMatMap<S> St(tr.s.slab(t, b0, rows).data(), rows, rank);

@@ -3,18 +3,30 @@
 // time steps. A trial's arithmetic is then identical for any thread count.
 #pragma once
 
+#include <atomic>
 #include <exception>
 #include <mutex>
 #include <optional>
 
+#include "flexrnn/interrupt.hpp"
 #include "flexrnn/types.hpp"
 
 namespace flexrnn {
 
-void set_num_threads(int n);
+// The number of threads every parallel region of the library uses at most: one setting for
+// the whole process (every thread's calls read it), clamped to the work of each region.
+// set_num_threads throws std::invalid_argument unless 1 <= n <= max_num_threads().
+void set_num_threads(std::int64_t n);
 int get_num_threads();
+int max_num_threads();  // 4 x the cores of this machine, at most 1024
 bool have_openmp();
 bool in_parallel_region();  // true inside an active OpenMP parallel region
+
+// Threads for a region of `items` independent pieces of work: never more than the pieces.
+inline int team_size(Index items) {
+  const int threads = get_num_threads();
+  return items < Index(threads) ? int(items < 1 ? 1 : items) : threads;
+}
 
 // Trials per chunk for a batch of B trials of an n-unit network: large enough
 // that a chunk's matrix products amortise Eigen's packing of W, and at most
@@ -30,33 +42,76 @@ inline Index batch_chunk_rows(Index B, Index n) {
 // thread at its closing barrier (a scheduler time slice), would exceed the work.
 inline constexpr double kMinParallelWork = 4e5;
 
+namespace detail {
+
+// The first exception of a parallel loop, kept to be rethrown on the calling thread (none
+// may escape an OpenMP region). Once one is kept, or the call is interrupted, the remaining
+// pieces of work are skipped. An interruption wins over any other error.
+class LoopErrors {
+ public:
+  explicit LoopErrors(const InterruptContext& caller) : caller_(caller) {}
+  bool stopped() const {
+    return failed_.load(std::memory_order_relaxed) ||
+           (caller_.state && caller_.state->stop.load(std::memory_order_relaxed));
+  }
+  void keep(std::exception_ptr e) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!error_) error_ = e;
+    failed_.store(true, std::memory_order_relaxed);
+  }
+  void rethrow() const {
+    if (caller_.state && caller_.state->stop.load(std::memory_order_relaxed)) throw Interrupted();
+    if (error_) std::rethrow_exception(error_);
+  }
+  const InterruptContext& caller() const { return caller_; }
+
+ private:
+  InterruptContext caller_;
+  std::exception_ptr error_;
+  std::mutex mutex_;
+  std::atomic<bool> failed_{false};
+};
+
+}  // namespace detail
+
 // Calls body(b0, rows) for each chunk of the batch, in parallel when `work` (the
 // call's multiply-adds, roughly) is worth it. Exceptions thrown by body are
 // caught on their thread and the first is rethrown here, so none escapes an
 // OpenMP region. Chunks do not depend on the thread count, so neither do results.
+// The call's interruption state (interrupt.hpp) reaches every thread: bodies may use
+// InterruptPoint, and the chunks not yet started are skipped once the call is to stop.
 template <class Body>
 void for_each_chunk(Index B, Index rows_per_chunk, double work, Body&& body) {
   const Index n_chunks = (B + rows_per_chunk - 1) / rows_per_chunk;
   // inside another parallel region (one population member per thread) the chunks run on
   // the calling thread
   const bool parallel = n_chunks > 1 && work >= kMinParallelWork && !in_parallel_region();
-  std::exception_ptr error;
-  std::mutex error_mutex;
+  const int team = parallel ? team_size(n_chunks) : 1;
+  detail::LoopErrors errors(detail::interrupt_context());
+  const double chunk_work = n_chunks > 0 ? work / double(n_chunks) : 0.0;
 #ifdef FLEXRNN_HAVE_OPENMP
-#pragma omp parallel for schedule(static) if (parallel)
+#pragma omp parallel num_threads(team) if (parallel)
 #endif
-  for (Index c = 0; c < n_chunks; ++c) {
-    try {
-      const Index b0 = c * rows_per_chunk;
-      const Index rows = (b0 + rows_per_chunk <= B) ? rows_per_chunk : B - b0;
-      body(b0, rows);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = std::current_exception();
+  {
+    detail::InterruptBinding binding(errors.caller());
+    InterruptPoint interruption;
+#ifdef FLEXRNN_HAVE_OPENMP
+#pragma omp for schedule(static)
+#endif
+    for (Index c = 0; c < n_chunks; ++c) {
+      if (errors.stopped()) continue;
+      try {
+        interruption(chunk_work);
+        const Index b0 = c * rows_per_chunk;
+        const Index rows = (b0 + rows_per_chunk <= B) ? rows_per_chunk : B - b0;
+        body(b0, rows);
+      } catch (...) {
+        errors.keep(std::current_exception());
+      }
     }
   }
-  (void)parallel;
-  if (error) std::rethrow_exception(error);
+  (void)team;
+  errors.rethrow();
 }
 
 namespace detail {
@@ -65,36 +120,35 @@ namespace detail {
 // every thread owns its buffers. The first exception is rethrown on the calling thread.
 template <class Buffers, class Make, class Body>
 void for_each_member(Index P, bool parallel, Make&& make, Body&& body) {
-  std::exception_ptr error;
-  std::mutex error_mutex;
+  LoopErrors errors(interrupt_context());
+  const int team = parallel ? team_size(P) : 1;
 #ifdef FLEXRNN_HAVE_OPENMP
-#pragma omp parallel if (parallel)
+#pragma omp parallel num_threads(team) if (parallel)
 #endif
   {
+    InterruptBinding binding(errors.caller());
     // Every thread reaches the worksharing loop (and its barrier) even when its buffers
     // could not be made; it then skips its members, and the error is rethrown below.
     std::optional<Buffers> buffers;
     try {
       buffers.emplace(make());
     } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      if (!error) error = std::current_exception();
+      errors.keep(std::current_exception());
     }
 #ifdef FLEXRNN_HAVE_OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
     for (Index p = 0; p < P; ++p) {
-      if (!buffers) continue;
+      if (!buffers || errors.stopped()) continue;
       try {
         body(p, *buffers);
       } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (!error) error = std::current_exception();
+        errors.keep(std::current_exception());
       }
     }
   }
-  (void)parallel;
-  if (error) std::rethrow_exception(error);
+  (void)team;
+  errors.rethrow();
 }
 
 }  // namespace detail

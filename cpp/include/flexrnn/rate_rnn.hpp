@@ -156,14 +156,18 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
   };
 
   const double work = double(T) * B * n * (n + drive.u.N);  // multiply-adds, roughly
+  const double trial_step_work = work / double(std::max<Index>(T * B, 1));
 
   for_each_chunk(B, batch_chunk_rows(B, n), work, [&](Index b0, Index rows) {
     RowMat<S> r0(rows, n), work(rows, rec.work_cols());
     std::vector<double> xi(noisy ? static_cast<std::size_t>(n) : 0);
     const CMatMap<S> X0(drive.x0 + b0 * n, rows, n);
     if (current) rates(X0, r0);
+    InterruptPoint interruption;
+    const double step_work = trial_step_work * double(rows);
 
     for (Index t = 0; t < T; ++t) {
+      interruption(step_work);
       const CMatMap<S> X(t == 0 ? X0.data() : out.x.slab(t - 1, b0, rows).data(), rows, n);
       const CMatMap<S> R(t == 0 ? r0.data() : out.r.slab(t - 1, b0, rows).data(), rows, n);
       MatMap<S> Xn = out.x.slab(t, b0, rows);
@@ -260,6 +264,7 @@ double rate_backward(const Rec& rec, const CMatMap<S>& W_out, const RateOptions&
   };
 
   const double work = 3.0 * T * B * n * (n + n_in);  // multiply-adds, roughly
+  const double trial_step_work = work / double(std::max<Index>(T * B, 1));
 
   for_each_chunk(B, rows_per_chunk, work, [&](Index b0, Index rows) {
     const Index chunk = b0 / rows_per_chunk;
@@ -294,8 +299,11 @@ double rate_backward(const Rec& rec, const CMatMap<S>& W_out, const RateOptions&
       filled = 0;
     };
     double lsum = 0.0;
+    InterruptPoint interruption;
+    const double step_work = trial_step_work * double(rows);
 
     for (Index t = T - 1; t >= 0; --t) {
+      interruption(step_work);
       const CMatMap<S> Xt(tr.x.slab(t, b0, rows).data(), rows, n);
       const CMatMap<S> Xp(t == 0 ? X0.data() : tr.x.slab(t - 1, b0, rows).data(), rows, n);
       // 1. loss and readout at step t
