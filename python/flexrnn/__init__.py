@@ -3,6 +3,10 @@
 >>> import flexrnn as fr
 >>> net = fr.RateRNN.random(n=100, n_in=3, n_out=1, g=1.5, seed=0)
 >>> out = net.run(u)          # u: (T, B, n_in) -> out.x, out.r: (T, B, n), out.y: (T, B, n_out)
+
+The pages that docstrings cite as ``docs/<page>.md`` (the equations of every model, learning
+rule and analysis) are in the repository's docs/ folder and are installed with the package,
+in ``flexrnn/docs/``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Three parts, each a call of the public API (``flexrnn.analysis``) with its wall-
 
 1. ``lyapunov``: the largest Lyapunov exponent and the stationary ``<x²>`` of random tanh
    networks ``dx/dt = -x + g J tanh(x)`` (n = 1000, dt = 0.05 tau) at g = 0.5, 2 and 3,
-   against the known answers of specs/analysis.md, over three networks; and a linear
+   against the known answers of docs/dynamics_analysis.md, over three networks; and a linear
    network's spectrum against ``log|eig|``;
 2. ``transition``: the transition to chaos of one random network (n = 500) as its gain
    sweeps 0.5..3 (``gain_sweep``: regime, largest exponent, variance, frequency);
@@ -32,7 +32,7 @@ from flexrnn.train import bptt, stop_when_accuracy
 
 PARTS = ("lyapunov", "transition", "trained")
 
-# specs/analysis.md: largest exponent per tau and <x²> of dx/dt = -x + g J tanh(x), large n
+# docs/dynamics_analysis.md: largest exponent per tau and <x²> of dx/dt = -x + g J tanh(x), large n
 KNOWN = {
     0.5: {"exponent": (-0.5, -0.5), "x2": (0.0, 0.0)},
     2.0: {"exponent": (0.10, 0.10), "x2": (1.9, 2.0)},

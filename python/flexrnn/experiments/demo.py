@@ -3,7 +3,7 @@
 A gain on the recurrent weights moves a random tanh network from a stable fixed
 point (gain < 1) into chaos (gain > 1). Every gain is one trial of one batch
 (``gain`` is per trial), so the whole sweep is a single rollout. The demo checks
-the stationary variance against mean-field values (specs/analysis.md) and times
+the stationary variance against mean-field values (docs/dynamics_analysis.md) and times
 the C++ core against the NumPy reference on the same work.
 """
 
@@ -19,7 +19,7 @@ import flexrnn
 from flexrnn import reference
 from flexrnn._io import atomic_savefig
 
-# Stationary <x^2> of dx/dt = -x + g J tanh(x) for large n (specs/analysis.md).
+# Stationary <x^2> of dx/dt = -x + g J tanh(x) for large n (docs/dynamics_analysis.md).
 MEAN_FIELD_VARIANCE = {2.0: (1.9, 2.0), 3.0: (5.4, 5.7)}
 
 
