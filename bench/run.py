@@ -2113,6 +2113,7 @@ def parse_args(argv: Sequence[str] | None, prog: str) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None, prog: str = "python bench/run.py") -> int:
     importlib.import_module("bench.analysis")  # registers the "analysis" section
     importlib.import_module("bench.mop")  # registers the "mop" section
+    importlib.import_module("bench.sweep")  # registers the "sweep" section
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv, prog)

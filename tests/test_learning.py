@@ -1,4 +1,4 @@
-"""Learning rules (specs/learning.md): the C++ kernels against flexrnn.reference, the
+"""Learning rules (docs/learning_rules.md): the C++ kernels against flexrnn.reference, the
 invariants of RLS, FORCE on a target it can represent, GA elitism, Hebbian learning, and the
 drivers' checkpoints and argument checks."""
 

@@ -1,5 +1,5 @@
 """Lyapunov spectra and regimes: the C++ QR method against the NumPy reference, exact
-answers of linear networks, the known exponents of random tanh networks (specs/analysis.md),
+answers of linear networks, the known exponents of random tanh networks (docs/dynamics_analysis.md),
 the classification of fixed points, limit cycles and chaos; bad input."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from flexrnn import _core, _validate, analysis, mop, tasks, train
+from flexrnn import _core, _validate, analysis, mop, sweep, tasks, train
 from flexrnn._version import __version__
 from flexrnn.models import LSTM, NMRNN, LowRankRNN, RateRNN, load
 
@@ -28,6 +28,7 @@ __all__ = [
     "mop",
     "set_buffer_cache",
     "set_num_threads",
+    "sweep",
     "tasks",
     "train",
 ]

@@ -139,3 +139,17 @@ def initial_state(name: str, value: Any, default: np.ndarray, batch: int) -> np.
             return arr.reshape(1, n)
         return np.ascontiguousarray(np.broadcast_to(arr, (batch, n)))
     return array(name, arr, default.dtype, (batch, n), finite=False)
+
+
+def loss_weights(name: str, value: Any) -> np.ndarray:
+    """A loss mask: real, finite and >= 0 (weights of the entries of a loss; 0 = ignored).
+    Returns it as an ndarray (not copied when it already is one)."""
+    arr = real_array(name, value)
+    if arr.size and not np.isfinite(arr).all():
+        raise ValueError(f"{name}: contains NaN or infinite values (loss weights must be finite)")
+    if arr.size and arr.min() < 0:
+        raise ValueError(
+            f"{name}: loss weights must be >= 0 (1 where the loss counts, 0 where it does "
+            f"not), got a minimum of {arr.min()}"
+        )
+    return arr

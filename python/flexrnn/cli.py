@@ -34,6 +34,37 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--networks", type=int, default=10, help="neuromop: networks per condition (default 10)"
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="learning, analysis, neuromop: worker processes of the local Dask cluster that "
+        "runs the networks (default: one per core)",
+    )
+    p.add_argument(
+        "--scheduler",
+        help="a Dask scheduler address (tcp://host:8786) instead of a local cluster, or "
+        "'serial' (this process only; the default when Dask is not installed)",
+    )
+    p.add_argument(
+        "--runs",
+        help="keep each network's result in this sweep folder and resume from it "
+        "(default: a temporary folder)",
+    )
+
+    p = sub.add_parser(
+        "sweep",
+        help="run a function over a grid of configurations x seeds on Dask (resumable)",
+        description="Run SPEC.toml's function for every configuration of its [grid] and "
+        "every seed; finished runs are skipped, so rerunning resumes. Or, with --status DIR, "
+        "count the done, failed and pending runs of a sweep folder.",
+    )
+    p.add_argument("spec", nargs="?", help="sweep spec (TOML): function, seeds, [grid]")
+    p.add_argument("--status", metavar="DIR", help="show done / failed / pending of DIR")
+    p.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
+    p.add_argument("--workers", type=int, help="local worker processes (default: cores)")
+    p.add_argument("--out", help="sweep folder (default: the spec's `out`, else runs/)")
+    p.add_argument("--retries", type=int, help="reruns of a run that raised (default 2)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     sub.add_parser("config", help="what this build contains (JSON)")
     sub.add_parser("cmake-dir", help="folder for CMAKE_PREFIX_PATH / flexrnn_DIR")
@@ -65,6 +96,14 @@ def main(argv: list[str] | None = None) -> int:
             "neuromop": neuromop_report,
         }[args.study]
         extra = {"networks": args.networks} if args.study == "neuromop" else {}
+        population = {"workers": args.workers, "scheduler": args.scheduler, "runs": args.runs}
+        if args.study == "training":
+            given = [f"--{k}" for k, v in population.items() if v is not None]
+            if given:
+                parser.error(f"{', '.join(given)}: training runs one network per task, no "
+                             "population to spread over workers")  # fmt: skip
+        else:
+            extra.update(population)
         report(
             out=args.out,
             seed=args.seed,
@@ -73,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             quick=args.quick,
             **extra,
         )
+    elif args.command == "sweep":
+        return _sweep(parser, args)
     elif args.command == "config":
         print(json.dumps(flexrnn.config(), indent=2))
     elif args.command == "cmake-dir":
@@ -80,6 +121,29 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "include-dir":
         print(flexrnn.get_include())
     return 0
+
+
+def _sweep(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from flexrnn import sweep
+
+    if args.status is not None:
+        if args.spec is not None:
+            parser.error("sweep: give SPEC.toml or --status DIR, not both")
+        print(sweep.format_status(args.status))
+        return 0
+    if args.spec is None:
+        parser.error("sweep: give SPEC.toml (or --status DIR)")
+    spec = sweep.read_spec(args.spec)
+    if args.out is not None:
+        spec["out"] = args.out
+    if args.retries is not None:
+        spec["retries"] = args.retries
+    rows = sweep.run(
+        spec["fn"], spec["configs"], spec["seeds"], spec["out"], scheduler=args.scheduler,
+        workers=args.workers, retries=spec["retries"], progress=not args.no_progress,
+    )  # fmt: skip
+    print(sweep.format_status(spec["out"]))
+    return 1 if any(r["status"] != "done" for r in rows) else 0
 
 
 if __name__ == "__main__":

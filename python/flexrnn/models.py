@@ -2,7 +2,7 @@
 
 Shapes are time-major: inputs ``u: (T, B, n_in)``, states ``(T, B, n)``,
 outputs ``(T, B, n_out)``; stored states are those *after* each step. The update
-equations are in ``specs/models.md``; :mod:`flexrnn.reference` implements the
+equations are in ``docs/models.md``; :mod:`flexrnn.reference` implements the
 same lines in NumPy.
 """
 
@@ -19,12 +19,10 @@ import numpy as np
 
 from flexrnn import _core
 from flexrnn import _validate as check
-from flexrnn._io import atomic_savez
+from flexrnn._io import NpzReader, atomic_savez
 from flexrnn._version import __version__
+from flexrnn.reference.names import FORMS, PHI_NAMES, READOUTS
 
-PHI_NAMES = ("tanh", "relu", "softplus", "shifted_tanh", "identity")
-FORMS = ("current", "rate")
-READOUTS = ("rate", "state")
 FORMAT = "flexrnn-model"
 FORMAT_VERSION = 1
 
@@ -70,7 +68,17 @@ def _warn_if_diverged(x: np.ndarray) -> None:
 
 
 class Model(ABC):
-    """Shared behaviour: named parameter arrays, dtype, copy, save/load."""
+    """Shared behaviour: named parameter arrays, dtype, copy, save/load.
+
+    Ownership: a constructor copies every array it is given (``copy=True``, the default),
+    so a model never shares memory with its caller: training updates the model's own
+    arrays and leaves the inputs (another model's ``params()``, a read-only array, an
+    ``r+`` memmap) untouched. ``copy=False`` keeps an array that is already C-contiguous in
+    the model's dtype as it is (others are still converted): a memmap then stays a view of
+    its file and training writes into it; two parameters sharing memory are then a
+    ValueError. Read-only arrays kept with ``copy=False`` serve runs; the trainers copy
+    them before their first update.
+    """
 
     # parameter names in a fixed order; optional ones may be None; saved hyperparameters
     _params: ClassVar[tuple[str, ...]] = ()
@@ -86,7 +94,12 @@ class Model(ABC):
     def _check_hyper(self) -> None:
         """Re-check hyperparameters, which may have been changed since construction."""
 
-    def _set_params(self, values: dict[str, Any], dtype: Any) -> None:
+    def _set_params(self, values: dict[str, Any], dtype: Any, copy: bool = True) -> None:
+        """Set every parameter from ``values``: in ``dtype``, C-contiguous, finite; copies
+        of the caller's arrays unless ``copy=False`` (then two parameters sharing memory
+        are rejected: one buffer would receive both parameters' updates)."""
+        if not isinstance(copy, (bool, np.bool_)):
+            raise TypeError(f"copy: expected True or False, got {type(copy).__name__}")
         first = values[self._params[0]]
         dt = check.as_dtype(dtype if dtype is not None else _default_dtype(first, self._params[0]))
         self._dtype = dt
@@ -94,8 +107,16 @@ class Model(ABC):
             value = values.get(name)
             if value is None and name in self._optional:
                 setattr(self, name, None)
-            else:
-                setattr(self, name, check.array(name, value, dt))
+                continue
+            arr = check.array(name, value, dt)
+            # copy=True: the model owns its arrays, so training never writes into a caller's
+            # buffer (a memmap, another model's parameter) and read-only inputs become
+            # writeable parameters. check.array copied already unless it returned a view.
+            if copy and (arr is value or not arr.flags.owndata or not arr.flags.writeable):
+                arr = arr.copy()
+            setattr(self, name, arr)
+        if not copy:
+            _reject_aliases(self, self._params)
         self._check_shapes()
 
     def _check_shapes(self) -> dict[str, np.ndarray]:
@@ -144,8 +165,7 @@ class Model(ABC):
 
     def astype(self, dtype: Any) -> Model:
         """A copy with every parameter in ``dtype`` (float32 or float64)."""
-        values = {k: None if v is None else np.array(v) for k, v in self.params().items()}
-        return type(self)(**values, **self.hyperparameters(), dtype=dtype)
+        return type(self)(**self.params(), **self.hyperparameters(), dtype=dtype)
 
     def copy(self) -> Model:
         return self.astype(self._dtype)
@@ -168,6 +188,29 @@ class Model(ABC):
 
     def _size_summary(self) -> dict[str, int]:
         return {}
+
+
+def _reject_aliases(model: Model, names: tuple[str, ...]) -> None:
+    """ValueError naming two parameters whose arrays overlap in memory."""
+    arrays = [(n, getattr(model, n)) for n in names if getattr(model, n) is not None]
+    for i, (a_name, a) in enumerate(arrays):
+        for b_name, b in arrays[i + 1 :]:
+            if np.may_share_memory(a, b) and _overlap(a, b):
+                raise ValueError(
+                    f"{a_name}, {b_name}: copy=False, but these parameters share memory (one "
+                    "buffer would receive both parameters' updates); pass separate arrays "
+                    "or leave copy=True"
+                )
+
+
+_TOO_HARD = getattr(getattr(np, "exceptions", np), "TooHardError", Exception)  # NumPy < 1.25
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    try:
+        return bool(np.shares_memory(a, b, max_work=10**6))
+    except _TOO_HARD:  # interleaved views too costly to decide: count them as overlapping
+        return True
 
 
 def _dim(a: np.ndarray, axis: int, times: int = 1) -> int | None:
@@ -210,7 +253,7 @@ class _RateBase(Model):
     def _check_hyper(self):
         self._init_hyper(self.tau, self.dt, self.phi, self.form, self.readout)
 
-    def _set_rate_params(self, recurrent, n, W_in, W_out, b, b_out, x0, dtype):
+    def _set_rate_params(self, recurrent, n, W_in, W_out, b, b_out, x0, dtype, copy):
         """Set the recurrent arrays plus W_in, W_out and the (defaulted) b, b_out, x0."""
         n_out = check.real_array("W_out", W_out).shape[0] if np.ndim(W_out) == 2 else 0
         defaults = {
@@ -218,7 +261,7 @@ class _RateBase(Model):
             "b_out": np.zeros(n_out) if b_out is None else b_out,
             "x0": np.zeros(n) if x0 is None else x0,
         }
-        self._set_params({**recurrent, "W_in": W_in, "W_out": W_out, **defaults}, dtype)
+        self._set_params({**recurrent, "W_in": W_in, "W_out": W_out, **defaults}, dtype, copy)
 
     def _init_hyper(self, tau, dt, phi, form, readout):
         self.tau = check.scalar("tau", tau, positive=True)
@@ -301,10 +344,11 @@ class _RateBase(Model):
 
 
 class RateRNN(_RateBase):
-    """Continuous-time rate RNN (specs/models.md), ``form="current"`` or ``"rate"``.
+    """Continuous-time rate RNN (docs/models.md), ``form="current"`` or ``"rate"``.
 
     Parameters: ``W`` (n, n), ``W_in`` (n, n_in), ``b`` (n,), ``W_out`` (n_out, n),
-    ``b_out`` (n_out,), ``x0`` (n,).
+    ``b_out`` (n_out,), ``x0`` (n,). The arrays are copied unless ``copy=False`` (see
+    :class:`Model`).
     """
 
     _params = ("W", "W_in", "b", "W_out", "b_out", "x0")
@@ -328,13 +372,14 @@ class RateRNN(_RateBase):
         form="current",
         readout="rate",
         dtype=None,
+        copy=True,
     ):
         self._init_hyper(tau, dt, phi, form, readout)
         W_arr = check.real_array("W", W)
         if W_arr.ndim != 2 or W_arr.shape[0] != W_arr.shape[1] or W_arr.shape[0] == 0:
             raise ValueError(f"W: expected a square (n, n) matrix with n >= 1, got {W_arr.shape}")
         n = W_arr.shape[0]
-        self._set_rate_params({"W": W_arr}, n, W_in, W_out, b, b_out, x0, dtype)
+        self._set_rate_params({"W": W_arr}, n, W_in, W_out, b, b_out, x0, dtype, copy)
 
     def _shapes(self, p):
         n, n_in, n_out = _dim(p["W"], 0), _dim(p["W_in"], 1), _dim(p["W_out"], 0)
@@ -389,7 +434,8 @@ class LowRankRNN(_RateBase):
     """Low-rank rate RNN, ``W = U V^T / n`` (never formed in the loop), current form.
 
     Parameters: ``U``, ``V`` (n, rank), ``W_in`` (n, n_in), ``b`` (n,), ``W_out`` (n_out, n),
-    ``b_out`` (n_out,), ``x0`` (n,).
+    ``b_out`` (n_out,), ``x0`` (n,). The arrays are copied unless ``copy=False`` (see
+    :class:`Model`).
     """
 
     _params = ("U", "V", "W_in", "b", "W_out", "b_out", "x0")
@@ -413,13 +459,14 @@ class LowRankRNN(_RateBase):
         phi="tanh",
         readout="rate",
         dtype=None,
+        copy=True,
     ):
         self._init_hyper(tau, dt, phi, "current", readout)
         U_arr = check.real_array("U", U)
         if U_arr.ndim != 2 or U_arr.shape[0] == 0:
             raise ValueError(f"U: expected shape (n, rank) with n >= 1, got {U_arr.shape}")
         n = U_arr.shape[0]
-        self._set_rate_params({"U": U_arr, "V": V}, n, W_in, W_out, b, b_out, x0, dtype)
+        self._set_rate_params({"U": U_arr, "V": V}, n, W_in, W_out, b, b_out, x0, dtype, copy)
 
     def _shapes(self, p):
         n, rank = _dim(p["U"], 0), _dim(p["U"], 1)
@@ -473,12 +520,13 @@ class LowRankRNN(_RateBase):
 
 
 class NMRNN(Model):
-    """Neuromodulated low-rank RNN (Costacurta et al. 2024; specs/models.md).
+    """Neuromodulated low-rank RNN (Costacurta et al. 2024; docs/models.md).
 
     Modulator: ``W_z`` (n_mod, n_mod), ``B_z`` (n_mod, n_in), ``b_z`` (n_mod,), ``A_z``
     (rank, n_mod), ``c_z`` (rank,), ``z0`` (n_mod,), optional feedback ``W_zx`` (n_mod, n).
     Output network: ``U``, ``V`` (n, rank), ``B_x`` (n, n_in), ``x0`` (n,); readout ``C``
     (n_out, n), ``d`` (n_out,). ``n_scale``: 1 (orthonormal U, the timing-task code) or n.
+    The arrays are copied unless ``copy=False`` (see :class:`Model`).
     """
 
     _params = ("W_z", "B_z", "b_z", "A_z", "c_z", "U", "V", "B_x", "C", "d", "x0", "z0", "W_zx")
@@ -506,6 +554,7 @@ class NMRNN(Model):
         dt=1.0,
         n_scale=1.0,
         dtype=None,
+        copy=True,
     ):
         self._init_hyper(tau_x, tau_z, dt, n_scale)
         U_arr = check.real_array("U", U)
@@ -534,6 +583,7 @@ class NMRNN(Model):
                 "W_zx": W_zx,
             },
             dtype,
+            copy,
         )
 
     def _check_hyper(self):
@@ -697,13 +747,14 @@ class LSTM(Model):
     """LSTM baseline, gates in PyTorch's order (i, f, g, o).
 
     Parameters: ``W_ih`` (4n, n_in), ``W_hh`` (4n, n), ``b`` (4n,), ``C`` (n_out, n),
-    ``d`` (n_out,), ``h0``, ``c0`` (n,).
+    ``d`` (n_out,), ``h0``, ``c0`` (n,). The arrays are copied unless ``copy=False`` (see
+    :class:`Model`).
     """
 
     _params = ("W_ih", "W_hh", "b", "C", "d", "h0", "c0")
     _hyper = ()
 
-    def __init__(self, W_ih, W_hh, C, b=None, d=None, h0=None, c0=None, *, dtype=None):
+    def __init__(self, W_ih, W_hh, C, b=None, d=None, h0=None, c0=None, *, dtype=None, copy=True):
         W_hh_arr = check.real_array("W_hh", W_hh)
         if W_hh_arr.ndim != 2 or W_hh_arr.shape[0] != 4 * W_hh_arr.shape[1] or W_hh_arr.size == 0:
             raise ValueError(f"W_hh: expected shape (4n, n) with n >= 1, got {W_hh_arr.shape}")
@@ -720,6 +771,7 @@ class LSTM(Model):
                 "c0": np.zeros(n) if c0 is None else c0,
             },
             dtype,
+            copy,
         )
 
     def _shapes(self, p):
@@ -782,20 +834,81 @@ MODELS = {cls.__name__: cls for cls in (RateRNN, LowRankRNN, NMRNN, LSTM)}
 
 
 def load(path: PathLike) -> Model:
-    """Read a model written by ``Model.save`` (any model class, format version 1)."""
-    with np.load(Path(path), allow_pickle=False) as data:
-        if "__meta__" not in data.files:
-            raise ValueError(f"path: {path} is not a flexrnn model file (no metadata)")
-        meta = json.loads(str(data["__meta__"]))
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"path: {path} is not a flexrnn model file")
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ValueError(
-                f"path: {path} has format version {meta['format_version']}, newer than this "
-                f"flexrnn ({__version__}) reads ({FORMAT_VERSION}); upgrade flexrnn"
-            )
-        cls = MODELS.get(meta.get("model"))
-        if cls is None:
-            raise ValueError(f"path: unknown model class {meta.get('model')!r}")
-        arrays = {k: data[k] for k in data.files if k != "__meta__"}
-    return cls(**arrays, **meta["hyperparameters"], dtype=meta["dtype"])
+    """Read a model written by ``Model.save`` (any model class, format version 1).
+
+    Stale temporary files of interrupted saves to ``path`` are removed first. Every
+    malformed file (truncated, not a zip, missing or bad metadata, unknown class, missing,
+    extra or object arrays, wrong dtypes or shapes, non-finite values) is a ValueError
+    (:class:`flexrnn._io.FileFormatError`) naming the file and the problem; array shapes are
+    checked against the model from the arrays' headers, before any data is decompressed.
+    A missing file is a FileNotFoundError.
+    """
+    with NpzReader(path, "flexrnn model file") as f:
+        meta = f.meta()
+        f.check_format(meta, FORMAT, FORMAT_VERSION)
+        cls, dtype, hyper = model_from_meta(f, meta)
+        keys = [k for k in f.members if k != "__meta__"]
+        check_declared_params(f, cls, dtype, keys)
+        arrays = {k: f.read(k) for k in keys}
+    return build_model(f, cls, arrays, hyper, dtype)
+
+
+def model_from_meta(f: NpzReader, meta: dict[str, Any]) -> tuple[type[Model], np.dtype, dict]:
+    """The model class, dtype and hyperparameters a file's metadata names, checked."""
+    cls = MODELS.get(meta.get("model"))  # type: ignore[arg-type]
+    if cls is None:
+        f.fail(f"names an unknown model class {meta.get('model')!r} (known: {', '.join(MODELS)})")
+    try:
+        dtype = check.as_dtype(meta.get("dtype"))
+    except TypeError as err:
+        f.fail(f"has a bad model dtype in its metadata ({err})", err)
+    hyper = meta.get("hyperparameters")
+    if not isinstance(hyper, dict):
+        f.fail(f"has no hyperparameters object in its metadata (got {hyper!r})")
+    missing = [h for h in cls._hyper if h not in hyper]
+    extra = [h for h in hyper if h not in cls._hyper]
+    if missing or extra:
+        f.fail(
+            f"has hyperparameters that do not fit a {cls.__name__}: missing {missing}, "
+            f"unknown {extra}"
+        )
+    return cls, dtype, hyper
+
+
+class _Shape:
+    """A declared shape, standing in for an array in ``Model._shapes``."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape, self.ndim = shape, len(shape)
+
+
+def check_declared_params(
+    f: NpzReader, cls: type[Model], dtype: np.dtype, keys: list[str], prefix: str = ""
+) -> dict[str, tuple[int, ...]]:
+    """Check the parameter arrays ``prefix + name`` of a file against ``cls`` from their
+    headers alone: the names (none missing, none unknown), dtypes, and shapes (each sized by
+    the others, as the constructor would). Returns the declared shapes by parameter name."""
+    names = [k[len(prefix) :] for k in keys]
+    missing = [n for n in cls._params if n not in names and n not in cls._optional]
+    extra = [n for n in names if n not in cls._params]
+    if missing:
+        f.fail(f"lacks the {cls.__name__} parameter(s) {', '.join(missing)}")
+    if extra:
+        f.fail(f"has array(s) {', '.join(extra)} that a {cls.__name__} does not have")
+    for name in names:
+        f.check_dtype(prefix + name, dtype)
+    declared = {name: f.members[prefix + name].shape for name in names}
+    stubs = {n: _Shape(declared[n]) if n in declared else None for n in cls._params}
+    expected = cls._shapes(cls.__new__(cls), stubs)  # sizes only: no instance state is read
+    for name in names:
+        f.check_shape(prefix + name, expected[name])
+    return declared
+
+
+def build_model(f: NpzReader, cls: type[Model], arrays: dict, hyper: dict, dtype) -> Model:
+    """``cls(**arrays, **hyper)``, its errors (bad hyperparameters, non-finite values)
+    reported as the file's."""
+    try:
+        return cls(**arrays, **hyper, dtype=dtype, copy=False)
+    except (ValueError, TypeError) as err:
+        f.fail(f"does not hold a valid {cls.__name__}: {err}", err)

@@ -1,4 +1,4 @@
-"""Fixed and slow points of a network at constant input (specs/analysis.md).
+"""Fixed and slow points of a network at constant input (docs/dynamics_analysis.md).
 
 A network at constant input ``u`` is an autonomous map ``x -> F(x)`` (its rollout without
 noise). :func:`fixed_points` minimises ``q(x) = ½||F(x) - x||²`` from many initial states at

@@ -5,7 +5,7 @@ State matrices ``X`` are ``(samples, units)``: e.g. a run's states ``out.x`` of 
 ``(T, B, n)`` array itself and does that reshape. Two networks are compared on the *same*
 samples (the same trials and time steps), so ``X`` and ``Y`` must have the same number of
 rows; their numbers of units may differ. All computations are in float64 on centred data
-(the mean over samples is removed), as ``specs/analysis.md`` states:
+(the mean over samples is removed), as ``docs/dynamics_analysis.md`` states:
 
 - :func:`participation_ratio`: ``(sum λ)² / sum λ²`` of the covariance eigenvalues.
 - :func:`cca`: canonical correlations (and directions) between two state matrices.

@@ -1,4 +1,4 @@
-"""Lyapunov spectra of rate networks by the QR method, in C++ (specs/analysis.md).
+"""Lyapunov spectra of rate networks by the QR method, in C++ (docs/dynamics_analysis.md).
 
 The network at constant input is the map ``x -> F(x)`` its rollout iterates (no noise);
 ``k`` tangent vectors are advanced with the map's Jacobian, re-orthonormalised by QR every

@@ -1,4 +1,4 @@
-"""Dynamical regimes of a rate network under its recurrent gain (specs/analysis.md).
+"""Dynamical regimes of a rate network under its recurrent gain (docs/dynamics_analysis.md).
 
 :func:`gain_sweep` runs the autonomous network (constant input, zero by default) at every
 gain in one batched rollout (one trial per gain) and one batched Lyapunov call, and

@@ -26,6 +26,7 @@ import numpy as np
 import flexrnn
 from flexrnn import analysis, tasks
 from flexrnn._io import atomic_savefig, atomic_write_json, atomic_write_text
+from flexrnn.experiments._runs import Populations, sweep_sentence
 from flexrnn.experiments.training import FIGURES, _cpu_name, _say
 from flexrnn.train import bptt, stop_when_accuracy
 
@@ -39,26 +40,37 @@ KNOWN = {
 }
 
 
-def known_answers(seed: int, quick: bool, say) -> dict[str, Any]:
-    """Largest exponent and <x²> at g = 0.5, 2, 3 for three random networks (n = 1000)."""
+def known_answers_network(config: dict[str, Any], seed: int) -> dict[str, Any]:
+    """One network of :func:`known_answers` (a flexrnn.sweep run): its gain sweep.
+
+    config : {"n", "steps", "transient", "gains"}; seed : the network's seed."""
+    net = flexrnn.RateRNN.random(config["n"], 1, 1, g=1.0, tau=1.0, dt=0.05, seed=seed)
+    t0 = time.perf_counter()
+    sweep = analysis.gain_sweep(
+        net, config["gains"], steps=config["steps"], transient=config["transient"], seed=seed
+    )
+    return {
+        "network_seed": seed,
+        "exponent": sweep.largest_exponent.tolist(),
+        "x2": sweep.mean_square.tolist(),  # <x²> over time and units
+        "labels": sweep.labels.tolist(),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def known_answers(seed: int, quick: bool, say, pop: Populations) -> dict[str, Any]:
+    """Largest exponent and <x²> at g = 0.5, 2, 3 for three random networks (n = 1000), the
+    networks run by ``pop`` (flexrnn.sweep)."""
     n = 200 if quick else 1000
     steps, transient = (400, 200) if quick else (4000, 2000)
     gains = list(KNOWN)
-    rows = []
-    t0 = time.perf_counter()
-    for k in range(1 if quick else 3):
-        net = flexrnn.RateRNN.random(n, 1, 1, g=1.0, tau=1.0, dt=0.05, seed=seed + k)
-        sweep = analysis.gain_sweep(net, gains, steps=steps, transient=transient, seed=seed + k)
-        rows.append(
-            {
-                "network_seed": seed + k,
-                "exponent": sweep.largest_exponent.tolist(),
-                "x2": sweep.mean_square.tolist(),  # <x²> over time and units
-                "labels": sweep.labels.tolist(),
-            }
-        )
-        say(f"  network {seed + k}: exponents {np.round(sweep.largest_exponent, 4)}")
-    seconds = time.perf_counter() - t0
+    config = {"n": n, "steps": steps, "transient": transient, "gains": gains}
+    found = pop.run(known_answers_network, [config], [seed + k for k in range(1 if quick else 3)])
+    keys = ("network_seed", "exponent", "x2", "labels")
+    rows = [{k: r[k] for k in keys} for r in found]
+    for r in rows:
+        say(f"  network {r['network_seed']}: exponents {np.round(r['exponent'], 4)}")
+    seconds = sum(r["seconds"] for r in found)  # summed over the networks
     exps = np.array([r["exponent"] for r in rows])
     x2 = np.array([r["x2"] for r in rows])
     # a linear network: the spectrum is log|eig| of its map
@@ -250,7 +262,7 @@ def _markdown(results: dict[str, Any], paths: dict[str, str], meta: dict[str, An
         + (" **Quick run: a smoke test, not evidence.**" if meta["quick"] else ""),
         "",
         f"Machine: {meta['machine']}; flexrnn {meta['flexrnn']}, {meta['threads']} threads; "
-        f"seed {meta['seed']}.",
+        f"seed {meta['seed']}." + sweep_sentence(meta, "The Lyapunov networks"),
         "",
     ]
     if "lyapunov" in results:
@@ -263,7 +275,7 @@ def _markdown(results: dict[str, Any], paths: dict[str, str], meta: dict[str, An
             f"(`RateRNN.random(n, g=1, tau=1, dt=0.05, seed=s)` run at gain g); the largest "
             f"exponent per tau from `lyapunov_spectrum` (QR method) over {r['steps']} steps "
             f"after {r['transient']}, and `<x²>` over the same steps. {r['seconds']:.1f} s "
-            "for all.",
+            "summed over the networks.",
             "",
             "| g | largest exponent (mean ± std) | expected | `<x²>` | expected | regime |",
             "|---|---|---|---|---|---|",
@@ -402,9 +414,16 @@ def analysis_report(
     only: list[str] | None = None,
     progress: bool = True,
     quick: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    runs: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the analysis evidence and write ``out/analysis.md``, ``out/analysis.json`` and the
-    figures under ``out/figures``. ``quick`` shrinks every part (a smoke test)."""
+    figures under ``out/figures``. ``quick`` shrinks every part (a smoke test).
+
+    The Lyapunov part's networks are runs of :func:`flexrnn.sweep.run`: ``workers``
+    processes of a local Dask cluster (default: one per core) or the cluster at
+    ``scheduler``; ``runs``: keep them in this folder (under ``analysis/``) and resume."""
     out = Path(out)
     say = _say(progress)
     unknown = set(only or []) - set(PARTS)
@@ -422,7 +441,9 @@ def analysis_report(
     extras: dict[str, Any] = {}
     if "lyapunov" in run:
         say("[lyapunov] known answers")
-        results["lyapunov"] = known_answers(seed, quick, say)
+        with Populations("analysis", workers, scheduler, runs, progress) as pop:
+            meta.update(pop.describe())
+            results["lyapunov"] = known_answers(seed, quick, say, pop)
     if "transition" in run:
         say("[transition] gain sweep of a random network")
         summary, sweep, traces = transition(seed, quick, say)

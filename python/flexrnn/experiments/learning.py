@@ -27,6 +27,12 @@ import numpy as np
 import flexrnn
 from flexrnn import tasks
 from flexrnn._io import atomic_savefig, atomic_write_json, atomic_write_text
+from flexrnn.experiments._runs import (
+    Populations,
+    history_arrays,
+    history_from_row,
+    sweep_sentence,
+)
 from flexrnn.experiments.training import _cpu_name, _say
 from flexrnn.train import (
     exploratory_run,
@@ -231,6 +237,13 @@ def hebbian_demo(
     return summary, {"history": hist}
 
 
+def hebbian_run(config: dict[str, Any], seed: int) -> dict[str, Any]:
+    """:func:`hebbian_demo` of the network ``seed`` as a flexrnn.sweep run (config:
+    ``{"iters", "rule_seed"}``): its summary and history."""
+    summary, extra = hebbian_demo(config["rule_seed"], config["iters"], False, seed)
+    return {"summary": summary, **history_arrays(extra["history"])}
+
+
 def _figures(out: Path, results: dict[str, Any], extras: dict[str, Any]) -> dict[str, str]:
     import matplotlib
 
@@ -288,7 +301,10 @@ def _markdown(results: dict[str, Any], paths: dict[str, str], meta: dict[str, An
         "times are wall-clock, validation included.",
         "",
         f"Machine: {meta['machine']}; flexrnn {meta['flexrnn']}, {meta['threads']} threads; "
-        f"seed {meta['seed']}" + ("; **quick run: not evidence**" if meta["quick"] else "") + ".",
+        f"seed {meta['seed']}"
+        + ("; **quick run: not evidence**" if meta["quick"] else "")
+        + "."
+        + sweep_sentence(meta, "The three Hebbian networks"),
         "",
     ]
     if "force" in results:
@@ -451,10 +467,17 @@ def learning_report(
     only: list[str] | None = None,
     progress: bool = True,
     quick: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    runs: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the learning-rule evidence and write ``out/learning.md``, ``out/learning.json`` and
     the figures under ``out/figures``. ``only``: a subset of ("force", "full_force",
-    "genetic", "hebbian"); ``quick`` shortens every run (a smoke test, not evidence)."""
+    "genetic", "hebbian"); ``quick`` shortens every run (a smoke test, not evidence).
+
+    The three Hebbian networks are runs of :func:`flexrnn.sweep.run`: ``workers`` processes
+    of a local Dask cluster (default: one per core) or the cluster at ``scheduler``;
+    ``runs``: keep them in this folder (under ``learning/``) and resume from it."""
     out = Path(out)
     say = _say(progress)
     unknown = set(only or []) - set(RUNS)
@@ -487,11 +510,15 @@ def learning_report(
         results["genetic"], extras["genetic"] = genetic_demo(seed, 10 if quick else 300, progress)
         say(json.dumps(results["genetic"], indent=1))
     if "hebbian" in run:
-        say("[hebbian] Miconi's rule on PerceptualDecision")
-        iters = 5 if quick else 300
-        for net_seed, key in enumerate(HEBBIAN, start=seed):
-            say(f"[{key}] network seed {net_seed}")
-            results[key], extras[key] = hebbian_demo(seed, iters, progress, net_seed)
+        say(f"[hebbian] Miconi's rule on PerceptualDecision, network seeds {seed}..{seed + 2}")
+        config = {"iters": 5 if quick else 300, "rule_seed": seed}
+        with Populations("learning", workers, scheduler, runs, progress) as pop:
+            meta.update(pop.describe())
+            rows = pop.run(hebbian_run, [config], list(range(seed, seed + len(HEBBIAN))))
+        for key, row in zip(HEBBIAN, rows):
+            results[key] = row["summary"]
+            extras[key] = {"history": history_from_row(row)}
+            say(f"[{key}] network seed {row['seed']}")
             say(json.dumps(results[key], indent=1))
     out.mkdir(parents=True, exist_ok=True)
     paths = _figures(out, results, extras)

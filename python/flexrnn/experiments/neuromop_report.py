@@ -15,6 +15,18 @@ def _ms(s: dict, fmt: str = ".2f") -> str:
     return f"{s['mean']:{fmt}} ± {s['sem']:{fmt}}"
 
 
+def _processes(meta: dict) -> str:
+    """Where the networks ran (meta of a run through flexrnn.sweep, or an older one)."""
+    if "scheduler" not in meta:
+        return f"{meta['threads']} threads"
+    if meta["threads_per_run"] is None:
+        return "the networks one after another in one process"
+    workers = f"{meta['workers']} worker processes" if meta["workers"] else "the workers"
+    return (
+        f"networks run in parallel by flexrnn.sweep ({meta['scheduler']}, {workers}, 1 thread each)"
+    )
+
+
 def figures(folder: Path, results: dict, extras: dict) -> dict[str, str]:
     import matplotlib
 
@@ -38,17 +50,14 @@ def figures(folder: Path, results: dict, extras: dict) -> dict[str, str]:
         paths[name.removesuffix(".png")] = f"{FIGURES}/{name}"
 
     if "energy" in results:
-        from flexrnn.mop import metrics
-
         fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
         for name in ("MOP", "R"):
             curve(ax[0], results["energy"][name]["curve"], name)
-            roll = extras["energy"][name][0]
-            E = metrics.energy(roll.states)[: roll.lifetime[0] + 1, 0]
-            ax[1].plot(E, lw=0.8, label=name)
-            bits = roll.bits()[:200, 0]
+            first = extras["energy"][name]  # the first network's first test trajectory
+            ax[1].plot(first["energy_trace"], lw=0.8, label=name)
             if name == "MOP":
-                ax[2].imshow(bits.T, aspect="auto", cmap="coolwarm", interpolation="nearest")
+                ax[2].imshow(first["bits"].T, aspect="auto", cmap="coolwarm",
+                             interpolation="nearest")  # fmt: skip
         ax[1].axhline(0.11, color="k", ls="--", lw=0.8, label="threshold L")
         ax[0].set(xlabel="epoch", ylabel="lifetime (mean ± SEM over networks)")
         ax[1].set(xlabel="step", ylabel="E(x)", title="one test trajectory")
@@ -64,7 +73,7 @@ def figures(folder: Path, results: dict, extras: dict) -> dict[str, str]:
         ax[0].set(xlabel="epoch", ylabel="lifetime")
         ax[0].legend(fontsize=7)
         for a, name in zip(ax[1:], ("MOP", "R decaying eps")):
-            a.imshow(extras["box"][name][1].T, origin="lower", extent=[-0.1, 0.1, -0.1, 0.1])
+            a.imshow(extras["box"][name].T, origin="lower", extent=[-0.1, 0.1, -0.1, 0.1])
             a.set(title=f"{name}: occupancy", xlabel="x1", ylabel="x2")
         save(fig, "mop_box.png")
     if "shapes" in results:
@@ -104,7 +113,7 @@ def markdown(results: dict, paths: dict, meta: dict) -> str:
         "Produced by `flexrnn reproduce neuromop"
         + (f" --networks {n}" if n != 10 else "")
         + ("` with `--quick` (a smoke test, not evidence)." if meta["quick"] else "`."),
-        f"Machine: {meta['machine']}, {meta['threads']} threads, flexrnn {meta['flexrnn']}, "
+        f"Machine: {meta['machine']}, {_processes(meta)}, flexrnn {meta['flexrnn']}, "
         f"{meta['dtype']}, seed {meta['seed']}; {n} networks per condition (mean ± SEM over "
         f"networks); total {meta['wall_s'] / 60:.1f} min.",
         "",

@@ -1,4 +1,4 @@
-"""NeuroMOP (specs/neuromop.md): controllers that keep an RNN (or a cart-pole) as variable
+"""NeuroMOP (docs/neuromop.md): controllers that keep an RNN (or a cart-pole) as variable
 as possible while avoiding terminal states.
 
 >>> import flexrnn as fr

@@ -1,4 +1,4 @@
-"""NeuroMOP agents: the MOP agent (maximum action entropy, specs/neuromop.md) and the
+"""NeuroMOP agents: the MOP agent (maximum action entropy, docs/neuromop.md) and the
 reward-maximising R agent, each a value network V(x) trained by fitted soft (or
 epsilon-greedy) value iteration on its own rollouts.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,15 @@ from typing import Callable, Union
 import numpy as np
 
 from flexrnn import _core, _validate
-from flexrnn._io import atomic_savez
+from flexrnn._io import NpzReader, atomic_savez, remove_stale_temporaries
 from flexrnn._version import __version__
+from flexrnn.train.checkpoint import (
+    check_allow_mismatch,
+    check_checkpoint_folder,
+    experiment_mismatches,
+    mismatches,
+)
+from flexrnn.train.fingerprint import fingerprint
 from flexrnn.train.history import progress_bar
 
 from .env import CartPole, RNNEnv, _Env
@@ -111,6 +119,9 @@ class MopHistory:
 
 class _Agent:
     agent = ""  # "mop" or "r"
+    # training state, left out of the fingerprint a checkpoint records (the rest of the
+    # public attributes: options, seed, x0, the environment and its network, the sets)
+    _fingerprint_exclude = ("theta", "adam_m", "adam_v", "adam_step", "epoch")
 
     def __init__(
         self,
@@ -260,6 +271,7 @@ class _Agent:
         checkpoint_every: int = 10,
         resume: PathLike | None = None,
         callback: Callable[[int, Sequence[MopHistory]], bool | None] | None = None,
+        allow_mismatch: bool = False,
     ) -> MopHistory:
         """Train for ``epochs`` epochs (see :func:`train`); returns the history."""
         return train(
@@ -273,6 +285,7 @@ class _Agent:
             checkpoint_every=checkpoint_every,
             resume=resume,
             callback=callback,
+            allow_mismatch=allow_mismatch,
         )[0]
 
     # -- state -----------------------------------------------------------------------------
@@ -543,6 +556,7 @@ def train(
     checkpoint_every: int = 10,
     resume: PathLike | None = None,
     callback: Callable[[int, Sequence[MopHistory]], bool | None] | None = None,
+    allow_mismatch: bool = False,
 ) -> list[MopHistory]:
     """Train agents together, one C++ call per epoch (rollouts, targets, Adam updates).
 
@@ -554,9 +568,14 @@ def train(
         None (epoch e uses e mod n_contexts), an int, or a sequence (one per epoch).
     progress : tqdm bar. checkpoint, checkpoint_every : write every agent's state and the
         histories every k epochs (and at the end) to this ``.npz``. resume : continue from
-        such a file (the agents must be built as for the first run); the continuation is
-        bitwise identical to an uninterrupted run. callback(epoch, histories) : called
-        after each epoch; returning True stops.
+        such a file (the agents must be built as for the first run: their options, seeds,
+        initial states, environments with their networks, and terminal and reward sets are
+        fingerprinted in the checkpoint and verified, a difference being a ValueError naming
+        it); the continuation is bitwise identical to an uninterrupted run.
+        callback(epoch, histories) : called after each epoch; returning True stops.
+    allow_mismatch : resume even when the agents, environments or arguments differ from
+        the checkpoint's (a RuntimeWarning lists the differences); the number of agents and
+        their value networks' sizes must still match.
     Returns one :class:`MopHistory` per agent.
     """
     agents = _check_agents(agents)
@@ -564,13 +583,15 @@ def train(
     trajectories = _validate.integer("trajectories", trajectories, minimum=1)
     horizon = _validate.integer("horizon", horizon, minimum=1)
     checkpoint_every = _validate.integer("checkpoint_every", checkpoint_every, minimum=1)
+    checkpoint = check_checkpoint_folder(checkpoint)
+    allow_mismatch = check_allow_mismatch(allow_mismatch)
     n_ctx = agents[0].env.n_contexts
     schedule = _epoch_contexts(contexts, epochs, n_ctx)
     args = {"epochs": epochs, "trajectories": trajectories, "horizon": horizon}
     histories = [MopHistory() for _ in agents]
     elapsed = 0.0
     if resume is not None:
-        histories, elapsed = _load(resume, agents, args)
+        histories, elapsed = _load(resume, agents, args, allow_mismatch)
     start = agents[0].epoch
     if any(a.epoch != start for a in agents):
         raise ValueError("agents: all agents of one call must be at the same epoch")
@@ -634,17 +655,24 @@ def _epoch_contexts(contexts, epochs: int, n_ctx: int) -> np.ndarray:
 # Checkpoints: every agent's state and history in one .npz, written atomically.
 
 _FORMAT = "flexrnn-mop-checkpoint"
+_FORMAT_VERSION = 2  # 2: fingerprints of the agents (1: files without format_version)
+
+
+def _experiment(agents) -> dict:
+    return {f"agent{p}": a for p, a in enumerate(agents)}
 
 
 def _save(path: PathLike, agents, histories, args: dict, wall: float) -> None:
     path = Path(path)
     meta = {
         "format": _FORMAT,
+        "format_version": _FORMAT_VERSION,
         "flexrnn_version": __version__,
         "agents": [repr(a) for a in agents],
         "seeds": [a.seed for a in agents],
         "args": args,
         "wall_time": wall,
+        "experiment": {k: fingerprint(v) for k, v in _experiment(agents).items()},
     }
     content = {"__meta__": np.array(json.dumps(meta))}
     for p, (a, h) in enumerate(zip(agents, histories)):
@@ -653,30 +681,90 @@ def _save(path: PathLike, agents, histories, args: dict, wall: float) -> None:
     atomic_savez(path, content)
 
 
-def _load(path: PathLike, agents, args: dict) -> tuple[list[MopHistory], float]:
+def _load(
+    path: PathLike, agents, args: dict, allow_mismatch: bool = False
+) -> tuple[list[MopHistory], float]:
+    """Read a MOP checkpoint into ``agents`` (their state) after verifying that it was
+    written by these agents; returns the histories and the elapsed wall time. Every
+    malformed file is a ValueError naming it; array shapes are checked from the headers
+    against the agents before any data is read."""
     path = Path(path)
+    remove_stale_temporaries(path)
     if not path.is_file():
         raise ValueError(f"resume: no checkpoint file at {path}")
-    with np.load(path, allow_pickle=False) as data:
-        if "__meta__" not in data.files:
-            raise ValueError(f"resume: {path} is not a flexrnn MOP checkpoint")
-        meta = json.loads(str(data["__meta__"]))
-        if meta.get("format") != _FORMAT:
-            raise ValueError(f"resume: {path} is not a flexrnn MOP checkpoint")
+    with NpzReader(path, "flexrnn MOP checkpoint") as f:
+        meta = f.meta()
+        version = f.check_format(meta, _FORMAT, _FORMAT_VERSION)
+        for key, kind in (("agents", list), ("seeds", list), ("args", dict)):
+            if not isinstance(meta.get(key), kind):
+                f.fail(f"has no {key} in its metadata")
+        if not isinstance(meta.get("wall_time"), (int, float)):
+            f.fail("has no wall_time in its metadata")
         if len(meta["agents"]) != len(agents):
             raise ValueError(
                 f"resume: the checkpoint holds {len(meta['agents'])} agents, not {len(agents)}"
             )
+        experiment = meta.get("experiment") if version >= 2 else None
+        if version >= 2 and not (
+            isinstance(experiment, dict)
+            and all(isinstance(v, dict) and "sha256" in v for v in experiment.values())
+        ):
+            f.fail("has malformed agent fingerprints in its metadata")
+        lines = [line for key, line in mismatches(meta["args"], args) if key != "epochs"]
         if meta["seeds"] != [a.seed for a in agents]:
-            raise ValueError("resume: the agents' seeds differ from the checkpoint's")
-        saved = {k: v for k, v in meta["args"].items() if k != "epochs"}
-        now = {k: v for k, v in args.items() if k != "epochs"}
-        if saved != now:
-            raise ValueError(f"resume: training arguments {now} differ from the saved {saved}")
-        histories = []
-        for p, a in enumerate(agents):
-            a.load_state_dict({k: data[f"agent{p}/{k}"] for k in a.state_dict()})
-            histories.append(
-                MopHistory.from_dict({k: data[f"hist{p}/{k}"] for k in MopHistory.FIELDS})
+            lines.append(
+                f"seeds: {meta['seeds']} in the checkpoint, {[a.seed for a in agents]} now"
             )
+        found = experiment_mismatches(experiment, _experiment(agents))
+        if found is None:
+            warnings.warn(
+                f"resume: the MOP checkpoint {path} (format 1) records no fingerprint of the "
+                "agents and environments: it cannot be verified that they are those of the "
+                "interrupted run",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        lines.extend(found or [])
+        if lines:
+            text = f"the MOP checkpoint {path} was written by other agents: " + "; ".join(lines)
+            if not allow_mismatch:
+                raise ValueError(f"resume: {text}. Pass allow_mismatch=True to continue anyway.")
+            warnings.warn(f"resume: {text} (continuing: allow_mismatch=True)", RuntimeWarning,
+                          stacklevel=3)  # fmt: skip
+        _check_declared(f, agents)
+        histories = []
+        states = []
+        for p, a in enumerate(agents):
+            states.append({k: f.read(f"agent{p}/{k}") for k in a.state_dict()})
+            histories.append(
+                MopHistory.from_dict({k: f.read(f"hist{p}/{k}") for k in MopHistory.FIELDS})
+            )
+    for a, state in zip(agents, states):
+        a.load_state_dict(state)
     return histories, float(meta["wall_time"])
+
+
+def _check_declared(f: NpzReader, agents) -> None:
+    """Every array of a MOP checkpoint, from its header: the names, and shapes that fit the
+    agents (theta and Adam's moments of the value network's size, x0 of the state's, one
+    history row per epoch and a lifetime per trajectory)."""
+    expected: dict[str, tuple] = {}
+    for p, a in enumerate(agents):
+        expected.update({f"agent{p}/{k}": np.shape(v) for k, v in a.state_dict().items()})
+    records = [f"hist{p}/{k}" for p in range(len(agents)) for k in MopHistory.FIELDS]
+    extra = [k for k in f.members if k != "__meta__" and k not in expected and k not in records]
+    missing = [k for k in [*expected, *records] if k not in f.members]
+    if missing or extra:
+        f.fail(f"does not fit these agents: missing {missing}, unexpected {extra}")
+    for key, shape in expected.items():
+        f.check_dtype(key, ("f", "i", "u") if shape == () else agents[0].env.dtype)
+        f.check_shape(key, shape)
+    for p in range(len(agents)):
+        epochs = f.members[f"hist{p}/entropy"].shape[:1] or (0,)
+        for k in MopHistory.FIELDS:
+            key = f"hist{p}/{k}"
+            f.check_dtype(key, ("f", "i", "u", "b"))
+            if k == "lifetime" and epochs != (0,):
+                f.check_shape(key, (*epochs, None))
+            else:
+                f.check_shape(key, epochs)

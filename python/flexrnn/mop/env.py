@@ -125,7 +125,7 @@ class _Env(ABC):
 
 
 class RNNEnv(_Env):
-    """A fixed RNN driven by the controller's current (specs/neuromop.md):
+    """A fixed RNN driven by the controller's current (docs/neuromop.md):
     ``x' = (1 - alpha) x + alpha phi(W x + b + rho K a (+ noise_std xi))``, the RateRNN
     ``net`` of form "rate" with ``K = net.W_in`` (n, n_bits) and ``alpha = net.dt / net.tau``
     (the spec's ``x + dt(-x/tau + phi(.))`` at tau = 1).
@@ -226,7 +226,7 @@ class RNNEnv(_Env):
             xi = self._rng.normal(0.0, self.noise_std, self.dim).astype(self.dtype)
             net = RateRNN(
                 net.W, net.W_in, net.W_out, b=net.b + xi, tau=net.tau, dt=net.dt,
-                phi=net.phi, form="rate",
+                phi=net.phi, form="rate", copy=False,  # read only, for this one step
             )  # fmt: skip
         return net.run(u, x0=x[None, :]).x[0, 0]
 
@@ -265,7 +265,7 @@ def _default_terminal(phi: str) -> TerminalSet:
 
 
 class CartPole(_Env):
-    """The frictionless cart-pole of specs/neuromop.md: state (x, xdot, theta, thetadot),
+    """The frictionless cart-pole of docs/neuromop.md: state (x, xdot, theta, thetadot),
     one action bit (force ±40), terminal ``|x| > 1.8 or |theta| > 0.62``; cart mass 1, pole
     mass 0.1, pole length 1, g 9.81, dt 0.02, velocities clipped to ±6 and ±3."""
 

@@ -1,4 +1,4 @@
-"""Metrics of NeuroMOP rollouts (``specs/neuromop.md``, "Metrics"), pure NumPy.
+"""Metrics of NeuroMOP rollouts (``docs/neuromop.md``, "Metrics"), pure NumPy.
 
 Every function takes the arrays of a rollout as the drivers return them:
 

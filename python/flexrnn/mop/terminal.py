@@ -1,7 +1,7 @@
 """Terminal sets (and reward regions) of NeuroMOP, as composable primitives.
 
 Every primitive is the set of states that its name makes terminal, written the way
-specs/neuromop.md writes the condition: ``Energy(0.11)`` is ``E(x) > 0.11``, ``Box(0.1)`` is
+docs/neuromop.md writes the condition: ``Energy(0.11)`` is ``E(x) > 0.11``, ``Box(0.1)`` is
 ``|x_1| > 0.1 or |x_2| > 0.1`` (leaving the box), ``Shape("heart")`` is the outside of the
 heart, ``Readout(w, 0.5)`` is ``w . x > 0.5``. Sets combine with ``|`` (or), ``&`` (and) and
 ``~`` (complement: ``~Box(0.05, center=(0.1, 0.1))`` is the inside of a square, a reward

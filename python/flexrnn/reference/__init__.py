@@ -3,6 +3,7 @@
 Imports nothing from flexrnn outside this subpackage, so it works without the compiled core.
 """
 
+from .adam import adam_step
 from .backward import (
     low_rank_rnn_loss_and_grad,
     lstm_loss_and_grad,
@@ -27,15 +28,27 @@ from .learning import (
     population_loss,
     rls_step,
 )
-from .losses import LOSSES, cross_entropy, loss_and_dy, masked_mse
+from .losses import (
+    cross_entropy,
+    cross_entropy_loss,
+    loss_and_dy,
+    masked_loss,
+    masked_mse,
+    masked_mse_loss,
+)
 from .models import low_rank_rnn, lstm, nmrnn, rate_rnn
-from .phi import PHI_NAMES, dphi, phi, sigmoid
+from .names import FORMS, LOSSES, PHI_NAMES, READOUTS
+from .phi import dphi, phi, sigmoid
 from .rng import philox4x32, philox_normal
 
 __all__ = [
+    "FORMS",
     "LOSSES",
     "PHI_NAMES",
+    "READOUTS",
+    "adam_step",
     "cross_entropy",
+    "cross_entropy_loss",
     "dphi",
     "force_run",
     "full_force_run",
@@ -46,7 +59,9 @@ __all__ = [
     "lstm",
     "lstm_loss_and_grad",
     "lyapunov_spectrum",
+    "masked_loss",
     "masked_mse",
+    "masked_mse_loss",
     "minimize_q",
     "mutate_population",
     "nmrnn",

@@ -7,7 +7,7 @@ model's parameter names, each gradient of its parameter's shape, except the init
 whose gradients are per trial, (B, n): the caller sums over the batch when x0 is shared.
 Everything is computed in the dtype of the weights.
 
-Notation of specs/models.md, with x[t] the state *before* step t (x[0] = x0; the forward's
+Notation of docs/models.md, with x[t] the state *before* step t (x[0] = x0; the forward's
 out["x"][t] is x[t+1]). The adjoint g = dL/dx[t+1] collects the readout of step t and the
 pull-back from step t+1; after the last step it is 0. Noise is additive, so it enters only
 through the stored states.

@@ -1,10 +1,10 @@
-"""Pure-NumPy reference of the dynamics kernels (specs/analysis.md): a network at constant
+"""Pure-NumPy reference of the dynamics kernels (docs/dynamics_analysis.md): a network at constant
 input as an autonomous map ``x -> F(x)``, the fixed-point objective ``q(x) = ½||F(x) - x||²``
 with its gradient ``(J - I)^T (F(x) - x)``, the Jacobian ``J`` of F, a batched Adam minimiser
 of q, and the Lyapunov spectrum by the QR method.
 
 States are rows: ``X: (K, n)``. The maps are the rollouts of :mod:`.models` without noise
-(specs/models.md), written out once more so that they can be held beside the C++ header
+(docs/models.md), written out once more so that they can be held beside the C++ header
 ``cpp/include/flexrnn/dynamics.hpp``:
 
 - RateRNN, ``c = W_in u + b``:
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .adam import adam_step
 from .phi import dphi, phi, sigmoid
 from .rng import philox_normal
 
@@ -131,19 +132,13 @@ def minimize_q(map_fn, jacobian_fn, X0, *, iters, lr, tol=0.0):
     F(X) and jacobian_fn(X) -> J (K, n, n). Stops when every q is below tol (the C++ stops
     per chunk of 16 states; equal for K <= 16). Returns (X, q, steps)."""
     X = np.array(X0)
-    dtype = X.dtype.type
-    b1, b2, eps, lr = dtype(0.9), dtype(0.999), dtype(1e-12), dtype(lr)
-    m, v = np.zeros_like(X), np.zeros_like(X)
-    b1t = b2t = dtype(1)
+    m, v, work = np.zeros_like(X), np.zeros_like(X), np.empty_like(X)
     step = 0
     for step in range(iters + 1):
         q, G = q_and_gradient(X, map_fn(X), jacobian_fn(X))
         if step == iters or q.max() < tol:
             break
-        b1t, b2t = b1t * b1, b2t * b2
-        m = b1 * m + (1 - b1) * G
-        v = b2 * v + (1 - b2) * G * G
-        X = X - lr * (m / (1 - b1t)) / (np.sqrt(v / (1 - b2t)) + eps)
+        adam_step(X, G, m, v, step + 1, float(lr), eps=1e-12, work=work)
     return X, q, np.full(X.shape[0], step, dtype=np.int32)
 
 

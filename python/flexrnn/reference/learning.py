@@ -1,4 +1,4 @@
-"""Pure-NumPy learning rules of specs/learning.md: RLS / FORCE, full-FORCE, the genetic
+"""Pure-NumPy learning rules of docs/learning_rules.md: RLS / FORCE, full-FORCE, the genetic
 algorithm's population loss and mutation, reward-modulated Hebbian learning.
 
 Each function is the literal, readable version of a C++ kernel (cpp/include/flexrnn/force.hpp,
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .losses import masked_mse_loss
 from .models import rate_rnn
 from .phi import phi as _phi
 from .rng import _MASK32, _uniform, philox4x32, philox_normal
@@ -155,9 +156,7 @@ def population_loss(W, W_in, b, W_out, b_out, x0, u, target, mask, *, alpha, phi
     for p in range(W.shape[0]):
         y = rate_rnn(u, W[p], W_in[p], b[p], W_out[p], b_out[p], x0[p], alpha=alpha, phi=phi,
                      form=form, readout=readout)["y"]  # fmt: skip
-        d = y.astype(np.float64) - target
-        total = weight.sum()
-        losses.append(float((weight * d * d).sum() / total) if total > 0 else 0.0)
+        losses.append(float(masked_mse_loss(y.astype(np.float64), target, weight)))
         ys.append(y)
     return np.array(losses), np.stack(ys)
 

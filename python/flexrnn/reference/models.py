@@ -1,4 +1,4 @@
-"""Pure-NumPy rollouts of every model in specs/models.md: the test oracle and benchmark baseline.
+"""Pure-NumPy rollouts of every model in docs/models.md: the test oracle and benchmark baseline.
 
 Conventions (docs/internals.md): time-major arrays, u: (T, B, n_in); weights map columns to
 rows (W: (n, n), W_in: (n, n_in), W_out: (n_out, n)), applied to a batch of row vectors as
@@ -14,12 +14,10 @@ import functools
 
 import numpy as np
 
-from .phi import PHI_NAMES, sigmoid
+from .names import FORMS, PHI_NAMES, READOUTS
 from .phi import phi as _phi
+from .phi import sigmoid
 from .rng import philox_normal
-
-FORMS = ("current", "rate")
-READOUTS = ("rate", "state")
 
 
 def _check_option(argument, value, allowed):
@@ -70,7 +68,7 @@ def rate_rnn(
     noise_std=0.0,
     seed=0,
 ):
-    """Continuous-time rate RNN, both forms of specs/models.md "RateRNN".
+    """Continuous-time rate RNN, both forms of docs/models.md "RateRNN".
 
     u: (T, B, n_in); W: (n, n); W_in: (n, n_in); b: (n,); W_out: (n_out, n); b_out: (n_out,);
     x0: (n,) or (B, n); gain: scalar or broadcastable to (T, B); neuron_gain: None or (n,).
@@ -172,7 +170,7 @@ def nmrnn(
     W_zx=None,
     s_clamp=None,
 ):
-    """Neuromodulated low-rank RNN, specs/models.md "NMRNN".
+    """Neuromodulated low-rank RNN, docs/models.md "NMRNN".
 
     u: (T, B, n_in); W_z: (n_mod, n_mod); B_z: (n_mod, n_in); b_z: (n_mod,); A_z: (rank, n_mod);
     c_z: (rank,); U, V: (n, rank); B_x: (n, n_in); C: (n_out, n); d: (n_out,);

@@ -1,4 +1,4 @@
-"""Pure-NumPy reference of NeuroMOP (specs/neuromop.md): the environments' successors, the
+"""Pure-NumPy reference of NeuroMOP (docs/neuromop.md): the environments' successors, the
 terminal / reward programs, the value network and its Adam fit, one step's MOP and R-agent
 quantities, whole rollouts, and exact soft value iteration on a finite problem.
 
@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .adam import adam_step  # betas 0.9, 0.999, eps 1e-8, as the C++
 from .learning import philox_uniform
 from .phi import dphi
 from .phi import phi as _phi
 from .rng import philox_normal
 
-# CartPole constants (specs/neuromop.md, "Cartpole").
+# CartPole constants (docs/neuromop.md, "Cartpole").
 CARTPOLE = {
     "m_cart": 1.0,
     "m_pole": 0.1,
@@ -46,7 +47,6 @@ CARTPOLE = {
 PUSH, NOT, AND, OR = 0, 1, 2, 3
 ENERGY, ABS, LINEAR, ELLIPSE, L1, HEART, CUSTOM = range(7)
 
-ADAM_BETA1, ADAM_BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
 NONTERMINAL_WEIGHT = 0.1  # weight of a non-terminal state's target (terminal: 1)
 FIT_STREAM_OFFSET = 2**19  # the fit's stream is stream0 + 2^19 (with the network's own seed)
 NETWORK_STREAM_STRIDE = 2**20  # trajectory b uses stream0 + p 2^20 + b; the kernel: p = 0
@@ -254,18 +254,6 @@ def value_loss_and_grad(theta, Z, y, c, hidden):
     dpre = dv[:, None] * w2[None, :] * (pre > 0)  # relu'(0) = 0
     grad = np.concatenate([(dpre.T @ Z).reshape(-1), dpre.sum(axis=0), hid.T @ dv, [dv.sum()]])
     return loss, grad
-
-
-def adam_step(theta, grad, m, v, step, lr):
-    """One bias-corrected Adam step (betas 0.9, 0.999, eps 1e-8 added to sqrt(v_hat)), in
-    place on theta and the moments m, v (all like theta). step: the new 1-based step count."""
-    m *= ADAM_BETA1
-    m += (1 - ADAM_BETA1) * grad
-    v *= ADAM_BETA2
-    v += (1 - ADAM_BETA2) * grad * grad
-    m_hat = m / (1 - ADAM_BETA1**step)
-    v_hat = v / (1 - ADAM_BETA2**step)
-    theta -= lr * m_hat / (np.sqrt(v_hat) + ADAM_EPS)
 
 
 def fit(

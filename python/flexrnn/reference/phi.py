@@ -1,4 +1,4 @@
-"""Transfer functions phi and their derivatives (specs/models.md, "Transfer functions").
+"""Transfer functions phi and their derivatives (docs/models.md, "Transfer functions").
 
 Every function keeps the dtype of its argument (float32 stays float32).
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PHI_NAMES = ("tanh", "relu", "softplus", "shifted_tanh", "identity")
+from .names import PHI_NAMES
 
 
 def sigmoid(x):

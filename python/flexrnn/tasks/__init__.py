@@ -1,4 +1,4 @@
-"""Tasks: batches of trials for training and scoring recurrent networks (specs/models.md).
+"""Tasks: batches of trials for training and scoring recurrent networks (docs/models.md).
 
 >>> import flexrnn as fr
 >>> task = fr.tasks.MeasureWaitGo()
@@ -12,7 +12,8 @@ NeuroGym environment (optional dependency) into the same form.
 
 from __future__ import annotations
 
-from flexrnn.tasks.base import LOSSES, FixedTrials, Task, Trials
+from flexrnn.reference.names import LOSSES
+from flexrnn.tasks.base import FixedTrials, Task, Trials
 from flexrnn.tasks.decision import ContextIntegration, PerceptualDecision
 from flexrnn.tasks.multitask import MultiTask
 from flexrnn.tasks.neurogym_adapter import NeuroGymTask, from_neurogym

@@ -23,8 +23,6 @@ import numpy as np
 
 from flexrnn import _validate as check
 
-LOSSES = ("mse", "cross_entropy")
-
 RngLike = Union[np.random.Generator, int, None]
 
 
@@ -202,6 +200,7 @@ class FixedTrials(Task):
             raise TypeError(f"trials: expected Trials, got {type(trials).__name__}")
         if trials.u.ndim != 3 or trials.u.shape[2] != task.n_in:
             raise ValueError(f"trials: u must be (T, B, {task.n_in}), got {trials.u.shape}")
+        check.loss_weights("mask", trials.mask)
         self.task, self.trials = task, trials
         self.n_in, self.n_out, self.T, self.dt = task.n_in, task.n_out, trials.T, task.dt
         self.loss = task.loss

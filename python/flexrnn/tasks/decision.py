@@ -1,4 +1,4 @@
-"""Evidence-integration tasks: PerceptualDecision and ContextIntegration (specs/models.md)."""
+"""Evidence-integration tasks: PerceptualDecision and ContextIntegration (docs/models.md)."""
 
 from __future__ import annotations
 

@@ -127,6 +127,15 @@ class NeuroGymTask(Task):
                 f"got {type(env).__name__}"
             )
         core = self.env.unwrapped
+        # what a checkpoint's fingerprint of this task holds: the environment as made (its
+        # id, arguments and plain settings such as timing, rewards, dt), read now, before
+        # any trial changes the environment's state
+        self._env_settings = {
+            "env_id": self.env_id,
+            "env_kwargs": env_kwargs,
+            "env_class": type(core).__qualname__,
+            "settings": _plain_settings(core),
+        }
         if not hasattr(core, "new_trial"):
             raise ValueError(f"env: {self.env_id} is not a trial-based NeuroGym environment")
         if not isinstance(self.env.action_space, gymnasium.spaces.Discrete):
@@ -153,6 +162,11 @@ class NeuroGymTask(Task):
             self.T = longest
         else:
             self.T = check.integer("seq_len", seq_len, minimum=1)
+
+    def _fingerprint_fields(self) -> dict[str, Any]:
+        """The task as a checkpoint fingerprints it (the environment's state is left out)."""
+        fields = {k: getattr(self, k) for k in ("target", "mask", "T", "dt", "n_in", "n_out")}
+        return {**fields, **self._env_settings}
 
     def _sample_longest(self) -> int:
         """Longest of LENGTH_SAMPLES trials of a seeded copy (checks that gt exists)."""
@@ -222,6 +236,26 @@ class NeuroGymTask(Task):
         step = trials.info["decision_step"]
         choice = np.argmax(y[step, np.arange(y.shape[1])], axis=-1)
         return choice == trials.info["decision_label"]
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Numbers, strings, arrays, and lists or dicts of them (a setting, not an object)."""
+    if value is None or isinstance(value, (bool, int, float, str, np.generic, np.ndarray)):
+        return not (isinstance(value, np.ndarray) and value.dtype.hasobject)
+    if depth < 3 and isinstance(value, (list, tuple)):
+        return all(_plain(v, depth + 1) for v in value)
+    if depth < 3 and isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _plain_settings(env: Any) -> dict[str, Any]:
+    """A copy of the environment's public attributes that are plain settings."""
+    return {
+        k: copy.deepcopy(v)
+        for k, v in sorted(vars(env).items())
+        if not k.startswith("_") and not callable(v) and _plain(v)
+    }
 
 
 def _numeric_entries(trials: list[dict]) -> dict[str, np.ndarray]:

@@ -1,4 +1,4 @@
-"""ElementFinder: recall the element of a sequence that a query points to (specs/models.md)."""
+"""ElementFinder: recall the element of a sequence that a query points to (docs/models.md)."""
 
 from __future__ import annotations
 

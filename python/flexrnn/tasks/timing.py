@@ -1,4 +1,4 @@
-"""Interval timing: MeasureWaitGo (NM-RNN timing task) and IntervalRamp (specs/models.md).
+"""Interval timing: MeasureWaitGo (NM-RNN timing task) and IntervalRamp (docs/models.md).
 
 Both tasks share trial structure and targets. A trial has an interval ``I`` and a measure
 time ``t_m``; the go cue comes at ``t_go = t_m + I + delay`` (delay = 15 steps). The target is
@@ -232,7 +232,7 @@ class IntervalRamp(_RampTask):
     Two input channels: channel 0 is a tonic context ``I / interval_max``, on from the first
     step up to (not including) the go step; channel 1 is a one-step go pulse of height
     ``pulse`` at ``t_go``. There is no input during the ramp, as the NM-RNN rank-1 theory of
-    specs/models.md assumes. Trials, targets, mask, score, training and test sets are those
+    docs/models.md assumes. Trials, targets, mask, score, training and test sets are those
     of :class:`MeasureWaitGo` (go at ``t_m + I + delay``, with t_m drawn as there), so the two
     tasks differ only in how the interval is communicated.
 

@@ -1,5 +1,5 @@
 """The BPTT trainer: batches from a task, C++ loss and gradient, Adam/AdamW, validation,
-stopping, progress, checkpoints and exact resumption (specs/learning.md, "BPTT").
+stopping, progress, checkpoints and exact resumption (docs/learning_rules.md, "BPTT").
 
 Randomness: one NumPy Generator, ``default_rng(seed)``, draws the training batches (and the
 gain, when ``gain`` is a callable); a second, ``default_rng([seed, 1])``, draws the
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable, Union
@@ -21,14 +20,17 @@ import numpy as np
 
 from flexrnn import _validate as check
 from flexrnn.models import Model
+from flexrnn.reference.losses import masked_loss
+from flexrnn.reference.names import LOSSES
 
 from . import gradients
-from .checkpoint import load_checkpoint, resume_run, save_run
-from .history import History, StopCriterion, progress_bar
+from .checkpoint import load_checkpoint, verify_resume
+from .history import History, StopCriterion
+from .loop import Checkpointing, LoopOptions, Rule
+from .loop import run as run_loop
 from .optim import OPTIMIZERS, Optimizer, Schedule, ScheduleLike, global_norm, learning_rate_fn
 
 PathLike = Union[str, Path]
-LOSSES = ("mse", "cross_entropy")
 NOISE_SEED_STRIDE = 1_000_003
 VALIDATION_NOISE_OFFSET = 2**63  # validation noise keys: far from every training key
 
@@ -57,6 +59,7 @@ def bptt(
     checkpoint: PathLike | None = None,
     checkpoint_every: int = 100,
     resume: PathLike | None = None,
+    allow_mismatch: bool = False,
     seed: int = 0,
     callback: Callable[[int, History, Model], Any] | None = None,
 ) -> History:
@@ -104,7 +107,13 @@ def bptt(
         the optimiser state, the generators, the history and the iteration count, then
         runs up to ``iters``, bitwise identically to an uninterrupted run. The training
         arguments must match those saved (``iters``, ``progress``, ``checkpoint*``,
-        ``stop`` and ``callback`` may differ). If ``stop`` already holds, nothing runs.
+        ``stop`` and ``callback`` may differ), and so must the task: every parameter and
+        array of it (its fingerprint is in the checkpoint), so that
+        ``PerceptualDecision(sigma=3.0)`` does not continue a run of ``sigma=0.5``. A
+        difference is a ValueError naming each one. If ``stop`` already holds, nothing runs.
+    allow_mismatch : resume even when the task or training arguments differ from the
+        checkpoint's (a RuntimeWarning lists the differences), e.g. to continue on a harder
+        task. The model, optimiser and trainable parameters must still match.
     seed : seeds the batch and validation generators and the noise keys (see the module).
     callback : ``callback(iteration, history, net)`` after every update (iteration = updates
         done); returning True ends training (``history.stopped == "callback"``).
@@ -123,10 +132,9 @@ def bptt(
     """
     iters = check.integer("iters", iters, minimum=0)
     batch_size = check.integer("batch_size", batch_size, minimum=1)
-    if val_every is not None:
-        val_every = check.integer("val_every", val_every, minimum=1)
-    val_batch = check.integer("val_batch", val_batch, minimum=1)
-    checkpoint_every = check.integer("checkpoint_every", checkpoint_every, minimum=1)
+    loop = LoopOptions.checked(val_every=val_every, val_batch=val_batch, checkpoint=checkpoint,
+                               checkpoint_every=checkpoint_every, allow_mismatch=allow_mismatch,
+                               stop=stop, callback=callback)  # fmt: skip
     seed = check.seed("seed", seed)
     noise_std = check.scalar("noise_std", noise_std, nonneg=True)
     if clip_value is not None:
@@ -137,18 +145,12 @@ def bptt(
         loss = check.choice("loss", loss, LOSSES)
     if not isinstance(progress, (bool, np.bool_)):
         raise TypeError(f"progress: expected True or False, got {type(progress).__name__}")
-    if stop is not None and not callable(stop):
-        raise TypeError(f"stop: expected a callable history -> bool, got {type(stop).__name__}")
-    if stop is not None and getattr(stop, "needs_validation", False) and val_every is None:
-        raise ValueError(f"stop: {stop!r} reads validation accuracies; set val_every")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback: expected a callable, got {type(callback).__name__}")
 
     if not isinstance(net, Model):
         raise TypeError(f"net: expected a flexrnn model, got {type(net).__name__}")
     params = _own_params(net)
     dtype = net.dtype
-    _check_task(task, net, validating=val_every is not None)
+    _check_task(task, net, validating=loop.val_every is not None)
     trainable = _trainable(trainable, net, params)
     opt, base_lr = _optimizer(optimizer, lr, weight_decay)
     lr_at = learning_rate_fn(schedule, base_lr)
@@ -159,13 +161,99 @@ def bptt(
     if loss is None:
         loss = getattr(task, "loss", None)
         loss = loss if loss in LOSSES else None  # None: loss_and_grad infers it per batch
-    if (checkpoint is not None or resume is not None) and not hasattr(opt, "state_dict"):
+    if (loop.checkpoint is not None or resume is not None) and not hasattr(opt, "state_dict"):
         raise TypeError("optimizer: checkpoints need state_dict() and load_state_dict()")
 
-    # compared on resume (JSON); callables (schedule, gain) are recorded as "" / "callable"
+    args, arg_arrays, experiment = _run_record(
+        net, task, batch_size, opt, base_lr, clip_value, clip_norm, trainable, schedule, loss,
+        gain_fn, gain, neuron_gain, noise_std, loop, seed,
+    )  # fmt: skip
+
+    ckpt = None
+    if resume is not None:
+        ckpt = _load_for_resume(
+            resume, net, params, args, arg_arrays, iters, experiment, loop.allow_mismatch
+        )
+        for name, arr in params.items():
+            arr[...] = ckpt.net.params()[name]
+        opt.load_state_dict(ckpt.optimizer_state)
+
+    step = _BpttStep(net=net, task=task, batch_size=batch_size, loss=loss, gain_fn=gain_fn,
+                     gain=gain, neuron_gain=neuron_gain, noise_std=noise_std, seed=seed,
+                     train_params={name: params[name] for name in trainable}, opt=opt,
+                     lr_at=lr_at, clip_value=clip_value, clip_norm=clip_norm,
+                     run_options=run_options, val_batch=loop.val_batch)  # fmt: skip
+    saving = Checkpointing(loop.checkpoint, loop.checkpoint_every, args, arg_arrays, experiment)
+    return run_loop(step, iters=iters, seed=seed, options=loop, desc=f"bptt {args['task']}",
+                    progress=progress, net=net, checkpointing=saving, resume=ckpt)  # fmt: skip
+
+
+class _BpttStep(Rule):
+    """One BPTT update: a batch, the C++ loss and gradient, clipping, the optimiser step."""
+
+    rule = "bptt"
+
+    def __init__(self, *, net: Model, task: Any, batch_size: int, loss: str | None,
+                 gain_fn: Callable | None, gain: float, neuron_gain: Any, noise_std: float,
+                 seed: int, train_params: dict[str, np.ndarray], opt: Any,
+                 lr_at: Callable[[int], float], clip_value: float | None,
+                 clip_norm: float | None, run_options: dict[str, Any] | None,
+                 val_batch: int) -> None:  # fmt: skip
+        self.net, self.task, self.batch_size, self.loss = net, task, batch_size, loss
+        self.gain_fn, self.gain, self.neuron_gain = gain_fn, gain, neuron_gain
+        self.noise_std, self.seed, self.train_params, self.opt = noise_std, seed, train_params, opt
+        self.lr_at, self.clip_value, self.clip_norm = lr_at, clip_value, clip_norm
+        self.run_options, self.val_batch = run_options, val_batch
+
+    def step(self, it: int) -> tuple[float, float, float]:
+        trials = self.task.batch(self.batch_size, self.rng, dtype=self.net.dtype)
+        batch_gain = self.gain_fn(self.rng) if self.gain_fn is not None else self.gain
+        try:
+            value, grads = gradients.loss_and_grad(
+                self.net,
+                trials,
+                loss=self.loss,
+                gain=batch_gain,
+                neuron_gain=self.neuron_gain,
+                noise_std=self.noise_std,
+                seed=(self.seed * NOISE_SEED_STRIDE + it) % 2**64,
+            )
+        except FloatingPointError as err:  # the forward pass diverged
+            raise FloatingPointError(_non_finite_message(it, math.nan, {}, self.saved_at)) from err
+        value = float(value)
+        step_grads = {name: grads[name] for name in self.train_params}
+        norm = global_norm(step_grads)
+        if not (math.isfinite(value) and math.isfinite(norm)):
+            raise FloatingPointError(_non_finite_message(it, value, step_grads, self.saved_at))
+        if self.clip_value is not None:
+            for g in step_grads.values():
+                np.clip(g, -self.clip_value, self.clip_value, out=g)
+        if self.clip_norm is not None:
+            clipped_norm = norm if self.clip_value is None else global_norm(step_grads)
+            if clipped_norm > self.clip_norm:
+                scale = self.clip_norm / clipped_norm
+                for g in step_grads.values():
+                    g *= scale
+        step_lr = self.lr_at(it)
+        self.opt.step(self.train_params, step_grads, step_lr)
+        return value, norm, step_lr
+
+    def validate(self, done: int) -> tuple[float, float]:
+        return _validate(self.net, self.task, self.val_rng, self.val_batch, self.loss,
+                         self.run_options, self.gain_fn, self.seed, done)  # fmt: skip
+
+    def state(self) -> dict[str, Any]:
+        return self.opt.state_dict()
+
+
+def _run_record(net, task, batch_size, opt, base_lr, clip_value, clip_norm, trainable, schedule,
+                loss, gain_fn, gain, neuron_gain, noise_std, loop, seed):  # fmt: skip
+    """What a checkpoint records of the run and a resume compares: the training arguments
+    (JSON; callables, the schedule and the gain, as "" / "callable"), the argument arrays,
+    and the experiment's objects to fingerprint (the task, the callables)."""
     args = {
         "model": type(net).__name__,
-        "dtype": dtype.name,
+        "dtype": net.dtype.name,
         "task": str(getattr(task, "name", type(task).__name__)),
         "batch_size": batch_size,
         "optimizer": str(getattr(opt, "kind", type(opt).__name__)),
@@ -179,107 +267,35 @@ def bptt(
         "gain": "callable" if gain_fn is not None else gain,
         "neuron_gain": neuron_gain is not None,
         "noise_std": noise_std,
-        "val_every": val_every,
-        "val_batch": val_batch,
+        "val_every": loop.val_every,
+        "val_batch": loop.val_batch,
         "seed": seed,
     }
     arg_arrays = {} if neuron_gain is None else {"neuron_gain": neuron_gain}
-
-    rng = np.random.default_rng(seed)
-    val_rng = np.random.default_rng([seed, 1])
-    history = History()
-    start = 0
-    if resume is not None:
-        ckpt = _load_for_resume(resume, net, params, args, arg_arrays, iters)
-        for name, arr in params.items():
-            arr[...] = ckpt.net.params()[name]
-        opt.load_state_dict(ckpt.optimizer_state)
-        rng, val_rng, history, start = resume_run(ckpt)
-
-    train_params = {name: params[name] for name in trainable}
-    elapsed = history._records["wall_time"][-1] if len(history) else 0.0
-    t0 = time.perf_counter() - elapsed
-    saved_at = -1  # iteration of the last checkpoint this call wrote
-
-    def save(done: int) -> None:
-        save_run(checkpoint, net=net, iteration=done, history=history,  # type: ignore[arg-type]
-                 state=opt.state_dict(), rng=rng, val_rng=val_rng, args=args,
-                 arrays=arg_arrays)  # fmt: skip
-
-    bar = progress_bar(progress, iters, f"bptt {args['task']}", initial=start)
-    done = start
-    try:
-        for it in range(start, iters):
-            if stop is not None and stop(history):
-                history.stopped = "criterion"
-                break
-            trials = task.batch(batch_size, rng, dtype=dtype)
-            batch_gain = gain_fn(rng) if gain_fn is not None else gain
-            try:
-                value, grads = gradients.loss_and_grad(
-                    net,
-                    trials,
-                    loss=loss,
-                    gain=batch_gain,
-                    neuron_gain=neuron_gain,
-                    noise_std=noise_std,
-                    seed=(seed * NOISE_SEED_STRIDE + it) % 2**64,
-                )
-            except FloatingPointError as err:  # the forward pass diverged
-                raise FloatingPointError(_non_finite_message(it, math.nan, {}, saved_at)) from err
-            value = float(value)
-            step_grads = {name: grads[name] for name in trainable}
-            norm = global_norm(step_grads)
-            if not (math.isfinite(value) and math.isfinite(norm)):
-                raise FloatingPointError(_non_finite_message(it, value, step_grads, saved_at))
-            if clip_value is not None:
-                for g in step_grads.values():
-                    np.clip(g, -clip_value, clip_value, out=g)
-            if clip_norm is not None:
-                clipped_norm = norm if clip_value is None else global_norm(step_grads)
-                if clipped_norm > clip_norm:
-                    scale = clip_norm / clipped_norm
-                    for g in step_grads.values():
-                        g *= scale
-            step_lr = lr_at(it)
-            opt.step(train_params, step_grads, step_lr)
-            done = it + 1
-            history._append(value, norm, step_lr, time.perf_counter() - t0)
-
-            if val_every is not None and done % val_every == 0:
-                accuracy, val_loss = _validate(
-                    net, task, val_rng, val_batch, loss, run_options, gain_fn, seed, done
-                )
-                history._append_validation(done, accuracy, val_loss)
-            if checkpoint is not None and done % checkpoint_every == 0:
-                save(done)
-                saved_at = done
-            if bar is not None:
-                accs = history.accuracies
-                acc = f", acc={accs[-1]:.3f}" if accs else ""
-                bar.set_postfix_str(f"loss={value:.4g}{acc}", refresh=False)
-                bar.update(1)
-            if callback is not None and callback(done, history, net) is True:
-                history.stopped = "callback"
-                break
-        if checkpoint is not None and (saved_at != done or history.stopped):
-            save(done)
-    finally:
-        if bar is not None:
-            bar.close()
-    return history
+    # fingerprinted: every parameter and array of the task, and the callables' names
+    experiment: dict[str, Any] = {"task": task}
+    if schedule is not None and not isinstance(schedule, Schedule):
+        experiment["schedule"] = schedule
+    if gain_fn is not None:
+        experiment["gain"] = gain_fn
+    return args, arg_arrays, experiment
 
 
 def _own_params(net: Model) -> dict[str, np.ndarray]:
-    """The network's parameter arrays, made C-contiguous, finite, in its dtype: those arrays
-    are then updated in place (a parameter given as a list or another dtype is replaced by
-    its converted array once, here)."""
+    """The network's parameter arrays, made C-contiguous, finite, in its dtype, writeable
+    and disjoint: those arrays are then updated in place (a parameter given as a list or
+    another dtype, a read-only array, or one sharing memory with an earlier parameter is
+    replaced by its own copy once, here)."""
     params = net.params()
+    kept: list[np.ndarray] = []
     for name, value in params.items():
         arr = check.array(name, value, net.dtype)
+        if not arr.flags.writeable or any(np.may_share_memory(arr, k) for k in kept):
+            arr = arr.copy()
         if arr is not value:
             setattr(net, name, arr)
             params[name] = arr
+        kept.append(arr)
     return params
 
 
@@ -390,25 +406,15 @@ def task_loss(y: np.ndarray, trials: Any, loss: str | None = None) -> float:
         loss = "cross_entropy" if target.dtype.kind in "iu" else "mse"
     y = np.asarray(y, dtype=np.float64)
     given = getattr(trials, "mask", None)
-    mask = np.asarray(1.0 if given is None else given, dtype=np.float64)
-    if loss == "mse":
-        mask = np.broadcast_to(mask, y.shape)
-        total = mask.sum()
-        if total == 0:
-            return 0.0
-        return float((mask * (y - target) ** 2).sum() / total)
-    mask = np.broadcast_to(mask, y.shape[:-1])
-    total = mask.sum()
-    if total == 0:
-        return 0.0
-    labels = np.where(mask != 0, target, 0).astype(np.int64)
-    top = y.max(axis=-1, keepdims=True)
-    log_sum = np.log(np.exp(y - top).sum(axis=-1)) + top[..., 0]
-    picked = np.take_along_axis(y, labels[..., None], axis=-1)[..., 0]
-    return float((mask * (log_sum - picked)).sum() / total)
+    mask = np.asarray(1.0 if given is None else check.loss_weights("mask", given), np.float64)
+    return float(masked_loss(y, target, mask, loss))
 
 
-def _load_for_resume(resume, net, params, args, arg_arrays, iters):
+# arguments without which the saved state cannot be continued (allow_mismatch or not)
+_STRUCTURAL = ("model", "dtype", "optimizer", "trainable")
+
+
+def _load_for_resume(resume, net, params, args, arg_arrays, iters, experiment, allow_mismatch):
     ckpt = load_checkpoint(resume)
     if type(ckpt.net) is not type(net) or ckpt.net.dtype != net.dtype:
         raise ValueError(
@@ -427,18 +433,8 @@ def _load_for_resume(resume, net, params, args, arg_arrays, iters):
             f"resume: the checkpoint's network has {ckpt.net.hyperparameters()}, this one "
             f"{net.hyperparameters()}"
         )
-    differ = [
-        f"{key}={ckpt.args.get(key)!r} (now {value!r})"
-        for key, value in _jsonable(args).items()
-        if ckpt.args.get(key) != value
-    ]
-    for key, value in arg_arrays.items():
-        if key not in ckpt.arrays or not np.array_equal(ckpt.arrays[key], value):
-            differ.append(f"{key} (a different array)")
-    if differ:
-        raise ValueError(
-            "resume: the checkpoint was written with other training arguments: " + "; ".join(differ)
-        )
+    verify_resume(ckpt, args=_jsonable(args), experiment=experiment, arrays=arg_arrays,
+                  structural=_STRUCTURAL, allow_mismatch=allow_mismatch)  # fmt: skip
     if ckpt.iteration > iters:
         raise ValueError(f"iters: the checkpoint has already done {ckpt.iteration} > {iters}")
     return ckpt

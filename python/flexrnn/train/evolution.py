@@ -1,4 +1,4 @@
-"""Genetic algorithm over a population of RateRNNs (specs/learning.md).
+"""Genetic algorithm over a population of RateRNNs (docs/learning_rules.md).
 
 >>> hist = fr.train.genetic(net, task, generations=300, population=50, survivors=5)
 
@@ -14,7 +14,6 @@ generation.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable, Union
@@ -25,9 +24,10 @@ from flexrnn import _core
 from flexrnn import _validate as check
 from flexrnn.models import RateRNN
 
-from .checkpoint import load_for_resume, resume_run, save_run
-from .force import _check_task_sizes
-from .history import History, StopCriterion, progress_bar
+from .checkpoint import load_for_resume
+from .history import History, StopCriterion
+from .loop import Checkpointing, LoopOptions, Rule, check_task_sizes
+from .loop import run as run_loop
 
 PathLike = Union[str, Path]
 PARAMS = ("W", "W_in", "b", "W_out", "b_out", "x0")
@@ -47,6 +47,7 @@ def population_loss(
     target = check.array("target", trials.target, dt, (T, B, net.n_out))
     mask = getattr(trials, "mask", None)
     if mask is not None:
+        mask = check.loss_weights("mask", mask)
         mask = check.array("mask", np.broadcast_to(mask, target.shape), dt, target.shape)
     P = population["W"].shape[0]
     shapes = net._shapes(net.params())
@@ -73,6 +74,7 @@ def genetic(
     checkpoint: PathLike | None = None,
     checkpoint_every: int = 50,
     resume: PathLike | None = None,
+    allow_mismatch: bool = False,
     seed: int = 0,
     callback: Callable[[int, History, RateRNN], Any] | None = None,
 ) -> History:
@@ -91,18 +93,20 @@ def genetic(
     trainable : the mutated parameters (default W, W_in, b, W_out, b_out).
     val_every, val_batch, stop, progress, callback : as in :func:`bptt` (validation scores
         the best member on fresh trials).
-    checkpoint, checkpoint_every, resume : as in :func:`bptt`; the checkpoint holds the
-        whole population.
+    checkpoint, checkpoint_every, resume, allow_mismatch : as in :func:`bptt` (the task is
+        verified on resume); the checkpoint holds the whole population.
     seed : batches, parents, mutations.
 
     Returns
     -------
-    History: ``loss`` the best member's loss per generation (before selection),
-    ``grad_norm`` the population's median loss, ``lr`` = sigma; validations of the best.
+    History (``rule == "genetic"``): ``loss`` the best member's loss per generation (before
+    selection), ``median_loss`` the population's median loss, ``sigma`` the mutation scale;
+    validations of the best member. (``grad_norm`` and ``lr``, which held the last two
+    in earlier versions, are deprecated aliases.)
     """
     if not isinstance(net, RateRNN):
         raise TypeError(f"net: genetic evolves a RateRNN, got {type(net).__name__}")
-    _check_task_sizes(task, net)
+    check_task_sizes(task, net)
     generations = check.integer("generations", generations, minimum=0)
     population = check.integer("population", population, minimum=1)
     survivors = check.integer("survivors", survivors, minimum=1)
@@ -113,17 +117,14 @@ def genetic(
         sigma if init_sigma is None else check.scalar("init_sigma", init_sigma, nonneg=True)
     )
     batch_size = check.integer("batch_size", batch_size, minimum=1)
-    if val_every is not None:
-        val_every = check.integer("val_every", val_every, minimum=1)
-    val_batch = check.integer("val_batch", val_batch, minimum=1)
-    checkpoint_every = check.integer("checkpoint_every", checkpoint_every, minimum=1)
+    loop = LoopOptions.checked(val_every=val_every, val_batch=val_batch, checkpoint=checkpoint,
+                               checkpoint_every=checkpoint_every, allow_mismatch=allow_mismatch,
+                               stop=stop, callback=callback)  # fmt: skip
     seed = check.seed("seed", seed)
     trainable = tuple(DEFAULT_TRAINABLE if trainable is None else trainable)
     for name in trainable:
         if name not in PARAMS:
             raise ValueError(f"trainable: unknown parameter {name!r} (expected {PARAMS})")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback: expected a callable, got {type(callback).__name__}")
     dt = net.dtype
     params = net._check_shapes()
     args = {
@@ -136,19 +137,17 @@ def genetic(
         "init_sigma": init_sigma,
         "batch_size": batch_size,
         "trainable": list(trainable),
-        "val_every": val_every,
-        "val_batch": val_batch,
+        "val_every": loop.val_every,
+        "val_batch": loop.val_batch,
         "seed": seed,
     }
 
-    rng = np.random.default_rng(seed)
-    val_rng = np.random.default_rng([seed, 1])
-    history = History()
-    start = 0
+    ckpt = None
     if resume is not None:
-        ckpt = load_for_resume(resume, args, RateRNN, dt)
+        ckpt = load_for_resume(resume, args, RateRNN, dt, experiment={"task": task},
+                               structural=("rule", "dtype", "population", "trainable"),
+                               allow_mismatch=loop.allow_mismatch)  # fmt: skip
         pop = {name: np.array(ckpt.optimizer_state[name]) for name in PARAMS}
-        rng, val_rng, history, start = resume_run(ckpt)
     else:
         stacked = {name: np.repeat(params[name][None], population, axis=0) for name in PARAMS}
         mutate = np.ones(population, np.uint8)
@@ -156,64 +155,62 @@ def genetic(
         pop = _next_generation(stacked, trainable, np.arange(population), mutate, init_sigma,
                                seed, 0)  # fmt: skip
 
-    def set_best(i: int) -> None:
-        for name in PARAMS:
-            setattr(net, name, np.array(pop[name][i]))
-
-    def save(done: int) -> None:
-        save_run(checkpoint, net=net, iteration=done, history=history,  # type: ignore[arg-type]
-                 state=dict(pop), rng=rng, val_rng=val_rng, args=args)  # fmt: skip
-
-    bar = progress_bar(progress, generations, f"genetic {args['task']}", "gen", initial=start)
-    elapsed = history._records["wall_time"][-1] if len(history) else 0.0
-    t0 = time.perf_counter() - elapsed
-    done, saved_at = start, -1
-    try:
-        for gen in range(start, generations):
-            if stop is not None and stop(history):
-                history.stopped = "criterion"
-                break
-            trials = task.batch(batch_size, rng, dtype=dt)
-            losses, _ = population_loss(pop, net, trials)
-            if not np.isfinite(losses).any():
-                raise FloatingPointError(f"genetic: every member's loss is non-finite at {gen}")
-            order = np.argsort(np.where(np.isfinite(losses), losses, np.inf), kind="stable")
-            # parents among the finite members only (a diverged member never breeds)
-            best = order[: min(survivors, int(np.isfinite(losses).sum()))]
-            parent = np.empty(population, np.int64)
-            parent[0] = best[0]
-            parent[1:] = best[rng.integers(0, len(best), population - 1)]
-            mutate = np.ones(population, np.uint8)
-            mutate[0] = 0
-            pop = _next_generation(pop, trainable, parent, mutate, sigma, seed, gen + 1)
-            set_best(0)
-            done = gen + 1
-            history._append(float(losses[best[0]]), float(np.median(losses)), sigma,
-                            time.perf_counter() - t0)  # fmt: skip
-            if val_every is not None and done % val_every == 0:
-                vt = task.batch(val_batch, val_rng, dtype=dt)
-                # the best member's outputs and loss in one rollout
-                vloss, vy = population_loss({k: v[:1] for k, v in pop.items()}, net, vt,
-                                            return_y=True)  # fmt: skip
-                history._append_validation(done, float(task.score(vy[0], vt)), float(vloss[0]))
-            if checkpoint is not None and done % checkpoint_every == 0:
-                save(done)
-                saved_at = done
-            if bar is not None:
-                acc = f", acc={history.accuracies[-1]:.3f}" if history.accuracies else ""
-                bar.set_postfix_str(f"best={losses[best[0]]:.4g}{acc}", refresh=False)
-                bar.update(1)
-            if callback is not None and callback(done, history, net) is True:
-                history.stopped = "callback"
-                break
-        if checkpoint is not None and (saved_at != done or history.stopped):
-            save(done)
-    finally:
-        if bar is not None:
-            bar.close()
-    if done == start and start == 0:
-        set_best(0)
+    step = _GeneticStep(net, task, pop, trainable, survivors, sigma, batch_size, loop.val_batch,
+                        seed)  # fmt: skip
+    history = run_loop(step, iters=generations, seed=seed, options=loop,
+                       desc=f"genetic {args['task']}", progress=progress, net=net,
+                       checkpointing=Checkpointing(loop.checkpoint, loop.checkpoint_every, args,
+                                                   experiment={"task": task}),
+                       resume=ckpt)  # fmt: skip
+    if len(history) == 0:
+        step.set_best(0)  # no generation ran: net holds the first population's member 0
     return history
+
+
+class _GeneticStep(Rule):
+    """One generation: score every member on a fresh batch, select, breed, mutate."""
+
+    rule = "genetic"
+    label = "best"
+    unit = "gen"
+
+    def __init__(self, net, task, pop, trainable, survivors, sigma, batch_size, val_batch, seed):
+        self.net, self.task, self.pop, self.trainable = net, task, pop, trainable
+        self.survivors, self.sigma, self.batch_size = survivors, sigma, batch_size
+        self.val_batch, self.seed = val_batch, seed
+
+    def set_best(self, i: int) -> None:
+        for name in PARAMS:
+            setattr(self.net, name, np.array(self.pop[name][i]))
+
+    def step(self, gen: int) -> tuple[float, float, float]:
+        population = self.pop["W"].shape[0]
+        trials = self.task.batch(self.batch_size, self.rng, dtype=self.net.dtype)
+        losses, _ = population_loss(self.pop, self.net, trials)
+        if not np.isfinite(losses).any():
+            raise FloatingPointError(f"genetic: every member's loss is non-finite at {gen}")
+        order = np.argsort(np.where(np.isfinite(losses), losses, np.inf), kind="stable")
+        # parents among the finite members only (a diverged member never breeds)
+        best = order[: min(self.survivors, int(np.isfinite(losses).sum()))]
+        parent = np.empty(population, np.int64)
+        parent[0] = best[0]
+        parent[1:] = best[self.rng.integers(0, len(best), population - 1)]
+        mutate = np.ones(population, np.uint8)
+        mutate[0] = 0
+        self.pop = _next_generation(self.pop, self.trainable, parent, mutate, self.sigma,
+                                    self.seed, gen + 1)  # fmt: skip
+        self.set_best(0)
+        return float(losses[best[0]]), float(np.median(losses)), self.sigma
+
+    def validate(self, done: int) -> tuple[float, float]:
+        vt = self.task.batch(self.val_batch, self.val_rng, dtype=self.net.dtype)
+        # the best member's outputs and loss in one rollout
+        vloss, vy = population_loss({k: v[:1] for k, v in self.pop.items()}, self.net, vt,
+                                    return_y=True)  # fmt: skip
+        return float(self.task.score(vy[0], vt)), float(vloss[0])
+
+    def state(self) -> dict[str, Any]:
+        return dict(self.pop)
 
 
 def _next_generation(pop, trainable, parent, mutate, sigma, seed, generation):

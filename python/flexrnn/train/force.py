@@ -1,4 +1,4 @@
-"""FORCE and full-FORCE training (specs/learning.md): recursive least squares in C++.
+"""FORCE and full-FORCE training (docs/learning_rules.md): recursive least squares in C++.
 
 >>> hist = fr.train.force(net, target, alpha=1.0, epochs=10)      # target: (T, n_out)
 >>> y, x = fr.train.feedback_run(net, hist.W_fb, T=2000, x0=hist.x)   # learning off
@@ -11,7 +11,6 @@ returned history (``hist.P``) so that a run can be continued (``P=hist.P``).
 
 from __future__ import annotations
 
-import time
 import warnings
 from typing import Any, Callable
 
@@ -20,8 +19,11 @@ import numpy as np
 from flexrnn import _core
 from flexrnn import _validate as check
 from flexrnn.models import RateRNN
+from flexrnn.reference.losses import masked_mse_loss
 
-from .history import History, StopCriterion, progress_bar
+from .history import History, StopCriterion
+from .loop import LoopOptions, Rule, check_task_sizes
+from .loop import run as run_loop
 
 
 class ForceHistory(History):
@@ -29,8 +31,9 @@ class ForceHistory(History):
 
     Per record (one chunk of steps, or one batch of trials): ``loss`` is the mean squared
     a priori error of the output over the chunk's learning steps (masked steps for tasks),
-    ``grad_norm`` the Frobenius norm of the change of the trained weights over the chunk,
-    ``lr`` the RLS regulariser alpha (P0 = I / alpha).
+    ``weight_change`` the Frobenius norm of the change of the trained weights over the
+    chunk, ``alpha`` the RLS regulariser (P0 = I / alpha). (``grad_norm`` and ``lr``, which
+    held the last two in earlier versions, are deprecated aliases.)
 
     Attributes: ``P`` (n, n), ``W_fb`` (n, n_out) (FORCE) or the teacher (``J_D``, ``w_f``,
     ``w_h``; full-FORCE), ``x`` (n,) the final state and ``z`` (n_out,) the last output fed
@@ -38,8 +41,8 @@ class ForceHistory(History):
     continues the run exactly), ``updates``.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, rule: str = "force") -> None:
+        super().__init__(rule)
         self.P: np.ndarray | None = None
         self.W_fb: np.ndarray | None = None
         self.x: np.ndarray | None = None
@@ -177,131 +180,156 @@ def force(
         W_fb = fb_scale * np.random.default_rng([seed, 2]).uniform(-1, 1, (n, n_out))
     W_fb = check.array("W_fb", W_fb, dt, (n, n_out))
     P = (np.eye(n) / alpha).astype(dt) if P is None else check.array("P", P, dt, (n, n)).copy()
-    W_out = _own(net, "W_out")
+    _own(net, "W_out")  # updated in place by the kernel
     p = net._check_shapes()
     hist = ForceHistory()
     hist.P, hist.W_fb = P, W_fb
     common = (net.alpha, net.phi, net.form, net.readout, update_every)
 
     if not _task_like(task_or_target):
-        target = check.real_array("target", task_or_target)
-        if target.ndim == 1 and n_out == 1:
-            target = target[:, None]
-        target = check.array("target", target, dt, (None, n_out))
-        T = target.shape[0]
-        epochs = check.integer("epochs", epochs, minimum=1)
-        chunk = check.integer("chunk", chunk, minimum=1)
-        if u is None:
-            u = np.zeros((T, net.n_in), dt)
-        u = check.array("u", u, dt, (T, net.n_in))
-        if x0 is None and not (np.any(net.x0) or np.any(net.b) or np.any(u)):
-            x0 = 0.5 * np.random.default_rng([seed, 4]).standard_normal(n)
-        x = np.array(check.initial_state("x0", x0, net.x0, 1), dtype=dt)
-        z = None  # the output fed back first: the readout of x0, then the previous call's last
-        total = epochs * T
-        bar = progress_bar(progress, total, "force", "step")
-        t0 = time.perf_counter()
-        try:
-            for start in range(0, total, chunk):
-                idx = np.arange(start, min(start + chunk, total)) % T
-                before = W_out.copy()
-                y, updates = _core.force_run(
-                    p["W"], p["W_in"], p["b"], W_out, p["b_out"], W_fb, P,
-                    np.ascontiguousarray(u[idx][:, None]),
-                    np.ascontiguousarray(target[idx][:, None]), None, x, *common, start, True, z,
-                )  # fmt: skip
-                z = np.array(y[-1])  # (1, n_out): the a priori output of the last step
-                hist.updates += int(updates)
-                err = float(np.mean((y[:, 0].astype(np.float64) - target[idx]) ** 2))
-                change = float(np.linalg.norm((W_out - before).astype(np.float64)))
-                hist._append(err, change, alpha, time.perf_counter() - t0)
-                if not np.isfinite(err):
-                    raise FloatingPointError(f"force: the output diverged at step {start}")
-                if bar is not None:
-                    bar.set_postfix_str(f"mse={err:.4g}", refresh=False)
-                    bar.update(len(idx))
-        finally:
-            if bar is not None:
-                bar.close()
-        hist.x, hist.z = x[0], (None if z is None else z[0])
-        if hist.updates and not np.any(hist.grad_norm):
-            warnings.warn(
-                "force: W_out did not change in any update (the states fed to RLS are zero); "
-                "give x0 or an input that moves the network off its fixed point",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        return hist
+        return _force_on_target(net, p, hist, task_or_target, u, x0, epochs, chunk, alpha,
+                                common, seed, progress)  # fmt: skip
 
     task = task_or_target
-    _check_task_sizes(task, net)
+    check_task_sizes(task, net)
     iters = check.integer("iters", iters, minimum=0)
     batch_size = check.integer("batch_size", batch_size, minimum=1)
-    if val_every is not None:
-        val_every = check.integer("val_every", val_every, minimum=1)
-    rng = np.random.default_rng(seed)
-    val_rng = np.random.default_rng([seed, 1])
-    bar = progress_bar(progress, iters, f"force {getattr(task, 'name', '')}", "it")
-    t0 = time.perf_counter()
-    step = 0
-    try:
-        for it in range(iters):
-            if stop is not None and stop(hist):
-                hist.stopped = "criterion"
-                break
-            trials = task.batch(batch_size, rng, dtype=dt)
-            target, mask = _target_and_mask(trials, n_out, dt)
-            x = np.array(check.initial_state("x0", x0, net.x0, batch_size), dtype=dt)
-            before = W_out.copy()
-            y, updates = _core.force_run(p["W"], p["W_in"], p["b"], W_out, p["b_out"], W_fb, P,
-                                         np.ascontiguousarray(trials.u, dt), target, mask, x,
-                                         *common, step, True)  # fmt: skip
-            step += trials.u.shape[0] * batch_size
-            hist.updates += int(updates)
-            err = _masked_mse(y, target, mask)
-            change = float(np.linalg.norm((W_out - before).astype(np.float64)))
-            hist._append(err, change, alpha, time.perf_counter() - t0)
-            done = it + 1
-            if val_every is not None and done % val_every == 0:
-                vt = task.batch(val_batch, val_rng, dtype=dt)
-                vy, _ = feedback_run(net, W_fb, vt.u, x0=x0)
-                vtarget, vmask = _target_and_mask(vt, n_out, dt)
-                hist._append_validation(
-                    done, float(task.score(vy, vt)), _masked_mse(vy, vtarget, vmask)
-                )
-            if bar is not None:
-                acc = f", acc={hist.accuracies[-1]:.3f}" if hist.accuracies else ""
-                bar.set_postfix_str(f"mse={err:.4g}{acc}", refresh=False)
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+    loop = LoopOptions.checked(val_every=val_every, val_batch=val_batch, stop=stop)
+    task_step = _ForceTaskStep(net, p, hist, task, batch_size, x0, loop.val_batch, alpha, common)
+    return run_loop(task_step, iters=iters, seed=seed, options=loop,  # type: ignore[return-value]
+                    desc=f"force {getattr(task, 'name', '')}", progress=progress,
+                    history=hist)  # fmt: skip
+
+
+def _force_on_target(net, p, hist, target, u, x0, epochs, chunk, alpha, common, seed, progress):
+    """FORCE on a target array presented ``epochs`` times as one continuous run."""
+    n, n_out, dt = net.n, net.n_out, net.dtype
+    target = check.real_array("target", target)
+    if target.ndim == 1 and n_out == 1:
+        target = target[:, None]
+    target = check.array("target", target, dt, (None, n_out))
+    T = target.shape[0]
+    if target.size == 0:
+        raise ValueError(
+            f"target: empty (shape {target.shape}); FORCE needs at least one step of at "
+            "least one output"
+        )
+    epochs = check.integer("epochs", epochs, minimum=1)
+    chunk = check.integer("chunk", chunk, minimum=1)
+    if u is None:
+        u = np.zeros((T, net.n_in), dt)
+    u = check.array("u", u, dt, (T, net.n_in))
+    if x0 is None and not (np.any(net.x0) or np.any(net.b) or np.any(u)):
+        x0 = 0.5 * np.random.default_rng([seed, 4]).standard_normal(n)
+    x = np.array(check.initial_state("x0", x0, net.x0, 1), dtype=dt)
+    target_step = _ForceTargetStep(net, p, hist, target, u, x, epochs * T, chunk, alpha, common)
+    run_loop(target_step, iters=-(-epochs * T // chunk), seed=seed, options=_NO_VALIDATION,
+             desc="force", progress=progress, history=hist, total=epochs * T)  # fmt: skip
+    z = target_step.z
+    hist.x, hist.z = x[0], (None if z is None else z[0])
+    if hist.updates and not np.any(hist._records["weight_change"]):
+        warnings.warn(
+            "force: W_out did not change in any update (the states fed to RLS are zero); "
+            "give x0 or an input that moves the network off its fixed point",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return hist
 
 
-def _check_task_sizes(task: Any, net: RateRNN) -> None:
-    for attr in ("n_in", "n_out"):
-        want, got = getattr(net, attr), getattr(task, attr, None)
-        if got is not None and got != want:
-            raise ValueError(f"task: {attr} = {got}, but the network has {attr} = {want}")
+# target mode: no validation, stopping, callback or checkpoints
+_NO_VALIDATION = LoopOptions(None, 1, None, 1, False, None, None)
+
+
+class _ForceTargetStep(Rule):
+    """FORCE on a target: one chunk of the continuous run (``chunk`` steps) per update."""
+
+    rule = "force"
+    label = "mse"
+    unit = "step"
+
+    def __init__(self, net, p, hist, target, u, x, total, chunk, rls_alpha, common) -> None:
+        self.net, self.p, self.hist, self.target, self.u, self.x = net, p, hist, target, u, x
+        self.total, self.chunk, self.rls_alpha, self.common = total, chunk, rls_alpha, common
+        self.z = None  # the output fed back first: the readout of x0, then the last call's
+
+    def _indices(self, it: int) -> np.ndarray:
+        start = it * self.chunk
+        return np.arange(start, min(start + self.chunk, self.total)) % self.target.shape[0]
+
+    def step(self, it: int) -> tuple[float, float, float]:
+        p, W_out, hist = self.p, self.net.W_out, self.hist
+        idx = self._indices(it)
+        before = W_out.copy()
+        y, updates = _core.force_run(
+            p["W"], p["W_in"], p["b"], W_out, p["b_out"], hist.W_fb, hist.P,
+            np.ascontiguousarray(self.u[idx][:, None]),
+            np.ascontiguousarray(self.target[idx][:, None]), None, self.x, *self.common,
+            it * self.chunk, True, self.z,
+        )  # fmt: skip
+        self.z = np.array(y[-1])  # (1, n_out): the a priori output of the last step
+        hist.updates += int(updates)
+        err = float(masked_mse_loss(y[:, 0].astype(np.float64), self.target[idx], 1.0))
+        change = float(np.linalg.norm((W_out - before).astype(np.float64)))
+        if not np.isfinite(err):
+            raise FloatingPointError(f"force: the output diverged at step {it * self.chunk}")
+        return err, change, self.rls_alpha
+
+    def advance(self, it: int) -> int:
+        return len(self._indices(it))
+
+
+class _ForceTaskStep(Rule):
+    """FORCE on a task: one batch of trials, each from x0, learning where the mask is set."""
+
+    rule = "force"
+    label = "mse"
+
+    def __init__(self, net, p, hist, task, batch_size, x0, val_batch, rls_alpha, common):
+        self.net, self.p, self.hist, self.task, self.batch_size = net, p, hist, task, batch_size
+        self.x0, self.val_batch, self.rls_alpha, self.common = x0, val_batch, rls_alpha, common
+        self.steps = 0  # time steps run: the key of the RLS schedule
+
+    def step(self, it: int) -> tuple[float, float, float]:
+        net, hist, dt = self.net, self.hist, self.net.dtype
+        p, W_out = self.p, net.W_out
+        trials = self.task.batch(self.batch_size, self.rng, dtype=dt)
+        target, mask = _target_and_mask(trials, net.n_out, dt)
+        x = np.array(check.initial_state("x0", self.x0, net.x0, self.batch_size), dtype=dt)
+        before = W_out.copy()
+        y, updates = _core.force_run(p["W"], p["W_in"], p["b"], W_out, p["b_out"], hist.W_fb,
+                                     hist.P, np.ascontiguousarray(trials.u, dt), target, mask, x,
+                                     *self.common, self.steps, True)  # fmt: skip
+        self.steps += trials.u.shape[0] * self.batch_size
+        hist.updates += int(updates)
+        err = _masked_mse(y, target, mask)
+        change = float(np.linalg.norm((W_out - before).astype(np.float64)))
+        return err, change, self.rls_alpha
+
+    def validate(self, done: int) -> tuple[float, float]:
+        vt = self.task.batch(self.val_batch, self.val_rng, dtype=self.net.dtype)
+        vy, _ = feedback_run(self.net, self.hist.W_fb, vt.u, x0=self.x0)
+        vtarget, vmask = _target_and_mask(vt, self.net.n_out, self.net.dtype)
+        return float(self.task.score(vy, vt)), _masked_mse(vy, vtarget, vmask)
 
 
 def _target_and_mask(trials: Any, n_out: int, dt: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     """Float target (T, B, n_out) and a (T, B) mask: steps where any output counts."""
     T, B = trials.u.shape[:2]
     target = check.array("target", trials.target, dt, (T, B, n_out))
+    if target.size == 0:
+        raise ValueError(f"target: the task's trials have an empty target {target.shape}")
     mask = getattr(trials, "mask", None)
     if mask is None:
         return target, np.ones((T, B), dt)
-    mask = np.broadcast_to(check.real_array("mask", mask), (T, B, n_out))
+    mask = np.broadcast_to(check.loss_weights("mask", mask), (T, B, n_out))
     return target, np.ascontiguousarray((mask != 0).any(axis=-1), dtype=dt)
 
 
 def _masked_mse(y: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
-    w = mask[..., None].astype(np.float64)
-    total = w.sum() * y.shape[-1]
-    d = y.astype(np.float64) - target
-    return float((w * d * d).sum() / total) if total > 0 else 0.0
+    """The masked MSE (flexrnn.reference.masked_mse_loss) in float64 of y (T, B, n_out) and
+    target against a per-step mask (T, B)."""
+    return float(masked_mse_loss(y.astype(np.float64), target, mask[..., None]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -392,7 +420,7 @@ def full_force(
         )
     if not _task_like(task):
         raise TypeError(f"task: expected a task with batch(), got {type(task).__name__}")
-    _check_task_sizes(task, net)
+    check_task_sizes(task, net)
     dt = net.dtype
     n, n_out = net.n, net.n_out
     iters = check.integer("iters", iters, minimum=0)
@@ -401,15 +429,12 @@ def full_force(
     update_every = check.integer("update_every", update_every, minimum=1)
     g_teacher = check.scalar("g_teacher", g_teacher, nonneg=True)
     seed = check.seed("seed", seed)
-    if val_every is not None:
-        val_every = check.integer("val_every", val_every, minimum=1)
+    loop = LoopOptions.checked(val_every=val_every, val_batch=val_batch, stop=stop)
     if hint is not None and not callable(hint):
         raise TypeError(f"hint: expected a callable trials -> (T, B, n_hint), got {hint!r}")
     if response_steps is not None:
         response_steps = check.integer("response_steps", response_steps, minimum=1)
 
-    rng = np.random.default_rng(seed)
-    val_rng = np.random.default_rng([seed, 1])
     probe = task.batch(1, np.random.default_rng([seed, 3]), dtype=dt)
     n_hint = 0 if hint is None else np.asarray(hint(probe)).shape[-1]
     if teacher is None:
@@ -424,60 +449,71 @@ def full_force(
     w_f = check.array("teacher['w_f']", teacher.get("w_f"), dt, (n, n_out)).copy()
     w_h = check.array("teacher['w_h']", teacher.get("w_h"), dt, (n, n_hint)).copy()
     P = (np.eye(n) / alpha).astype(dt) if P is None else check.array("P", P, dt, (n, n)).copy()
-    J, W_out = _own(net, "W"), _own(net, "W_out")
-    p = net._check_shapes()
-    hist = ForceHistory()
+    _own(net, "W"), _own(net, "W_out")  # updated in place by the kernel
+    hist = ForceHistory("full_force")
     hist.P, hist.teacher = P, {"J_D": J_D, "w_f": w_f, "w_h": w_h}
 
-    bar = progress_bar(progress, iters, f"full-force {getattr(task, 'name', '')}", "it")
-    t0 = time.perf_counter()
-    step = 0
-    try:
-        for it in range(iters):
-            if stop is not None and stop(hist):
-                hist.stopped = "criterion"
-                break
-            trials = task.batch(batch_size, rng, dtype=dt)
+    step = _FullForceStep(net, hist, task, batch_size, hint, n_hint, response_steps, alpha,
+                          update_every, loop.val_batch)  # fmt: skip
+    return run_loop(step, iters=iters, seed=seed, options=loop,  # type: ignore[return-value]
+                    desc=f"full-force {getattr(task, 'name', '')}", progress=progress,
+                    history=hist)  # fmt: skip
+
+
+class _FullForceStep(Rule):
+    """full-FORCE: one batch of trials, in order, student and teacher from the model's x0."""
+
+    rule = "full_force"
+    label = "mse"
+
+    def __init__(self, net, hist, task, batch_size, hint, n_hint, response_steps, rls_alpha,
+                 update_every, val_batch):  # fmt: skip
+        self.net, self.hist, self.task, self.batch_size = net, hist, task, batch_size
+        self.hint, self.n_hint, self.response_steps = hint, n_hint, response_steps
+        self.rls_alpha, self.update_every, self.val_batch = rls_alpha, update_every, val_batch
+        self.p = net._check_shapes()
+        self.steps = 0  # time steps run: the key of the RLS schedule
+
+    def _batch(self) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray | None]:
+        """trials, target (T, B, n_out), mask (T, B) with the response period, hint or None."""
+        dt, B = self.net.dtype, self.batch_size
+        trials = self.task.batch(B, self.rng, dtype=dt)
+        target, mask = _target_and_mask(trials, self.net.n_out, dt)
+        if self.response_steps is not None:
+            target = target.copy()
+            target[-self.response_steps :] = target[-1]
+            mask = mask.copy()
+            mask[-self.response_steps :] = 1
+        h = None
+        if self.hint is not None:
             T = trials.u.shape[0]
-            target, mask = _target_and_mask(trials, n_out, dt)
-            if response_steps is not None:
-                target = target.copy()
-                target[-response_steps:] = target[-1]
-                mask = mask.copy()
-                mask[-response_steps:] = 1
-            h = None
-            if hint is not None:
-                h = check.array("hint", hint(trials), dt, (T, batch_size, n_hint))
-            x = np.array(check.initial_state("x0", None, net.x0, batch_size), dtype=dt)
-            before = (J.copy(), W_out.copy())
-            y, updates = _core.full_force_run(
-                J, p["W_in"], p["b"], W_out, p["b_out"], J_D, w_f, w_h, P,
-                np.ascontiguousarray(trials.u, dt), target, h, mask, x, x.copy(), net.alpha,
-                net.phi, update_every, step, True,
-            )  # fmt: skip
-            step += T * batch_size
-            hist.updates += int(updates)
-            err = _masked_mse(y, target, mask)
-            change = float(
-                np.sqrt(sum(np.sum((a - b).astype(np.float64) ** 2) for a, b in
-                            zip((J, W_out), before)))
-            )  # fmt: skip
-            if not np.isfinite(err):
-                raise FloatingPointError(f"full_force: the output diverged at iteration {it}")
-            hist._append(err, change, alpha, time.perf_counter() - t0)
-            done = it + 1
-            if val_every is not None and done % val_every == 0:
-                vt = task.batch(val_batch, val_rng, dtype=dt)
-                vy = net.run(vt.u).y
-                vtarget, vmask = _target_and_mask(vt, n_out, dt)
-                hist._append_validation(
-                    done, float(task.score(vy, vt)), _masked_mse(vy, vtarget, vmask)
-                )
-            if bar is not None:
-                acc = f", acc={hist.accuracies[-1]:.3f}" if hist.accuracies else ""
-                bar.set_postfix_str(f"mse={err:.4g}{acc}", refresh=False)
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return hist
+            h = check.array("hint", self.hint(trials), dt, (T, B, self.n_hint))
+        return trials, target, mask, h
+
+    def step(self, it: int) -> tuple[float, float, float]:
+        net, hist, p, dt = self.net, self.hist, self.p, self.net.dtype
+        trials, target, mask, h = self._batch()
+        J, W_out, teacher = net.W, net.W_out, hist.teacher
+        x = np.array(check.initial_state("x0", None, net.x0, self.batch_size), dtype=dt)
+        before = (J.copy(), W_out.copy())
+        y, updates = _core.full_force_run(
+            J, p["W_in"], p["b"], W_out, p["b_out"], teacher["J_D"], teacher["w_f"],
+            teacher["w_h"], hist.P, np.ascontiguousarray(trials.u, dt), target, h, mask, x,
+            x.copy(), net.alpha, net.phi, self.update_every, self.steps, True,
+        )  # fmt: skip
+        self.steps += trials.u.shape[0] * self.batch_size
+        hist.updates += int(updates)
+        err = _masked_mse(y, target, mask)
+        change = float(
+            np.sqrt(sum(np.sum((a - b).astype(np.float64) ** 2) for a, b in
+                        zip((J, W_out), before)))
+        )  # fmt: skip
+        if not np.isfinite(err):
+            raise FloatingPointError(f"full_force: the output diverged at iteration {it}")
+        return err, change, self.rls_alpha
+
+    def validate(self, done: int) -> tuple[float, float]:
+        vt = self.task.batch(self.val_batch, self.val_rng, dtype=self.net.dtype)
+        vy = self.net.run(vt.u).y
+        vtarget, vmask = _target_and_mask(vt, self.net.n_out, self.net.dtype)
+        return float(self.task.score(vy, vt)), _masked_mse(vy, vtarget, vmask)

@@ -9,8 +9,7 @@ import numpy as np
 from flexrnn import _core
 from flexrnn import _validate as check
 from flexrnn.models import LSTM, NMRNN, Model, _RateBase
-
-LOSSES = ("mse", "cross_entropy")
+from flexrnn.reference.names import LOSSES
 
 # the per-trial initial-state gradients the core returns, summed over the batch here because
 # the model's initial state is one (n,) vector shared by every trial
@@ -40,7 +39,7 @@ def _loss_arrays(trials: Any, loss: str | None, T: int, B: int, n_out: int, dtyp
     if mask is None:
         mask = np.ones(shape, dtype)
     else:
-        mask = check.real_array("mask", mask)
+        mask = check.loss_weights("mask", mask)
         try:
             mask = np.broadcast_to(mask, shape)
         except ValueError as err:
@@ -65,7 +64,7 @@ def loss_and_grad(
     """Loss of ``net`` on a batch and its gradient with respect to every parameter.
 
     The forward pass, the loss and backpropagation through time run in one C++ call
-    (specs/learning.md, "BPTT").
+    (docs/learning_rules.md, "BPTT").
 
     Parameters
     ----------

@@ -1,5 +1,5 @@
 """Reward-modulated Hebbian learning with exploratory perturbations (Miconi 2017;
-specs/learning.md).
+docs/learning_rules.md).
 
 >>> hist = fr.train.hebbian(net, task, iters=200, batch_size=10)
 
@@ -17,7 +17,6 @@ so a resumed run is bitwise identical to an uninterrupted one.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Callable, Union
 
@@ -27,9 +26,12 @@ from flexrnn import _core
 from flexrnn import _validate as check
 from flexrnn.models import RateRNN
 
-from .checkpoint import load_for_resume, resume_run, save_run
-from .force import _check_task_sizes, _own
-from .history import History, StopCriterion, progress_bar
+from .bptt import task_loss
+from .checkpoint import load_for_resume
+from .force import _own
+from .history import History, StopCriterion
+from .loop import Checkpointing, LoopOptions, Rule, check_task_sizes
+from .loop import run as run_loop
 
 PathLike = Union[str, Path]
 
@@ -55,6 +57,7 @@ def hebbian(
     checkpoint: PathLike | None = None,
     checkpoint_every: int = 50,
     resume: PathLike | None = None,
+    allow_mismatch: bool = False,
     seed: int = 0,
     callback: Callable[[int, History, RateRNN], Any] | None = None,
 ) -> History:
@@ -79,19 +82,22 @@ def hebbian(
         (the spec's eta, clip, kicks and window; the decays of the running averages from
         Miconi's code: 0.05 for xbar, 0.75 for Rbar).
     baseline : "target" (one Rbar per distinct final target) or "global".
-    val_every, val_batch, stop, progress, checkpoint, checkpoint_every, resume, seed,
-    callback : as in :func:`bptt` (validation runs without kicks).
+    val_every, val_batch, stop, progress, checkpoint, checkpoint_every, resume,
+    allow_mismatch, seed, callback : as in :func:`bptt` (validation runs without kicks; the
+    task is verified on resume).
 
     Returns
     -------
-    History: ``loss`` the batch's mean R, ``grad_norm`` the norm of the batch's change of W,
-    ``lr`` = eta; validation accuracy (``task.score``) and masked MSE.
+    History (``rule == "hebbian"``): ``loss`` the batch's mean R, ``weight_change`` the
+    Frobenius norm of the batch's change of W, ``eta``; validation accuracy (``task.score``)
+    and masked MSE. (``grad_norm`` and ``lr``, which held weight_change and eta in
+    earlier versions, are deprecated aliases.)
     """
     if not isinstance(net, RateRNN):
         raise TypeError(f"net: hebbian trains a RateRNN, got {type(net).__name__}")
     if net.form != "current":
         raise ValueError(f"net: hebbian needs form='current', got form={net.form!r}")
-    _check_task_sizes(task, net)
+    check_task_sizes(task, net)
     iters = check.integer("iters", iters, minimum=0)
     batch_size = check.integer("batch_size", batch_size, minimum=1)
     eta = check.scalar("eta", eta, nonneg=True)
@@ -105,13 +111,10 @@ def hebbian(
             raise ValueError(f"{name}: must be in [0, 1], got {value}")
     window = check.integer("window", window, minimum=1)
     baseline = check.choice("baseline", baseline, ("target", "global"))
-    if val_every is not None:
-        val_every = check.integer("val_every", val_every, minimum=1)
-    val_batch = check.integer("val_batch", val_batch, minimum=1)
-    checkpoint_every = check.integer("checkpoint_every", checkpoint_every, minimum=1)
+    loop = LoopOptions.checked(val_every=val_every, val_batch=val_batch, checkpoint=checkpoint,
+                               checkpoint_every=checkpoint_every, allow_mismatch=allow_mismatch,
+                               stop=stop, callback=callback)  # fmt: skip
     seed = check.seed("seed", seed)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback: expected a callable, got {type(callback).__name__}")
     dt = net.dtype
     args = {
         "rule": "hebbian",
@@ -126,89 +129,86 @@ def hebbian(
         "reward_decay": reward_decay,
         "window": window,
         "baseline": baseline,
-        "val_every": val_every,
-        "val_batch": val_batch,
+        "val_every": loop.val_every,
+        "val_batch": loop.val_batch,
         "seed": seed,
     }
-    rng = np.random.default_rng(seed)
-    val_rng = np.random.default_rng([seed, 1])
-    history = History()
-    # running errors per condition: keys (final targets, as tuples) in order of appearance
-    keys: list[tuple[float, ...]] = []
-    Rbar = np.zeros(0)
-    start = 0
-    W = _own(net, "W")
+    step = _HebbianStep(net, task, args)
+    ckpt = None
     if resume is not None:
-        ckpt = load_for_resume(resume, args, RateRNN, dt)
-        if ckpt.net.W.shape != W.shape:
+        ckpt = load_for_resume(resume, args, RateRNN, dt, experiment={"task": task},
+                               structural=("rule", "dtype"),
+                               allow_mismatch=loop.allow_mismatch)  # fmt: skip
+        step.restore(ckpt)
+    step.p = net._check_shapes()
+    saving = Checkpointing(loop.checkpoint, loop.checkpoint_every, args, experiment={"task": task})
+    return run_loop(step, iters=iters, seed=seed, options=loop, desc=f"hebbian {args['task']}",
+                    progress=progress, net=net, checkpointing=saving, resume=ckpt)  # fmt: skip
+
+
+class _HebbianStep(Rule):
+    """One batch of trials, in order, each followed by its change of W (in C++)."""
+
+    rule = "hebbian"
+    label = "R"
+
+    def __init__(self, net: RateRNN, task: Any, args: dict[str, Any]) -> None:
+        self.net, self.task, self.args = net, task, args
+        self.W = _own(net, "W")
+        # running errors per condition: keys (final targets, as tuples) in order of appearance
+        self.keys: list[tuple[float, ...]] = []
+        self.Rbar = np.zeros(0)
+        self.p: dict[str, np.ndarray] = {}
+
+    def restore(self, ckpt: Any) -> None:
+        if ckpt.net.W.shape != self.W.shape:
             raise ValueError(f"resume: W has shape {ckpt.net.W.shape} in the checkpoint")
-        W[...] = ckpt.net.W
-        keys = [tuple(k) for k in ckpt.optimizer_state["baseline_keys"]]
-        Rbar = np.array(ckpt.optimizer_state["Rbar"], dtype=np.float64)
-        rng, val_rng, history, start = resume_run(ckpt)
-    p = net._check_shapes()
+        self.W[...] = ckpt.net.W
+        self.keys = [tuple(k) for k in ckpt.optimizer_state["baseline_keys"]]
+        self.Rbar = np.array(ckpt.optimizer_state["Rbar"], dtype=np.float64)
 
-    def save(done: int) -> None:
-        state = {"Rbar": Rbar, "baseline_keys": [list(k) for k in keys]}
-        save_run(checkpoint, net=net, iteration=done, history=history,  # type: ignore[arg-type]
-                 state=state, rng=rng, val_rng=val_rng, args=args)  # fmt: skip
+    def _conditions(self, target: np.ndarray) -> np.ndarray:
+        """(B,) index of each trial's condition; new conditions get Rbar = NaN."""
+        condition = np.zeros(len(target), np.int64)
+        for i, row in enumerate(target.tolist()):
+            key = tuple(row) if self.args["baseline"] == "target" else ()
+            if key not in self.keys:
+                self.keys.append(key)
+            condition[i] = self.keys.index(key)
+        if len(self.Rbar) < len(self.keys):
+            new = np.full(len(self.keys) - len(self.Rbar), np.nan)
+            self.Rbar = np.concatenate([self.Rbar, new])
+        return condition
 
-    bar = progress_bar(progress, iters, f"hebbian {args['task']}", initial=start)
-    elapsed = history._records["wall_time"][-1] if len(history) else 0.0
-    t0 = time.perf_counter() - elapsed
-    done, saved_at = start, -1
-    try:
-        for it in range(start, iters):
-            if stop is not None and stop(history):
-                history.stopped = "criterion"
-                break
-            trials = task.batch(batch_size, rng, dtype=dt)
-            u = check.inputs(trials.u, net.n_in, dt)
-            T = u.shape[0]
-            target = check.array("target", np.asarray(trials.target)[-1], dt,
-                                 (batch_size, net.n_out))  # fmt: skip
-            x0 = check.initial_state("x0", None, p["x0"], batch_size)
-            condition = np.zeros(batch_size, np.int64)
-            for i, row in enumerate(target.tolist()):
-                key = tuple(row) if baseline == "target" else ()
-                if key not in keys:
-                    keys.append(key)
-                condition[i] = keys.index(key)
-            if len(Rbar) < len(keys):
-                Rbar = np.concatenate([Rbar, np.full(len(keys) - len(Rbar), np.nan)])
-            before = W.copy()
-            _, R = _core.hebbian_run(
-                W, p["W_in"], p["b"], p["W_out"], p["b_out"], u, target, x0, condition, Rbar,
-                net.alpha, net.phi, net.readout, kick_prob, kick_amp, trace_decay, eta, clip,
-                reward_decay, min(window, T), seed, it * batch_size, True,
-            )  # fmt: skip
-            change = float(np.linalg.norm((W - before).astype(np.float64)))
-            if not (np.isfinite(R).all() and np.isfinite(W).all()):
-                raise FloatingPointError(f"hebbian: non-finite error or weights at iteration {it}")
-            done = it + 1
-            history._append(float(R.mean()), change, eta, time.perf_counter() - t0)
-            if val_every is not None and done % val_every == 0:
-                vt = task.batch(val_batch, val_rng, dtype=dt)
-                vy = net.run(vt.u).y
-                from .bptt import task_loss
+    def step(self, it: int) -> tuple[float, float, float]:
+        net, p, a, W = self.net, self.p, self.args, self.W
+        dt, batch_size = net.dtype, a["batch_size"]
+        trials = self.task.batch(batch_size, self.rng, dtype=dt)
+        u = check.inputs(trials.u, net.n_in, dt)
+        T = u.shape[0]
+        target = check.array("target", np.asarray(trials.target)[-1], dt,
+                             (batch_size, net.n_out))  # fmt: skip
+        x0 = check.initial_state("x0", None, p["x0"], batch_size)
+        condition = self._conditions(target)
+        before = W.copy()
+        _, R = _core.hebbian_run(
+            W, p["W_in"], p["b"], p["W_out"], p["b_out"], u, target, x0, condition, self.Rbar,
+            net.alpha, net.phi, net.readout, a["kick_prob"], a["kick_amp"], a["trace_decay"],
+            a["eta"], a["clip"], a["reward_decay"], min(a["window"], T), a["seed"],
+            it * batch_size, True,
+        )  # fmt: skip
+        change = float(np.linalg.norm((W - before).astype(np.float64)))
+        if not (np.isfinite(R).all() and np.isfinite(W).all()):
+            raise FloatingPointError(f"hebbian: non-finite error or weights at iteration {it}")
+        return float(R.mean()), change, a["eta"]
 
-                history._append_validation(done, float(task.score(vy, vt)), task_loss(vy, vt))
-            if checkpoint is not None and done % checkpoint_every == 0:
-                save(done)
-                saved_at = done
-            if bar is not None:
-                acc = f", acc={history.accuracies[-1]:.3f}" if history.accuracies else ""
-                bar.set_postfix_str(f"R={R.mean():.4g}{acc}", refresh=False)
-                bar.update(1)
-            if callback is not None and callback(done, history, net) is True:
-                history.stopped = "callback"
-                break
-        if checkpoint is not None and (saved_at != done or history.stopped):
-            save(done)
-    finally:
-        if bar is not None:
-            bar.close()
-    return history
+    def validate(self, done: int) -> tuple[float, float]:
+        vt = self.task.batch(self.args["val_batch"], self.val_rng, dtype=self.net.dtype)
+        vy = self.net.run(vt.u).y
+        return float(self.task.score(vy, vt)), task_loss(vy, vt)
+
+    def state(self) -> dict[str, Any]:
+        return {"Rbar": self.Rbar, "baseline_keys": [list(k) for k in self.keys]}
 
 
 def exploratory_run(

@@ -7,44 +7,81 @@ at iteration ``c``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import numpy as np
 
 from flexrnn import _validate as check
 
-ITERATION_FIELDS = ("loss", "grad_norm", "lr", "wall_time")
+# What each rule records per update, besides the validations. ``loss`` and ``wall_time``
+# mean the same for every rule; the other fields are named after what they hold.
+RULE_FIELDS: dict[str, tuple[str, ...]] = {
+    "bptt": ("loss", "grad_norm", "lr", "wall_time"),
+    "force": ("loss", "weight_change", "alpha", "wall_time"),
+    "full_force": ("loss", "weight_change", "alpha", "wall_time"),
+    "hebbian": ("loss", "weight_change", "eta", "wall_time"),
+    "genetic": ("loss", "median_loss", "sigma", "wall_time"),
+}
+ITERATION_FIELDS = RULE_FIELDS["bptt"]  # a History() of no named rule records BPTT's fields
+HISTORY_FIELDS = tuple(dict.fromkeys(f for fields in RULE_FIELDS.values() for f in fields))
 VALIDATION_FIELDS = ("val_iteration", "val_accuracy", "val_loss")
+# In earlier versions every rule filled BPTT's fields: the names they held, per rule. Reading
+# them still works (a DeprecationWarning names the new field); checkpoints written with
+# them are renamed on resume.
+LEGACY_FIELDS: dict[str, dict[str, str]] = {
+    "force": {"grad_norm": "weight_change", "lr": "alpha"},
+    "full_force": {"grad_norm": "weight_change", "lr": "alpha"},
+    "hebbian": {"grad_norm": "weight_change", "lr": "eta"},
+    "genetic": {"grad_norm": "median_loss", "lr": "sigma"},
+}
 
 
 class History:
     """Per-iteration and per-validation records of a training run.
 
-    Attributes (arrays, built on access)
-    ------------------------------------
-    loss : (iters,) training loss of each update's batch.
-    grad_norm : (iters,) global norm of the trainable parameters' gradients, before clipping.
-    lr : (iters,) learning rate of each update.
-    wall_time : (iters,) seconds of training (validations included) up to the end of each
-        update, summed over resumed runs.
-    val_iteration : (n_val,) updates completed at each validation.
-    val_accuracy : (n_val,) ``task.score`` on the validation batch.
-    val_loss : (n_val,) loss on the validation batch.
-    stopped : None when the run did all its iterations, else why it ended early
-        ("criterion" or "callback").
+    Every rule records, per update (arrays of shape (iters,), built on access):
+
+    loss : the training loss of the update's batch (BPTT: the task's loss; FORCE /
+        full-FORCE: the masked mean squared a priori error; Hebbian: the batch's mean error
+        R; genetic: the best member's loss, before selection).
+    wall_time : seconds of training (validations included) up to the end of each update,
+        summed over resumed runs.
+
+    and its own quantities, named for what they are (``fields`` lists them, in order):
+
+    - ``bptt``: ``grad_norm`` the global norm of the trainable gradients before clipping,
+      ``lr`` the learning rate of the update;
+    - ``force``, ``full_force``: ``weight_change`` the Frobenius norm of the change of the
+      trained weights, ``alpha`` the RLS regulariser (P0 = I / alpha);
+    - ``hebbian``: ``weight_change`` the Frobenius norm of the batch's change of W, ``eta``
+      the learning rate;
+    - ``genetic``: ``median_loss`` the population's median loss, ``sigma`` the mutation scale.
+
+    Per validation (n_val,): ``val_iteration`` updates completed, ``val_accuracy``
+    (``task.score``), ``val_loss``. ``stopped``: None when the run did all its iterations,
+    else why it ended early ("criterion" or "callback").
+
+    Deprecated: reading ``grad_norm`` or ``lr`` of a rule other than BPTT (they held the
+    quantities above in earlier versions) returns the renamed field with a DeprecationWarning.
     """
 
-    def __init__(self) -> None:
-        self._records: dict[str, list] = {k: [] for k in ITERATION_FIELDS + VALIDATION_FIELDS}
+    def __init__(self, rule: str = "bptt") -> None:
+        if rule not in RULE_FIELDS:
+            raise ValueError(f"rule: expected one of {tuple(RULE_FIELDS)}, got {rule!r}")
+        self.rule = rule
+        self.fields = RULE_FIELDS[rule]
+        self._records: dict[str, list] = {k: [] for k in self.fields + VALIDATION_FIELDS}
         self.stopped: str | None = None
 
     # Appending to lists is the cheap per-iteration path; arrays are made on access.
-    def _append(self, loss: float, grad_norm: float, lr: float, wall_time: float) -> None:
+    def _append(self, *values: float) -> None:
+        """One update's records, in the order of ``fields`` (wall_time last)."""
+        if len(values) != len(self.fields):
+            raise ValueError(f"values: expected {len(self.fields)} ({', '.join(self.fields)})")
         r = self._records
-        r["loss"].append(loss)
-        r["grad_norm"].append(grad_norm)
-        r["lr"].append(lr)
-        r["wall_time"].append(wall_time)
+        for name, value in zip(self.fields, values):
+            r[name].append(value)
 
     def _append_validation(self, iteration: int, accuracy: float, loss: float) -> None:
         r = self._records
@@ -56,12 +93,29 @@ class History:
         return np.array(self._records[name], dtype=np.int64 if name == "val_iteration" else float)
 
     loss = property(lambda self: self._array("loss"), doc="(iters,) training loss")
-    grad_norm = property(lambda self: self._array("grad_norm"), doc="(iters,) pre-clip norm")
-    lr = property(lambda self: self._array("lr"), doc="(iters,) learning rate")
     wall_time = property(lambda self: self._array("wall_time"), doc="(iters,) seconds")
     val_iteration = property(lambda self: self._array("val_iteration"), doc="(n_val,)")
     val_accuracy = property(lambda self: self._array("val_accuracy"), doc="(n_val,)")
     val_loss = property(lambda self: self._array("val_loss"), doc="(n_val,)")
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        """The rule's own fields (``grad_norm``, ``weight_change``, ``sigma``, ...) as arrays,
+        and the deprecated names of :data:`LEGACY_FIELDS`."""
+        records = self.__dict__.get("_records")
+        if records is not None and not name.startswith("_"):
+            if name in records:
+                return self._array(name)
+            new = LEGACY_FIELDS.get(self.__dict__.get("rule", ""), {}).get(name)
+            if new is not None:
+                warnings.warn(
+                    f"History.{name} of a {self.rule} run is deprecated: it is the run's "
+                    f"{new} (read History.{new})",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                return self._array(new)
+        raise AttributeError(f"{type(self).__name__} of a {self.__dict__.get('rule')} run "
+                             f"has no field {name!r}")  # fmt: skip
 
     def __len__(self) -> int:
         """Number of updates recorded."""
@@ -97,13 +151,31 @@ class History:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> History:
-        """Inverse of :meth:`as_dict` (arrays or lists per field)."""
-        hist = cls()
+    def from_dict(cls, data: dict[str, Any], rule: str | None = None) -> History:
+        """Inverse of :meth:`as_dict` (arrays or lists per field).
+
+        rule : the rule whose fields ``data`` holds; None: the rule whose fields are those
+        of ``data`` (BPTT's when ambiguous). With a ``rule``, data in the names used in
+        earlier versions (BPTT's, see :data:`LEGACY_FIELDS`) are renamed.
+        """
+        names = {k for k in data if k in HISTORY_FIELDS}
+        if rule is None:
+            rule = next((r for r, f in RULE_FIELDS.items() if set(f) == names), "bptt")
+        hist = cls(rule)
+        renamed = dict(data)
+        if names == set(ITERATION_FIELDS) and rule in LEGACY_FIELDS:
+            for old, new in LEGACY_FIELDS[rule].items():
+                renamed[new] = renamed.pop(old)
+        foreign = sorted(k for k in renamed if k in HISTORY_FIELDS and k not in hist.fields)
+        if foreign:
+            raise ValueError(
+                f"data: records {', '.join(foreign)} are not those of a {rule} run "
+                f"({', '.join(hist.fields)})"
+            )
         for name in hist._records:
-            values = np.asarray(data.get(name, []))
+            values = np.asarray(renamed.get(name, []))
             hist._records[name] = values.tolist()
-        lengths = {len(hist._records[k]) for k in ITERATION_FIELDS}
+        lengths = {len(hist._records[k]) for k in hist.fields}
         val_lengths = {len(hist._records[k]) for k in VALIDATION_FIELDS}
         if len(lengths) != 1 or len(val_lengths) != 1:
             raise ValueError("data: the per-iteration (or per-validation) records differ in length")

@@ -16,6 +16,7 @@ from typing import Any, Callable, Union
 import numpy as np
 
 from flexrnn import _validate as check
+from flexrnn.reference.adam import adam_step
 
 Arrays = dict[str, np.ndarray]
 
@@ -47,7 +48,7 @@ class Optimizer(ABC):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba 2015), bias-corrected.
+    """Adam (Kingma & Ba 2015), bias-corrected: :func:`flexrnn.reference.adam.adam_step`.
 
     For every parameter p with gradient g, at step t = 1, 2, ...::
 
@@ -109,30 +110,10 @@ class Adam(Optimizer):
         lr = self.lr if lr is None else lr
         b1, b2 = self.betas
         self.t += 1
-        sqrt_bias2 = math.sqrt(1.0 - b2**self.t)
-        lr_t = lr * sqrt_bias2 / (1.0 - b1**self.t)
-        eps_t = self.eps * sqrt_bias2
         for name, p in params.items():
-            g = grads[name]
             m, v, work = self._slots(name, p)
             self._decay(p, lr)
-            # 1. m = b1 m + (1 - b1) g
-            m *= b1
-            np.multiply(g, 1.0 - b1, out=work)
-            m += work
-            # 2. v = b2 v + (1 - b2) g^2
-            v *= b2
-            np.multiply(g, g, out=work)
-            work *= 1.0 - b2
-            v += work
-            # 3. p -= lr m_hat / (sqrt(v_hat) + eps), as the paper's efficient form (sec. 2):
-            #    p -= lr_t m / (sqrt(v) + eps_t), lr_t = lr sqrt(1-b2^t) / (1-b1^t),
-            #    eps_t = eps sqrt(1-b2^t): the bias corrections become two scalars
-            np.sqrt(v, out=work)
-            work += eps_t
-            np.divide(m, work, out=work)
-            work *= lr_t
-            p -= work
+            adam_step(p, grads[name], m, v, self.t, lr, b1, b2, self.eps, work=work)
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"kind": self.kind, "t": self.t, **self.hyperparameters()}
