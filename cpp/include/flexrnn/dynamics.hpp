@@ -16,8 +16,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "flexrnn/parallel.hpp"
+#include "flexrnn/adam.hpp"
 #include "flexrnn/nmrnn.hpp"
+#include "flexrnn/parallel.hpp"
 #include "flexrnn/phi.hpp"
 #include "flexrnn/random.hpp"
 #include "flexrnn/rate_rnn.hpp"
@@ -372,8 +373,9 @@ void minimize_q(const Params& p, const MapSpec<S>& spec, const FixedPointOptions
       MatMap<S> Xc(X + k0 * n, rows, n);
       RowMat<S> Fc(rows, n), D = map.aux(rows), R(rows, n), Gc(rows, n), w = map.work(rows);
       RowMat<S> m = RowMat<S>::Zero(rows, n), v = RowMat<S>::Zero(rows, n), Xr = Xc;
-      const S b1 = S(0.9), b2 = S(0.999), eps = S(1e-12), lr = S(opt.lr);
-      S b1t = S(1), b2t = S(1);
+      const AdamSettings adam{opt.lr, kAdamBeta1, kAdamBeta2, 1e-12};
+      const S b1 = S(adam.beta1), b2 = S(adam.beta2);
+      S b1t = S(1), b2t = S(1);  // beta^t as running products in S
       int it = 0;
       InterruptPoint interruption;
       for (; it < opt.iters; ++it) {
@@ -391,10 +393,10 @@ void minimize_q(const Params& p, const MapSpec<S>& spec, const FixedPointOptions
         // Adam, every state its own moments
         b1t *= b1;
         b2t *= b2;
-        m = b1 * m + (S(1) - b1) * Gc;
-        v = b2 * v + (S(1) - b2) * Gc.cwiseAbs2();
-        Xr.array() -= lr * (m.array() / (S(1) - b1t)) /
-                      ((v.array() / (S(1) - b2t)).sqrt() + eps);
+        auto Xa = Xr.array();
+        auto ma = m.array();
+        auto va = v.array();
+        AdamStep<S>(adam, b1t, b2t).update(Xa, Gc.array(), ma, va);
       }
       if (it == opt.iters) {  // q of the final states
         map.apply(Xr, Fc, D, w);

@@ -1,6 +1,7 @@
 // flexrnn: the whole C++ library.
 #pragma once
 
+#include "flexrnn/adam.hpp"
 #include "flexrnn/config.hpp"
 #include "flexrnn/dynamics.hpp"
 #include "flexrnn/evolution.hpp"

@@ -21,6 +21,7 @@
 #include <limits>
 #include <vector>
 
+#include "flexrnn/adam.hpp"
 #include "flexrnn/mop_env.hpp"
 #include "flexrnn/mop_program.hpp"
 #include "flexrnn/mop_value.hpp"
@@ -289,22 +290,6 @@ struct MopFitOptions {
   std::uint64_t stream0 = 0;
 };
 
-// One bias-corrected Adam step (betas 0.9, 0.999, eps 1e-8); step is the new step count.
-template <class S>
-void adam_step(S* theta, const S* grad, S* m, S* v, Index len, std::int64_t step, double lr) {
-  constexpr double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  const double c1 = 1.0 - std::pow(beta1, static_cast<double>(step));
-  const double c2 = 1.0 - std::pow(beta2, static_cast<double>(step));
-  for (Index i = 0; i < len; ++i) {
-    const double g = grad[i];
-    const double mi = beta1 * m[i] + (1.0 - beta1) * g;
-    const double vi = beta2 * v[i] + (1.0 - beta2) * g * g;
-    m[i] = static_cast<S>(mi);
-    v[i] = static_cast<S>(vi);
-    theta[i] = static_cast<S>(theta[i] - lr * (mi / c1) / (std::sqrt(vi / c2) + eps));
-  }
-}
-
 // `updates` Adam steps per network on the targets of a rollout (internals.md, "Fit"):
 // losses (P, updates) out, the minibatch loss before each step.
 template <class S>
@@ -370,8 +355,10 @@ void mop_fit(const ValueNets<S>& nets, const MopTrajectories<S>& tr, const std::
       losses[p * fit.updates + k] =
           value_loss_and_grad(theta, d_in, nets.hidden, f.Z, f.y, f.c, f.Hd, f.grad.data());
       nets.step[p] += 1;
-      adam_step(theta, f.grad.data(), nets.m + p * n_params, nets.v + p * n_params, n_params,
-                nets.step[p], fit.lr);
+      const double t = static_cast<double>(nets.step[p]);
+      const AdamStep<double, AdamSquare::left_to_right> adam(
+          AdamSettings{fit.lr}, std::pow(kAdamBeta1, t), std::pow(kAdamBeta2, t));
+      adam(theta, f.grad.data(), nets.m + p * n_params, nets.v + p * n_params, n_params);
     }
     theta_out = f.theta;
   });
