@@ -22,6 +22,7 @@
 #include "flexrnn/phi.hpp"
 #include "flexrnn/random.hpp"
 #include "flexrnn/rate_rnn.hpp"
+#include "flexrnn/rate_step.hpp"
 #include "flexrnn/types.hpp"
 
 namespace flexrnn {
@@ -79,23 +80,24 @@ class RateMap {
 
   // F(X) into FX, and D = ng phi'(ng .) at the point where J needs it
   // (current: at x; rate: at gain W x + c). FX, D: (rows, n). work: scratch.
+  // The step is the rollout's (rate_step.hpp); its 1 - alpha is rounded from S's alpha
+  // (S(1) - a), as the maps always did: in float it can differ from the rollout's
+  // S(1.0 - alpha) in the last bit, and keeping it keeps the maps' results bitwise.
   void apply(const RowMat<S>& X, RowMat<S>& FX, RowMat<S>& D, RowMat<S>& work) const {
     const S a = S(spec_.alpha), g = spec_.gain;
+    const EulerStep<S> euler(spec_.form, a, S(1) - a);
+    auto phi = [&](const RowMat<S>& in, RowMat<S>& out) { phi_of(in, out, false); };
     if (spec_.form == Form::current) {
       phi_of(X, D, false);  // D holds phi(ng x) for now
       rec_.apply(D, FX, work);
-      FX *= g;
-      FX.rowwise() += c_;
-      FX = (S(1) - a) * X + a * FX;
-      phi_of(X, D, true);
     } else {
       rec_.apply(X, FX, work);
-      FX *= g;
-      FX.rowwise() += c_;
-      phi_of(FX, D, true);
-      phi_of(FX, FX, false);
-      FX = (S(1) - a) * X + a * FX;
     }
+    FX *= g;
+    FX.rowwise() += c_;  // FX: the drive
+    if (spec_.form == Form::rate) phi_of(FX, D, true);
+    euler(X, FX, FX, phi);
+    if (spec_.form == Form::current) phi_of(X, D, true);
   }
 
   // Rows of P J^T, i.e. (J p)^T for each row p (tangent vectors as rows), given D from apply.

@@ -19,4 +19,5 @@
 #include "flexrnn/phi.hpp"
 #include "flexrnn/random.hpp"
 #include "flexrnn/rate_rnn.hpp"
+#include "flexrnn/rate_step.hpp"
 #include "flexrnn/trial_step.hpp"

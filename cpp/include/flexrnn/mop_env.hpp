@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "flexrnn/phi.hpp"
+#include "flexrnn/rate_step.hpp"
 #include "flexrnn/types.hpp"
 
 namespace flexrnn {
@@ -135,10 +136,11 @@ void successors(const MopRnnEnv<S>& env, const MopPrepared<S>& prep, const S* x,
   buf.H = prep.drive;
   buf.H.rowwise() += buf.c.transpose();
   if (xi) buf.H.rowwise() += Eigen::Map<const RowVec<S>>(xi, n);
-  apply_phi<S>(env.phi, buf.H.data(), buf.X.data(), buf.H.size());
+  auto phi = [&](const RowMat<S>& in, RowMat<S>& out) {
+    apply_phi<S>(env.phi, in.data(), out.data(), in.size());
+  };
   const Eigen::Map<const RowVec<S>> xr(x, n);
-  buf.X *= S(env.alpha);
-  buf.X.rowwise() += S(1.0 - env.alpha) * xr;
+  EulerStep<S>(Form::rate, env.alpha).in_two_passes(xr, buf.H, buf.X, phi);
   if (entropy) {
     // s_a = alpha (-n + sum_i phi'(h_ai) W_ii): dt times the trace of grad f
     apply_dphi<S>(env.phi, buf.H.data(), buf.H.data(), buf.H.size());
@@ -159,11 +161,12 @@ template <class S>
 void successor(const MopRnnEnv<S>& env, const MopPrepared<S>& prep, const S* x, const S* xi,
                Index k, MopBuffers<S>& buf) {
   const Index n = env.n;
-  RowVec<S> h = prep.drive.row(k) + buf.c.transpose();
-  if (xi) h += Eigen::Map<const RowVec<S>>(xi, n);
-  apply_phi<S>(env.phi, h.data(), buf.x_next.data(), n);
-  const Eigen::Map<const Eigen::Matrix<S, Eigen::Dynamic, 1>> xv(x, n);
-  buf.x_next = S(env.alpha) * buf.x_next + S(1.0 - env.alpha) * xv;
+  using Vec = Eigen::Matrix<S, Eigen::Dynamic, 1>;
+  Vec h = (prep.drive.row(k) + buf.c.transpose()).transpose();
+  if (xi) h += Eigen::Map<const Vec>(xi, n);
+  auto phi = [&](const Vec& in, Vec& out) { apply_phi<S>(env.phi, in.data(), out.data(), n); };
+  EulerStep<S>(Form::rate, env.alpha).in_two_passes(Eigen::Map<const Vec>(x, n), h, buf.x_next,
+                                                    phi);
 }
 
 template <class S>
