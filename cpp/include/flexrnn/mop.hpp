@@ -81,6 +81,42 @@ inline double log_sum_exp(const std::vector<double>& Q) {
   return top + std::log(sum);
 }
 
+// The action taken: the MOP agent samples its policy pi (A) with u[0]; the R agent takes a
+// uniform action (u[1]) with probability eps, else the best Q (A).
+inline Index choose_action(const MopAgentOptions& opt, const std::vector<double>& pi,
+                           const std::vector<double>& Q, const double u[2]) {
+  const Index A = static_cast<Index>(Q.size());
+  if (opt.agent == MopAgentKind::mop) {
+    double cum = 0;
+    for (Index a = 0; a < A; ++a) {
+      cum += pi[a];
+      if (cum >= u[0]) return a;
+    }
+    return A - 1;
+  }
+  if (u[0] < opt.eps) {
+    return std::min<Index>(static_cast<Index>(u[1] * static_cast<double>(A)), A - 1);
+  }
+  return std::max_element(Q.begin(), Q.end()) - Q.begin();
+}
+
+// Trajectory b of network p (T steps) cleared: states, targets, weights and entropy 0,
+// actions -1.
+template <class S>
+void clear_trajectory(const MopTrajectories<S>& out, Index p, Index b, Index T, Index d) {
+  const Index B = out.B;
+  for (Index t = 0; t <= T; ++t) {
+    S* state = out.states + ((p * (T + 1) + t) * B + b) * d;
+    std::fill(state, state + d, S(0));
+    out.targets[(p * (T + 1) + t) * B + b] = S(0);
+    out.weights[(p * (T + 1) + t) * B + b] = S(0);
+    if (t < T) {
+      out.actions[(p * T + t) * B + b] = -1;
+      out.entropy[(p * T + t) * B + b] = S(0);
+    }
+  }
+}
+
 }  // namespace detail
 
 // One step's quantities at a non-terminal state x: Q (A), policy (A), the value target
@@ -180,15 +216,7 @@ void mop_rollout(const Env& env, const Program& terminal, const Program& reward,
     auto state_at = [&](Index t) { return out.states + ((p * (T + 1) + t) * B + b) * d; };
     auto at1 = [&](S* a, Index t) -> S& { return a[(p * (T + 1) + t) * B + b]; };
     std::vector<S> noise(static_cast<std::size_t>(noise_values));
-    for (Index t = 0; t <= T; ++t) {  // clear this trajectory's slots
-      std::fill(state_at(t), state_at(t) + d, S(0));
-      at1(out.targets, t) = S(0);
-      at1(out.weights, t) = S(0);
-      if (t < T) {
-        out.actions[(p * T + t) * B + b] = -1;
-        out.entropy[(p * T + t) * B + b] = S(0);
-      }
-    }
+    detail::clear_trajectory(out, p, b, T, d);
     std::copy(x0 + (p * B + b) * d, x0 + (p * B + b + 1) * d, buf.x.data());
     Index lifetime = T;
     bool dead = false;
@@ -217,21 +245,7 @@ void mop_rollout(const Env& env, const Program& terminal, const Program& reward,
                       noisy ? noise.data() : nullptr, samples, custom, buf, target, entropy);
       double u[2];
       philox_uniform(seed, stream, 2 * step, u, 2);
-      Index k = A - 1;
-      if (opt.agent == MopAgentKind::mop) {
-        double cum = 0;
-        for (Index a = 0; a < A; ++a) {
-          cum += buf.pi[a];
-          if (cum >= u[0]) {
-            k = a;
-            break;
-          }
-        }
-      } else if (u[0] < opt.eps) {
-        k = std::min<Index>(static_cast<Index>(u[1] * static_cast<double>(A)), A - 1);
-      } else {
-        k = std::max_element(buf.Q.begin(), buf.Q.end()) - buf.Q.begin();
-      }
+      const Index k = detail::choose_action(opt, buf.pi, buf.Q, u);
       at1(out.targets, t) = static_cast<S>(target);
       at1(out.weights, t) = S(0.1);
       out.actions[(p * T + t) * B + b] = k;
@@ -290,6 +304,34 @@ struct MopFitOptions {
   std::uint64_t stream0 = 0;
 };
 
+namespace detail {
+
+// The rows of network p's trajectories that carry a target (weight > 0), in (t, b) order,
+// and each trajectory's number of them.
+struct TargetRows {
+  std::vector<Index> t, b;
+  std::vector<double> per_traj;
+};
+
+template <class S>
+TargetRows target_rows(const MopTrajectories<S>& tr, Index p) {
+  const Index T = tr.T, B = tr.B;
+  TargetRows rows;
+  rows.per_traj.assign(static_cast<std::size_t>(B), 0.0);
+  for (Index t = 0; t <= T; ++t) {
+    for (Index b = 0; b < B; ++b) {
+      if (tr.weights[(p * (T + 1) + t) * B + b] > S(0)) {
+        rows.t.push_back(t);
+        rows.b.push_back(b);
+        rows.per_traj[b] += 1.0;
+      }
+    }
+  }
+  return rows;
+}
+
+}  // namespace detail
+
 // `updates` Adam steps per network on the targets of a rollout (internals.md, "Fit"):
 // losses (P, updates) out, the minibatch loss before each step.
 template <class S>
@@ -315,19 +357,8 @@ void mop_fit(const ValueNets<S>& nets, const MopTrajectories<S>& tr, const std::
     return f;
   };
   detail::for_each_member<FitBuffers>(P, P > 1, make, [&](Index p, FitBuffers& f) {
-    // rows with a target, in (t, b) order, and each trajectory's number of rows
-    std::vector<Index> rows_t, rows_b;
-    std::vector<double> per_traj(static_cast<std::size_t>(B), 0.0);
-    for (Index t = 0; t <= T; ++t) {
-      for (Index b = 0; b < B; ++b) {
-        if (tr.weights[(p * (T + 1) + t) * B + b] > S(0)) {
-          rows_t.push_back(t);
-          rows_b.push_back(b);
-          per_traj[b] += 1.0;
-        }
-      }
-    }
-    const Index N = static_cast<Index>(rows_t.size());
+    const detail::TargetRows rows = detail::target_rows(tr, p);
+    const Index N = static_cast<Index>(rows.t.size());
     Eigen::Map<Eigen::Matrix<S, Eigen::Dynamic, 1>> theta_out(nets.theta + p * n_params,
                                                               n_params);
     f.theta = theta_out;
@@ -345,12 +376,12 @@ void mop_fit(const ValueNets<S>& nets, const MopTrajectories<S>& tr, const std::
       f.Z.setZero();
       for (Index i = 0; i < fit.batch_size; ++i) {
         const Index r = std::min<Index>(static_cast<Index>(f.u[i] * static_cast<double>(N)), N - 1);
-        const Index t = rows_t[r], b = rows_b[r];
+        const Index t = rows.t[r], b = rows.b[r];
         const Index at = (p * (T + 1) + t) * B + b;
         std::copy(tr.states + at * d, tr.states + (at + 1) * d, &f.Z(i, 0));
         if (d_in > d) f.Z(i, d + contexts[p * B + b]) = S(1);
         f.y[i] = static_cast<S>(static_cast<double>(tr.targets[at]) / scale);
-        f.c[i] = static_cast<S>(static_cast<double>(tr.weights[at]) / per_traj[b]);
+        f.c[i] = static_cast<S>(static_cast<double>(tr.weights[at]) / rows.per_traj[b]);
       }
       losses[p * fit.updates + k] =
           value_loss_and_grad(theta, d_in, nets.hidden, f.Z, f.y, f.c, f.Hd, f.grad.data());
