@@ -16,11 +16,13 @@
 #include <type_traits>
 #include <vector>
 
-#include "flexrnn/parallel.hpp"
+#include "flexrnn/adam.hpp"
 #include "flexrnn/nmrnn.hpp"
+#include "flexrnn/parallel.hpp"
 #include "flexrnn/phi.hpp"
 #include "flexrnn/random.hpp"
 #include "flexrnn/rate_rnn.hpp"
+#include "flexrnn/rate_step.hpp"
 #include "flexrnn/types.hpp"
 
 namespace flexrnn {
@@ -78,23 +80,24 @@ class RateMap {
 
   // F(X) into FX, and D = ng phi'(ng .) at the point where J needs it
   // (current: at x; rate: at gain W x + c). FX, D: (rows, n). work: scratch.
+  // The step is the rollout's (rate_step.hpp); its 1 - alpha is rounded from S's alpha
+  // (S(1) - a), as the maps always did: in float it can differ from the rollout's
+  // S(1.0 - alpha) in the last bit, and keeping it keeps the maps' results bitwise.
   void apply(const RowMat<S>& X, RowMat<S>& FX, RowMat<S>& D, RowMat<S>& work) const {
     const S a = S(spec_.alpha), g = spec_.gain;
+    const EulerStep<S> euler(spec_.form, a, S(1) - a);
+    auto phi = [&](const RowMat<S>& in, RowMat<S>& out) { phi_of(in, out, false); };
     if (spec_.form == Form::current) {
       phi_of(X, D, false);  // D holds phi(ng x) for now
       rec_.apply(D, FX, work);
-      FX *= g;
-      FX.rowwise() += c_;
-      FX = (S(1) - a) * X + a * FX;
-      phi_of(X, D, true);
     } else {
       rec_.apply(X, FX, work);
-      FX *= g;
-      FX.rowwise() += c_;
-      phi_of(FX, D, true);
-      phi_of(FX, FX, false);
-      FX = (S(1) - a) * X + a * FX;
     }
+    FX *= g;
+    FX.rowwise() += c_;  // FX: the drive
+    if (spec_.form == Form::rate) phi_of(FX, D, true);
+    euler(X, FX, FX, phi);
+    if (spec_.form == Form::current) phi_of(X, D, true);
   }
 
   // Rows of P J^T, i.e. (J p)^T for each row p (tangent vectors as rows), given D from apply.
@@ -372,8 +375,9 @@ void minimize_q(const Params& p, const MapSpec<S>& spec, const FixedPointOptions
       MatMap<S> Xc(X + k0 * n, rows, n);
       RowMat<S> Fc(rows, n), D = map.aux(rows), R(rows, n), Gc(rows, n), w = map.work(rows);
       RowMat<S> m = RowMat<S>::Zero(rows, n), v = RowMat<S>::Zero(rows, n), Xr = Xc;
-      const S b1 = S(0.9), b2 = S(0.999), eps = S(1e-12), lr = S(opt.lr);
-      S b1t = S(1), b2t = S(1);
+      const AdamSettings adam{opt.lr, kAdamBeta1, kAdamBeta2, 1e-12};
+      const S b1 = S(adam.beta1), b2 = S(adam.beta2);
+      S b1t = S(1), b2t = S(1);  // beta^t as running products in S
       int it = 0;
       InterruptPoint interruption;
       for (; it < opt.iters; ++it) {
@@ -391,10 +395,10 @@ void minimize_q(const Params& p, const MapSpec<S>& spec, const FixedPointOptions
         // Adam, every state its own moments
         b1t *= b1;
         b2t *= b2;
-        m = b1 * m + (S(1) - b1) * Gc;
-        v = b2 * v + (S(1) - b2) * Gc.cwiseAbs2();
-        Xr.array() -= lr * (m.array() / (S(1) - b1t)) /
-                      ((v.array() / (S(1) - b2t)).sqrt() + eps);
+        auto Xa = Xr.array();
+        auto ma = m.array();
+        auto va = v.array();
+        AdamStep<S>(adam, b1t, b2t).update(Xa, Gc.array(), ma, va);
       }
       if (it == opt.iters) {  // q of the final states
         map.apply(Xr, Fc, D, w);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "flexrnn/loss.hpp"
 #include "flexrnn/parallel.hpp"
 #include "flexrnn/random.hpp"
 #include "flexrnn/rate_rnn.hpp"
@@ -39,9 +40,7 @@ void population_loss(const Population<S>& pop, const RateOptions& opt, const CTe
   const Index size = T * B * n_out;
   const double work = double(pop.P) * T * B * n * (n + n_in + n_out);
   const bool parallel = pop.P > 1 && work >= kMinParallelWork && !in_parallel_region();
-  double mask_sum = 0.0;
-  for (Index i = 0; i < (mask ? size : 0); ++i) mask_sum += double(mask[i]);
-  if (!mask) mask_sum = double(size);
+  const double mask_sum = mask_total(mask, size);
 
   struct Buffers {
     RowMat<S> x, r, y, x0;
@@ -64,12 +63,7 @@ void population_loss(const Population<S>& pop, const RateOptions& opt, const CTe
     RateOptions member_opt = opt;
     member_opt.noise_std = 0.0;
     rollout(params, member_opt, drive, tr);
-    double sum = 0.0;
-    for (Index i = 0; i < size; ++i) {
-      const double d = double(yp[i]) - double(target[i]);
-      sum += (mask ? double(mask[i]) : 1.0) * d * d;
-    }
-    loss[p] = mask_sum > 0 ? sum / mask_sum : 0.0;
+    loss[p] = masked_mse(yp, target, mask, size, mask_sum);
   });
 }
 

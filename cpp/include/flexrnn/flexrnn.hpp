@@ -1,6 +1,7 @@
 // flexrnn: the whole C++ library.
 #pragma once
 
+#include "flexrnn/adam.hpp"
 #include "flexrnn/config.hpp"
 #include "flexrnn/dynamics.hpp"
 #include "flexrnn/evolution.hpp"
@@ -10,9 +11,13 @@
 #include "flexrnn/loss.hpp"
 #include "flexrnn/lstm.hpp"
 #include "flexrnn/mop.hpp"
+#include "flexrnn/mop_env.hpp"
+#include "flexrnn/mop_program.hpp"
+#include "flexrnn/mop_value.hpp"
 #include "flexrnn/nmrnn.hpp"
 #include "flexrnn/parallel.hpp"
 #include "flexrnn/phi.hpp"
 #include "flexrnn/random.hpp"
 #include "flexrnn/rate_rnn.hpp"
+#include "flexrnn/rate_step.hpp"
 #include "flexrnn/trial_step.hpp"

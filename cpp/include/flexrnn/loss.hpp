@@ -3,7 +3,9 @@
 //   masked MSE:     L = sum(mask (y - target)^2) / sum(mask),   dL/dy = 2 mask (y - target) / sum(mask)
 //   cross-entropy:  L = sum_tb mask (logsumexp(y) - y[label]) / sum(mask),
 //                   dL/dy = mask (softmax(y) - onehot(label)) / sum(mask)
-// A mask that sums to zero gives L = 0 and zero gradients.
+// A mask that sums to zero gives L = 0 and zero gradients. This header is the one home of
+// these definitions in C++: LossSpec (the losses and gradients of the BPTT kernels) and
+// masked_mse (the genetic algorithm's population loss, without gradients).
 #pragma once
 
 #include <cmath>
@@ -19,6 +21,27 @@ namespace flexrnn {
 enum class LossKind { mse, cross_entropy };
 LossKind loss_from_name(const std::string& name);  // throws std::invalid_argument
 
+// sum(mask) over len weights in double, in order; a null mask counts as len ones.
+template <class S>
+double mask_total(const S* mask, Index len) {
+  if (!mask) return double(len);
+  double total = 0.0;
+  for (Index i = 0; i < len; ++i) total += double(mask[i]);
+  return total;
+}
+
+// The masked MSE of len outputs y against target, evaluated element by element in double
+// (mask null: ones) and divided by total = mask_total(mask, len), 0 when total is 0.
+template <class S>
+double masked_mse(const S* y, const S* target, const S* mask, Index len, double total) {
+  double sum = 0.0;
+  for (Index i = 0; i < len; ++i) {
+    const double d = double(y[i]) - double(target[i]);
+    sum += (mask ? double(mask[i]) : 1.0) * d * d;
+  }
+  return total > 0 ? sum / total : 0.0;
+}
+
 template <class S>
 struct LossSpec {
   LossKind kind = LossKind::mse;
@@ -29,9 +52,7 @@ struct LossSpec {
 
   // 1 / sum(mask), or 0 for an all-zero mask
   double scale() const {
-    const Index len = kind == LossKind::mse ? T * B * n_out : T * B;
-    double total = 0.0;
-    for (Index i = 0; i < len; ++i) total += double(mask[i]);
+    const double total = mask_total(mask, kind == LossKind::mse ? T * B * n_out : T * B);
     return total == 0.0 ? 0.0 : 1.0 / total;
   }
 

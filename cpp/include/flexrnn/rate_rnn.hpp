@@ -19,11 +19,11 @@
 #include "flexrnn/parallel.hpp"
 #include "flexrnn/phi.hpp"
 #include "flexrnn/random.hpp"
+#include "flexrnn/rate_step.hpp"
 #include "flexrnn/types.hpp"
 
 namespace flexrnn {
 
-enum class Form { current, rate };
 enum class Readout { rate, state };
 Form form_from_name(const std::string& name);        // throws std::invalid_argument
 Readout readout_from_name(const std::string& name);  // throws std::invalid_argument
@@ -139,7 +139,7 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
                   const RateTrajectory<S>& out) {
   const Index T = out.x.T, B = out.x.B, n = out.x.N;
   if (T == 0 || B == 0 || n == 0) return;
-  const S alpha = S(opt.alpha), decay = S(1.0 - opt.alpha);
+  const EulerStep<S> euler(opt.form, opt.alpha);
   const bool noisy = opt.noise_std != 0.0;
   const S noise_scale = S(std::sqrt(2.0 * opt.alpha) * opt.noise_std);
   const RowMat<S> W_inT = W_in.transpose();  // rows of W_in^T are contiguous for the axpys
@@ -186,11 +186,8 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
       // 2. + W_in u[t] + b
       add_input_drive<S>(drive.u.slab(t, b0, rows), W_inT, b, Xn);
       // 3. Euler step
-      if (!current) {
-        if (out.pre.data) out.pre.slab(t, b0, rows) = Xn;
-        rates(Xn, Xn);
-      }
-      Xn = decay * X + alpha * Xn;
+      if (!current && out.pre.data) out.pre.slab(t, b0, rows) = Xn;
+      euler(X, Xn, Xn, rates);
       // 4. recurrent noise, keyed by (seed, trial, step)
       if (noisy) {
         for (Index i = 0; i < rows; ++i) {

@@ -11,6 +11,7 @@
 #include "flexrnn/kernels.hpp"
 #include "flexrnn/phi.hpp"
 #include "flexrnn/rate_rnn.hpp"
+#include "flexrnn/rate_step.hpp"
 #include "flexrnn/types.hpp"
 
 namespace flexrnn::detail {
@@ -28,13 +29,16 @@ void add_input(const RowMat<S>& W_inT, const S* b, const S* u, S* drive, Index n
   add_input_drive<S>(CMatMap<S>(u, 1, W_inT.rows()), W_inT, b, MatMap<S>(drive, 1, n));
 }
 
-// Euler step of x (n) from its complete drive, then r = phi(x). drive is overwritten in
-// form "rate" (it becomes phi(drive)).
+// Euler step of x (n) from its complete drive (rate_step.hpp), then r = phi(x). drive is
+// overwritten (it becomes the new x).
 template <class S>
 void euler_step(const RateOptions& opt, S* drive, S* x, S* r, Index n) {
-  if (opt.form == Form::rate) apply_phi<S>(opt.phi, drive, drive, n);
-  const S alpha = S(opt.alpha), decay = S(1.0 - opt.alpha);
-  VecMap<S>(x, n) = decay * VecMap<S>(x, n) + alpha * CVecMap<S>(drive, n);
+  auto phi_of = [&](const auto& in, auto& out) {
+    apply_phi<S>(opt.phi, in.data(), out.data(), n);
+  };
+  EulerStep<S>(opt.form, opt.alpha)(CVecMap<S>(x, n), CVecMap<S>(drive, n), VecMap<S>(drive, n),
+                                    phi_of);
+  VecMap<S>(x, n) = CVecMap<S>(drive, n);
   apply_phi<S>(opt.phi, x, r, n);
 }
 
