@@ -511,6 +511,19 @@ def _raw_rate_args(**changes):
     return args
 
 
+def rate_rollout(*, W=None, U=None, V=None, W_in, b, W_out, b_out, u, x0, gain, gain_scalar,
+                 neuron_gain, alpha, phi, form, readout, noise_std, seed):  # fmt: skip
+    """The core's rate rollout from raw arrays, through its bound objects (a RateRNN's
+    when W is given, else a LowRankRNN's)."""
+    if W is not None:
+        params = _core.RateRNNParams(W, W_in, b, W_out, b_out)
+    else:
+        params = _core.LowRankRNNParams(U, V, W_in, b, W_out, b_out)
+    options = _core.RateOptions(alpha, phi, form, readout, noise_std, seed)
+    drive = _core.RateDrive(u, x0, gain, gain_scalar, neuron_gain)
+    return _core.rate_rollout(params, options, drive)
+
+
 def _raw_nmrnn_args(**changes):
     z = np.zeros
     n, rank, n_mod, n_in, n_out = 5, 2, 3, 2, 1
@@ -556,29 +569,29 @@ def _raw_lstm_args(**changes):
 
 z = np.zeros
 RAW_CASES = [
-    ("W", _core.rate_rnn_rollout, _raw_rate_args(W=z((5, 4)))),
-    ("W", _core.rate_rnn_rollout, _raw_rate_args(W=z(5))),
-    ("W_in", _core.rate_rnn_rollout, _raw_rate_args(W_in=z((4, 2)))),
-    ("W_in", _core.rate_rnn_rollout, _raw_rate_args(W_in=z((5, 3)))),
-    ("b", _core.rate_rnn_rollout, _raw_rate_args(b=z(4))),
-    ("W_out", _core.rate_rnn_rollout, _raw_rate_args(W_out=z((1, 4)))),
-    ("b_out", _core.rate_rnn_rollout, _raw_rate_args(b_out=z(2))),
-    ("u", _core.rate_rnn_rollout, _raw_rate_args(u=z((3, 2)))),
-    ("x0", _core.rate_rnn_rollout, _raw_rate_args(x0=z((3, 5)))),
-    ("x0", _core.rate_rnn_rollout, _raw_rate_args(x0=z(5))),
-    ("gain", _core.rate_rnn_rollout, _raw_rate_args(gain=z((3, 1)))),
-    ("neuron_gain", _core.rate_rnn_rollout, _raw_rate_args(neuron_gain=z(4))),
-    ("phi", _core.rate_rnn_rollout, _raw_rate_args(phi="sigmoid")),
-    ("form", _core.rate_rnn_rollout, _raw_rate_args(form="voltage")),
-    ("readout", _core.rate_rnn_rollout, _raw_rate_args(readout="both")),
+    ("W", rate_rollout, _raw_rate_args(W=z((5, 4)))),
+    ("W", rate_rollout, _raw_rate_args(W=z(5))),
+    ("W_in", rate_rollout, _raw_rate_args(W_in=z((4, 2)))),
+    ("W_in", rate_rollout, _raw_rate_args(W_in=z((5, 3)))),
+    ("b", rate_rollout, _raw_rate_args(b=z(4))),
+    ("W_out", rate_rollout, _raw_rate_args(W_out=z((1, 4)))),
+    ("b_out", rate_rollout, _raw_rate_args(b_out=z(2))),
+    ("u", rate_rollout, _raw_rate_args(u=z((3, 2)))),
+    ("x0", rate_rollout, _raw_rate_args(x0=z((3, 5)))),
+    ("x0", rate_rollout, _raw_rate_args(x0=z(5))),
+    ("gain", rate_rollout, _raw_rate_args(gain=z((3, 1)))),
+    ("neuron_gain", rate_rollout, _raw_rate_args(neuron_gain=z(4))),
+    ("phi", rate_rollout, _raw_rate_args(phi="sigmoid")),
+    ("form", rate_rollout, _raw_rate_args(form="voltage")),
+    ("readout", rate_rollout, _raw_rate_args(readout="both")),
     (
         "V",
-        _core.low_rank_rnn_rollout,
+        rate_rollout,
         {**{k: v for k, v in _raw_rate_args().items() if k != "W"}, "U": z((5, 2)), "V": z((4, 2))},
     ),
     (
         "W_in",
-        _core.low_rank_rnn_rollout,
+        rate_rollout,
         {
             **{k: v for k, v in _raw_rate_args(W_in=z((4, 2))).items() if k != "W"},
             "U": z((5, 2)),
@@ -616,7 +629,7 @@ def test_raw_core_rejects_inconsistent_shapes(argument, function, kwargs):
 
 def test_raw_core_accepts_the_consistent_baseline():
     for function, kwargs in (
-        (_core.rate_rnn_rollout, _raw_rate_args()),
+        (rate_rollout, _raw_rate_args()),
         (_core.nmrnn_rollout, _raw_nmrnn_args()),
         (_core.lstm_rollout, _raw_lstm_args()),
     ):
@@ -626,9 +639,9 @@ def test_raw_core_accepts_the_consistent_baseline():
 
 def test_raw_core_rejects_mixed_or_complex_dtypes_with_type_error():
     with pytest.raises(TypeError):
-        _core.rate_rnn_rollout(**_raw_rate_args(W=np.zeros((5, 5), dtype=complex)))
+        rate_rollout(**_raw_rate_args(W=np.zeros((5, 5), dtype=complex)))
     with pytest.raises(TypeError):
-        _core.rate_rnn_rollout(**_raw_rate_args(seed=-1))
+        rate_rollout(**_raw_rate_args(seed=-1))
 
 
 FUZZ_SCRIPT = textwrap.dedent("""
@@ -664,10 +677,17 @@ FUZZ_SCRIPT = textwrap.dedent("""
                           phi=str(rng.choice(["tanh", "relu", "softplus", "identity"])),
                           form=str(rng.choice(["current", "rate"])), readout="rate",
                           noise_std=float(rng.random() < 0.5), seed=int(rng.integers(0, 2**63)))
-            if kind == 0:
-                call = lambda: _core.rate_rnn_rollout(W=a(n, n), **common)
-            else:
-                call = lambda: _core.low_rank_rnn_rollout(U=a(n, rank), V=a(n, rank), **common)
+            def call(kind=kind, common=common):
+                options = _core.RateOptions(common.pop("alpha"), common.pop("phi"),
+                                            common.pop("form"), common.pop("readout"),
+                                            common.pop("noise_std"), common.pop("seed"))
+                drive = _core.RateDrive(*(common.pop(k) for k in
+                                          ("u", "x0", "gain", "gain_scalar", "neuron_gain")))
+                if kind == 0:
+                    params = _core.RateRNNParams(a(n, n), *common.values())
+                else:
+                    params = _core.LowRankRNNParams(a(n, rank), a(n, rank), *common.values())
+                return _core.rate_rollout(params, options, drive)
         elif kind == 2:
             call = lambda: _core.nmrnn_rollout(
                 W_z=a(n_mod, n_mod), B_z=a(n_mod, n_in), b_z=a(n_mod), A_z=a(rank, n_mod),

@@ -53,7 +53,7 @@ void register_dtype(py::module_& m) {
       "lstm_loss_and_grad",
       [](const Arr<S>& W_ih, const Arr<S>& W_hh, const Arr<S>& b, const Arr<S>& C,
          const Arr<S>& d, const Arr<S>& u, const Arr<S>& h0, const Arr<S>& c0,
-         const std::string& loss, const py::object& target, const py::object& mask) {
+         const py::object& loss, const py::object& target, const py::object& mask) {
         const auto a = lstm_args<S>(W_ih, W_hh, b, C, d, u, h0, c0);
         const LossArgs<S> L = loss_args<S>(loss, target, mask, a.T, a.B, a.n_out);
         Arr<S> h = empty3<S>(a.T, a.B, a.n), c = empty3<S>(a.T, a.B, a.n);

@@ -87,7 +87,7 @@ void register_dtype(py::module_& m) {
          const Arr<S>& c_z, const Arr<S>& U, const Arr<S>& V, const Arr<S>& B_x, const Arr<S>& C,
          const Arr<S>& d, const std::optional<Arr<S>>& W_zx, const Arr<S>& u, const Arr<S>& x0,
          const Arr<S>& z0, const std::optional<Arr<S>>& s_clamp, double alpha_x, double alpha_z,
-         double n_scale, const std::string& loss, const py::object& target,
+         double n_scale, const py::object& loss, const py::object& target,
          const py::object& mask) {
         const auto a = nmrnn_args<S>(W_z, B_z, b_z, A_z, c_z, U, V, B_x, C, d, W_zx, u, x0, z0,
                                      s_clamp, alpha_x, alpha_z, n_scale);
