@@ -1551,26 +1551,9 @@ def _force_impls(pb: dict[str, Any]) -> list[Impl]:
 
     def cpp():
         W_out, P, x = state()
-        y, _ = flexrnn._core.force_run(
-            pb["W"],
-            pb["W_in"],
-            pb["b"],
-            W_out,
-            pb["b_out"],
-            pb["W_fb"],
-            P,
-            pb["u"],
-            pb["target"],
-            None,
-            x,
-            pb["alpha"],
-            "tanh",
-            "current",
-            "rate",
-            1,
-            0,
-            True,
-        )
+        params = flexrnn._core.RateRNNParams(pb["W"], pb["W_in"], pb["b"], W_out, pb["b_out"])
+        opt = flexrnn._core.ForceOptions(flexrnn._core.RateOptions(pb["alpha"], "tanh"), 1, 0, True)
+        y, _ = flexrnn._core.force_run(params, opt, pb["W_fb"], P, pb["u"], pb["target"], None, x)
         return y, W_out, P
 
     def numpy_ref():
@@ -1804,7 +1787,7 @@ def _ga_impls(ctx: Context, dtype: str, T: int) -> list[Impl]:
 
     def cpp():
         loss, _ = flexrnn._core.population_loss(
-            *args, trials.u, trials.target, mask, alpha, "tanh", "current", "rate", False
+            *args, trials.u, trials.target, mask, flexrnn._core.RateOptions(alpha, "tanh"), False
         )
         kids = flexrnn._core.mutate_population(trained, parent, mutate, 0.005, 0, 1)
         return loss, kids

@@ -52,8 +52,7 @@ def population_loss(
     P = population["W"].shape[0]
     shapes = net._shapes(net.params())
     arrays = [check.array(name, population[name], dt, (P, *shapes[name])) for name in PARAMS]
-    return _core.population_loss(*arrays, u, target, mask, net.alpha, net.phi, net.form,
-                                 net.readout, return_y)  # fmt: skip
+    return _core.population_loss(*arrays, u, target, mask, net._options(), return_y)
 
 
 def genetic(
