@@ -437,6 +437,14 @@ class RateRNN(_RateBase):
     _kernel_params = ("W", "W_in", "b", "W_out", "b_out")
     _kernel_class = _core.RateRNNParams
     low_rank = False
+    # the learning rules that train a dense W or W_out take this model's _kernel() object
+    kernels: ClassVar[dict[str, Any]] = {
+        **_RateBase.kernels,
+        "force": _core.force_run,
+        "full_force": _core.full_force_run,
+        "hebbian": _core.hebbian_run,
+        "population_loss": _core.population_loss,
+    }
     _hyper = ("tau", "dt", "phi", "form", "readout")
 
     def __init__(

@@ -51,8 +51,9 @@ class ForceHistory(History):
         self.updates = 0
 
 
-def _check_net(net: Any, rule: str) -> RateRNN:
-    if not isinstance(net, RateRNN):
+def _check_net(net: Any, rule: str, kernel: str = "force") -> RateRNN:
+    """``net``, checked: a model with the rule's kernel (a RateRNN)."""
+    if kernel not in getattr(net, "kernels", {}):
         raise TypeError(f"net: {rule} trains a RateRNN, got {type(net).__name__}")
     net._check_shapes()
     return net
@@ -109,8 +110,8 @@ def feedback_run(
         z = np.array(check.array("z0", z, dt, (B, net.n_out)))  # a copy: the core writes it
     _own(net, "W_out")  # the kernel takes it writeable
     options = _core.ForceOptions(net._options(), 1, 0, False)
-    y, _ = _core.force_run(net._kernel(), options, W_fb, np.zeros((0, 0), dt), u, None, None, x,
-                           z)  # fmt: skip
+    P_unused = np.zeros((0, 0), dt)  # no learning: P is not read
+    y, _ = net.kernels["force"](net._kernel(), options, W_fb, P_unused, u, None, None, x, z)
     return y, x
 
 
@@ -261,7 +262,7 @@ class _ForceTargetStep(Rule):
         p, W_out, hist = self.p, self.net.W_out, self.hist
         idx = self._indices(it)
         before = W_out.copy()
-        y, updates = _core.force_run(
+        y, updates = self.net.kernels["force"](
             p, _core.ForceOptions(*self.common, it * self.chunk, True), hist.W_fb, hist.P,
             np.ascontiguousarray(self.u[idx][:, None]),
             np.ascontiguousarray(self.target[idx][:, None]), None, self.x, self.z,
@@ -298,7 +299,7 @@ class _ForceTaskStep(Rule):
         before = W_out.copy()
         options = _core.ForceOptions(*self.common, self.steps, True)
         u = np.ascontiguousarray(trials.u, dt)
-        y, updates = _core.force_run(p, options, hist.W_fb, hist.P, u, target, mask, x)
+        y, updates = net.kernels["force"](p, options, hist.W_fb, hist.P, u, target, mask, x)
         self.steps += trials.u.shape[0] * self.batch_size
         hist.updates += int(updates)
         err = _masked_mse(y, target, mask)
@@ -411,7 +412,7 @@ def full_force(
     val_every, val_batch, stop, progress, seed : as in :func:`bptt` (validation: the
         student alone, ``net.run``).
     """
-    net = _check_net(net, "full_force")
+    net = _check_net(net, "full_force", "full_force")
     if net.form != "current" or net.readout != "rate":
         raise ValueError(
             f"net: full_force needs form='current' and readout='rate', got form={net.form!r}, "
@@ -496,7 +497,7 @@ class _FullForceStep(Rule):
         x = np.array(check.initial_state("x0", None, net.x0, self.batch_size), dtype=dt)
         before = (J.copy(), W_out.copy())
         options = _core.ForceOptions(net._options(), self.update_every, self.steps, True)
-        y, updates = _core.full_force_run(
+        y, updates = net.kernels["full_force"](
             p, options, teacher["J_D"], teacher["w_f"], teacher["w_h"], hist.P,
             np.ascontiguousarray(trials.u, dt), target, h, mask, x, x.copy(),
         )  # fmt: skip

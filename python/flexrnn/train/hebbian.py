@@ -93,7 +93,7 @@ def hebbian(
     and masked MSE. (``grad_norm`` and ``lr``, which held weight_change and eta in
     earlier versions, are deprecated aliases.)
     """
-    if not isinstance(net, RateRNN):
+    if "hebbian" not in getattr(net, "kernels", {}):
         raise TypeError(f"net: hebbian trains a RateRNN, got {type(net).__name__}")
     if net.form != "current":
         raise ValueError(f"net: hebbian needs form='current', got form={net.form!r}")
@@ -195,7 +195,7 @@ class _HebbianStep(Rule):
             net._options(), a["kick_prob"], a["kick_amp"], a["trace_decay"], a["eta"], a["clip"],
             a["reward_decay"], min(a["window"], T), a["seed"], it * batch_size, True,
         )  # fmt: skip
-        _, R = _core.hebbian_run(p, options, u, target, x0, condition, self.Rbar)
+        _, R = net.kernels["hebbian"](p, options, u, target, x0, condition, self.Rbar)
         change = float(np.linalg.norm((W - before).astype(np.float64)))
         if not (np.isfinite(R).all() and np.isfinite(W).all()):
             raise FloatingPointError(f"hebbian: non-finite error or weights at iteration {it}")
@@ -216,7 +216,7 @@ def exploratory_run(
     """Run ``net`` (form "current") with the Hebbian rule's exploratory kicks and learning
     off: the network as the rule sees it. u: (T, B, n_in), trials from the model's x0; the
     kicks of trial b come from the key (seed, b, step). Returns y: (T, B, n_out)."""
-    if not isinstance(net, RateRNN) or net.form != "current":
+    if "hebbian" not in getattr(net, "kernels", {}) or net.form != "current":
         raise ValueError("net: exploratory_run needs a RateRNN with form='current'")
     kick_prob = check.scalar("kick_prob", kick_prob, nonneg=True)
     kick_amp = check.scalar("kick_amp", kick_amp, nonneg=True)
@@ -229,5 +229,5 @@ def exploratory_run(
                                    max(T, 1), seed, 0, False)  # fmt: skip
     target = np.zeros((B, net.n_out), net.dtype)
     # learn=False: W is read, not written
-    y, _ = _core.hebbian_run(net._kernel(p), options, u, target, x0, None, np.zeros(1))
+    y, _ = net.kernels["hebbian"](net._kernel(p), options, u, target, x0, None, np.zeros(1))
     return y
