@@ -524,6 +524,11 @@ def rate_rollout(*, W=None, U=None, V=None, W_in, b, W_out, b_out, u, x0, gain, 
     return _core.rate_rollout(params, options, drive)
 
 
+def lstm_rollout(*, W_ih, W_hh, b, C, d, u, h0, c0):
+    """The core's LSTM rollout from raw arrays, through its bound parameter object."""
+    return _core.lstm_rollout(_core.LSTMParams(W_ih, W_hh, b, C, d), u, h0, c0)
+
+
 def _raw_nmrnn_args(**changes):
     z = np.zeros
     n, rank, n_mod, n_in, n_out = 5, 2, 3, 2, 1
@@ -609,11 +614,11 @@ RAW_CASES = [
     ("z0", _core.nmrnn_rollout, _raw_nmrnn_args(z0=z((2, 2)))),
     ("s_clamp", _core.nmrnn_rollout, _raw_nmrnn_args(s_clamp=z(3))),
     ("n_scale", _core.nmrnn_rollout, _raw_nmrnn_args(n_scale=0.0)),
-    ("W_ih", _core.lstm_rollout, _raw_lstm_args(W_ih=z((16, 2)))),
-    ("W_hh", _core.lstm_rollout, _raw_lstm_args(W_hh=z((20, 4)))),
-    ("b", _core.lstm_rollout, _raw_lstm_args(b=z(16))),
-    ("h0", _core.lstm_rollout, _raw_lstm_args(h0=z((2, 4)))),
-    ("c0", _core.lstm_rollout, _raw_lstm_args(c0=z((3, 5)))),
+    ("W_ih", lstm_rollout, _raw_lstm_args(W_ih=z((16, 2)))),
+    ("W_hh", lstm_rollout, _raw_lstm_args(W_hh=z((20, 4)))),
+    ("b", lstm_rollout, _raw_lstm_args(b=z(16))),
+    ("h0", lstm_rollout, _raw_lstm_args(h0=z((2, 4)))),
+    ("c0", lstm_rollout, _raw_lstm_args(c0=z((3, 5)))),
 ]
 
 
@@ -631,7 +636,7 @@ def test_raw_core_accepts_the_consistent_baseline():
     for function, kwargs in (
         (rate_rollout, _raw_rate_args()),
         (_core.nmrnn_rollout, _raw_nmrnn_args()),
-        (_core.lstm_rollout, _raw_lstm_args()),
+        (lstm_rollout, _raw_lstm_args()),
     ):
         outputs = function(**kwargs)
         assert all(o.shape[:2] == (3, 2) for o in outputs)
@@ -696,7 +701,7 @@ FUZZ_SCRIPT = textwrap.dedent("""
                 s_clamp=maybe(rank), alpha_x=0.1, alpha_z=0.05, n_scale=1.0)
         else:
             call = lambda: _core.lstm_rollout(
-                W_ih=a(4 * n, n_in), W_hh=a(4 * n, n), b=a(4 * n), C=a(n_out, n), d=a(n_out),
+                _core.LSTMParams(a(4 * n, n_in), a(4 * n, n), a(4 * n), a(n_out, n), a(n_out)),
                 u=a(T, B, n_in), h0=a(B, n), c0=a(B, n))
         try:
             call()

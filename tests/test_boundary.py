@@ -101,3 +101,14 @@ def test_loss_and_grad_goes_through_the_models_kernels():
     params, options, drive, loss = calls[0][:4]
     assert params is net._kernel() and loss == _core.Loss.mse
     assert isinstance(options, _core.RateOptions) and isinstance(drive, _core.RateDrive)
+
+
+def test_lstm_kernel_object_holds_the_models_arrays_without_copies():
+    net = fr.LSTM.random(5, 2, 1, dtype="float32")
+    params = net._kernel()
+    for name in ("W_ih", "W_hh", "b", "C", "d"):
+        assert getattr(params, name) is getattr(net, name), name
+    assert (params.n, params.n_in, params.n_out) == (5, 2, 1)
+    assert net._kernel() is params
+    with pytest.raises(TypeError):  # a converted copy would not be the model's array
+        _core.LSTMParams(net.W_ih.astype(np.float64), net.W_hh, net.b, net.C, net.d)

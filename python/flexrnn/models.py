@@ -96,6 +96,27 @@ class Model(ABC):
     has_modulator: ClassVar[bool] = False  # a modulator network (z) gates the recurrence
     # operation -> the core function that runs it on ``*self._kernel_args(...)``
     kernels: ClassVar[dict[str, Any]] = {}
+    # the bound parameter class of the core and the parameters it takes, in its order
+    _kernel_class: ClassVar[Any] = None
+    _kernel_params: ClassVar[tuple[str, ...]] = ()
+
+    def _kernel(self, p: dict[str, np.ndarray] | None = None) -> Any:
+        """The parameters as the core's kernels take them: a bound ``_kernel_class`` object
+        (``_core.RateRNNParams``, ``_core.LowRankRNNParams``, ``_core.LSTMParams``) holding
+        (not copying) the model's checked arrays ``_kernel_params``. The one place a model's
+        parameters are packed for C++: every kernel (rollout, loss_and_grad, fixed points,
+        Lyapunov, learning rules) takes this object. Kept while the model's arrays are the
+        same objects (training updates them in place; the kernels read the current values
+        at every call), rebuilt when one is reassigned. ``p``: the checked parameters
+        (``_check_shapes()``), when the caller has them."""
+        p = self._check_shapes() if p is None else p
+        arrays = tuple(p[name] for name in self._kernel_params)
+        cached = self.__dict__.get("_kernel_cache")
+        if cached is not None and all(a is b for a, b in zip(cached[0], arrays)):
+            return cached[1]
+        params = self._kernel_class(*arrays)
+        self._kernel_cache = (arrays, params)
+        return params
 
     @abstractmethod
     def _kernel_args(self, u: Any) -> tuple:
@@ -357,22 +378,6 @@ class _RateBase(Model):
         )
         _warn_if_diverged(x)
         return Trajectory(x=x, r=r, y=y)
-
-    def _kernel(self, p: dict[str, np.ndarray] | None = None) -> Any:
-        """The parameters as the core's kernels take them: a ``_core.RateRNNParams`` or
-        ``_core.LowRankRNNParams`` holding (not copying) the model's checked arrays. The one
-        place a rate network's parameters are packed for C++: every kernel (rollout,
-        loss_and_grad, fixed points, Lyapunov, learning rules) takes this object. Kept while
-        the model's arrays are the same objects (training updates them in place; the kernels
-        read the current values at every call), rebuilt when one is reassigned."""
-        p = self._check_shapes() if p is None else p
-        arrays = tuple(p[name] for name in self._kernel_params)
-        cached = self.__dict__.get("_kernel_cache")
-        if cached is not None and all(a is b for a, b in zip(cached[0], arrays)):
-            return cached[1]
-        params = self._kernel_class(*arrays)
-        self._kernel_cache = (arrays, params)
-        return params
 
     def _options(self, noise_std: Any = 0.0, seed: Any = 0) -> Any:
         """The ``_core.RateOptions`` of a run: alpha, phi, form and readout (as the core's
@@ -852,6 +857,8 @@ class LSTM(Model):
 
     _params = ("W_ih", "W_hh", "b", "C", "d", "h0", "c0")
     _hyper = ()
+    _kernel_params = ("W_ih", "W_hh", "b", "C", "d")
+    _kernel_class = _core.LSTMParams
     kernels: ClassVar[dict[str, Any]] = {
         "rollout": _core.lstm_rollout,
         "loss_and_grad": _core.lstm_loss_and_grad,
@@ -924,13 +931,14 @@ class LSTM(Model):
         return LSTMTrajectory(h=h, c=c, y=y)
 
     def _kernel_args(self, u, h0=None, c0=None) -> tuple:
-        """The validated positional arguments of the core's rollout (and loss_and_grad)."""
+        """(params, u, h0, c0): the arguments of ``kernels["rollout"]`` (and, followed by the
+        loss, of ``kernels["loss_and_grad"]``), checked, in the model's dtype."""
         p = self._check_shapes()
         u = check.inputs(u, p["W_ih"].shape[1], self._dtype)
         B = u.shape[1]
         h0 = check.initial_state("h0", h0, p["h0"], B)
         c0 = check.initial_state("c0", c0, p["c0"], B)
-        return p["W_ih"], p["W_hh"], p["b"], p["C"], p["d"], u, h0, c0
+        return self._kernel(p), u, h0, c0
 
 
 MODELS = {cls.__name__: cls for cls in (RateRNN, LowRankRNN, NMRNN, LSTM)}
