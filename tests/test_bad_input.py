@@ -524,6 +524,14 @@ def rate_rollout(*, W=None, U=None, V=None, W_in, b, W_out, b_out, u, x0, gain, 
     return _core.rate_rollout(params, options, drive)
 
 
+def nmrnn_rollout(*, W_z, B_z, b_z, A_z, c_z, U, V, B_x, C, d, W_zx, u, x0, z0, s_clamp,
+                  alpha_x, alpha_z, n_scale):  # fmt: skip
+    """The core's NM-RNN rollout from raw arrays, through its bound objects."""
+    params = _core.NMRNNParams(W_z, B_z, b_z, A_z, c_z, U, V, B_x, C, d, W_zx)
+    options = _core.NMRNNOptions(alpha_x, alpha_z, n_scale)
+    return _core.nmrnn_rollout(params, options, u, x0, z0, s_clamp)
+
+
 def lstm_rollout(*, W_ih, W_hh, b, C, d, u, h0, c0):
     """The core's LSTM rollout from raw arrays, through its bound parameter object."""
     return _core.lstm_rollout(_core.LSTMParams(W_ih, W_hh, b, C, d), u, h0, c0)
@@ -603,17 +611,17 @@ RAW_CASES = [
             "V": z((5, 2)),
         },
     ),
-    ("W_z", _core.nmrnn_rollout, _raw_nmrnn_args(W_z=z((3, 2)))),
-    ("B_z", _core.nmrnn_rollout, _raw_nmrnn_args(B_z=z((3, 3)))),
-    ("A_z", _core.nmrnn_rollout, _raw_nmrnn_args(A_z=z((3, 3)))),
-    ("c_z", _core.nmrnn_rollout, _raw_nmrnn_args(c_z=z(3))),
-    ("V", _core.nmrnn_rollout, _raw_nmrnn_args(V=z((5, 3)))),
-    ("B_x", _core.nmrnn_rollout, _raw_nmrnn_args(B_x=z((4, 2)))),
-    ("C", _core.nmrnn_rollout, _raw_nmrnn_args(C=z((1, 4)))),
-    ("W_zx", _core.nmrnn_rollout, _raw_nmrnn_args(W_zx=z((3, 4)))),
-    ("z0", _core.nmrnn_rollout, _raw_nmrnn_args(z0=z((2, 2)))),
-    ("s_clamp", _core.nmrnn_rollout, _raw_nmrnn_args(s_clamp=z(3))),
-    ("n_scale", _core.nmrnn_rollout, _raw_nmrnn_args(n_scale=0.0)),
+    ("W_z", nmrnn_rollout, _raw_nmrnn_args(W_z=z((3, 2)))),
+    ("B_z", nmrnn_rollout, _raw_nmrnn_args(B_z=z((3, 3)))),
+    ("A_z", nmrnn_rollout, _raw_nmrnn_args(A_z=z((3, 3)))),
+    ("c_z", nmrnn_rollout, _raw_nmrnn_args(c_z=z(3))),
+    ("V", nmrnn_rollout, _raw_nmrnn_args(V=z((5, 3)))),
+    ("B_x", nmrnn_rollout, _raw_nmrnn_args(B_x=z((4, 2)))),
+    ("C", nmrnn_rollout, _raw_nmrnn_args(C=z((1, 4)))),
+    ("W_zx", nmrnn_rollout, _raw_nmrnn_args(W_zx=z((3, 4)))),
+    ("z0", nmrnn_rollout, _raw_nmrnn_args(z0=z((2, 2)))),
+    ("s_clamp", nmrnn_rollout, _raw_nmrnn_args(s_clamp=z(3))),
+    ("n_scale", nmrnn_rollout, _raw_nmrnn_args(n_scale=0.0)),
     ("W_ih", lstm_rollout, _raw_lstm_args(W_ih=z((16, 2)))),
     ("W_hh", lstm_rollout, _raw_lstm_args(W_hh=z((20, 4)))),
     ("b", lstm_rollout, _raw_lstm_args(b=z(16))),
@@ -635,7 +643,7 @@ def test_raw_core_rejects_inconsistent_shapes(argument, function, kwargs):
 def test_raw_core_accepts_the_consistent_baseline():
     for function, kwargs in (
         (rate_rollout, _raw_rate_args()),
-        (_core.nmrnn_rollout, _raw_nmrnn_args()),
+        (nmrnn_rollout, _raw_nmrnn_args()),
         (lstm_rollout, _raw_lstm_args()),
     ):
         outputs = function(**kwargs)
@@ -695,10 +703,11 @@ FUZZ_SCRIPT = textwrap.dedent("""
                 return _core.rate_rollout(params, options, drive)
         elif kind == 2:
             call = lambda: _core.nmrnn_rollout(
-                W_z=a(n_mod, n_mod), B_z=a(n_mod, n_in), b_z=a(n_mod), A_z=a(rank, n_mod),
-                c_z=a(rank), U=a(n, rank), V=a(n, rank), B_x=a(n, n_in), C=a(n_out, n),
-                d=a(n_out), W_zx=maybe(n_mod, n), u=a(T, B, n_in), x0=a(B, n), z0=a(B, n_mod),
-                s_clamp=maybe(rank), alpha_x=0.1, alpha_z=0.05, n_scale=1.0)
+                _core.NMRNNParams(a(n_mod, n_mod), a(n_mod, n_in), a(n_mod), a(rank, n_mod),
+                                  a(rank), a(n, rank), a(n, rank), a(n, n_in), a(n_out, n),
+                                  a(n_out), maybe(n_mod, n)),
+                _core.NMRNNOptions(0.1, 0.05, 1.0), u=a(T, B, n_in), x0=a(B, n),
+                z0=a(B, n_mod), s_clamp=maybe(rank))
         else:
             call = lambda: _core.lstm_rollout(
                 _core.LSTMParams(a(4 * n, n_in), a(4 * n, n), a(4 * n), a(n_out, n), a(n_out)),

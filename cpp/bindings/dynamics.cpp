@@ -1,6 +1,7 @@
 #include "flexrnn/dynamics.hpp"
 
 #include "common.hpp"
+#include "nmrnn_objects.hpp"
 #include "rate_objects.hpp"
 
 namespace flexrnn::py_bind {
@@ -63,34 +64,18 @@ struct NMRNNMapArgs {
   Index n;  // joint state size n + n_mod
 };
 
+// The NM-RNN's map: its bound parameters (the readout is not read), its options and a
+// constant input u (n_in,).
 template <class S>
-NMRNNMapArgs<S> nmrnn_map_args(const Arr<S>& W_z, const Arr<S>& B_z, const Arr<S>& b_z,
-                               const Arr<S>& A_z, const Arr<S>& c_z, const Arr<S>& U,
-                               const Arr<S>& V, const Arr<S>& B_x,
-                               const std::optional<Arr<S>>& W_zx, const Arr<S>& u,
-                               double alpha_x, double alpha_z, double n_scale) {
-  const CMatMap<S> Wz = mat(W_z, "W_z"), Um = mat(U, "U");
-  const Index m = Wz.rows(), n = Um.rows(), r = Um.cols();
-  const Index n_in = u.ndim() == 1 ? u.shape(0) : -1;
-  checked(W_z, {m, m}, "W_z");
-  checked(u, {n_in < 0 ? 0 : n_in}, "u");
-  checked(B_z, {m, n_in}, "B_z");
-  checked(b_z, {m}, "b_z");
-  checked(A_z, {r, m}, "A_z");
-  checked(c_z, {r}, "c_z");
-  checked(V, {n, r}, "V");
-  checked(B_x, {n, n_in}, "B_x");
-  if (n_scale == 0.0) throw py::value_error("n_scale: must be nonzero");
+NMRNNMapArgs<S> nmrnn_map_args(const NMRNNParamsObject& p, const NMRNNOptions& opt,
+                               const Arr<S>& u) {
   NMRNNMapArgs<S> a;
-  const CMatMap<S> no_out(nullptr, 0, 0);
-  a.p.emplace(NMRNNParams<S>{Wz, mat(B_z, "B_z"), b_z.data(), mat(A_z, "A_z"), c_z.data(), Um,
-                             mat(V, "V"), mat(B_x, "B_x"), no_out, nullptr,
-                             checked(W_zx, {m, n}, "W_zx")});
-  a.spec.u = u.data();
-  a.spec.alpha = alpha_x;
-  a.spec.alpha_z = alpha_z;
-  a.spec.n_scale = n_scale;
-  a.n = n + m;
+  a.p.emplace(p.view<S>());
+  a.spec.u = checked(u, {p.n_in}, "u");
+  a.spec.alpha = opt.alpha_x;
+  a.spec.alpha_z = opt.alpha_z;
+  a.spec.n_scale = opt.n_scale;
+  a.n = p.n + p.n_mod;
   return a;
 }
 
@@ -155,39 +140,37 @@ py::tuple minimize_call(const Args& a, const Arr<S>& X0, int iters, double lr, d
   return py::make_tuple(X, q, its);
 }
 
-template <class S>
-void register_dtype(py::module_& m) {
+void register_nmrnn_maps(py::module_& m) {
   m.def(
       "nmrnn_map_at",
-      [](const Arr<S>& W_z, const Arr<S>& B_z, const Arr<S>& b_z, const Arr<S>& A_z,
-         const Arr<S>& c_z, const Arr<S>& U, const Arr<S>& V, const Arr<S>& B_x,
-         const std::optional<Arr<S>>& W_zx, const Arr<S>& u, double alpha_x, double alpha_z,
-         double n_scale, const Arr<S>& X, bool gradient, bool jacobian) {
-        const auto a = nmrnn_map_args<S>(W_z, B_z, b_z, A_z, c_z, U, V, B_x, W_zx, u, alpha_x,
-                                         alpha_z, n_scale);
-        return map_at_call(a, X, gradient, jacobian);
+      [](const NMRNNParamsObject& p, const NMRNNOptions& opt, const py::object& u,
+         const py::object& X, bool gradient, bool jacobian) {
+        auto go = [&](auto s) -> py::object {
+          using S = decltype(s);
+          const Arr<S> ua = as_arr<S>(u), Xa = as_arr<S>(X);
+          return map_at_call(nmrnn_map_args<S>(p, opt, ua), Xa, gradient, jacobian);
+        };
+        return p.f32 ? go(float{}) : go(double{});
       },
-      py::arg("W_z"), py::arg("B_z"), py::arg("b_z"), py::arg("A_z"), py::arg("c_z"),
-      py::arg("U"), py::arg("V"), py::arg("B_x"), py::arg("W_zx"), py::arg("u"),
-      py::arg("alpha_x"), py::arg("alpha_z"), py::arg("n_scale"), py::arg("X"),
-      py::arg("gradient"), py::arg("jacobian"),
-      "The NM-RNN's map of its joint state [x, z] at constant input u: (n_in,), at X: (K, n + "
-      "n_mod). Returns q: (K,), F(X): (K, n + n_mod), the gradient of q or None, the "
-      "Jacobians (K, n + n_mod, n + n_mod) or None.");
+      py::arg("params"), py::arg("options"), py::arg("u"), py::arg("X"), py::arg("gradient"),
+      py::arg("jacobian"),
+      "The NM-RNN's map of its joint state [x, z] (params: NMRNNParams, options: "
+      "NMRNNOptions) at constant input u: (n_in,), at X: (K, n + n_mod). Returns q: (K,), F(X): "
+      "(K, n + n_mod), the gradient of q or None, the Jacobians (K, n + n_mod, n + n_mod) or "
+      "None.");
   m.def(
       "nmrnn_minimize_q",
-      [](const Arr<S>& W_z, const Arr<S>& B_z, const Arr<S>& b_z, const Arr<S>& A_z,
-         const Arr<S>& c_z, const Arr<S>& U, const Arr<S>& V, const Arr<S>& B_x,
-         const std::optional<Arr<S>>& W_zx, const Arr<S>& u, double alpha_x, double alpha_z,
-         double n_scale, const Arr<S>& X0, int iters, double lr, double tol) {
-        const auto a = nmrnn_map_args<S>(W_z, B_z, b_z, A_z, c_z, U, V, B_x, W_zx, u, alpha_x,
-                                         alpha_z, n_scale);
-        return minimize_call(a, X0, iters, lr, tol);
+      [](const NMRNNParamsObject& p, const NMRNNOptions& opt, const py::object& u,
+         const py::object& X0, int iters, double lr, double tol) {
+        auto go = [&](auto s) -> py::object {
+          using S = decltype(s);
+          const Arr<S> ua = as_arr<S>(u), Xa = as_arr<S>(X0);
+          return minimize_call(nmrnn_map_args<S>(p, opt, ua), Xa, iters, lr, tol);
+        };
+        return p.f32 ? go(float{}) : go(double{});
       },
-      py::arg("W_z"), py::arg("B_z"), py::arg("b_z"), py::arg("A_z"), py::arg("c_z"),
-      py::arg("U"), py::arg("V"), py::arg("B_x"), py::arg("W_zx"), py::arg("u"),
-      py::arg("alpha_x"), py::arg("alpha_z"), py::arg("n_scale"), py::arg("X0"),
-      py::arg("iters"), py::arg("lr"), py::arg("tol"),
+      py::arg("params"), py::arg("options"), py::arg("u"), py::arg("X0"), py::arg("iters"),
+      py::arg("lr"), py::arg("tol"),
       "Minimise q over the NM-RNN's joint state from every row of X0: (K, n + n_mod); as "
       "rate_minimize_q.");
 }
@@ -264,9 +247,8 @@ void register_rate_maps(py::module_& m) {
 }  // namespace
 
 void register_dynamics(py::module_& m) {
-  register_dtype<double>(m);
-  register_dtype<float>(m);
   register_rate_maps(m);
+  register_nmrnn_maps(m);
 }
 
 }  // namespace flexrnn::py_bind

@@ -628,6 +628,8 @@ class NMRNN(Model):
     _params = ("W_z", "B_z", "b_z", "A_z", "c_z", "U", "V", "B_x", "C", "d", "x0", "z0", "W_zx")
     _optional = ("W_zx",)
     _hyper = ("tau_x", "tau_z", "dt", "n_scale")
+    _kernel_params = ("W_z", "B_z", "b_z", "A_z", "c_z", "U", "V", "B_x", "C", "d", "W_zx")
+    _kernel_class = _core.NMRNNParams
     low_rank = True
     has_modulator = True
     kernels: ClassVar[dict[str, Any]] = {
@@ -806,7 +808,9 @@ class NMRNN(Model):
         return NMRNNTrajectory(x=x, r=r, y=y, z=z, s=s)
 
     def _kernel_args(self, u, x0=None, z0=None, s_clamp=None, ablate=None) -> tuple:
-        """The validated positional arguments of the core's rollout (and loss_and_grad)."""
+        """(params, options, u, x0, z0, s_clamp): the arguments of ``kernels["rollout"]`` (and,
+        followed by the loss, of ``kernels["loss_and_grad"]``), checked, in the model's
+        dtype."""
         p = self._check_shapes()
         dt = self._dtype
         rank = p["U"].shape[1]
@@ -825,26 +829,11 @@ class NMRNN(Model):
                 if not 0 <= k < rank:
                     raise ValueError(f"ablate: component {k} not in 0..{rank - 1}")
                 s_clamp[k] = 0.0
-        return (
-            p["W_z"],
-            p["B_z"],
-            p["b_z"],
-            p["A_z"],
-            p["c_z"],
-            p["U"],
-            p["V"],
-            p["B_x"],
-            p["C"],
-            p["d"],
-            p["W_zx"],
-            u,
-            x0,
-            z0,
-            s_clamp,
-            self.alpha_x,
-            self.alpha_z,
-            self.n_scale,
-        )
+        return self._kernel(p), self._options(), u, x0, z0, s_clamp
+
+    def _options(self) -> Any:
+        """The ``_core.NMRNNOptions``: alpha_x, alpha_z and n_scale."""
+        return _core.NMRNNOptions(self.alpha_x, self.alpha_z, self.n_scale)
 
 
 class LSTM(Model):

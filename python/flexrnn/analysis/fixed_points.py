@@ -107,8 +107,7 @@ class _NetworkMap:
             self.gain, self.neuron_gain = 1.0, None
             self.u = _u_const(u_const, self.n_in, self.dtype)
             self.alpha = net.alpha_x
-            names = ("W_z", "B_z", "b_z", "A_z", "c_z", "U", "V", "B_x", "W_zx")
-            self._args = (*(p[k] for k in names), self.u, net.alpha_x, net.alpha_z, net.n_scale)
+            self._args = (net._kernel(p), net._options(), self.u)
             self._map_at, self._minimize = net.kernels["map_at"], net.kernels["minimize_q"]
             self.run_alpha = min(net.alpha_x, net.alpha_z)
         else:
