@@ -102,7 +102,7 @@ class Model(ABC):
 
     def _kernel(self, p: dict[str, np.ndarray] | None = None) -> Any:
         """The parameters as the core's kernels take them: a bound ``_kernel_class`` object
-        (``_core.RateRNNParams``, ``_core.LowRankRNNParams``, ``_core.LSTMParams``) holding
+        (``_core.RateRNNParams``, ``LowRankRNNParams``, ``NMRNNParams``, ``LSTMParams``) holding
         (not copying) the model's checked arrays ``_kernel_params``. The one place a model's
         parameters are packed for C++: every kernel (rollout, loss_and_grad, fixed points,
         Lyapunov, learning rules) takes this object. Kept while the model's arrays are the
