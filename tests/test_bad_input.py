@@ -511,6 +511,32 @@ def _raw_rate_args(**changes):
     return args
 
 
+def rate_rollout(*, W=None, U=None, V=None, W_in, b, W_out, b_out, u, x0, gain, gain_scalar,
+                 neuron_gain, alpha, phi, form, readout, noise_std, seed):  # fmt: skip
+    """The core's rate rollout from raw arrays, through its bound objects (a RateRNN's
+    when W is given, else a LowRankRNN's)."""
+    if W is not None:
+        params = _core.RateRNNParams(W, W_in, b, W_out, b_out)
+    else:
+        params = _core.LowRankRNNParams(U, V, W_in, b, W_out, b_out)
+    options = _core.RateOptions(alpha, phi, form, readout, noise_std, seed)
+    drive = _core.RateDrive(u, x0, gain, gain_scalar, neuron_gain)
+    return _core.rate_rollout(params, options, drive)
+
+
+def nmrnn_rollout(*, W_z, B_z, b_z, A_z, c_z, U, V, B_x, C, d, W_zx, u, x0, z0, s_clamp,
+                  alpha_x, alpha_z, n_scale):  # fmt: skip
+    """The core's NM-RNN rollout from raw arrays, through its bound objects."""
+    params = _core.NMRNNParams(W_z, B_z, b_z, A_z, c_z, U, V, B_x, C, d, W_zx)
+    options = _core.NMRNNOptions(alpha_x, alpha_z, n_scale)
+    return _core.nmrnn_rollout(params, options, u, x0, z0, s_clamp)
+
+
+def lstm_rollout(*, W_ih, W_hh, b, C, d, u, h0, c0):
+    """The core's LSTM rollout from raw arrays, through its bound parameter object."""
+    return _core.lstm_rollout(_core.LSTMParams(W_ih, W_hh, b, C, d), u, h0, c0)
+
+
 def _raw_nmrnn_args(**changes):
     z = np.zeros
     n, rank, n_mod, n_in, n_out = 5, 2, 3, 2, 1
@@ -556,51 +582,51 @@ def _raw_lstm_args(**changes):
 
 z = np.zeros
 RAW_CASES = [
-    ("W", _core.rate_rnn_rollout, _raw_rate_args(W=z((5, 4)))),
-    ("W", _core.rate_rnn_rollout, _raw_rate_args(W=z(5))),
-    ("W_in", _core.rate_rnn_rollout, _raw_rate_args(W_in=z((4, 2)))),
-    ("W_in", _core.rate_rnn_rollout, _raw_rate_args(W_in=z((5, 3)))),
-    ("b", _core.rate_rnn_rollout, _raw_rate_args(b=z(4))),
-    ("W_out", _core.rate_rnn_rollout, _raw_rate_args(W_out=z((1, 4)))),
-    ("b_out", _core.rate_rnn_rollout, _raw_rate_args(b_out=z(2))),
-    ("u", _core.rate_rnn_rollout, _raw_rate_args(u=z((3, 2)))),
-    ("x0", _core.rate_rnn_rollout, _raw_rate_args(x0=z((3, 5)))),
-    ("x0", _core.rate_rnn_rollout, _raw_rate_args(x0=z(5))),
-    ("gain", _core.rate_rnn_rollout, _raw_rate_args(gain=z((3, 1)))),
-    ("neuron_gain", _core.rate_rnn_rollout, _raw_rate_args(neuron_gain=z(4))),
-    ("phi", _core.rate_rnn_rollout, _raw_rate_args(phi="sigmoid")),
-    ("form", _core.rate_rnn_rollout, _raw_rate_args(form="voltage")),
-    ("readout", _core.rate_rnn_rollout, _raw_rate_args(readout="both")),
+    ("W", rate_rollout, _raw_rate_args(W=z((5, 4)))),
+    ("W", rate_rollout, _raw_rate_args(W=z(5))),
+    ("W_in", rate_rollout, _raw_rate_args(W_in=z((4, 2)))),
+    ("W_in", rate_rollout, _raw_rate_args(W_in=z((5, 3)))),
+    ("b", rate_rollout, _raw_rate_args(b=z(4))),
+    ("W_out", rate_rollout, _raw_rate_args(W_out=z((1, 4)))),
+    ("b_out", rate_rollout, _raw_rate_args(b_out=z(2))),
+    ("u", rate_rollout, _raw_rate_args(u=z((3, 2)))),
+    ("x0", rate_rollout, _raw_rate_args(x0=z((3, 5)))),
+    ("x0", rate_rollout, _raw_rate_args(x0=z(5))),
+    ("gain", rate_rollout, _raw_rate_args(gain=z((3, 1)))),
+    ("neuron_gain", rate_rollout, _raw_rate_args(neuron_gain=z(4))),
+    ("phi", rate_rollout, _raw_rate_args(phi="sigmoid")),
+    ("form", rate_rollout, _raw_rate_args(form="voltage")),
+    ("readout", rate_rollout, _raw_rate_args(readout="both")),
     (
         "V",
-        _core.low_rank_rnn_rollout,
+        rate_rollout,
         {**{k: v for k, v in _raw_rate_args().items() if k != "W"}, "U": z((5, 2)), "V": z((4, 2))},
     ),
     (
         "W_in",
-        _core.low_rank_rnn_rollout,
+        rate_rollout,
         {
             **{k: v for k, v in _raw_rate_args(W_in=z((4, 2))).items() if k != "W"},
             "U": z((5, 2)),
             "V": z((5, 2)),
         },
     ),
-    ("W_z", _core.nmrnn_rollout, _raw_nmrnn_args(W_z=z((3, 2)))),
-    ("B_z", _core.nmrnn_rollout, _raw_nmrnn_args(B_z=z((3, 3)))),
-    ("A_z", _core.nmrnn_rollout, _raw_nmrnn_args(A_z=z((3, 3)))),
-    ("c_z", _core.nmrnn_rollout, _raw_nmrnn_args(c_z=z(3))),
-    ("V", _core.nmrnn_rollout, _raw_nmrnn_args(V=z((5, 3)))),
-    ("B_x", _core.nmrnn_rollout, _raw_nmrnn_args(B_x=z((4, 2)))),
-    ("C", _core.nmrnn_rollout, _raw_nmrnn_args(C=z((1, 4)))),
-    ("W_zx", _core.nmrnn_rollout, _raw_nmrnn_args(W_zx=z((3, 4)))),
-    ("z0", _core.nmrnn_rollout, _raw_nmrnn_args(z0=z((2, 2)))),
-    ("s_clamp", _core.nmrnn_rollout, _raw_nmrnn_args(s_clamp=z(3))),
-    ("n_scale", _core.nmrnn_rollout, _raw_nmrnn_args(n_scale=0.0)),
-    ("W_ih", _core.lstm_rollout, _raw_lstm_args(W_ih=z((16, 2)))),
-    ("W_hh", _core.lstm_rollout, _raw_lstm_args(W_hh=z((20, 4)))),
-    ("b", _core.lstm_rollout, _raw_lstm_args(b=z(16))),
-    ("h0", _core.lstm_rollout, _raw_lstm_args(h0=z((2, 4)))),
-    ("c0", _core.lstm_rollout, _raw_lstm_args(c0=z((3, 5)))),
+    ("W_z", nmrnn_rollout, _raw_nmrnn_args(W_z=z((3, 2)))),
+    ("B_z", nmrnn_rollout, _raw_nmrnn_args(B_z=z((3, 3)))),
+    ("A_z", nmrnn_rollout, _raw_nmrnn_args(A_z=z((3, 3)))),
+    ("c_z", nmrnn_rollout, _raw_nmrnn_args(c_z=z(3))),
+    ("V", nmrnn_rollout, _raw_nmrnn_args(V=z((5, 3)))),
+    ("B_x", nmrnn_rollout, _raw_nmrnn_args(B_x=z((4, 2)))),
+    ("C", nmrnn_rollout, _raw_nmrnn_args(C=z((1, 4)))),
+    ("W_zx", nmrnn_rollout, _raw_nmrnn_args(W_zx=z((3, 4)))),
+    ("z0", nmrnn_rollout, _raw_nmrnn_args(z0=z((2, 2)))),
+    ("s_clamp", nmrnn_rollout, _raw_nmrnn_args(s_clamp=z(3))),
+    ("n_scale", nmrnn_rollout, _raw_nmrnn_args(n_scale=0.0)),
+    ("W_ih", lstm_rollout, _raw_lstm_args(W_ih=z((16, 2)))),
+    ("W_hh", lstm_rollout, _raw_lstm_args(W_hh=z((20, 4)))),
+    ("b", lstm_rollout, _raw_lstm_args(b=z(16))),
+    ("h0", lstm_rollout, _raw_lstm_args(h0=z((2, 4)))),
+    ("c0", lstm_rollout, _raw_lstm_args(c0=z((3, 5)))),
 ]
 
 
@@ -616,9 +642,9 @@ def test_raw_core_rejects_inconsistent_shapes(argument, function, kwargs):
 
 def test_raw_core_accepts_the_consistent_baseline():
     for function, kwargs in (
-        (_core.rate_rnn_rollout, _raw_rate_args()),
-        (_core.nmrnn_rollout, _raw_nmrnn_args()),
-        (_core.lstm_rollout, _raw_lstm_args()),
+        (rate_rollout, _raw_rate_args()),
+        (nmrnn_rollout, _raw_nmrnn_args()),
+        (lstm_rollout, _raw_lstm_args()),
     ):
         outputs = function(**kwargs)
         assert all(o.shape[:2] == (3, 2) for o in outputs)
@@ -626,9 +652,9 @@ def test_raw_core_accepts_the_consistent_baseline():
 
 def test_raw_core_rejects_mixed_or_complex_dtypes_with_type_error():
     with pytest.raises(TypeError):
-        _core.rate_rnn_rollout(**_raw_rate_args(W=np.zeros((5, 5), dtype=complex)))
+        rate_rollout(**_raw_rate_args(W=np.zeros((5, 5), dtype=complex)))
     with pytest.raises(TypeError):
-        _core.rate_rnn_rollout(**_raw_rate_args(seed=-1))
+        rate_rollout(**_raw_rate_args(seed=-1))
 
 
 FUZZ_SCRIPT = textwrap.dedent("""
@@ -664,19 +690,27 @@ FUZZ_SCRIPT = textwrap.dedent("""
                           phi=str(rng.choice(["tanh", "relu", "softplus", "identity"])),
                           form=str(rng.choice(["current", "rate"])), readout="rate",
                           noise_std=float(rng.random() < 0.5), seed=int(rng.integers(0, 2**63)))
-            if kind == 0:
-                call = lambda: _core.rate_rnn_rollout(W=a(n, n), **common)
-            else:
-                call = lambda: _core.low_rank_rnn_rollout(U=a(n, rank), V=a(n, rank), **common)
+            def call(kind=kind, common=common):
+                options = _core.RateOptions(common.pop("alpha"), common.pop("phi"),
+                                            common.pop("form"), common.pop("readout"),
+                                            common.pop("noise_std"), common.pop("seed"))
+                drive = _core.RateDrive(*(common.pop(k) for k in
+                                          ("u", "x0", "gain", "gain_scalar", "neuron_gain")))
+                if kind == 0:
+                    params = _core.RateRNNParams(a(n, n), *common.values())
+                else:
+                    params = _core.LowRankRNNParams(a(n, rank), a(n, rank), *common.values())
+                return _core.rate_rollout(params, options, drive)
         elif kind == 2:
             call = lambda: _core.nmrnn_rollout(
-                W_z=a(n_mod, n_mod), B_z=a(n_mod, n_in), b_z=a(n_mod), A_z=a(rank, n_mod),
-                c_z=a(rank), U=a(n, rank), V=a(n, rank), B_x=a(n, n_in), C=a(n_out, n),
-                d=a(n_out), W_zx=maybe(n_mod, n), u=a(T, B, n_in), x0=a(B, n), z0=a(B, n_mod),
-                s_clamp=maybe(rank), alpha_x=0.1, alpha_z=0.05, n_scale=1.0)
+                _core.NMRNNParams(a(n_mod, n_mod), a(n_mod, n_in), a(n_mod), a(rank, n_mod),
+                                  a(rank), a(n, rank), a(n, rank), a(n, n_in), a(n_out, n),
+                                  a(n_out), maybe(n_mod, n)),
+                _core.NMRNNOptions(0.1, 0.05, 1.0), u=a(T, B, n_in), x0=a(B, n),
+                z0=a(B, n_mod), s_clamp=maybe(rank))
         else:
             call = lambda: _core.lstm_rollout(
-                W_ih=a(4 * n, n_in), W_hh=a(4 * n, n), b=a(4 * n), C=a(n_out, n), d=a(n_out),
+                _core.LSTMParams(a(4 * n, n_in), a(4 * n, n), a(4 * n), a(n_out, n), a(n_out)),
                 u=a(T, B, n_in), h0=a(B, n), c0=a(B, n))
         try:
             call()

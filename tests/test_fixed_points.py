@@ -34,9 +34,7 @@ SMOOTH_PHIS = ("tanh", "softplus", "shifted_tanh", "identity")  # no kink for di
 
 
 def _rate_core_args(net, u, gain=1.0, neuron_gain=None):
-    W = net.W if isinstance(net, fr.RateRNN) else None
-    U, V = (net.U, net.V) if isinstance(net, fr.LowRankRNN) else (None, None)
-    return (W, U, V, net.W_in, net.b, u, gain, neuron_gain, net.alpha, net.phi, net.form)
+    return (net._kernel(), net._options(), u, gain, neuron_gain)
 
 
 def _rate_reference_kwargs(net, u, gain=1.0, neuron_gain=None):
@@ -46,8 +44,7 @@ def _rate_reference_kwargs(net, u, gain=1.0, neuron_gain=None):
 
 
 def _nmrnn_core_args(net, u):
-    return (net.W_z, net.B_z, net.b_z, net.A_z, net.c_z, net.U, net.V, net.B_x, net.W_zx, u,
-            net.alpha_x, net.alpha_z, net.n_scale)  # fmt: skip
+    return (net._kernel(), net._options(), u)
 
 
 def _nmrnn_reference_kwargs(net, u):

@@ -61,10 +61,11 @@ def test_force_run_split_in_two_calls_equals_one_call(seed, split, dtype, learn)
             for a, b_ in parts:
                 z_io = z
                 if impl == "core":
+                    params = _core.RateRNNParams(W, W_in, b, W_out, b_out)
+                    options = _core.ForceOptions(_core.RateOptions(*args[:4]), args[4], a, learn)
                     y, _ = _core.force_run(
-                        W, W_in, b, W_out, b_out, W_fb, P, u[a:b_], target[a:b_], None, x,
-                        *args, a, learn, z_io,
-                    )  # fmt: skip
+                        params, options, W_fb, P, u[a:b_], target[a:b_], None, x, z_io
+                    )
                 else:
                     y, _ = ref.force_run(
                         W, W_in, b, W_out, b_out, W_fb, P, u[a:b_], target[a:b_], None, x,

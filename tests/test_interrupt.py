@@ -71,8 +71,10 @@ def force_in_place():
     args = (W, p["W_in"][:n].copy(), p["b"][:n].copy(), W_out[:, :n].copy(), p["b_out"],
             np.ones((n, 2), f32))
     W_out_n = args[3]
-    call = lambda: _core.force_run(*args, P, u, target, None, x, net.alpha, "tanh", "current",
-                                   "rate", 1, 0, True, z)
+    params = _core.RateRNNParams(*args[:5])
+    options = _core.ForceOptions(_core.RateOptions(net.alpha, "tanh", "current", "rate"), 1, 0,
+                                 True)
+    call = lambda: _core.force_run(params, options, args[5], P, u, target, None, x, z)
     return call, [W_out_n, P, x, z]
 
 
@@ -94,10 +96,12 @@ def full_force_in_place():
     u = np.zeros((T, 1, 1), f32)
     f = np.ones((T, 1, 2), f32)
     hint = np.zeros((T, 1, 1), f32)
+    params = _core.RateRNNParams(J, np.zeros((n, 1), f32), np.zeros(n, f32), W_out,
+                                 np.zeros(2, f32))
+    options = _core.ForceOptions(_core.RateOptions(0.1, "tanh"), 1, 0, True)
     call = lambda: _core.full_force_run(
-        J, np.zeros((n, 1), f32), np.zeros(n, f32), W_out, np.zeros(2, f32), J.copy(),
-        np.ones((n, 2), f32), np.ones((n, 1), f32), P, u, f, hint, None, x, x.copy(), 0.1,
-        "tanh", 1, 0, True)
+        params, options, J.copy(), np.ones((n, 2), f32), np.ones((n, 1), f32), P, u, f, hint,
+        None, x, x.copy())
     return call, [J, W_out, P, x]
 
 
@@ -108,10 +112,12 @@ def hebbian_in_place():
     W = p["W"].copy()
     Rbar = np.full(1, np.nan)
     T, B = 4000, 20
+    params = _core.RateRNNParams(W, p["W_in"], p["b"], p["W_out"], p["b_out"])
+    options = _core.HebbianOptions(_core.RateOptions(net.alpha, "tanh", "current", "rate"),
+                                   0.003, 30.0, 0.05, 0.01, 2e-4, 0.75, 200, 0, 0, True)
     call = lambda: _core.hebbian_run(
-        W, p["W_in"], p["b"], p["W_out"], p["b_out"], np.zeros((T, B, 2), f32),
-        np.zeros((B, 2), f32), np.zeros((B, n), f32), None, Rbar, net.alpha, "tanh", "rate",
-        0.003, 30.0, 0.05, 0.01, 2e-4, 0.75, 200, 0, 0, True)
+        params, options, np.zeros((T, B, 2), f32), np.zeros((B, 2), f32),
+        np.zeros((B, n), f32), None, Rbar)
     return call, [W, Rbar]
 
 

@@ -97,9 +97,10 @@ def test_force_run_matches_reference(
     x = rng.normal(0, 0.5, (B, n)).astype(dtype)
     mine = [a["W_out"].copy(), P.copy(), x.copy()]
     theirs = [a["W_out"].copy(), P.copy(), x.copy()]
-    y, updates = _core.force_run(a["W"], a["W_in"], a["b"], mine[0], a["b_out"], W_fb, mine[1],
-                                 u, target, mask, mine[2], 0.3, "tanh", form, readout,
-                                 update_every, step0, learn)  # fmt: skip
+    params = _core.RateRNNParams(a["W"], a["W_in"], a["b"], mine[0], a["b_out"])
+    options = _core.ForceOptions(_core.RateOptions(0.3, "tanh", form, readout), update_every,
+                                 step0, learn)  # fmt: skip
+    y, updates = _core.force_run(params, options, W_fb, mine[1], u, target, mask, mine[2])
     y_ref, updates_ref = ref.force_run(
         a["W"], a["W_in"], a["b"], theirs[0], a["b_out"], W_fb, theirs[1], u, target, mask,
         theirs[2], alpha=0.3, phi="tanh", form=form, readout=readout,
@@ -180,9 +181,10 @@ def test_full_force_run_matches_reference(
     x_D = rng.normal(0, 0.5, (B, n)).astype(dtype)
     mine = [a["W"].copy(), a["W_out"].copy(), P.copy(), x.copy()]
     theirs = [a["W"].copy(), a["W_out"].copy(), P.copy(), x.copy()]
-    y, updates = _core.full_force_run(mine[0], a["W_in"], a["b"], mine[1], a["b_out"], J_D, w_f,
-                                      w_h, mine[2], u, f, hint, mask, mine[3], x_D, 0.2, "tanh",
-                                      update_every, 0, True)  # fmt: skip
+    params = _core.RateRNNParams(mine[0], a["W_in"], a["b"], mine[1], a["b_out"])
+    options = _core.ForceOptions(_core.RateOptions(0.2, "tanh"), update_every, 0, True)
+    y, updates = _core.full_force_run(params, options, J_D, w_f, w_h, mine[2], u, f, hint, mask,
+                                      mine[3], x_D)  # fmt: skip
     y_ref, updates_ref = ref.full_force_run(
         theirs[0], a["W_in"], a["b"], theirs[1], a["b_out"], J_D, w_f, w_h, theirs[2], u, f,
         hint, mask, theirs[3], x_D, alpha=0.2, phi="tanh", update_every=update_every, step0=0,
@@ -238,7 +240,8 @@ def test_population_loss_matches_reference(seed, P, n, n_in, n_out, T, B, form, 
     target = rng.normal(size=(T, B, n_out)).astype(dtype)
     mask = (rng.random((T, B, n_out)) < 0.5).astype(dtype) if masked else None
     args = [pop[k] for k in ("W", "W_in", "b", "W_out", "b_out", "x0")]
-    loss, y = _core.population_loss(*args, u, target, mask, 0.2, "tanh", form, "rate", True)
+    options = _core.RateOptions(0.2, "tanh", form, "rate")
+    loss, y = _core.population_loss(*args, u, target, mask, options, True)
     loss_ref, y_ref = ref.population_loss(*args, u, target, mask, alpha=0.2, phi="tanh",
                                           form=form, readout="rate")  # fmt: skip
     assert_close(y, y_ref)
@@ -255,8 +258,8 @@ def test_population_loss_does_not_depend_on_the_thread_count(dtype, restore_thre
     results = []
     for threads in (1, 2):
         fr.set_num_threads(threads)
-        results.append(_core.population_loss(*args, u, target, None, 0.1, "tanh", "current",
-                                             "rate", True))  # fmt: skip
+        options = _core.RateOptions(0.1, "tanh", "current", "rate")
+        results.append(_core.population_loss(*args, u, target, None, options, True))
     assert np.array_equal(results[0][0], results[1][0])
     assert np.array_equal(results[0][1], results[1][1])
 
@@ -351,9 +354,10 @@ def test_hebbian_matches_reference_for_a_short_fixed_seed_run(seed, n, B, dtype,
     W, W_ref, Rbar_ref = a["W"].copy(), a["W"].copy(), Rbar.copy()
     opts = dict(kick_prob=0.05, kick_amp=3.0, trace_decay=0.8, eta=0.5, clip=1e-2,
                 reward_decay=0.75, window=6)  # fmt: skip
-    y, R = _core.hebbian_run(W, a["W_in"], a["b"], a["W_out"], a["b_out"], u, target, x0,
-                             condition, Rbar, 0.2, "tanh", readout, *opts.values(), seed, 3,
-                             learn)  # fmt: skip
+    params = _core.RateRNNParams(W, a["W_in"], a["b"], a["W_out"], a["b_out"])
+    options = _core.HebbianOptions(_core.RateOptions(0.2, "tanh", "current", readout),
+                                   *opts.values(), seed, 3, learn)  # fmt: skip
+    y, R = _core.hebbian_run(params, options, u, target, x0, condition, Rbar)
     y_ref, R_ref = ref.hebbian_run(
         W_ref, a["W_in"], a["b"], a["W_out"], a["b_out"], u, target, x0, condition, Rbar_ref,
         alpha=0.2, phi="tanh", readout=readout, **opts, seed=seed, trial0=3, learn=learn,
@@ -387,8 +391,10 @@ def test_hebbian_kick_enters_the_eligibility_as_its_whole_jump(trace_decay):
             np.ones((1, 1)), b[None].copy(), np.zeros(1, np.int64))  # fmt: skip
     # W_out = 0, target 1: R = 1; Rbar = 0, eta 1, no clip: W changes by -e
     W, Rbar = np.zeros((n, n)), np.zeros(1)
-    _core.hebbian_run(W, *args, Rbar, alpha, "tanh", "rate", kick_prob, kick_amp, trace_decay,
-                      1.0, 1e30, 0.75, 1, seed, 0, True)  # fmt: skip
+    options = _core.HebbianOptions(_core.RateOptions(alpha, "tanh", "current", "rate"),
+                                   kick_prob, kick_amp, trace_decay, 1.0, 1e30, 0.75, 1, seed, 0,
+                                   True)  # fmt: skip
+    _core.hebbian_run(_core.RateRNNParams(W, *args[:4]), options, *args[4:], Rbar)
     np.testing.assert_allclose(-W, want, rtol=1e-12, atol=1e-12)
     W_ref, Rbar_ref = np.zeros((n, n)), np.zeros(1)
     ref.hebbian_run(
@@ -456,16 +462,18 @@ def test_core_learning_kernels_validate_shapes_naming_the_argument():
     with raises_naming("W_in"):
         _core.population_loss(np.zeros((2, 3, 3)), np.zeros((2, 3, 2)), np.zeros((2, 3)),
                               np.zeros((2, 1, 3)), np.zeros((2, 1)), np.zeros((2, 3)),
-                              np.zeros((4, 1, 1)), np.zeros((4, 1, 1)), None, 0.1, "tanh",
-                              "current", "rate", False)  # fmt: skip
+                              np.zeros((4, 1, 1)), np.zeros((4, 1, 1)), None,
+                              _core.RateOptions(0.1, "tanh", "current", "rate"), False)  # fmt: skip
     with raises_naming("parent"):
         _core.mutate_population([np.zeros((2, 3))], np.array([0, 5]), np.ones(2, np.uint8),
                                 0.1, 0, 0)  # fmt: skip
     with raises_naming("condition"):
-        _core.hebbian_run(np.zeros((3, 3)), np.zeros((3, 1)), np.zeros(3), np.zeros((1, 3)),
-                          np.zeros(1), np.zeros((4, 2, 1)), np.zeros((2, 1)), np.zeros((2, 3)),
-                          np.array([0, 3]), np.zeros(2), 0.1, "tanh", "rate", 0.0, 1.0, 0.8,
-                          0.1, 1e-3, 0.75, 2, 0, 0, True)  # fmt: skip
+        params = _core.RateRNNParams(np.zeros((3, 3)), np.zeros((3, 1)), np.zeros(3),
+                                     np.zeros((1, 3)), np.zeros(1))  # fmt: skip
+        options = _core.HebbianOptions(_core.RateOptions(0.1, "tanh", "current", "rate"), 0.0,
+                                       1.0, 0.8, 0.1, 1e-3, 0.75, 2, 0, 0, True)  # fmt: skip
+        _core.hebbian_run(params, options, np.zeros((4, 2, 1)), np.zeros((2, 1)),
+                          np.zeros((2, 3)), np.array([0, 3]), np.zeros(2))  # fmt: skip
 
 
 def test_exploratory_run_without_kicks_is_the_plain_rollout():

@@ -100,8 +100,7 @@ def _adam_numpy(net, X0, iters, lr, gain=1.0):
 def _adam_cpp(net, X0, iters, lr):
     u = np.zeros(net.W_in.shape[1], net.dtype)
     X, q, _ = flexrnn._core.rate_minimize_q(
-        net.W, None, None, net.W_in, net.b, u, 1.0, None, net.alpha, net.phi, net.form,
-        X0, iters, lr, 0.0,
+        net._kernel(), net._options(), u, 1.0, None, X0, iters, lr, 0.0,
     )  # fmt: skip
     return X, q
 

@@ -104,26 +104,9 @@ def _force_impls(pb: dict[str, Any]) -> list[Impl]:
 
     def cpp():
         W_out, P, x = state()
-        y, _ = flexrnn._core.force_run(
-            pb["W"],
-            pb["W_in"],
-            pb["b"],
-            W_out,
-            pb["b_out"],
-            pb["W_fb"],
-            P,
-            pb["u"],
-            pb["target"],
-            None,
-            x,
-            pb["alpha"],
-            "tanh",
-            "current",
-            "rate",
-            1,
-            0,
-            True,
-        )
+        params = flexrnn._core.RateRNNParams(pb["W"], pb["W_in"], pb["b"], W_out, pb["b_out"])
+        opt = flexrnn._core.ForceOptions(flexrnn._core.RateOptions(pb["alpha"], "tanh"), 1, 0, True)
+        y, _ = flexrnn._core.force_run(params, opt, pb["W_fb"], P, pb["u"], pb["target"], None, x)
         return y, W_out, P
 
     def numpy_ref():

@@ -52,7 +52,7 @@ def _ga_impls(ctx: Context, dtype: str, T: int) -> list[Impl]:
 
     def cpp():
         loss, _ = flexrnn._core.population_loss(
-            *args, trials.u, trials.target, mask, alpha, "tanh", "current", "rate", False
+            *args, trials.u, trials.target, mask, flexrnn._core.RateOptions(alpha, "tanh"), False
         )
         kids = flexrnn._core.mutate_population(trained, parent, mutate, 0.005, 0, 1)
         return loss, kids

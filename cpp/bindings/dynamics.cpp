@@ -1,6 +1,8 @@
 #include "flexrnn/dynamics.hpp"
 
 #include "common.hpp"
+#include "nmrnn_objects.hpp"
+#include "rate_objects.hpp"
 
 namespace flexrnn::py_bind {
 namespace {
@@ -15,40 +17,43 @@ struct MapArgs {
   std::vector<S> zeros;  // W_out / b_out stand-ins: the map reads no readout
 };
 
+// The map's settings: the network's bound parameters (their readout is not read), alpha, phi
+// and form of its options, a constant input u (n_in,), the gain and per-neuron gains.
 template <class S>
-MapArgs<S> map_args(const std::optional<Arr<S>>& W, const std::optional<Arr<S>>& U,
-                    const std::optional<Arr<S>>& V, const Arr<S>& W_in, const Arr<S>& b,
-                    const Arr<S>& u, double gain, const std::optional<Arr<S>>& neuron_gain,
-                    double alpha, const std::string& phi, const std::string& form) {
+MapArgs<S> map_args(const RateParamsObject& p, const RateOptions& opt, const Arr<S>& u,
+                    double gain, const std::optional<Arr<S>>& neuron_gain) {
   MapArgs<S> a;
-  const CMatMap<S> no_out(nullptr, 0, 0);
-  if (W.has_value() == U.has_value() || U.has_value() != V.has_value()) {
-    throw py::value_error("W: give either W (dense) or U and V (low rank)");
-  }
-  if (W) {
-    const CMatMap<S> Wm = mat(*W, "W");
-    if (Wm.rows() != Wm.cols()) throw py::value_error("W: expected a square (n, n) matrix");
-    a.n = Wm.rows();
+  if (p.low_rank) {
+    a.low_rank.emplace(p.factors<S>());
   } else {
-    a.n = mat(*U, "U").rows();
-    checked(*V, {a.n, U->shape(1)}, "V");
+    a.dense.emplace(p.dense<S>());
   }
-  const CMatMap<S> W_in_m = mat(W_in, "W_in");
-  checked(W_in, {a.n, W_in_m.cols()}, "W_in");
-  checked(b, {a.n}, "b");
-  a.spec.u = checked(u, {W_in_m.cols()}, "u");
+  a.n = p.n;
+  a.spec.u = checked(u, {p.n_in}, "u");
   a.spec.gain = S(gain);
   a.spec.neuron_gain = checked(neuron_gain, {a.n}, "neuron_gain");
-  a.spec.alpha = alpha;
-  a.spec.phi = phi_from_name(phi);
-  a.spec.form = form_from_name(form);
-  if (W) {
-    a.dense.emplace(RateRNNParams<S>{mat(*W, "W"), W_in_m, b.data(), no_out, nullptr});
-  } else {
-    a.low_rank.emplace(
-        LowRankRNNParams<S>{mat(*U, "U"), mat(*V, "V"), W_in_m, b.data(), no_out, nullptr});
-  }
+  a.spec.alpha = opt.alpha;
+  a.spec.phi = opt.phi;
+  a.spec.form = opt.form;
   return a;
+}
+
+// An array argument in the parameters' dtype (converted when given in another), kept alive
+// by the caller for the call.
+template <class S>
+Arr<S> as_arr(const py::object& a) {
+  return py::cast<Arr<S>>(a);
+}
+template <class S>
+std::optional<Arr<S>> as_optional(const py::object& a) {
+  if (a.is_none()) return std::nullopt;
+  return py::cast<Arr<S>>(a);
+}
+
+// f(S{}) in the dtype of the parameters.
+template <class F>
+auto in_dtype(const RateParamsObject& p, F&& f) {
+  return p.f32 ? f(float{}) : f(double{});
 }
 
 // The NM-RNN's arrays (no readout: the map does not read it), checked against U and W_z.
@@ -59,34 +64,18 @@ struct NMRNNMapArgs {
   Index n;  // joint state size n + n_mod
 };
 
+// The NM-RNN's map: its bound parameters (the readout is not read), its options and a
+// constant input u (n_in,).
 template <class S>
-NMRNNMapArgs<S> nmrnn_map_args(const Arr<S>& W_z, const Arr<S>& B_z, const Arr<S>& b_z,
-                               const Arr<S>& A_z, const Arr<S>& c_z, const Arr<S>& U,
-                               const Arr<S>& V, const Arr<S>& B_x,
-                               const std::optional<Arr<S>>& W_zx, const Arr<S>& u,
-                               double alpha_x, double alpha_z, double n_scale) {
-  const CMatMap<S> Wz = mat(W_z, "W_z"), Um = mat(U, "U");
-  const Index m = Wz.rows(), n = Um.rows(), r = Um.cols();
-  const Index n_in = u.ndim() == 1 ? u.shape(0) : -1;
-  checked(W_z, {m, m}, "W_z");
-  checked(u, {n_in < 0 ? 0 : n_in}, "u");
-  checked(B_z, {m, n_in}, "B_z");
-  checked(b_z, {m}, "b_z");
-  checked(A_z, {r, m}, "A_z");
-  checked(c_z, {r}, "c_z");
-  checked(V, {n, r}, "V");
-  checked(B_x, {n, n_in}, "B_x");
-  if (n_scale == 0.0) throw py::value_error("n_scale: must be nonzero");
+NMRNNMapArgs<S> nmrnn_map_args(const NMRNNParamsObject& p, const NMRNNOptions& opt,
+                               const Arr<S>& u) {
   NMRNNMapArgs<S> a;
-  const CMatMap<S> no_out(nullptr, 0, 0);
-  a.p.emplace(NMRNNParams<S>{Wz, mat(B_z, "B_z"), b_z.data(), mat(A_z, "A_z"), c_z.data(), Um,
-                             mat(V, "V"), mat(B_x, "B_x"), no_out, nullptr,
-                             checked(W_zx, {m, n}, "W_zx")});
-  a.spec.u = u.data();
-  a.spec.alpha = alpha_x;
-  a.spec.alpha_z = alpha_z;
-  a.spec.n_scale = n_scale;
-  a.n = n + m;
+  a.p.emplace(p.view<S>());
+  a.spec.u = checked(u, {p.n_in}, "u");
+  a.spec.alpha = opt.alpha_x;
+  a.spec.alpha_z = opt.alpha_z;
+  a.spec.n_scale = opt.n_scale;
+  a.n = p.n + p.n_mod;
   return a;
 }
 
@@ -151,110 +140,115 @@ py::tuple minimize_call(const Args& a, const Arr<S>& X0, int iters, double lr, d
   return py::make_tuple(X, q, its);
 }
 
-template <class S>
-void register_dtype(py::module_& m) {
-  m.def(
-      "rate_map_at",
-      [](const std::optional<Arr<S>>& W, const std::optional<Arr<S>>& U,
-         const std::optional<Arr<S>>& V, const Arr<S>& W_in, const Arr<S>& b, const Arr<S>& u,
-         double gain, const std::optional<Arr<S>>& neuron_gain, double alpha,
-         const std::string& phi, const std::string& form, const Arr<S>& X, bool gradient,
-         bool jacobian) {
-        const auto a = map_args<S>(W, U, V, W_in, b, u, gain, neuron_gain, alpha, phi, form);
-        return map_at_call(a, X, gradient, jacobian);
-      },
-      py::arg("W"), py::arg("U"), py::arg("V"), py::arg("W_in"), py::arg("b"), py::arg("u"),
-      py::arg("gain"), py::arg("neuron_gain"), py::arg("alpha"), py::arg("phi"),
-      py::arg("form"), py::arg("X"), py::arg("gradient"), py::arg("jacobian"),
-      "The map x -> F(x) of a rate network (W, or U and V) at constant input u: (n_in,), at the "
-      "states X: (K, n). Returns q = |F(x) - x|^2 / 2: (K,), F(X): (K, n), the gradient of q: "
-      "(K, n) or None, the Jacobians of F: (K, n, n) or None.");
-  m.def(
-      "rate_minimize_q",
-      [](const std::optional<Arr<S>>& W, const std::optional<Arr<S>>& U,
-         const std::optional<Arr<S>>& V, const Arr<S>& W_in, const Arr<S>& b, const Arr<S>& u,
-         double gain, const std::optional<Arr<S>>& neuron_gain, double alpha,
-         const std::string& phi, const std::string& form, const Arr<S>& X0, int iters,
-         double lr, double tol) {
-        const auto a = map_args<S>(W, U, V, W_in, b, u, gain, neuron_gain, alpha, phi, form);
-        return minimize_call(a, X0, iters, lr, tol);
-      },
-      py::arg("W"), py::arg("U"), py::arg("V"), py::arg("W_in"), py::arg("b"), py::arg("u"),
-      py::arg("gain"), py::arg("neuron_gain"), py::arg("alpha"), py::arg("phi"),
-      py::arg("form"), py::arg("X0"), py::arg("iters"), py::arg("lr"), py::arg("tol"),
-      "Minimise q(x) = |F(x) - x|^2 / 2 from every row of X0: (K, n) by Adam (own moments per "
-      "state). Returns the states (K, n), q (K,) and the steps taken (K,).");
+void register_nmrnn_maps(py::module_& m) {
   m.def(
       "nmrnn_map_at",
-      [](const Arr<S>& W_z, const Arr<S>& B_z, const Arr<S>& b_z, const Arr<S>& A_z,
-         const Arr<S>& c_z, const Arr<S>& U, const Arr<S>& V, const Arr<S>& B_x,
-         const std::optional<Arr<S>>& W_zx, const Arr<S>& u, double alpha_x, double alpha_z,
-         double n_scale, const Arr<S>& X, bool gradient, bool jacobian) {
-        const auto a = nmrnn_map_args<S>(W_z, B_z, b_z, A_z, c_z, U, V, B_x, W_zx, u, alpha_x,
-                                         alpha_z, n_scale);
-        return map_at_call(a, X, gradient, jacobian);
+      [](const NMRNNParamsObject& p, const NMRNNOptions& opt, const py::object& u,
+         const py::object& X, bool gradient, bool jacobian) {
+        auto go = [&](auto s) -> py::object {
+          using S = decltype(s);
+          const Arr<S> ua = as_arr<S>(u), Xa = as_arr<S>(X);
+          return map_at_call(nmrnn_map_args<S>(p, opt, ua), Xa, gradient, jacobian);
+        };
+        return p.f32 ? go(float{}) : go(double{});
       },
-      py::arg("W_z"), py::arg("B_z"), py::arg("b_z"), py::arg("A_z"), py::arg("c_z"),
-      py::arg("U"), py::arg("V"), py::arg("B_x"), py::arg("W_zx"), py::arg("u"),
-      py::arg("alpha_x"), py::arg("alpha_z"), py::arg("n_scale"), py::arg("X"),
-      py::arg("gradient"), py::arg("jacobian"),
-      "The NM-RNN's map of its joint state [x, z] at constant input u: (n_in,), at X: (K, n + "
-      "n_mod). Returns q: (K,), F(X): (K, n + n_mod), the gradient of q or None, the "
-      "Jacobians (K, n + n_mod, n + n_mod) or None.");
+      py::arg("params"), py::arg("options"), py::arg("u"), py::arg("X"), py::arg("gradient"),
+      py::arg("jacobian"),
+      "The NM-RNN's map of its joint state [x, z] (params: NMRNNParams, options: "
+      "NMRNNOptions) at constant input u: (n_in,), at X: (K, n + n_mod). Returns q: (K,), F(X): "
+      "(K, n + n_mod), the gradient of q or None, the Jacobians (K, n + n_mod, n + n_mod) or "
+      "None.");
   m.def(
       "nmrnn_minimize_q",
-      [](const Arr<S>& W_z, const Arr<S>& B_z, const Arr<S>& b_z, const Arr<S>& A_z,
-         const Arr<S>& c_z, const Arr<S>& U, const Arr<S>& V, const Arr<S>& B_x,
-         const std::optional<Arr<S>>& W_zx, const Arr<S>& u, double alpha_x, double alpha_z,
-         double n_scale, const Arr<S>& X0, int iters, double lr, double tol) {
-        const auto a = nmrnn_map_args<S>(W_z, B_z, b_z, A_z, c_z, U, V, B_x, W_zx, u, alpha_x,
-                                         alpha_z, n_scale);
-        return minimize_call(a, X0, iters, lr, tol);
+      [](const NMRNNParamsObject& p, const NMRNNOptions& opt, const py::object& u,
+         const py::object& X0, int iters, double lr, double tol) {
+        auto go = [&](auto s) -> py::object {
+          using S = decltype(s);
+          const Arr<S> ua = as_arr<S>(u), Xa = as_arr<S>(X0);
+          return minimize_call(nmrnn_map_args<S>(p, opt, ua), Xa, iters, lr, tol);
+        };
+        return p.f32 ? go(float{}) : go(double{});
       },
-      py::arg("W_z"), py::arg("B_z"), py::arg("b_z"), py::arg("A_z"), py::arg("c_z"),
-      py::arg("U"), py::arg("V"), py::arg("B_x"), py::arg("W_zx"), py::arg("u"),
-      py::arg("alpha_x"), py::arg("alpha_z"), py::arg("n_scale"), py::arg("X0"),
-      py::arg("iters"), py::arg("lr"), py::arg("tol"),
+      py::arg("params"), py::arg("options"), py::arg("u"), py::arg("X0"), py::arg("iters"),
+      py::arg("lr"), py::arg("tol"),
       "Minimise q over the NM-RNN's joint state from every row of X0: (K, n + n_mod); as "
       "rate_minimize_q.");
+}
+
+void register_rate_maps(py::module_& m) {
+  m.def(
+      "rate_map_at",
+      [](const RateParamsObject& p, const RateOptions& opt, const py::object& u, double gain,
+         const py::object& neuron_gain, const py::object& X, bool gradient, bool jacobian) {
+        return in_dtype(p, [&](auto s) {
+          using S = decltype(s);
+          const Arr<S> ua = as_arr<S>(u), Xa = as_arr<S>(X);
+          const auto ng = as_optional<S>(neuron_gain);
+          return map_at_call(map_args<S>(p, opt, ua, gain, ng), Xa, gradient, jacobian);
+        });
+      },
+      py::arg("params"), py::arg("options"), py::arg("u"), py::arg("gain"),
+      py::arg("neuron_gain"), py::arg("X"), py::arg("gradient"), py::arg("jacobian"),
+      "The map x -> F(x) of a rate network (params: RateRNNParams or LowRankRNNParams; "
+      "options: RateOptions, of which alpha, phi and form) at constant input u: (n_in,), at "
+      "the states X: (K, n). Returns q = |F(x) - x|^2 / 2: (K,), F(X): (K, n), the gradient of "
+      "q: (K, n) or None, the Jacobians of F: (K, n, n) or None.");
+  m.def(
+      "rate_minimize_q",
+      [](const RateParamsObject& p, const RateOptions& opt, const py::object& u, double gain,
+         const py::object& neuron_gain, const py::object& X0, int iters, double lr, double tol) {
+        return in_dtype(p, [&](auto s) {
+          using S = decltype(s);
+          const Arr<S> ua = as_arr<S>(u), Xa = as_arr<S>(X0);
+          const auto ng = as_optional<S>(neuron_gain);
+          return minimize_call(map_args<S>(p, opt, ua, gain, ng), Xa, iters, lr, tol);
+        });
+      },
+      py::arg("params"), py::arg("options"), py::arg("u"), py::arg("gain"),
+      py::arg("neuron_gain"), py::arg("X0"), py::arg("iters"), py::arg("lr"), py::arg("tol"),
+      "Minimise q(x) = |F(x) - x|^2 / 2 from every row of X0: (K, n) by Adam (own moments per "
+      "state); arguments as rate_map_at. Returns the states (K, n), q (K,) and the steps taken "
+      "(K,).");
   m.def(
       "rate_lyapunov_spectrum",
-      [](const std::optional<Arr<S>>& W, const std::optional<Arr<S>>& U,
-         const std::optional<Arr<S>>& V, const Arr<S>& W_in, const Arr<S>& b, const Arr<S>& u,
-         const Arr<S>& gains, const std::optional<Arr<S>>& neuron_gain, double alpha,
-         const std::string& phi, const std::string& form, const Arr<S>& x0, int k, int steps,
-         int transient, int reorthonormalize, std::uint64_t seed) {
-        const auto a = map_args<S>(W, U, V, W_in, b, u, 1.0, neuron_gain, alpha, phi, form);
-        const CMatMap<S> X0 = mat(x0, "x0");
-        checked(x0, {X0.rows(), a.n}, "x0");
-        const Index B = X0.rows();
-        checked(gains, {B}, "gains");
-        if (k < 1 || k > a.n) throw py::value_error("k: must be in 1..n");
-        if (steps < 1) throw py::value_error("steps: must be >= 1");
-        if (transient < 0) throw py::value_error("transient: must be >= 0");
-        if (reorthonormalize < 1) throw py::value_error("reorthonormalize: must be >= 1");
-        const LyapunovOptions opt{k, steps, transient, reorthonormalize, seed};
-        Arr<S> out({B, static_cast<Index>(k)});
-        S* od = out.mutable_data();
-        with_params(a, [&](const auto& p) {
-          lyapunov_spectrum(p, a.spec, gains.data(), x0.data(), B, opt, od);
+      [](const RateParamsObject& p, const RateOptions& opt, const py::object& u,
+         const py::object& gains, const py::object& neuron_gain, const py::object& x0, int k,
+         int steps, int transient, int reorthonormalize, std::uint64_t seed) {
+        return in_dtype(p, [&](auto s) {
+          using S = decltype(s);
+          const Arr<S> ua = as_arr<S>(u), ga = as_arr<S>(gains), xa = as_arr<S>(x0);
+          const auto ng = as_optional<S>(neuron_gain);
+          const auto a = map_args<S>(p, opt, ua, 1.0, ng);
+          const CMatMap<S> X0 = mat(xa, "x0");
+          checked(xa, {X0.rows(), a.n}, "x0");
+          const Index B = X0.rows();
+          checked(ga, {B}, "gains");
+          if (k < 1 || k > a.n) throw py::value_error("k: must be in 1..n");
+          if (steps < 1) throw py::value_error("steps: must be >= 1");
+          if (transient < 0) throw py::value_error("transient: must be >= 0");
+          if (reorthonormalize < 1) throw py::value_error("reorthonormalize: must be >= 1");
+          const LyapunovOptions lo{k, steps, transient, reorthonormalize, seed};
+          Arr<S> out({B, static_cast<Index>(k)});
+          S* od = out.mutable_data();
+          with_params(a, [&](const auto& params) {
+            lyapunov_spectrum(params, a.spec, ga.data(), xa.data(), B, lo, od);
+          });
+          return py::object(out);
         });
-        return out;
       },
-      py::arg("W"), py::arg("U"), py::arg("V"), py::arg("W_in"), py::arg("b"), py::arg("u"),
-      py::arg("gains"), py::arg("neuron_gain"), py::arg("alpha"), py::arg("phi"),
-      py::arg("form"), py::arg("x0"), py::arg("k"), py::arg("steps"), py::arg("transient"),
-      py::arg("reorthonormalize"), py::arg("seed"),
+      py::arg("params"), py::arg("options"), py::arg("u"), py::arg("gains"),
+      py::arg("neuron_gain"), py::arg("x0"), py::arg("k"), py::arg("steps"),
+      py::arg("transient"), py::arg("reorthonormalize"), py::arg("seed"),
       "Lyapunov spectra (QR method) of the map at constant input u, one run per row of x0: "
-      "(B, n) at gains: (B,). Returns (B, k) exponents per step of the map (divide by alpha "
-      "for units of tau).");
+      "(B, n) at gains: (B,); params and options as in rate_map_at. Returns (B, k) exponents "
+      "per step of the map (divide by alpha for units of tau).");
 }
 
 }  // namespace
 
 void register_dynamics(py::module_& m) {
-  register_dtype<double>(m);
-  register_dtype<float>(m);
+  register_rate_maps(m);
+  register_nmrnn_maps(m);
 }
 
 }  // namespace flexrnn::py_bind

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common.hpp"
+#include "enums.hpp"
 #include "flexrnn/loss.hpp"
 
 namespace flexrnn::py_bind {
@@ -19,10 +20,10 @@ struct LossArgs {
 // mse: target and mask (T, B, n_out); cross_entropy: integer labels (T, B) in 0..n_out-1
 // wherever mask (T, B) is nonzero.
 template <class S>
-LossArgs<S> loss_args(const std::string& kind, const py::object& target, const py::object& mask,
-                      Index T, Index B, Index n_out) {
+LossArgs<S> loss_args(LossKind kind, const py::object& target, const py::object& mask, Index T,
+                      Index B, Index n_out) {
   LossArgs<S> a;
-  a.spec.kind = loss_from_name(kind);
+  a.spec.kind = kind;
   a.spec.T = T;
   a.spec.B = B;
   a.spec.n_out = n_out;
@@ -49,6 +50,14 @@ LossArgs<S> loss_args(const std::string& kind, const py::object& target, const p
     }
   }
   return a;
+}
+
+// kind: a Loss value or its name
+template <class S>
+LossArgs<S> loss_args(const py::object& kind, const py::object& target, const py::object& mask,
+                      Index T, Index B, Index n_out) {
+  return loss_args<S>(enum_arg<LossKind>(kind, &loss_from_name, "loss"), target, mask, T, B,
+                      n_out);
 }
 
 template <class S>

@@ -49,7 +49,9 @@ ProgramArrays program_from(const py::object& obj, Index d, Index n_custom, const
     throw py::value_error(what + ": atom arrays of mismatched shapes");
   }
   if (n_w > 0 && a.weights.shape(1) != d) {
-    throw py::value_error(what + ": weights must be (n_weights, " + std::to_string(d) + ")");
+    throw py::value_error(what + ": weights must be (n_weights, " + std::to_string(d) +
+                          "): a Readout's w has " + std::to_string(a.weights.shape(1)) +
+                          " values, the state has " + std::to_string(d));
   }
   const std::int32_t* start = a.start.data();
   const std::int32_t* code = a.code.data();
@@ -461,6 +463,29 @@ void register_dtype(py::module_& m) {
 }  // namespace
 
 void register_mop(py::module_& m) {
+  py::enum_<ProgramOp>(m, "ProgramOp", "Operations of a terminal program (docs/internals.md).")
+      .value("atom", ProgramOp::atom)
+      .value("op_not", ProgramOp::op_not)
+      .value("op_and", ProgramOp::op_and)
+      .value("op_or", ProgramOp::op_or);
+  py::enum_<AtomKind>(m, "AtomKind", "Atoms of a terminal program (docs/internals.md).")
+      .value("energy", AtomKind::energy)
+      .value("abs", AtomKind::abs)
+      .value("linear", AtomKind::linear)
+      .value("ellipse", AtomKind::ellipse)
+      .value("l1", AtomKind::l1)
+      .value("heart", AtomKind::heart)
+      .value("custom", AtomKind::custom);
+  m.def(
+      "mop_check_program",
+      [](const py::object& program, Index d, Index n_custom, const std::string& name) {
+        if (program.is_none()) throw py::value_error(name + ": no program");
+        program_from(program, d, n_custom, name.c_str());
+      },
+      py::arg("program"), py::arg("d"), py::arg("n_custom"), py::arg("name"),
+      "Validate a compiled terminal program (the dict of compile_sets) for states of dimension "
+      "d with n_custom custom predicates, as every MOP kernel does before reading it: a "
+      "ValueError naming the program (name) and the problem.");
   register_dtype<float>(m);
   register_dtype<double>(m);
 }

@@ -23,6 +23,11 @@ from flexrnn._io import NpzReader, atomic_savez
 from flexrnn._version import __version__
 from flexrnn.reference.names import FORMS, PHI_NAMES, READOUTS
 
+# The core's enums by the names of reference/names.py (tests check that both agree).
+PHI = _core.Phi.__members__
+FORM = _core.Form.__members__
+READOUT = _core.Readout.__members__
+
 FORMAT = "flexrnn-model"
 FORMAT_VERSION = 1
 
@@ -84,6 +89,45 @@ class Model(ABC):
     _params: ClassVar[tuple[str, ...]] = ()
     _optional: ClassVar[tuple[str, ...]] = ()
     _hyper: ClassVar[tuple[str, ...]] = ()
+
+    # Capabilities, stated as data: consumers ask the model, not isinstance.
+    takes_gain: ClassVar[bool] = False  # run/loss_and_grad take gain, neuron_gain, noise_std, seed
+    low_rank: ClassVar[bool] = False  # the recurrent weights are factors U, V (W = U V^T / n)
+    has_modulator: ClassVar[bool] = False  # a modulator network (z) gates the recurrence
+    # operation -> the core function that runs it on ``*self._kernel_args(...)``
+    kernels: ClassVar[dict[str, Any]] = {}
+    # the bound parameter class of the core and the parameters it takes, in its order
+    _kernel_class: ClassVar[Any] = None
+    _kernel_params: ClassVar[tuple[str, ...]] = ()
+
+    def _kernel(self, p: dict[str, np.ndarray] | None = None) -> Any:
+        """The parameters as the core's kernels take them: a bound ``_kernel_class`` object
+        (``_core.RateRNNParams``, ``LowRankRNNParams``, ``NMRNNParams``, ``LSTMParams``) holding
+        (not copying) the model's checked arrays ``_kernel_params``. The one place a model's
+        parameters are packed for C++: every kernel (rollout, loss_and_grad, fixed points,
+        Lyapunov, learning rules) takes this object. Kept while the model's arrays are the
+        same objects (training updates them in place; the kernels read the current values
+        at every call), rebuilt when one is reassigned. ``p``: the checked parameters
+        (``_check_shapes()``), when the caller has them."""
+        p = self._check_shapes() if p is None else p
+        arrays = tuple(p[name] for name in self._kernel_params)
+        cached = self.__dict__.get("_kernel_cache")
+        if cached is not None and all(a is b for a, b in zip(cached[0], arrays)):
+            return cached[1]
+        params = self._kernel_class(*arrays)
+        self._kernel_cache = (arrays, params)
+        return params
+
+    @abstractmethod
+    def _kernel_args(self, u: Any) -> tuple:
+        """The arguments of ``kernels["rollout"]`` (and, followed by the loss, of
+        ``kernels["loss_and_grad"]``) for inputs ``u`` and the model's own initial state,
+        checked: the one place a model packs its arguments for the core."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_kernel_cache", None)  # the bound kernel object is rebuilt on demand
+        return state
 
     @abstractmethod
     def _shapes(self, p: dict[str, np.ndarray]) -> dict[str, tuple]:
@@ -250,6 +294,16 @@ def _normal(rng: np.random.Generator, shape: tuple, std: float) -> np.ndarray:
 class _RateBase(Model):
     """RateRNN and LowRankRNN: shared hyperparameters and run()."""
 
+    takes_gain = True  # run and loss_and_grad take gain, neuron_gain, noise_std and seed
+    has_modulator = False
+    kernels: ClassVar[dict[str, Any]] = {
+        "rollout": _core.rate_rollout,
+        "loss_and_grad": _core.rate_loss_and_grad,
+        "map_at": _core.rate_map_at,
+        "minimize_q": _core.rate_minimize_q,
+        "lyapunov": _core.rate_lyapunov_spectrum,
+    }
+
     def _check_hyper(self):
         self._init_hyper(self.tau, self.dt, self.phi, self.form, self.readout)
 
@@ -319,28 +373,60 @@ class _RateBase(Model):
         Trajectory with ``x``, ``r``: (T, B, n) and ``y``: (T, B, n_out), the state
         after each step.
         """
-        args = self._core_args(u, x0, gain, neuron_gain, noise_std, seed)
-        x, r, y = getattr(_core, self._core_rollout)(*args)
+        x, r, y = self.kernels["rollout"](
+            *self._kernel_args(u, x0, gain, neuron_gain, noise_std, seed)
+        )
         _warn_if_diverged(x)
         return Trajectory(x=x, r=r, y=y)
 
-    def _core_args(self, u, x0, gain, neuron_gain, noise_std, seed) -> tuple:
-        """The validated positional arguments of the core's rollout (and loss_and_grad)."""
-        p = self._check_shapes()
+    def _options(self, noise_std: Any = 0.0, seed: Any = 0) -> Any:
+        """The ``_core.RateOptions`` of a run: alpha, phi, form and readout (as the core's
+        enums), the noise std and the noise generator's seed, checked."""
+        return _core.RateOptions(
+            self.alpha,
+            PHI[self.phi],
+            FORM[self.form],
+            READOUT[self.readout],
+            check.scalar("noise_std", noise_std, nonneg=True),
+            check.seed("seed", seed),
+        )
+
+    def _drive(
+        self,
+        u: Any,
+        x0: Any = None,
+        gain: Any = 1.0,
+        neuron_gain: Any = None,
+        p: dict[str, np.ndarray] | None = None,
+    ) -> Any:
+        """The ``_core.RateDrive`` of a run: inputs, initial states (None: the model's x0),
+        gains, checked and in the model's dtype (converted once here). ``p``: the checked
+        parameters (``_check_shapes()``), when the caller has them."""
+        p = self._check_shapes() if p is None else p
         dt = self._dtype
-        n, n_in = p["x0"].shape[0], p["W_in"].shape[1]
-        u = check.inputs(u, n_in, dt)
+        n = p["x0"].shape[0]
+        u = check.inputs(u, p["W_in"].shape[1], dt)
         T, B = u.shape[:2]
         x0 = check.initial_state("x0", x0, p["x0"], B)
         gain_arr, gain_scalar = _gain_args(gain, T, B, dt)
         if neuron_gain is not None:
             neuron_gain = check.array("neuron_gain", neuron_gain, dt, (n,))
-        noise_std = check.scalar("noise_std", noise_std, nonneg=True)
-        seed = check.seed("seed", seed)
-        recurrent = [p[name] for name in self._recurrent]  # W, or U and V
-        return (*recurrent, p["W_in"], p["b"], p["W_out"], p["b_out"], u, x0, gain_arr,
-                gain_scalar, neuron_gain, self.alpha, self.phi, self.form, self.readout,
-                noise_std, seed)  # fmt: skip
+        return _core.RateDrive(u, x0, gain_arr, gain_scalar, neuron_gain)
+
+    def _kernel_args(
+        self,
+        u: Any,
+        x0: Any = None,
+        gain: Any = 1.0,
+        neuron_gain: Any = None,
+        noise_std: Any = 0.0,
+        seed: Any = 0,
+    ) -> tuple[Any, Any, Any]:
+        """(params, options, drive): the arguments of ``kernels["rollout"]`` and (followed by
+        the loss) of ``kernels["loss_and_grad"]``."""
+        p = self._check_shapes()
+        drive = self._drive(u, x0, gain, neuron_gain, p)
+        return self._kernel(p), self._options(noise_std, seed), drive
 
 
 class RateRNN(_RateBase):
@@ -353,8 +439,17 @@ class RateRNN(_RateBase):
 
     _params = ("W", "W_in", "b", "W_out", "b_out", "x0")
     _recurrent = ("W",)
-    _core_rollout = "rate_rnn_rollout"
-    _core_loss_and_grad = "rate_rnn_loss_and_grad"
+    _kernel_params = ("W", "W_in", "b", "W_out", "b_out")
+    _kernel_class = _core.RateRNNParams
+    low_rank = False
+    # the learning rules that train a dense W or W_out take this model's _kernel() object
+    kernels: ClassVar[dict[str, Any]] = {
+        **_RateBase.kernels,
+        "force": _core.force_run,
+        "full_force": _core.full_force_run,
+        "hebbian": _core.hebbian_run,
+        "population_loss": _core.population_loss,
+    }
     _hyper = ("tau", "dt", "phi", "form", "readout")
 
     def __init__(
@@ -440,8 +535,9 @@ class LowRankRNN(_RateBase):
 
     _params = ("U", "V", "W_in", "b", "W_out", "b_out", "x0")
     _recurrent = ("U", "V")
-    _core_rollout = "low_rank_rnn_rollout"
-    _core_loss_and_grad = "low_rank_rnn_loss_and_grad"
+    _kernel_params = ("U", "V", "W_in", "b", "W_out", "b_out")
+    _kernel_class = _core.LowRankRNNParams
+    low_rank = True
     _hyper = ("tau", "dt", "phi", "readout")
 
     def __init__(
@@ -532,6 +628,16 @@ class NMRNN(Model):
     _params = ("W_z", "B_z", "b_z", "A_z", "c_z", "U", "V", "B_x", "C", "d", "x0", "z0", "W_zx")
     _optional = ("W_zx",)
     _hyper = ("tau_x", "tau_z", "dt", "n_scale")
+    _kernel_params = ("W_z", "B_z", "b_z", "A_z", "c_z", "U", "V", "B_x", "C", "d", "W_zx")
+    _kernel_class = _core.NMRNNParams
+    low_rank = True
+    has_modulator = True
+    kernels: ClassVar[dict[str, Any]] = {
+        "rollout": _core.nmrnn_rollout,
+        "loss_and_grad": _core.nmrnn_loss_and_grad,
+        "map_at": _core.nmrnn_map_at,
+        "minimize_q": _core.nmrnn_minimize_q,
+    }
 
     def __init__(
         self,
@@ -697,12 +803,14 @@ class NMRNN(Model):
         ablate: component indices held at 0 (shorthand for s_clamp).
         Returns x, r = tanh(x): (T, B, n), z: (T, B, n_mod), s: (T, B, rank), y: (T, B, n_out).
         """
-        x, r, z, s, y = _core.nmrnn_rollout(*self._core_args(u, x0, z0, s_clamp, ablate))
+        x, r, z, s, y = self.kernels["rollout"](*self._kernel_args(u, x0, z0, s_clamp, ablate))
         _warn_if_diverged(x)
         return NMRNNTrajectory(x=x, r=r, y=y, z=z, s=s)
 
-    def _core_args(self, u, x0, z0, s_clamp, ablate) -> tuple:
-        """The validated positional arguments of the core's rollout (and loss_and_grad)."""
+    def _kernel_args(self, u, x0=None, z0=None, s_clamp=None, ablate=None) -> tuple:
+        """(params, options, u, x0, z0, s_clamp): the arguments of ``kernels["rollout"]`` (and,
+        followed by the loss, of ``kernels["loss_and_grad"]``), checked, in the model's
+        dtype."""
         p = self._check_shapes()
         dt = self._dtype
         rank = p["U"].shape[1]
@@ -721,26 +829,11 @@ class NMRNN(Model):
                 if not 0 <= k < rank:
                     raise ValueError(f"ablate: component {k} not in 0..{rank - 1}")
                 s_clamp[k] = 0.0
-        return (
-            p["W_z"],
-            p["B_z"],
-            p["b_z"],
-            p["A_z"],
-            p["c_z"],
-            p["U"],
-            p["V"],
-            p["B_x"],
-            p["C"],
-            p["d"],
-            p["W_zx"],
-            u,
-            x0,
-            z0,
-            s_clamp,
-            self.alpha_x,
-            self.alpha_z,
-            self.n_scale,
-        )
+        return self._kernel(p), self._options(), u, x0, z0, s_clamp
+
+    def _options(self) -> Any:
+        """The ``_core.NMRNNOptions``: alpha_x, alpha_z and n_scale."""
+        return _core.NMRNNOptions(self.alpha_x, self.alpha_z, self.n_scale)
 
 
 class LSTM(Model):
@@ -753,6 +846,12 @@ class LSTM(Model):
 
     _params = ("W_ih", "W_hh", "b", "C", "d", "h0", "c0")
     _hyper = ()
+    _kernel_params = ("W_ih", "W_hh", "b", "C", "d")
+    _kernel_class = _core.LSTMParams
+    kernels: ClassVar[dict[str, Any]] = {
+        "rollout": _core.lstm_rollout,
+        "loss_and_grad": _core.lstm_loss_and_grad,
+    }
 
     def __init__(self, W_ih, W_hh, C, b=None, d=None, h0=None, c0=None, *, dtype=None, copy=True):
         W_hh_arr = check.real_array("W_hh", W_hh)
@@ -816,18 +915,19 @@ class LSTM(Model):
 
     def run(self, u: Any, h0: Any = None, c0: Any = None) -> LSTMTrajectory:
         """u: (T, B, n_in); h0, c0: None, (n,) or (B, n). Returns h, c: (T, B, n), y."""
-        h, c, y = _core.lstm_rollout(*self._core_args(u, h0, c0))
+        h, c, y = self.kernels["rollout"](*self._kernel_args(u, h0, c0))
         _warn_if_diverged(c)
         return LSTMTrajectory(h=h, c=c, y=y)
 
-    def _core_args(self, u, h0, c0) -> tuple:
-        """The validated positional arguments of the core's rollout (and loss_and_grad)."""
+    def _kernel_args(self, u, h0=None, c0=None) -> tuple:
+        """(params, u, h0, c0): the arguments of ``kernels["rollout"]`` (and, followed by the
+        loss, of ``kernels["loss_and_grad"]``), checked, in the model's dtype."""
         p = self._check_shapes()
         u = check.inputs(u, p["W_ih"].shape[1], self._dtype)
         B = u.shape[1]
         h0 = check.initial_state("h0", h0, p["h0"], B)
         c0 = check.initial_state("c0", c0, p["c0"], B)
-        return p["W_ih"], p["W_hh"], p["b"], p["C"], p["d"], u, h0, c0
+        return self._kernel(p), u, h0, c0
 
 
 MODELS = {cls.__name__: cls for cls in (RateRNN, LowRankRNN, NMRNN, LSTM)}

@@ -57,9 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from flexrnn import _core
 from flexrnn import _validate as check
-from flexrnn.models import NMRNN, LowRankRNN, RateRNN
 
 __all__ = ["FixedPoints", "LineAttractor", "fixed_points", "line_attractor"]
 
@@ -78,7 +76,7 @@ class _NetworkMap:
     Jacobians and the Adam minimiser from ``_core``; the state size N; runs for sampling."""
 
     def __init__(self, net: Any, u_const: Any, gain: Any, neuron_gain: Any):
-        if isinstance(net, (RateRNN, LowRankRNN)):
+        if getattr(net, "takes_gain", False):  # a rate network: its bound parameters and options
             p = net._check_shapes()
             self.dtype = net.dtype
             self.n_in = p["W_in"].shape[1]
@@ -90,14 +88,11 @@ class _NetworkMap:
                 else check.array("neuron_gain", neuron_gain, self.dtype, (self.N,))
             )
             self.u = _u_const(u_const, self.n_in, self.dtype)
-            W = p["W"] if isinstance(net, RateRNN) else None
-            U, V = (p["U"], p["V"]) if isinstance(net, LowRankRNN) else (None, None)
             self.alpha = net.alpha
-            self._args = (W, U, V, p["W_in"], p["b"], self.u, self.gain, self.neuron_gain,
-                          net.alpha, net.phi, net.form)  # fmt: skip
-            self._map_at, self._minimize = _core.rate_map_at, _core.rate_minimize_q
+            self._args = (net._kernel(p), net._options(), self.u, self.gain, self.neuron_gain)
+            self._map_at, self._minimize = net.kernels["map_at"], net.kernels["minimize_q"]
             self.run_alpha = net.alpha
-        elif isinstance(net, NMRNN):
+        elif getattr(net, "has_modulator", False):  # the NM-RNN: its joint state [x, z]
             if check.scalar("gain", gain) != 1.0:
                 raise ValueError(
                     "gain: an NMRNN's gains come from its modulator; gain applies to "
@@ -112,9 +107,8 @@ class _NetworkMap:
             self.gain, self.neuron_gain = 1.0, None
             self.u = _u_const(u_const, self.n_in, self.dtype)
             self.alpha = net.alpha_x
-            names = ("W_z", "B_z", "b_z", "A_z", "c_z", "U", "V", "B_x", "W_zx")
-            self._args = (*(p[k] for k in names), self.u, net.alpha_x, net.alpha_z, net.n_scale)
-            self._map_at, self._minimize = _core.nmrnn_map_at, _core.nmrnn_minimize_q
+            self._args = (net._kernel(p), net._options(), self.u)
+            self._map_at, self._minimize = net.kernels["map_at"], net.kernels["minimize_q"]
             self.run_alpha = min(net.alpha_x, net.alpha_z)
         else:
             raise TypeError(
@@ -137,7 +131,7 @@ class _NetworkMap:
         constants (of the slowest variable) in steps, at most 2000."""
         T = int(min(2000, max(10, np.ceil(5.0 / self.run_alpha))))
         u = np.broadcast_to(self.u, (T, batch, self.n_in))
-        if isinstance(self.net, NMRNN):
+        if self.net.has_modulator:
             n = self.net.n
             x0 = rng.standard_normal((batch, self.N))
             out = self.net.run(u, x0=x0[:, :n], z0=x0[:, n:])
@@ -152,7 +146,7 @@ class _NetworkMap:
         if arr.ndim == 3:
             arr = arr.reshape(shape[0] * shape[1], shape[2])
         if arr.ndim != 2 or arr.shape[1] != self.N or arr.shape[0] == 0:
-            what = "[x, z] joint states" if isinstance(self.net, NMRNN) else "states"
+            what = "[x, z] joint states" if self.net.has_modulator else "states"
             raise ValueError(
                 f"{name}: expected {what} of shape (K, {self.N}) or (T, B, {self.N}) with "
                 f"K >= 1, got {shape}"

@@ -16,9 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from flexrnn import _core
 from flexrnn import _validate as check
-from flexrnn.models import LowRankRNN, RateRNN
 
 from .fixed_points import _u_const
 
@@ -80,7 +78,7 @@ def lyapunov_spectrum(
     those of a complex pair of Jacobian eigenvalues, need not come out in order; they are
     sorted.)
     """
-    if not isinstance(net, (RateRNN, LowRankRNN)):
+    if "lyapunov" not in getattr(net, "kernels", {}):
         raise TypeError(
             f"net: expected a RateRNN or LowRankRNN, got {type(net).__name__} (Lyapunov "
             "spectra of the NMRNN's joint state are not provided; its fixed points are)"
@@ -106,11 +104,9 @@ def lyapunov_spectrum(
     if neuron_gain is not None:
         neuron_gain = check.array("neuron_gain", neuron_gain, dtype, (n,))
     x0 = initial_states(x0, seed, n, G, dtype)
-    W = p["W"] if isinstance(net, RateRNN) else None
-    U, V = (p["U"], p["V"]) if isinstance(net, LowRankRNN) else (None, None)
-    exponents = _core.rate_lyapunov_spectrum(
-        W, U, V, p["W_in"], p["b"], u, gains, neuron_gain, net.alpha, net.phi, net.form, x0,
-        k, steps, transient, reorthonormalize, seed,
+    exponents = net.kernels["lyapunov"](
+        net._kernel(p), net._options(), u, gains, neuron_gain, x0, k, steps, transient,
+        reorthonormalize, seed,
     )  # fmt: skip
     exponents = -np.sort(-exponents, axis=1)
     if per == "tau":

@@ -40,7 +40,6 @@ from typing import Any
 import numpy as np
 
 from flexrnn import _validate as check
-from flexrnn.models import NMRNN, LowRankRNN, RateRNN
 
 from .fixed_points import _u_const
 from .lyapunov import initial_states, lyapunov_spectrum
@@ -180,7 +179,7 @@ def gain_sweep(
     -------
     GainSweep; ``sweep[i]`` is the :class:`Regime` at ``gains[i]``.
     """
-    if isinstance(net, NMRNN) or not isinstance(net, (RateRNN, LowRankRNN)):
+    if not getattr(net, "takes_gain", False):  # a rate network (RateRNN, LowRankRNN)
         raise TypeError(f"net: expected a RateRNN or LowRankRNN, got {type(net).__name__}")
     p = net._check_shapes()
     dtype = net.dtype

@@ -208,7 +208,7 @@ class _Agent:
     def _reward_program(self):
         if self.reward is None or self.mu == 0:
             return None, []
-        return compile_sets([self.reward], self.env.dim)
+        return compile_sets([self.reward], self.env.dim, "reward")
 
     # -- evaluation ------------------------------------------------------------------------
     def _inputs(self, states, context) -> tuple[np.ndarray, np.ndarray]:

@@ -21,9 +21,13 @@ import numpy as np
 
 from flexrnn import _core, _validate
 
-# atom kinds and program operations (docs/internals.md; cpp/include/flexrnn/mop.hpp)
-_ATOM, _NOT, _AND, _OR = 0, 1, 2, 3
-_ENERGY, _ABS, _LINEAR, _ELLIPSE, _L1, _HEART, _CUSTOM = range(7)
+# program operations and atom kinds: the core's enums (docs/internals.md)
+_ATOM, _NOT, _AND, _OR = (int(_core.ProgramOp.__members__[k]) for k in
+                          ("atom", "op_not", "op_and", "op_or"))  # fmt: skip
+_ENERGY, _ABS, _LINEAR, _ELLIPSE, _L1, _HEART, _CUSTOM = (
+    int(_core.AtomKind.__members__[k])
+    for k in ("energy", "abs", "linear", "ellipse", "l1", "heart", "custom")
+)
 
 SHAPES = ("square", "plus", "circle", "diamond", "oval", "heart")
 
@@ -302,9 +306,11 @@ class Custom(_Atom):
         return f"Custom({getattr(self.fn, '__name__', self.fn)!r})"
 
 
-def compile_sets(sets: Sequence[TerminalSet], d: int) -> tuple[dict, list]:
+def compile_sets(sets: Sequence[TerminalSet], d: int, name: str = "terminal") -> tuple[dict, list]:
     """One program per set (context k = sets[k]) for states of dimension d: the arrays of
-    docs/internals.md and the list of custom predicates they call."""
+    docs/internals.md and the list of custom predicates they call. The core validates the
+    program (``_core.mop_check_program``, as every MOP kernel does): a ValueError naming
+    ``name`` and the problem."""
     code: list = []
     atoms: list = []
     weights: list = []
@@ -313,15 +319,16 @@ def compile_sets(sets: Sequence[TerminalSet], d: int) -> tuple[dict, list]:
     for s in sets:
         _check_set(s)._emit(code, atoms, weights, custom)
         start.append(len(code))
-    for w in weights:
-        if w.size != d:
-            raise ValueError(f"Readout: w has {w.size} values, the state has {d}")
+    sizes = {w.size for w in weights}
+    if len(sizes) > 1:  # rows of unequal size make no matrix; the core checks the rest
+        raise ValueError(f"Readout: w has {sorted(sizes)} values, the state has {d}")
     program = {
         "code": np.array(code, dtype=np.int32).reshape(-1, 2),
         "start": np.array(start, dtype=np.int32),
         "kind": np.array([a[0] for a in atoms], dtype=np.int32),
         "index": np.array([a[1] for a in atoms], dtype=np.int64).reshape(-1, 2),
         "params": np.array([a[2] for a in atoms], dtype=np.float64).reshape(-1, 4),
-        "weights": np.array(weights, dtype=np.float64).reshape(len(weights), d),
+        "weights": np.array(weights, dtype=np.float64).reshape(len(weights), -1 if weights else d),
     }
+    _core.mop_check_program(program, d, len(custom), name)
     return program, custom

@@ -10,7 +10,6 @@ so a resumed run is bitwise identical to an uninterrupted one.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -367,7 +366,7 @@ def _gain(gain: Any) -> tuple[Callable | None, float]:
 def _run_options(net, gain_fn, gain, neuron_gain, noise_std) -> dict[str, Any] | None:
     """The gain and noise options of validation runs, for models whose run() takes them
     (RateRNN, LowRankRNN), else None; raises when such options are set for another model."""
-    if {"gain", "neuron_gain", "noise_std", "seed"} <= set(inspect.signature(net.run).parameters):
+    if net.takes_gain:
         return {"gain": gain, "neuron_gain": neuron_gain, "noise_std": noise_std}
     for name, is_set in (
         ("gain", gain_fn is not None or gain != 1.0),

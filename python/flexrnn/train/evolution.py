@@ -52,8 +52,7 @@ def population_loss(
     P = population["W"].shape[0]
     shapes = net._shapes(net.params())
     arrays = [check.array(name, population[name], dt, (P, *shapes[name])) for name in PARAMS]
-    return _core.population_loss(*arrays, u, target, mask, net.alpha, net.phi, net.form,
-                                 net.readout, return_y)  # fmt: skip
+    return net.kernels["population_loss"](*arrays, u, target, mask, net._options(), return_y)
 
 
 def genetic(
@@ -104,7 +103,7 @@ def genetic(
     validations of the best member. (``grad_norm`` and ``lr``, which held the last two
     in earlier versions, are deprecated aliases.)
     """
-    if not isinstance(net, RateRNN):
+    if "population_loss" not in getattr(net, "kernels", {}):
         raise TypeError(f"net: genetic evolves a RateRNN, got {type(net).__name__}")
     check_task_sizes(task, net)
     generations = check.integer("generations", generations, minimum=0)

@@ -51,8 +51,9 @@ class ForceHistory(History):
         self.updates = 0
 
 
-def _check_net(net: Any, rule: str) -> RateRNN:
-    if not isinstance(net, RateRNN):
+def _check_net(net: Any, rule: str, kernel: str = "force") -> RateRNN:
+    """``net``, checked: a model with the rule's kernel (a RateRNN)."""
+    if kernel not in getattr(net, "kernels", {}):
         raise TypeError(f"net: {rule} trains a RateRNN, got {type(net).__name__}")
     net._check_shapes()
     return net
@@ -107,10 +108,10 @@ def feedback_run(
         if z.shape == (net.n_out,):
             z = np.array(np.broadcast_to(z, (B, net.n_out)))
         z = np.array(check.array("z0", z, dt, (B, net.n_out)))  # a copy: the core writes it
-    p = net._check_shapes()
-    y, _ = _core.force_run(p["W"], p["W_in"], p["b"], _own(net, "W_out"), p["b_out"], W_fb,
-                           np.zeros((0, 0), dt), u, None, None, x, net.alpha, net.phi,
-                           net.form, net.readout, 1, 0, False, z)  # fmt: skip
+    _own(net, "W_out")  # the kernel takes it writeable
+    options = _core.ForceOptions(net._options(), 1, 0, False)
+    P_unused = np.zeros((0, 0), dt)  # no learning: P is not read
+    y, _ = net.kernels["force"](net._kernel(), options, W_fb, P_unused, u, None, None, x, z)
     return y, x
 
 
@@ -181,10 +182,10 @@ def force(
     W_fb = check.array("W_fb", W_fb, dt, (n, n_out))
     P = (np.eye(n) / alpha).astype(dt) if P is None else check.array("P", P, dt, (n, n)).copy()
     _own(net, "W_out")  # updated in place by the kernel
-    p = net._check_shapes()
+    p = net._kernel()  # the bound parameters: W_out is trained in place through them
     hist = ForceHistory()
     hist.P, hist.W_fb = P, W_fb
-    common = (net.alpha, net.phi, net.form, net.readout, update_every)
+    common = (net._options(), update_every)  # of ForceOptions, before step0 and learn
 
     if not _task_like(task_or_target):
         return _force_on_target(net, p, hist, task_or_target, u, x0, epochs, chunk, alpha,
@@ -261,11 +262,10 @@ class _ForceTargetStep(Rule):
         p, W_out, hist = self.p, self.net.W_out, self.hist
         idx = self._indices(it)
         before = W_out.copy()
-        y, updates = _core.force_run(
-            p["W"], p["W_in"], p["b"], W_out, p["b_out"], hist.W_fb, hist.P,
+        y, updates = self.net.kernels["force"](
+            p, _core.ForceOptions(*self.common, it * self.chunk, True), hist.W_fb, hist.P,
             np.ascontiguousarray(self.u[idx][:, None]),
-            np.ascontiguousarray(self.target[idx][:, None]), None, self.x, *self.common,
-            it * self.chunk, True, self.z,
+            np.ascontiguousarray(self.target[idx][:, None]), None, self.x, self.z,
         )  # fmt: skip
         self.z = np.array(y[-1])  # (1, n_out): the a priori output of the last step
         hist.updates += int(updates)
@@ -297,9 +297,9 @@ class _ForceTaskStep(Rule):
         target, mask = _target_and_mask(trials, net.n_out, dt)
         x = np.array(check.initial_state("x0", self.x0, net.x0, self.batch_size), dtype=dt)
         before = W_out.copy()
-        y, updates = _core.force_run(p["W"], p["W_in"], p["b"], W_out, p["b_out"], hist.W_fb,
-                                     hist.P, np.ascontiguousarray(trials.u, dt), target, mask, x,
-                                     *self.common, self.steps, True)  # fmt: skip
+        options = _core.ForceOptions(*self.common, self.steps, True)
+        u = np.ascontiguousarray(trials.u, dt)
+        y, updates = net.kernels["force"](p, options, hist.W_fb, hist.P, u, target, mask, x)
         self.steps += trials.u.shape[0] * self.batch_size
         hist.updates += int(updates)
         err = _masked_mse(y, target, mask)
@@ -412,7 +412,7 @@ def full_force(
     val_every, val_batch, stop, progress, seed : as in :func:`bptt` (validation: the
         student alone, ``net.run``).
     """
-    net = _check_net(net, "full_force")
+    net = _check_net(net, "full_force", "full_force")
     if net.form != "current" or net.readout != "rate":
         raise ValueError(
             f"net: full_force needs form='current' and readout='rate', got form={net.form!r}, "
@@ -471,7 +471,7 @@ class _FullForceStep(Rule):
         self.net, self.hist, self.task, self.batch_size = net, hist, task, batch_size
         self.hint, self.n_hint, self.response_steps = hint, n_hint, response_steps
         self.rls_alpha, self.update_every, self.val_batch = rls_alpha, update_every, val_batch
-        self.p = net._check_shapes()
+        self.p = net._kernel()  # W (= J) and W_out are trained in place through it
         self.steps = 0  # time steps run: the key of the RLS schedule
 
     def _batch(self) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray | None]:
@@ -496,10 +496,10 @@ class _FullForceStep(Rule):
         J, W_out, teacher = net.W, net.W_out, hist.teacher
         x = np.array(check.initial_state("x0", None, net.x0, self.batch_size), dtype=dt)
         before = (J.copy(), W_out.copy())
-        y, updates = _core.full_force_run(
-            J, p["W_in"], p["b"], W_out, p["b_out"], teacher["J_D"], teacher["w_f"],
-            teacher["w_h"], hist.P, np.ascontiguousarray(trials.u, dt), target, h, mask, x,
-            x.copy(), net.alpha, net.phi, self.update_every, self.steps, True,
+        options = _core.ForceOptions(net._options(), self.update_every, self.steps, True)
+        y, updates = net.kernels["full_force"](
+            p, options, teacher["J_D"], teacher["w_f"], teacher["w_h"], hist.P,
+            np.ascontiguousarray(trials.u, dt), target, h, mask, x, x.copy(),
         )  # fmt: skip
         self.steps += trials.u.shape[0] * self.batch_size
         hist.updates += int(updates)

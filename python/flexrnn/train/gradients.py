@@ -8,8 +8,10 @@ import numpy as np
 
 from flexrnn import _core
 from flexrnn import _validate as check
-from flexrnn.models import LSTM, NMRNN, Model, _RateBase
+from flexrnn.models import Model
 from flexrnn.reference.names import LOSSES
+
+LOSS = _core.Loss.__members__  # the core's loss enum by the names of reference/names.py
 
 # the per-trial initial-state gradients the core returns, summed over the batch here because
 # the model's initial state is one (n,) vector shared by every trial
@@ -87,25 +89,19 @@ def loss_and_grad(
     u = getattr(trials, "u", None)
     if u is None or not hasattr(trials, "target"):
         raise TypeError("trials: expected an object with u, target and mask (see task.batch)")
-    if isinstance(net, _RateBase):
-        args = net._core_args(u, None, gain, neuron_gain, noise_std, seed)
-        core = getattr(_core, net._core_loss_and_grad)
+    if not isinstance(net, Model):
+        raise TypeError(f"net: expected a flexrnn model, got {type(net).__name__}")
+    if net.takes_gain:
+        args = net._kernel_args(u, None, gain, neuron_gain, noise_std, seed)
     else:
         defaults = {"gain": 1.0, "neuron_gain": None, "noise_std": 0.0}
         for name, value in (("gain", gain), ("neuron_gain", neuron_gain), ("noise_std", noise_std)):
             if not (value is defaults[name] or (np.ndim(value) == 0 and value == defaults[name])):
                 raise ValueError(f"{name}: only rate networks take it, not {type(net).__name__}")
-        if isinstance(net, NMRNN):
-            args = net._core_args(u, None, None, None, None)
-            core = _core.nmrnn_loss_and_grad
-        elif isinstance(net, LSTM):
-            args = net._core_args(u, None, None)
-            core = _core.lstm_loss_and_grad
-        else:
-            raise TypeError(f"net: expected a flexrnn model, got {type(net).__name__}")
+        args = net._kernel_args(u)
     T, B = np.shape(u)[:2]  # u has been checked to be (T, B, n_in)
     loss, target, mask = _loss_arrays(trials, loss, T, B, net.n_out, net.dtype)
-    value, grads, y = core(*args, loss, target, mask)
+    value, grads, y = net.kernels["loss_and_grad"](*args, LOSS[loss], target, mask)
     for name in _INITIAL_STATES:
         if name in grads:
             grads[name] = grads[name].sum(axis=0)

@@ -93,7 +93,7 @@ def hebbian(
     and masked MSE. (``grad_norm`` and ``lr``, which held weight_change and eta in
     earlier versions, are deprecated aliases.)
     """
-    if not isinstance(net, RateRNN):
+    if "hebbian" not in getattr(net, "kernels", {}):
         raise TypeError(f"net: hebbian trains a RateRNN, got {type(net).__name__}")
     if net.form != "current":
         raise ValueError(f"net: hebbian needs form='current', got form={net.form!r}")
@@ -140,7 +140,7 @@ def hebbian(
                                structural=("rule", "dtype"),
                                allow_mismatch=loop.allow_mismatch)  # fmt: skip
         step.restore(ckpt)
-    step.p = net._check_shapes()
+    step.p = net._kernel()  # W is trained in place through the bound parameters
     saving = Checkpointing(loop.checkpoint, loop.checkpoint_every, args, experiment={"task": task})
     return run_loop(step, iters=iters, seed=seed, options=loop, desc=f"hebbian {args['task']}",
                     progress=progress, net=net, checkpointing=saving, resume=ckpt)  # fmt: skip
@@ -158,7 +158,7 @@ class _HebbianStep(Rule):
         # running errors per condition: keys (final targets, as tuples) in order of appearance
         self.keys: list[tuple[float, ...]] = []
         self.Rbar = np.zeros(0)
-        self.p: dict[str, np.ndarray] = {}
+        self.p: Any = None  # the bound parameters (net._kernel()), set before the first step
 
     def restore(self, ckpt: Any) -> None:
         if ckpt.net.W.shape != self.W.shape:
@@ -188,15 +188,14 @@ class _HebbianStep(Rule):
         T = u.shape[0]
         target = check.array("target", np.asarray(trials.target)[-1], dt,
                              (batch_size, net.n_out))  # fmt: skip
-        x0 = check.initial_state("x0", None, p["x0"], batch_size)
+        x0 = check.initial_state("x0", None, net.x0, batch_size)
         condition = self._conditions(target)
         before = W.copy()
-        _, R = _core.hebbian_run(
-            W, p["W_in"], p["b"], p["W_out"], p["b_out"], u, target, x0, condition, self.Rbar,
-            net.alpha, net.phi, net.readout, a["kick_prob"], a["kick_amp"], a["trace_decay"],
-            a["eta"], a["clip"], a["reward_decay"], min(a["window"], T), a["seed"],
-            it * batch_size, True,
+        options = _core.HebbianOptions(
+            net._options(), a["kick_prob"], a["kick_amp"], a["trace_decay"], a["eta"], a["clip"],
+            a["reward_decay"], min(a["window"], T), a["seed"], it * batch_size, True,
         )  # fmt: skip
+        _, R = net.kernels["hebbian"](p, options, u, target, x0, condition, self.Rbar)
         change = float(np.linalg.norm((W - before).astype(np.float64)))
         if not (np.isfinite(R).all() and np.isfinite(W).all()):
             raise FloatingPointError(f"hebbian: non-finite error or weights at iteration {it}")
@@ -217,7 +216,7 @@ def exploratory_run(
     """Run ``net`` (form "current") with the Hebbian rule's exploratory kicks and learning
     off: the network as the rule sees it. u: (T, B, n_in), trials from the model's x0; the
     kicks of trial b come from the key (seed, b, step). Returns y: (T, B, n_out)."""
-    if not isinstance(net, RateRNN) or net.form != "current":
+    if "hebbian" not in getattr(net, "kernels", {}) or net.form != "current":
         raise ValueError("net: exploratory_run needs a RateRNN with form='current'")
     kick_prob = check.scalar("kick_prob", kick_prob, nonneg=True)
     kick_amp = check.scalar("kick_amp", kick_amp, nonneg=True)
@@ -226,10 +225,9 @@ def exploratory_run(
     u = check.inputs(u, net.n_in, net.dtype)
     T, B = u.shape[:2]
     x0 = check.initial_state("x0", None, p["x0"], B)
-    W = p["W"].copy()  # not updated (learn=False), but the kernel takes it writeable
-    y, _ = _core.hebbian_run(
-        W, p["W_in"], p["b"], p["W_out"], p["b_out"], u, np.zeros((B, net.n_out), net.dtype),
-        x0, None, np.zeros(1), net.alpha, net.phi, net.readout, kick_prob, kick_amp, 0.05, 0.0,
-        0.0, 0.75, max(T, 1), seed, 0, False,
-    )  # fmt: skip
+    options = _core.HebbianOptions(net._options(), kick_prob, kick_amp, 0.05, 0.0, 0.0, 0.75,
+                                   max(T, 1), seed, 0, False)  # fmt: skip
+    target = np.zeros((B, net.n_out), net.dtype)
+    # learn=False: W is read, not written
+    y, _ = net.kernels["hebbian"](net._kernel(p), options, u, target, x0, None, np.zeros(1))
     return y
