@@ -4,9 +4,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "flexrnn/interrupt.hpp"
 #include "flexrnn/types.hpp"
@@ -72,6 +74,25 @@ class LoopErrors {
   std::atomic<bool> failed_{false};
 };
 
+// Only the calling thread may run the interrupt hook. When it runs out of work in a parallel
+// loop while other threads still run long pieces (a NeuroMOP trajectory, a population
+// member), it keeps polling until they are done instead of waiting unpolled at the barrier:
+// it spins for the first millisecond (the usual case: the others finish at about the same
+// time), then sleeps in half-millisecond steps.
+inline void poll_while_others_work(const std::atomic<Index>& finished, Index total) {
+  const InterruptContext& context = interrupt_context();
+  if (!context.owner || !context.state || !context.state->hook) return;
+  const auto start = std::chrono::steady_clock::now();
+  while (finished.load(std::memory_order_acquire) < total) {
+    if (interrupt_poll(*context.state)) return;
+    if (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1)) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  }
+}
+
 }  // namespace detail
 
 // Calls body(b0, rows) for each chunk of the batch, in parallel when `work` (the
@@ -89,6 +110,7 @@ void for_each_chunk(Index B, Index rows_per_chunk, double work, Body&& body) {
   const int team = parallel ? team_size(n_chunks) : 1;
   detail::LoopErrors errors(detail::interrupt_context());
   const double chunk_work = n_chunks > 0 ? work / double(n_chunks) : 0.0;
+  std::atomic<Index> finished{0};
 #ifdef FLEXRNN_HAVE_OPENMP
 #pragma omp parallel num_threads(team) if (parallel)
 #endif
@@ -96,19 +118,22 @@ void for_each_chunk(Index B, Index rows_per_chunk, double work, Body&& body) {
     detail::InterruptBinding binding(errors.caller());
     InterruptPoint interruption;
 #ifdef FLEXRNN_HAVE_OPENMP
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
 #endif
     for (Index c = 0; c < n_chunks; ++c) {
-      if (errors.stopped()) continue;
-      try {
-        interruption(chunk_work);
-        const Index b0 = c * rows_per_chunk;
-        const Index rows = (b0 + rows_per_chunk <= B) ? rows_per_chunk : B - b0;
-        body(b0, rows);
-      } catch (...) {
-        errors.keep(std::current_exception());
+      if (!errors.stopped()) {
+        try {
+          interruption(chunk_work);
+          const Index b0 = c * rows_per_chunk;
+          const Index rows = (b0 + rows_per_chunk <= B) ? rows_per_chunk : B - b0;
+          body(b0, rows);
+        } catch (...) {
+          errors.keep(std::current_exception());
+        }
       }
+      finished.fetch_add(1, std::memory_order_release);
     }
+    if (parallel) detail::poll_while_others_work(finished, n_chunks);
   }
   (void)team;
   errors.rethrow();
@@ -122,6 +147,7 @@ template <class Buffers, class Make, class Body>
 void for_each_member(Index P, bool parallel, Make&& make, Body&& body) {
   LoopErrors errors(interrupt_context());
   const int team = parallel ? team_size(P) : 1;
+  std::atomic<Index> finished{0};
 #ifdef FLEXRNN_HAVE_OPENMP
 #pragma omp parallel num_threads(team) if (parallel)
 #endif
@@ -136,16 +162,19 @@ void for_each_member(Index P, bool parallel, Make&& make, Body&& body) {
       errors.keep(std::current_exception());
     }
 #ifdef FLEXRNN_HAVE_OPENMP
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait
 #endif
     for (Index p = 0; p < P; ++p) {
-      if (!buffers || errors.stopped()) continue;
-      try {
-        body(p, *buffers);
-      } catch (...) {
-        errors.keep(std::current_exception());
+      if (buffers && !errors.stopped()) {
+        try {
+          body(p, *buffers);
+        } catch (...) {
+          errors.keep(std::current_exception());
+        }
       }
+      finished.fetch_add(1, std::memory_order_release);
     }
+    if (parallel) poll_while_others_work(finished, P);
   }
   (void)team;
   errors.rethrow();
