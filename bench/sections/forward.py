@@ -125,11 +125,10 @@ def _rate_impls(ctx: Context, w: RateWorkload, dtype: str, T: int):
         # the compiled call alone, without RateRNN.run's validation (private API: skipped if
         # it changes)
         try:
-            p = net._check_shapes()
-            x0b = np.ascontiguousarray(np.broadcast_to(net.x0, (w.B, w.n)))
+            rollout, args = net.kernels["rollout"], net._kernel_args(u)  # validated once
 
             def core():
-                return net._rollout(p, u, x0b, None, 1.0, None, 0.0, 0)[2]
+                return rollout(*args)[2]
 
             core()
             impls.append(
