@@ -123,11 +123,17 @@ def _client(scheduler: Any, workers: int | None, threads: int | None):
             "(or pass scheduler='serial' to run in this process)"
         ) from err
     if scheduler is None:
+        import dask
+
         n = workers if workers is not None else (os.cpu_count() or 1)
-        cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-            env=_worker_env(threads), silence_logs=40,
-        )  # fmt: skip
+        # Worker saturation 1: a worker holds only the run it is running, none queued behind
+        # it, so a run that kills its worker takes no other run down with it (which would
+        # count against that run's allowed failures), and long runs spread evenly.
+        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+            cluster = LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                env=_worker_env(threads), silence_logs=40,
+            )  # fmt: skip
         return Client(cluster), True, cluster
     if isinstance(scheduler, Client):
         return scheduler, False, None
