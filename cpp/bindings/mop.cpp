@@ -457,7 +457,7 @@ void register_dtype(py::module_& m) {
         return out;
       },
       py::arg("state").noconvert(), py::arg("force"),
-      "One cart-pole step (specs/neuromop.md) of states (m, 4) under forces (m,).");
+      "One cart-pole step (docs/neuromop.md) of states (m, 4) under forces (m,).");
 }
 
 }  // namespace

@@ -998,8 +998,8 @@ def check_declared_params(
     for name in names:
         f.check_dtype(prefix + name, dtype)
     declared = {name: f.members[prefix + name].shape for name in names}
-    stubs = {n: _Shape(declared[n]) if n in declared else None for n in cls._params}
-    expected = cls._shapes(cls.__new__(cls), stubs)  # sizes only: no instance state is read
+    sizes = {n: _Shape(declared[n]) if n in declared else None for n in cls._params}
+    expected = cls._shapes(cls.__new__(cls), sizes)  # sizes only: no instance state is read
     for name in names:
         f.check_shape(prefix + name, expected[name])
     return declared

@@ -1,11 +1,11 @@
 // A rate network (RateRNN or LowRankRNN) at constant input as an autonomous map
-// x -> F(x), the map its rollout iterates (specs/models.md, without noise):
+// x -> F(x), the map its rollout iterates (docs/models.md, without noise):
 //   current: F(x) = (1-alpha) x + alpha (gain W phi(ng x) + c)
 //   rate:    F(x) = (1-alpha) x + alpha phi(ng (gain W x + c)),     c = W_in u + b
 // with its Jacobian
 //   current: J = (1-alpha) I + alpha gain W diag(ng phi'(ng x))
 //   rate:    J = (1-alpha) I + alpha gain diag(ng phi'(ng (gain W x + c))) W
-// and what specs/analysis.md builds on it: the fixed-point objective
+// and what docs/dynamics_analysis.md builds on it: the fixed-point objective
 // q(x) = 1/2 ||F(x) - x||^2 with gradient (J - I)^T (F(x) - x), a batched minimiser of q,
 // and the Lyapunov spectrum by the QR method. States are rows (row-major (K, n) blocks).
 #pragma once
@@ -174,7 +174,7 @@ class RateMap {
 };
 
 // The NM-RNN as a map of its joint state [x, z] (n + n_mod) at constant input, u-dependent
-// terms folded into cz = B_z u + b_z and cx = B_x u (specs/models.md, no clamping):
+// terms folded into cz = B_z u + b_z and cx = B_x u (docs/models.md, no clamping):
 //   z' = (1-az) z + az (W_z tanh z + cz [+ W_zx tanh x]),   s' = sigmoid(A_z z' + c_z)
 //   x' = (1-ax) x + ax (U diag(s') V^T tanh(x) / n_scale + cx)
 // aux keeps, per state: [1 - tanh(x)^2 | 1 - tanh(z)^2 | k = V^T tanh(x) / n_scale | s' | s'(1-s')].

@@ -1,4 +1,4 @@
-// Genetic algorithm (specs/learning.md): a population of RateRNNs scored on one batch in
+// Genetic algorithm (docs/learning_rules.md): a population of RateRNNs scored on one batch in
 // one call, one member per thread (each member's rollout is the model's own, rate_rnn.hpp),
 // and the next generation's mutations from the counter-based generator.
 #pragma once

@@ -1,5 +1,5 @@
 // FORCE (Sussillo & Abbott 2009) and full-FORCE (DePasquale et al. 2018): recursive least
-// squares on the rates of a running network (specs/learning.md).
+// squares on the rates of a running network (docs/learning_rules.md).
 //
 // RLS step, one P (n, n) for all outputs, on the vector h the trained weights read:
 //   1. k = P h                       (P symmetric: the product reads the upper triangle)

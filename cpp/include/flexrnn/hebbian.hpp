@@ -1,5 +1,5 @@
 // Reward-modulated Hebbian learning with exploratory perturbations (Miconi 2017;
-// specs/learning.md). Trials run one after the other; W changes after every trial.
+// docs/learning_rules.md). Trials run one after the other; W changes after every trial.
 //
 // Per trial (state x from x0, r = phi(x), xbar = x0, eligibility e = 0), per step t:
 //   1. drive = W r + W_in u[t] + b + kick,  kick_i = kick_amp (2 v_i - 1) when w_i < kick_prob,

@@ -1,4 +1,4 @@
-// Output losses of specs/learning.md and the per-chunk gradient bookkeeping shared by
+// Output losses of docs/learning_rules.md and the per-chunk gradient bookkeeping shared by
 // every model's backward pass.
 //   masked MSE:     L = sum(mask (y - target)^2) / sum(mask),   dL/dy = 2 mask (y - target) / sum(mask)
 //   cross-entropy:  L = sum_tb mask (logsumexp(y) - y[label]) / sum(mask),

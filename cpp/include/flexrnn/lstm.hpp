@@ -1,4 +1,4 @@
-// LSTM baseline (specs/models.md), without peepholes, gates in PyTorch's order:
+// LSTM baseline (docs/models.md), without peepholes, gates in PyTorch's order:
 //   [i; f; g; o] = W_ih u[t] + W_hh h[t] + b,  i, f, o = sigmoid, g = tanh
 //   c[t+1] = f c[t] + i g,  h[t+1] = o tanh(c[t+1]),  y[t] = C h[t+1] + d
 #pragma once

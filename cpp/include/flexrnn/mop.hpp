@@ -1,4 +1,4 @@
-// NeuroMOP (specs/neuromop.md; Mastrogiuseppe & Moreno-Bote 2024): a controller picks one
+// NeuroMOP (docs/neuromop.md; Mastrogiuseppe & Moreno-Bote 2024): a controller picks one
 // of A = 2^M joint actions at every step of a fixed environment (an RNN driven by the
 // current rho K a, or a cart-pole), enumerating all A successors, scoring them with a value
 // network in one matrix product, and acting by the exact softmax (MOP agent) or

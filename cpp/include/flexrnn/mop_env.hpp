@@ -1,4 +1,4 @@
-// NeuroMOP environments (specs/neuromop.md): P RNNs driven by the current rho K a, or the
+// NeuroMOP environments (docs/neuromop.md): P RNNs driven by the current rho K a, or the
 // cart-pole; what a rollout prepares per network, the buffers of one thread, and the
 // successors of a state under every action. Part of mop.hpp (the rollout and fit), which
 // includes it.
@@ -42,7 +42,7 @@ struct MopRnnEnv {
   Index n_bits() const { return M; }
 };
 
-// The cart-pole of specs/neuromop.md: state (x, xdot, theta, thetadot), force 40 a.
+// The cart-pole of docs/neuromop.md: state (x, xdot, theta, thetadot), force 40 a.
 struct MopCartPoleEnv {
   Index P = 0;
   double noise_std = 0.0;

@@ -1,4 +1,4 @@
-// NeuroMOP terminal sets and reward regions (specs/neuromop.md): postfix programs of atoms
+// NeuroMOP terminal sets and reward regions (docs/neuromop.md): postfix programs of atoms
 // and NOT / AND / OR, evaluated on rows of states. Part of mop.hpp (the rollout and fit),
 // which includes it.
 #pragma once

@@ -1,4 +1,4 @@
-// NeuroMOP value network (specs/neuromop.md): V(z) = scale (w2 . relu(W1 z + b1) + b2),
+// NeuroMOP value network (docs/neuromop.md): V(z) = scale (w2 . relu(W1 z + b1) + b2),
 // its forward pass over rows of states and its masked squared-error loss and gradient.
 // Part of mop.hpp (the rollout and fit), which includes it.
 #pragma once

@@ -1,5 +1,5 @@
 // NM-RNN (Costacurta et al. 2024): a small full-rank modulator z whose output s
-// scales each rank-one component of a low-rank network x (specs/models.md):
+// scales each rank-one component of a low-rank network x (docs/models.md):
 //   z[t+1] = (1-az) z[t] + az (W_z tanh(z[t]) + B_z u[t] + b_z [+ W_zx tanh(x[t])])
 //   s[t+1] = sigmoid(A_z z[t+1] + c_z)
 //   x[t+1] = (1-ax) x[t] + ax (U diag(s[t+1]) V^T tanh(x[t]) / n_scale + B_x u[t])

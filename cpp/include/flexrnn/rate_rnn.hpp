@@ -1,4 +1,4 @@
-// RateRNN and LowRankRNN: the continuous-time rate network of specs/models.md,
+// RateRNN and LowRankRNN: the continuous-time rate network of docs/models.md,
 //   form "current": x[t+1] = (1-alpha) x[t] + alpha (gain[t] W phi(ng x[t]) + W_in u[t] + b) + sqrt(2 alpha) sigma xi[t]
 //   form "rate":    x[t+1] = (1-alpha) x[t] + alpha phi(ng (gain[t] W x[t] + W_in u[t] + b)) + sqrt(2 alpha) sigma xi[t]
 //   r[t+1] = phi(ng x[t+1]),  y[t] = W_out r[t+1] + b_out   (readout "rate"; "state" reads x)

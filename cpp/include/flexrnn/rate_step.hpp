@@ -1,4 +1,4 @@
-// The Euler step of the rate network (specs/models.md), the one definition that the
+// The Euler step of the rate network (docs/models.md), the one definition that the
 // rollout (rate_rnn.hpp), the learning rules' trial steps (trial_step.hpp), the dynamics
 // maps (dynamics.hpp, RateMap::apply) and the NeuroMOP environment (mop_env.hpp) use:
 //   form "current": x' = (1 - alpha) x + alpha drive

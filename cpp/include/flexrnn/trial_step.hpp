@@ -1,6 +1,6 @@
 // Single-trial building blocks of the learning rules (FORCE, full-FORCE, Hebbian), whose
 // weights change within or between trials and which therefore run one trial at a time.
-// The update is the RateRNN's of specs/models.md (as in rate_rnn.hpp), without per-trial
+// The update is the RateRNN's of docs/models.md (as in rate_rnn.hpp), without per-trial
 // gain or recurrent noise:
 //   drive = W s + W_in u[t] + b + extra       (s = r in form "current", x in form "rate")
 //   current: x <- (1-alpha) x + alpha drive;  rate: x <- (1-alpha) x + alpha phi(drive)
