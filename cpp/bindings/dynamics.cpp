@@ -38,23 +38,6 @@ MapArgs<S> map_args(const RateParamsObject& p, const RateOptions& opt, const Arr
   return a;
 }
 
-// An array argument in the parameters' dtype (converted when given in another), kept alive
-// by the caller for the call.
-template <class S>
-Arr<S> as_arr(const py::object& a) {
-  return py::cast<Arr<S>>(a);
-}
-template <class S>
-std::optional<Arr<S>> as_optional(const py::object& a) {
-  if (a.is_none()) return std::nullopt;
-  return py::cast<Arr<S>>(a);
-}
-
-// f(S{}) in the dtype of the parameters.
-template <class F>
-auto in_dtype(const RateParamsObject& p, F&& f) {
-  return p.f32 ? f(float{}) : f(double{});
-}
 
 // The NM-RNN's arrays (no readout: the map does not read it), checked against U and W_z.
 template <class S>

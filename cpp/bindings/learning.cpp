@@ -31,21 +31,6 @@ Arr<S> in_place_arr(const py::object& a, const char* name) {
   }
   return py::reinterpret_borrow<Arr<S>>(a);
 }
-template <class S>
-Arr<S> as_arr(const py::object& a) {
-  return py::cast<Arr<S>>(a);
-}
-template <class S>
-std::optional<Arr<S>> as_optional(const py::object& a) {
-  if (a.is_none()) return std::nullopt;
-  return py::cast<Arr<S>>(a);
-}
-
-// f(S{}) in the dtype of the parameters.
-template <class F>
-py::object in_dtype(const RateParamsObject& p, F&& f) {
-  return p.f32 ? f(float{}) : f(double{});
-}
 
 void require_dense(const RateParamsObject& p, const char* rule) {
   if (p.low_rank) {

@@ -132,4 +132,22 @@ struct RateDriveObject {
 // RateDrive (rate_objects.cpp part of rate_rnn.cpp).
 void register_rate_objects(py::module_& m);
 
+// An array argument in the parameters' dtype (converted when given in another), kept alive
+// by the caller for the call; as_optional gives nullopt for None.
+template <class S>
+Arr<S> as_arr(const py::object& a) {
+  return py::cast<Arr<S>>(a);
+}
+template <class S>
+std::optional<Arr<S>> as_optional(const py::object& a) {
+  if (a.is_none()) return std::nullopt;
+  return py::cast<Arr<S>>(a);
+}
+
+// f(S{}) in the dtype of the parameters.
+template <class F>
+py::object in_dtype(const RateParamsObject& p, F&& f) {
+  return p.f32 ? py::object(f(float{})) : py::object(f(double{}));
+}
+
 }  // namespace flexrnn::py_bind
