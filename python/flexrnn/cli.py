@@ -1,4 +1,4 @@
-"""The ``flexrnn`` command."""
+"""The flexrnn command: demo, reproductions of the source studies, sweeps, build facts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import json
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flexrnn", description=__doc__)
+    from flexrnn._version import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="flexrnn",
+        description="Rate RNNs for computational neuroscience with a C++ core: a demo, "
+        "reproductions of the source studies, populations of runs (sweeps) and build facts.",
+    )
+    parser.add_argument("--version", action="version", version=f"flexrnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="gain sweep of a random network: summary + figure")

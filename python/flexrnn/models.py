@@ -8,6 +8,7 @@ same lines in NumPy.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from abc import ABC, abstractmethod
@@ -34,7 +35,19 @@ FORMAT_VERSION = 1
 PathLike = Union[str, Path]
 
 
-@dataclass
+def _arrays_repr(obj: Any) -> str:
+    """``Name(x=float32[T, B, n], ...)``: shapes and dtypes, never the arrays' contents (a
+    run's arrays are large; printing one in a notebook would fill the page)."""
+    fields = []
+    for f in dataclasses.fields(obj):
+        a = getattr(obj, f.name)
+        if a is not None:
+            dims = ", ".join(str(d) for d in np.shape(a))
+            fields.append(f"{f.name}={np.asarray(a).dtype}[{dims}]")
+    return f"{type(obj).__name__}({', '.join(fields)})"
+
+
+@dataclass(repr=False)
 class Trajectory:
     """A rate network's run: ``x``, ``r``: (T, B, n), ``y``: (T, B, n_out)."""
 
@@ -42,8 +55,10 @@ class Trajectory:
     r: np.ndarray
     y: np.ndarray
 
+    __repr__ = _arrays_repr
 
-@dataclass
+
+@dataclass(repr=False)
 class NMRNNTrajectory(Trajectory):
     """An NM-RNN run: also the modulator ``z``: (T, B, n_mod) and gains ``s``: (T, B, rank)."""
 
@@ -51,13 +66,15 @@ class NMRNNTrajectory(Trajectory):
     s: np.ndarray = None  # type: ignore[assignment]
 
 
-@dataclass
+@dataclass(repr=False)
 class LSTMTrajectory:
     """An LSTM run: hidden ``h``, cell ``c``: (T, B, n), outputs ``y``: (T, B, n_out)."""
 
     h: np.ndarray
     c: np.ndarray
     y: np.ndarray
+
+    __repr__ = _arrays_repr
 
 
 def _warn_if_diverged(x: np.ndarray) -> None:

@@ -96,6 +96,14 @@ class MopHistory:
     def __len__(self) -> int:
         return len(self._records["entropy"])
 
+    def __repr__(self) -> str:
+        if not len(self):
+            return "MopHistory(epochs=0)"
+        return (
+            f"MopHistory(epochs={len(self)}, mean lifetime {self.mean_lifetime[-1]:.4g}, "
+            f"entropy {self._records['entropy'][-1]:.4g} in the last epoch)"
+        )
+
     def __getattr__(self, name: str) -> np.ndarray:
         if name.startswith("_") or name not in self.FIELDS:
             raise AttributeError(name)
