@@ -138,6 +138,19 @@ CMatMap<S> mat(const Arr<S>& a, const char* name) {
   return CMatMap<S>(a.data(), a.shape(0), a.shape(1));
 }
 
+// Base of the bound parameter objects (RateRNNParams, NMRNNParams, LSTMParams): typed views
+// of the arrays they hold, which were built as Arr<S> of the object's dtype (no conversion).
+struct HeldArrays {
+  template <class S>
+  static Arr<S> a(const py::array& x) {
+    return py::reinterpret_borrow<Arr<S>>(x);
+  }
+  template <class S>
+  static CMatMap<S> map(const py::array& x) {
+    return CMatMap<S>(static_cast<const S*>(x.data()), x.shape(0), x.shape(1));
+  }
+};
+
 void register_buffers(py::module_& m);
 void register_interrupt(py::module_& m);
 void register_config(py::module_& m);

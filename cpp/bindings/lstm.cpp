@@ -8,15 +8,10 @@ namespace {
 
 // An LSTM's parameters as the kernels see them: references to the model's arrays (no copies),
 // shapes checked when built and at every call, values at every call.
-struct LSTMParamsObject {
+struct LSTMParamsObject : HeldArrays {
   bool f32 = false;
   py::array W_ih, W_hh, b, C, d;
   Index n = 0, n_in = 0, n_out = 0;
-
-  template <class S>
-  static Arr<S> a(const py::array& x) {
-    return py::reinterpret_borrow<Arr<S>>(x);  // built from an Arr<S>: no conversion
-  }
 
   template <class S>
   void check(bool finite) const {
@@ -47,11 +42,6 @@ struct LSTMParamsObject {
     p.n_in = W_ih.shape(1);
     p.n_out = C.shape(0);
     return p;
-  }
-
-  template <class S>
-  static CMatMap<S> map(const py::array& x) {
-    return CMatMap<S>(static_cast<const S*>(x.data()), x.shape(0), x.shape(1));
   }
 
   template <class S>

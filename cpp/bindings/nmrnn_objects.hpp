@@ -10,20 +10,11 @@
 
 namespace flexrnn::py_bind {
 
-struct NMRNNParamsObject {
+struct NMRNNParamsObject : HeldArrays {
   bool f32 = false;
   py::array W_z, B_z, b_z, A_z, c_z, U, V, B_x, C, d;
   std::optional<py::array> W_zx;
   Index n = 0, rank = 0, n_mod = 0, n_in = 0, n_out = 0;
-
-  template <class S>
-  static Arr<S> a(const py::array& x) {
-    return py::reinterpret_borrow<Arr<S>>(x);  // built from an Arr<S>: no conversion
-  }
-  template <class S>
-  static CMatMap<S> map(const py::array& x) {
-    return CMatMap<S>(static_cast<const S*>(x.data()), x.shape(0), x.shape(1));
-  }
 
   // Sizes: n_mod from W_z, n and rank from U, n_in from B_x, n_out from C.
   template <class S>

@@ -16,21 +16,11 @@
 namespace flexrnn::py_bind {
 
 // Parameters of a RateRNN (recurrent: W) or of a LowRankRNN (recurrent: U, V).
-struct RateParamsObject {
+struct RateParamsObject : HeldArrays {
   bool low_rank = false;
   bool f32 = false;
   py::array W, U, V, W_in, b, W_out, b_out;  // W unset for a LowRankRNN, U and V for a RateRNN
   Index n = 0, n_in = 0, n_out = 0;
-
-  template <class S>
-  static Arr<S> a(const py::array& x) {
-    return py::reinterpret_borrow<Arr<S>>(x);  // built from an Arr<S>: no conversion
-  }
-
-  template <class S>
-  static CMatMap<S> map(const py::array& x) {
-    return CMatMap<S>(static_cast<const S*>(x.data()), x.shape(0), x.shape(1));
-  }
 
   // Shapes of every array against each other; with finite, also their values.
   template <class S>
