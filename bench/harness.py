@@ -372,3 +372,12 @@ def speed_target(
         "outputs_agree": m["check"].get(target.baseline, {}).get("allclose"),
         "busy": is_busy(m["cpu_share"]),
     }
+
+
+def benchmark_rate_rnn(n: int, n_in: int, n_out: int, dtype: str):
+    """The RateRNN the forward and backward sections time: ``RateRNN.random(g=1.5, tau=10,
+    dt=1)``, tanh, current form, rate readout, seed 0."""
+    return flexrnn.RateRNN.random(
+        n=n, n_in=n_in, n_out=n_out, g=1.5, tau=10.0, dt=1.0, phi="tanh", form="current",
+        readout="rate", seed=0, dtype=dtype,
+    )  # fmt: skip

@@ -28,6 +28,7 @@ from bench.harness import (
     Impl,
     Section,
     Target,
+    benchmark_rate_rnn,
     compare,
     fmt_bytes,
     one_thread_diagnostic,
@@ -72,19 +73,7 @@ def _backward_problem(w: BackwardWorkload, dtype: str):
 
     Gaussian inputs; a sine target with a phase per trial and output; the mask leaves out the
     first fifth of the trial (like a task's fixation period), so it is not all ones."""
-    net = flexrnn.RateRNN.random(
-        n=w.n,
-        n_in=w.n_in,
-        n_out=w.n_out,
-        g=1.5,
-        tau=10.0,
-        dt=1.0,
-        phi="tanh",
-        form="current",
-        readout="rate",
-        seed=0,
-        dtype=dtype,
-    )
+    net = benchmark_rate_rnn(w.n, w.n_in, w.n_out, dtype)
     rng = np.random.default_rng(1)
     u = rng.standard_normal((w.T, w.B, w.n_in)).astype(dtype)
     phase = rng.uniform(0, 2 * np.pi, (1, w.B, w.n_out))

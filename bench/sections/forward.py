@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import flexrnn
 import numpy as np
 from flexrnn import reference
 
@@ -17,6 +16,7 @@ from bench.harness import (
     Impl,
     Section,
     Target,
+    benchmark_rate_rnn,
     check_outputs,
     compare,
     one_thread_diagnostic,
@@ -86,18 +86,7 @@ def _rate_flops(w: RateWorkload, T: int) -> float:
 
 
 def _rate_impls(ctx: Context, w: RateWorkload, dtype: str, T: int):
-    net = flexrnn.RateRNN.random(
-        n=w.n,
-        n_in=w.n_in,
-        n_out=w.n_out,
-        g=1.5,
-        tau=10.0,
-        dt=1.0,
-        phi="tanh",
-        form="current",
-        seed=0,
-        dtype=dtype,
-    )
+    net = benchmark_rate_rnn(w.n, w.n_in, w.n_out, dtype)
     u = np.random.default_rng(1).standard_normal((T, w.B, w.n_in)).astype(dtype)
     arrays = {k: getattr(net, k) for k in ("W", "W_in", "b", "W_out", "b_out", "x0")}
     alpha = net.alpha
