@@ -514,11 +514,12 @@ def test_epoch_does_not_depend_on_where_buffers_start(dtype):
     agent = fr.mop.MOPAgent(env, hidden=16, gamma=0.9, seed=1)
     _randomise(agent, 1, spread=0.2)
     program, custom = env.programs()
-    kenv = env.kernel_env([env])
+    net = env.net
     outs = []
     for offset in range(4):
-        e = dict(kenv, W=_at_offset(kenv["W"], offset), K=_at_offset(kenv["K"], offset),
-                 b=_at_offset(kenv["b"], offset))  # fmt: skip
+        params = _core.RateRNNParams(_at_offset(net.W, offset), _at_offset(net.W_in, offset),
+                                     _at_offset(net.b, offset), net.W_out, net.b_out)  # fmt: skip
+        e = _core.MopRnnEnv([params], net._options(), rho=env.rho)
         theta = _at_offset(agent.theta[None], offset)
         x0 = _at_offset(np.broadcast_to(agent.x0, (1, 3, env.dim)).copy(), offset)
         m, v = np.zeros_like(theta), np.zeros_like(theta)

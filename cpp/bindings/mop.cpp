@@ -6,6 +6,7 @@
 
 #include "common.hpp"
 #include "flexrnn/mop.hpp"
+#include "rate_objects.hpp"
 
 namespace flexrnn::py_bind {
 namespace {
@@ -160,59 +161,101 @@ MopAgentOptions agent_options(const py::dict& agent) {
   return opt;
 }
 
-// The environment of a call: its arrays kept alive, and the kernel's view of them.
+// The NeuroMOP RNN environment as one bound object (MopRnnEnv): the networks' own bound
+// parameters (RateRNNParams; their W_in is the controller's K), their common options
+// (RateOptions: alpha, phi; form rate) and the environment's rho and noise. Holds the
+// parameter objects (references to the models' arrays, no copies).
+struct MopRnnEnvObject {
+  std::vector<RateParamsObject> nets;
+  RateOptions rate;
+  double rho = 2.0, noise_std = 0.0;
+  Index noise_samples = 1;
+  Index n = 0, M = 0;
+  bool f32 = false;
+
+  static MopRnnEnvObject make(const std::vector<RateParamsObject>& nets, const RateOptions& rate,
+                              double rho, double noise_std, Index noise_samples) {
+    if (nets.empty()) throw py::value_error("nets: need at least one network");
+    const RateParamsObject& first = nets.front();
+    for (const RateParamsObject& p : nets) {
+      if (p.low_rank) {
+        throw py::type_error("nets: NeuroMOP drives RateRNNParams (a dense W), got "
+                             "LowRankRNNParams");
+      }
+      if (p.f32 != first.f32 || p.n != first.n || p.n_in != first.n_in) {
+        throw py::value_error("nets: the networks of one environment need the same n, n_in "
+                              "(= n_bits) and dtype");
+      }
+    }
+    if (rate.form != Form::rate) {
+      throw py::value_error("options: NeuroMOP drives a network of form rate");
+    }
+    if (rate.phi != Phi::tanh && rate.phi != Phi::relu) {
+      throw py::value_error("options: NeuroMOP's phi must be tanh or relu");
+    }
+    if (first.n_in < 1 || first.n_in > 16) {
+      throw py::value_error("nets: n_in (= n_bits) must be in 1..16, got " +
+                            std::to_string(first.n_in));
+    }
+    if (!(noise_std >= 0.0)) throw py::value_error("noise_std: must be >= 0");
+    if (noise_samples < 1) throw py::value_error("noise_samples: must be >= 1");
+    return {nets, rate, rho, noise_std, noise_samples, first.n, first.n_in, first.f32};
+  }
+
+  // The kernel's view, the networks' arrays checked (shapes and values) for this call.
+  template <class S>
+  MopRnnEnv<S> view() const {
+    MopRnnEnv<S> e;
+    for (const RateParamsObject& p : nets) e.nets.push_back(p.dense<S>());
+    e.P = static_cast<Index>(nets.size());
+    e.n = n;
+    e.M = M;
+    e.rho = rho;
+    e.alpha = rate.alpha;
+    e.noise_std = noise_std;
+    e.noise_samples = noise_samples;
+    e.phi = rate.phi;
+    return e;
+  }
+};
+
+// The environment of a call as the kernels see it: the bound MopRnnEnv's networks or the
+// bound cart-pole (MopCartPoleEnv).
 template <class S>
-struct EnvArrays {
-  std::string kind;
-  Arr<S> W, b, K;
+struct EnvView {
+  bool rnn_env = false;
   MopRnnEnv<S> rnn;
   MopCartPoleEnv cartpole;
-  Index dim() const { return kind == "rnn" ? rnn.dim() : cartpole.dim(); }
-  Index n_bits() const { return kind == "rnn" ? rnn.n_bits() : cartpole.n_bits(); }
-  Index P() const { return kind == "rnn" ? rnn.P : cartpole.P; }
+  Index dim() const { return rnn_env ? rnn.dim() : cartpole.dim(); }
+  Index n_bits() const { return rnn_env ? rnn.n_bits() : cartpole.n_bits(); }
+  Index P() const { return rnn_env ? rnn.P : cartpole.P; }
 };
 
 template <class S>
-EnvArrays<S> env_from(const py::dict& env) {
-  EnvArrays<S> e;
-  e.kind = env["kind"].cast<std::string>();
-  if (e.kind == "cartpole") {
-    e.cartpole.P = env["P"].cast<Index>();
-    return e;
+EnvView<S> env_from(const py::object& env) {
+  EnvView<S> e;
+  if (py::isinstance<MopRnnEnvObject>(env)) {
+    const auto& o = env.cast<const MopRnnEnvObject&>();
+    if (o.f32 != std::is_same_v<S, float>) {
+      throw py::type_error(std::string("env: its networks are ") +
+                           (o.f32 ? "float32" : "float64") + " but theta is " +
+                           (std::is_same_v<S, float> ? "float32" : "float64"));
+    }
+    e.rnn_env = true;
+    e.rnn = o.view<S>();
+  } else if (py::isinstance<MopCartPoleEnv>(env)) {
+    e.cartpole = env.cast<MopCartPoleEnv>();
+  } else {
+    throw py::type_error("env: expected a MopRnnEnv or MopCartPoleEnv, got " +
+                         py::str(py::type::of(env).attr("__name__")).cast<std::string>());
   }
-  if (e.kind != "rnn") throw py::value_error("env: kind must be 'rnn' or 'cartpole'");
-  e.W = env["W"].cast<Arr<S>>();
-  e.b = env["b"].cast<Arr<S>>();
-  e.K = env["K"].cast<Arr<S>>();
-  if (e.W.ndim() != 3 || e.W.shape(1) != e.W.shape(2)) {
-    throw py::value_error("W: expected (P, n, n)");
-  }
-  const Index P = e.W.shape(0), n = e.W.shape(1);
-  if (e.K.ndim() != 3) throw py::value_error("K: expected (P, n, n_bits)");
-  const Index M = e.K.shape(2);
-  if (M < 1 || M > 16) throw py::value_error("n_bits: must be in 1..16");
-  checked(e.W, {P, n, n}, "W");
-  checked(e.b, {P, n}, "b");
-  checked(e.K, {P, n, M}, "K");
-  e.rnn.W = e.W.data();
-  e.rnn.b = e.b.data();
-  e.rnn.K = e.K.data();
-  e.rnn.P = P;
-  e.rnn.n = n;
-  e.rnn.M = M;
-  e.rnn.rho = env["rho"].cast<double>();
-  e.rnn.alpha = env["alpha"].cast<double>();
-  e.rnn.phi = phi_from_name(env["phi"].cast<std::string>());
-  e.rnn.noise_std = env["noise_std"].cast<double>();
-  e.rnn.noise_samples = env["noise_samples"].cast<Index>();
-  if (e.rnn.noise_samples < 1) throw py::value_error("noise_samples: must be >= 1");
   return e;
 }
 
 // Calls f(env) with the kernel's environment type.
 template <class S, class F>
-void with_env(const EnvArrays<S>& e, F&& f) {
-  if (e.kind == "rnn") {
+void with_env(const EnvView<S>& e, F&& f) {
+  if (e.rnn_env) {
     f(e.rnn);
   } else {
     f(e.cartpole);
@@ -223,13 +266,13 @@ template <class S>
 void register_dtype(py::module_& m) {
   m.def(
       "mop_epoch",
-      [](const py::dict& env, const py::dict& agent, const py::object& terminal,
+      [](const py::object& env, const py::dict& agent, const py::object& terminal,
          const py::object& reward, const py::list& custom, Arr<S>& theta, const Arr<S>& x0,
          const Arr<std::int64_t>& contexts, Index horizon, const Arr<std::uint64_t>& seeds,
          std::uint64_t stream0, const py::object& fit, std::optional<Arr<S>>& adam_m,
          std::optional<Arr<S>>& adam_v,
          std::optional<Arr<std::int64_t>>& adam_step) {
-        const EnvArrays<S> e = env_from<S>(env);
+        const EnvView<S> e = env_from<S>(env);
         const MopAgentOptions opt = agent_options(agent);
         const Index P = e.P(), d = e.dim();
         if (x0.ndim() != 3) throw py::value_error("x0: expected (P, B, d)");
@@ -340,10 +383,10 @@ void register_dtype(py::module_& m) {
 
   m.def(
       "mop_evaluate",
-      [](const py::dict& env, const py::dict& agent, const py::object& terminal,
+      [](const py::object& env, const py::dict& agent, const py::object& terminal,
          const py::object& reward, const py::list& custom, const Arr<S>& theta, Index p,
          const Arr<S>& X, const Arr<std::int64_t>& contexts) {
-        const EnvArrays<S> e = env_from<S>(env);
+        const EnvView<S> e = env_from<S>(env);
         const MopAgentOptions opt = agent_options(agent);
         const Index d = e.dim(), A = Index{1} << e.n_bits();
         if (p < 0 || p >= e.P()) throw py::value_error("p: no such network");
@@ -476,6 +519,32 @@ void register_mop(py::module_& m) {
       .value("l1", AtomKind::l1)
       .value("heart", AtomKind::heart)
       .value("custom", AtomKind::custom);
+  py::class_<MopRnnEnvObject>(
+      m, "MopRnnEnv",
+      "The NeuroMOP RNN environment of a kernel call (docs/neuromop.md): P networks of the "
+      "rate form, each its own RateRNNParams (W (n, n), b (n,), W_in = K (n, n_bits)), their "
+      "common RateOptions (alpha, phi tanh or relu, form rate), the action drive rho, and the "
+      "state noise noise_std with noise_samples draws per step. Holds the parameter objects.")
+      .def(py::init(&MopRnnEnvObject::make), py::arg("nets"), py::arg("options"),
+           py::arg("rho"), py::arg("noise_std") = 0.0, py::arg("noise_samples") = 1)
+      .def_property_readonly("P", [](const MopRnnEnvObject& e) { return e.nets.size(); })
+      .def_readonly("n", &MopRnnEnvObject::n)
+      .def_readonly("n_bits", &MopRnnEnvObject::M)
+      .def_readonly("options", &MopRnnEnvObject::rate)
+      .def_readonly("rho", &MopRnnEnvObject::rho)
+      .def_readonly("noise_std", &MopRnnEnvObject::noise_std)
+      .def_readonly("noise_samples", &MopRnnEnvObject::noise_samples);
+  py::class_<MopCartPoleEnv>(m, "MopCartPoleEnv",
+                             "The NeuroMOP cart-pole environment of a kernel call "
+                             "(docs/neuromop.md), for P agents.")
+      .def(py::init([](Index P) {
+             if (P < 1) throw py::value_error("P: must be >= 1");
+             MopCartPoleEnv e;
+             e.P = P;
+             return e;
+           }),
+           py::arg("P"))
+      .def_readonly("P", &MopCartPoleEnv::P);
   m.def(
       "mop_check_program",
       [](const py::object& program, Index d, Index n_custom, const std::string& name) {
