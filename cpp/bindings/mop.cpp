@@ -262,170 +262,221 @@ void with_env(const EnvView<S>& e, F&& f) {
   }
 }
 
+// Every context of a call in 0..n_contexts-1.
+void check_contexts(const Arr<std::int64_t>& contexts, Index n_contexts) {
+  for (Index i = 0; i < contexts.size(); ++i) {
+    if (contexts.data()[i] < 0 || contexts.data()[i] >= n_contexts) {
+      throw py::value_error("contexts: must lie in 0..n_contexts-1");
+    }
+  }
+}
+
+// The terminal and reward programs of a call and their custom predicates, checked for states of
+// dimension d, one terminal program per context.
+template <class S>
+struct CallPrograms {
+  ProgramArrays term, rew;
+  CustomAtoms<S> predicates;
+  bool any_custom = false;
+  const CustomAtoms<S>* custom() const { return any_custom ? &predicates : nullptr; }
+};
+
+template <class S>
+CallPrograms<S> programs_from(const py::object& terminal, const py::object& reward,
+                              const py::list& custom, Index d, Index n_contexts) {
+  CallPrograms<S> c;
+  c.term = program_from(terminal, d, Index(custom.size()), "terminal");
+  c.rew = program_from(reward, d, Index(custom.size()), "reward");
+  if (c.term.prog.n_programs != n_contexts) {
+    throw py::value_error("terminal: one program per context expected");
+  }
+  c.predicates = custom_from<S>(custom);
+  c.any_custom = c.term.prog.has_custom || c.rew.prog.has_custom;
+  return c;
+}
+
+// An epoch's outputs for P networks, B trajectories of at most T steps, states of dimension d.
+template <class S>
+struct EpochOutputs {
+  Index T, B;
+  Arr<S> states, entropy, targets, weights;
+  Arr<std::int64_t> actions, lifetime;
+  Arr<bool> terminated;
+
+  EpochOutputs(Index P, Index T_, Index B_, Index d)
+      : T(T_), B(B_), states(std::vector<py::ssize_t>{P, T + 1, B, d}),
+        entropy(std::vector<py::ssize_t>{P, T, B}), targets(std::vector<py::ssize_t>{P, T + 1, B}),
+        weights(std::vector<py::ssize_t>{P, T + 1, B}), actions(std::vector<py::ssize_t>{P, T, B}),
+        lifetime(std::vector<py::ssize_t>{P, B}), terminated(std::vector<py::ssize_t>{P, B}) {}
+
+  MopTrajectories<S> view() {
+    return {states.mutable_data(),  actions.mutable_data(),
+            entropy.mutable_data(), targets.mutable_data(),
+            weights.mutable_data(), lifetime.mutable_data(),
+            reinterpret_cast<std::uint8_t*>(terminated.mutable_data()),
+            T,                      B};
+  }
+
+  py::dict as_dict(const Arr<double>& losses) const {
+    py::dict out;
+    out["states"] = states;
+    out["actions"] = actions;
+    out["entropy"] = entropy;
+    out["targets"] = targets;
+    out["weights"] = weights;
+    out["lifetime"] = lifetime;
+    out["terminated"] = terminated;
+    out["losses"] = losses;
+    return out;
+  }
+};
+
+// The fit of an epoch: its options (fit: dict(lr, updates, batch_size)) and the P value networks
+// theta with Adam's moments and step counts, all updated in place.
+template <class S>
+struct ValueFit {
+  MopFitOptions options;
+  ValueNets<S> nets;
+};
+
+template <class S>
+ValueFit<S> fit_from(const py::dict& fit, S* theta, std::optional<Arr<S>>& adam_m,
+                     std::optional<Arr<S>>& adam_v, std::optional<Arr<std::int64_t>>& adam_step,
+                     const Arr<std::uint64_t>& seeds, std::uint64_t stream0,
+                     const MopAgentOptions& opt, Index P, Index d, Index n_params) {
+  ValueFit<S> f;
+  f.options.lr = fit["lr"].cast<double>();
+  f.options.updates = fit["updates"].cast<Index>();
+  f.options.batch_size = fit["batch_size"].cast<Index>();
+  f.options.seeds = seeds.data();
+  f.options.stream0 = stream0;
+  if (f.options.updates < 0 || f.options.batch_size < 1) {
+    throw py::value_error("fit: updates must be >= 0 and batch_size >= 1");
+  }
+  if (!adam_m || !adam_v || !adam_step) {
+    throw py::value_error("adam_m, adam_v, adam_step: needed when fitting");
+  }
+  f.nets.theta = theta;
+  f.nets.m = inout(*adam_m, {P, n_params}, "adam_m");
+  f.nets.v = inout(*adam_v, {P, n_params}, "adam_v");
+  checked(*adam_step, {P}, "adam_step", false);
+  if (!adam_step->writeable()) throw py::value_error("adam_step: array is read-only");
+  f.nets.step = adam_step->mutable_data();
+  f.nets.P = P;
+  f.nets.d = d;
+  f.nets.n_contexts = opt.n_contexts;
+  f.nets.hidden = opt.hidden;
+  return f;
+}
+
+template <class S>
+py::dict mop_epoch_call(const py::object& env, const py::dict& agent, const py::object& terminal,
+                        const py::object& reward, const py::list& custom, Arr<S>& theta,
+                        const Arr<S>& x0, const Arr<std::int64_t>& contexts, Index horizon,
+                        const Arr<std::uint64_t>& seeds, std::uint64_t stream0,
+                        const py::object& fit, std::optional<Arr<S>>& adam_m,
+                        std::optional<Arr<S>>& adam_v,
+                        std::optional<Arr<std::int64_t>>& adam_step) {
+  const EnvView<S> e = env_from<S>(env);
+  const MopAgentOptions opt = agent_options(agent);
+  const Index P = e.P(), d = e.dim();
+  if (x0.ndim() != 3) throw py::value_error("x0: expected (P, B, d)");
+  const Index B = x0.shape(1);
+  checked(x0, {P, B, d}, "x0");
+  checked(contexts, {P, B}, "contexts", false);
+  checked(seeds, {P}, "seeds", false);
+  check_contexts(contexts, opt.n_contexts);
+  const Index n_params = value_param_count(value_input_dim(d, opt.n_contexts), opt.hidden);
+  if (horizon < 0) throw py::value_error("horizon: must be >= 0");
+  const CallPrograms<S> programs = programs_from<S>(terminal, reward, custom, d, opt.n_contexts);
+  EpochOutputs<S> out(P, horizon, B, d);
+  const MopTrajectories<S> tr = out.view();
+  MopRunOptions run;
+  run.horizon = horizon;
+  run.seeds = seeds.data();
+  run.stream0 = stream0;
+
+  const bool fitting = !fit.is_none();
+  S* th = fitting ? inout(theta, {P, n_params}, "theta")
+                  : const_cast<S*>(checked(theta, {P, n_params}, "theta"));
+  ValueFit<S> vf;
+  if (fitting) {
+    vf = fit_from<S>(fit.cast<py::dict>(), th, adam_m, adam_v, adam_step, seeds, stream0, opt, P,
+                     d, n_params);
+  }
+  Arr<double> losses(std::vector<py::ssize_t>{P, fitting ? vf.options.updates : 0});
+  InPlace in_place;  // an interrupted epoch leaves the value networks and Adam as they were
+  if (fitting) {
+    in_place.keep(vf.nets.theta, P * n_params);
+    in_place.keep(vf.nets.m, P * n_params);
+    in_place.keep(vf.nets.v, P * n_params);
+    in_place.keep(vf.nets.step, P);
+  }
+  {
+    const LongCall call;
+    with_env(e, [&](const auto& kernel_env) {
+      mop_rollout<S>(kernel_env, programs.term.prog, programs.rew.prog, opt, run, th, x0.data(),
+                     contexts.data(), programs.custom(), tr);
+    });
+    if (fitting) {
+      mop_fit(vf.nets, tr, contexts.data(), opt.scale, vf.options, losses.mutable_data());
+    }
+  }
+  in_place.commit();
+  return out.as_dict(losses);
+}
+
+template <class S>
+py::tuple mop_evaluate_call(const py::object& env, const py::dict& agent,
+                            const py::object& terminal, const py::object& reward,
+                            const py::list& custom, const Arr<S>& theta, Index p, const Arr<S>& X,
+                            const Arr<std::int64_t>& contexts) {
+  const EnvView<S> e = env_from<S>(env);
+  const MopAgentOptions opt = agent_options(agent);
+  const Index d = e.dim(), A = Index{1} << e.n_bits();
+  if (p < 0 || p >= e.P()) throw py::value_error("p: no such network");
+  if (X.ndim() != 2) throw py::value_error("X: expected (m, d)");
+  const Index rows = X.shape(0);
+  checked(X, {rows, d}, "X");
+  checked(contexts, {rows}, "contexts", false);
+  check_contexts(contexts, opt.n_contexts);
+  const Index n_params = value_param_count(value_input_dim(d, opt.n_contexts), opt.hidden);
+  checked(theta, {n_params}, "theta");
+  const CallPrograms<S> programs = programs_from<S>(terminal, reward, custom, d, opt.n_contexts);
+  Arr<double> Q(std::vector<py::ssize_t>{rows, A}), policy(std::vector<py::ssize_t>{rows, A});
+  Arr<double> target(std::vector<py::ssize_t>{rows}), entropy(std::vector<py::ssize_t>{rows});
+  {
+    const LongCall call;
+    with_env(e, [&](const auto& kernel_env) {
+      mop_evaluate<S>(kernel_env, p, programs.term.prog, programs.rew.prog, opt, theta.data(),
+                      X.data(), rows, contexts.data(), programs.custom(), Q.mutable_data(),
+                      policy.mutable_data(), target.mutable_data(), entropy.mutable_data());
+    });
+  }
+  return py::make_tuple(Q, policy, target, entropy);
+}
+
 template <class S>
 void register_dtype(py::module_& m) {
-  m.def(
-      "mop_epoch",
-      [](const py::object& env, const py::dict& agent, const py::object& terminal,
-         const py::object& reward, const py::list& custom, Arr<S>& theta, const Arr<S>& x0,
-         const Arr<std::int64_t>& contexts, Index horizon, const Arr<std::uint64_t>& seeds,
-         std::uint64_t stream0, const py::object& fit, std::optional<Arr<S>>& adam_m,
-         std::optional<Arr<S>>& adam_v,
-         std::optional<Arr<std::int64_t>>& adam_step) {
-        const EnvView<S> e = env_from<S>(env);
-        const MopAgentOptions opt = agent_options(agent);
-        const Index P = e.P(), d = e.dim();
-        if (x0.ndim() != 3) throw py::value_error("x0: expected (P, B, d)");
-        const Index B = x0.shape(1);
-        checked(x0, {P, B, d}, "x0");
-        checked(contexts, {P, B}, "contexts", false);
-        checked(seeds, {P}, "seeds", false);
-        for (Index i = 0; i < P * B; ++i) {
-          if (contexts.data()[i] < 0 || contexts.data()[i] >= opt.n_contexts) {
-            throw py::value_error("contexts: must lie in 0..n_contexts-1");
-          }
-        }
-        const Index n_params = value_param_count(value_input_dim(d, opt.n_contexts), opt.hidden);
-        if (horizon < 0) throw py::value_error("horizon: must be >= 0");
-        const ProgramArrays term = program_from(terminal, d, Index(custom.size()), "terminal");
-        const ProgramArrays rew = program_from(reward, d, Index(custom.size()), "reward");
-        if (term.prog.n_programs != opt.n_contexts) {
-          throw py::value_error("terminal: one program per context expected");
-        }
-        const CustomAtoms<S> predicates = custom_from<S>(custom);
-        const bool any_custom = term.prog.has_custom || rew.prog.has_custom;
+  m.def("mop_epoch", &mop_epoch_call<S>, py::arg("env"), py::arg("agent"), py::arg("terminal"),
+        py::arg("reward"), py::arg("custom"), py::arg("theta").noconvert(), py::arg("x0"),
+        py::arg("contexts"), py::arg("horizon"), py::arg("seeds"), py::arg("stream0"),
+        py::arg("fit"), py::arg("adam_m").noconvert() = py::none(),
+        py::arg("adam_v").noconvert() = py::none(),
+        py::arg("adam_step").noconvert() = py::none(),
+        "One NeuroMOP epoch for P networks (env: MopRnnEnv or MopCartPoleEnv; network p draws "
+        "from seeds[p]): B trajectories each from x0 (P, B, d) in contexts (P, B), then (fit: "
+        "dict(lr, updates, batch_size) or None) Adam steps on the value networks theta (P, "
+        "n_params), adam_m/adam_v (P, n_params), adam_step (P,) in place. Returns dict(states "
+        "(P, T+1, B, d), actions (P, T, B), entropy (P, T, B), targets and weights (P, T+1, B), "
+        "lifetime (P, B), terminated (P, B), losses (P, updates)).");
 
-        Arr<S> states(std::vector<py::ssize_t>{P, horizon + 1, B, d});
-        Arr<std::int64_t> actions(std::vector<py::ssize_t>{P, horizon, B});
-        Arr<S> entropy(std::vector<py::ssize_t>{P, horizon, B});
-        Arr<S> targets(std::vector<py::ssize_t>{P, horizon + 1, B});
-        Arr<S> weights(std::vector<py::ssize_t>{P, horizon + 1, B});
-        Arr<std::int64_t> lifetime(std::vector<py::ssize_t>{P, B});
-        Arr<bool> terminated(std::vector<py::ssize_t>{P, B});
-        MopTrajectories<S> tr{states.mutable_data(),  actions.mutable_data(),
-                              entropy.mutable_data(), targets.mutable_data(),
-                              weights.mutable_data(), lifetime.mutable_data(),
-                              reinterpret_cast<std::uint8_t*>(terminated.mutable_data()),
-                              horizon,                B};
-        MopRunOptions run;
-        run.horizon = horizon;
-        run.seeds = seeds.data();
-        run.stream0 = stream0;
-
-        MopFitOptions fo;
-        ValueNets<S> nets;
-        const bool fitting = !fit.is_none();
-        S* th = fitting ? inout(theta, {P, n_params}, "theta")
-                        : const_cast<S*>(checked(theta, {P, n_params}, "theta"));
-        if (fitting) {
-          const auto f = fit.cast<py::dict>();
-          fo.lr = f["lr"].cast<double>();
-          fo.updates = f["updates"].cast<Index>();
-          fo.batch_size = f["batch_size"].cast<Index>();
-          fo.seeds = seeds.data();
-          fo.stream0 = stream0;
-          if (fo.updates < 0 || fo.batch_size < 1) {
-            throw py::value_error("fit: updates must be >= 0 and batch_size >= 1");
-          }
-          if (!adam_m || !adam_v || !adam_step) {
-            throw py::value_error("adam_m, adam_v, adam_step: needed when fitting");
-          }
-          nets.theta = th;
-          nets.m = inout(*adam_m, {P, n_params}, "adam_m");
-          nets.v = inout(*adam_v, {P, n_params}, "adam_v");
-          checked(*adam_step, {P}, "adam_step", false);
-          if (!adam_step->writeable()) throw py::value_error("adam_step: array is read-only");
-          nets.step = adam_step->mutable_data();
-          nets.P = P;
-          nets.d = d;
-          nets.n_contexts = opt.n_contexts;
-          nets.hidden = opt.hidden;
-        }
-        Arr<double> losses(std::vector<py::ssize_t>{P, fitting ? fo.updates : 0});
-        InPlace in_place;  // an interrupted epoch leaves the value networks and Adam as they were
-        if (fitting) {
-          in_place.keep(nets.theta, P * n_params);
-          in_place.keep(nets.m, P * n_params);
-          in_place.keep(nets.v, P * n_params);
-          in_place.keep(nets.step, P);
-        }
-        {
-          const LongCall call;
-          with_env(e, [&](const auto& kernel_env) {
-            mop_rollout<S>(kernel_env, term.prog, rew.prog, opt, run, th, x0.data(),
-                           contexts.data(), any_custom ? &predicates : nullptr, tr);
-          });
-          if (fitting) mop_fit(nets, tr, contexts.data(), opt.scale, fo, losses.mutable_data());
-        }
-        in_place.commit();
-        py::dict out;
-        out["states"] = states;
-        out["actions"] = actions;
-        out["entropy"] = entropy;
-        out["targets"] = targets;
-        out["weights"] = weights;
-        out["lifetime"] = lifetime;
-        out["terminated"] = terminated;
-        out["losses"] = losses;
-        return out;
-      },
-      py::arg("env"), py::arg("agent"), py::arg("terminal"), py::arg("reward"),
-      py::arg("custom"), py::arg("theta").noconvert(), py::arg("x0"), py::arg("contexts"),
-      py::arg("horizon"), py::arg("seeds"), py::arg("stream0"), py::arg("fit"),
-      py::arg("adam_m").noconvert() = py::none(), py::arg("adam_v").noconvert() = py::none(),
-      py::arg("adam_step").noconvert() = py::none(),
-      "One NeuroMOP epoch for P networks (network p draws from seeds[p]): B trajectories each "
-      "from x0 (P, B, d) in contexts (P, B), then (fit: dict(lr, updates, batch_size) or None) "
-      "Adam steps on the value "
-      "networks theta (P, n_params), adam_m/adam_v (P, n_params), adam_step (P,) in place. "
-      "Returns dict(states (P, T+1, B, d), actions (P, T, B), entropy (P, T, B), targets and "
-      "weights (P, T+1, B), lifetime (P, B), terminated (P, B), losses (P, updates)).");
-
-  m.def(
-      "mop_evaluate",
-      [](const py::object& env, const py::dict& agent, const py::object& terminal,
-         const py::object& reward, const py::list& custom, const Arr<S>& theta, Index p,
-         const Arr<S>& X, const Arr<std::int64_t>& contexts) {
-        const EnvView<S> e = env_from<S>(env);
-        const MopAgentOptions opt = agent_options(agent);
-        const Index d = e.dim(), A = Index{1} << e.n_bits();
-        if (p < 0 || p >= e.P()) throw py::value_error("p: no such network");
-        if (X.ndim() != 2) throw py::value_error("X: expected (m, d)");
-        const Index rows = X.shape(0);
-        checked(X, {rows, d}, "X");
-        checked(contexts, {rows}, "contexts", false);
-        for (Index i = 0; i < rows; ++i) {
-          if (contexts.data()[i] < 0 || contexts.data()[i] >= opt.n_contexts) {
-            throw py::value_error("contexts: must lie in 0..n_contexts-1");
-          }
-        }
-        const Index n_params = value_param_count(value_input_dim(d, opt.n_contexts), opt.hidden);
-        checked(theta, {n_params}, "theta");
-        const ProgramArrays term = program_from(terminal, d, Index(custom.size()), "terminal");
-        const ProgramArrays rew = program_from(reward, d, Index(custom.size()), "reward");
-        if (term.prog.n_programs != opt.n_contexts) {
-          throw py::value_error("terminal: one program per context expected");
-        }
-        const CustomAtoms<S> predicates = custom_from<S>(custom);
-        const bool any_custom = term.prog.has_custom || rew.prog.has_custom;
-        Arr<double> Q(std::vector<py::ssize_t>{rows, A}), policy(std::vector<py::ssize_t>{rows, A});
-        Arr<double> target(std::vector<py::ssize_t>{rows}), entropy(std::vector<py::ssize_t>{rows});
-        {
-          const LongCall call;
-          with_env(e, [&](const auto& kernel_env) {
-            mop_evaluate<S>(kernel_env, p, term.prog, rew.prog, opt, theta.data(), X.data(), rows,
-                            contexts.data(), any_custom ? &predicates : nullptr,
-                            Q.mutable_data(), policy.mutable_data(), target.mutable_data(),
-                            entropy.mutable_data());
-          });
-        }
-        return py::make_tuple(Q, policy, target, entropy);
-      },
-      py::arg("env"), py::arg("agent"), py::arg("terminal"), py::arg("reward"),
-      py::arg("custom"), py::arg("theta").noconvert(), py::arg("p"), py::arg("X"),
-      py::arg("contexts"),
-      "The step quantities of network p's agent at states X (m, d) (noise-free successors): "
-      "Returns (Q (m, A), policy (m, A), target (m,), entropy (m,)) in float64.");
+  m.def("mop_evaluate", &mop_evaluate_call<S>, py::arg("env"), py::arg("agent"),
+        py::arg("terminal"), py::arg("reward"), py::arg("custom"), py::arg("theta").noconvert(),
+        py::arg("p"), py::arg("X"), py::arg("contexts"),
+        "The step quantities of network p's agent (env: MopRnnEnv or MopCartPoleEnv) at states "
+        "X (m, d) (noise-free successors): Returns (Q (m, A), policy (m, A), target (m,), "
+        "entropy (m,)) in float64.");
 
   m.def(
       "mop_terminal",
