@@ -129,3 +129,27 @@ def test_mop_kernel_names_an_environment_it_cannot_use():
         epoch({"kind": "rnn"}, agent.theta[None])
     with pytest.raises(TypeError, match="env"):  # float64 networks, a float32 value network
         epoch(env.kernel_env([env]), agent.theta[None].astype(np.float32))
+
+
+def test_mop_agent_and_fit_options_cross_as_bound_objects():
+    env = fr.mop.RNNEnv(_mop_net(n=12), terminal=fr.mop.Energy(0.45))
+    mop = fr.mop.MOPAgent(env, hidden=4, gamma=0.9, seed=0)
+    r = fr.mop.RAgent(env, hidden=4, gamma=0.9, eps=0.25, seed=0)
+    assert mop._options(0).agent == _core.MopAgentKind.mop
+    opt = r._options(0)
+    assert opt.agent == _core.MopAgentKind.reward and opt.eps == r.eps_at(0) == 0.25
+    assert (opt.gamma, opt.hidden, opt.n_contexts, opt.scale) == (0.9, 4, 1, r.scale)
+    fit = _core.MopFitOptions(lr=1e-3, updates=3, batch_size=8)
+    assert (fit.lr, fit.updates, fit.batch_size) == (1e-3, 3, 8)
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [("hidden", lambda: _core.MopAgentOptions(_core.MopAgentKind.mop, 0.9, 0, 0, 0, 1, 0, 1)),
+     ("n_contexts", lambda: _core.MopAgentOptions(_core.MopAgentKind.mop, 0.9, 0, 0, 0, 1, 4, 0)),
+     ("updates", lambda: _core.MopFitOptions(1e-3, -1, 8)),
+     ("batch_size", lambda: _core.MopFitOptions(1e-3, 3, 0))],
+)  # fmt: skip
+def test_mop_options_out_of_range_name_the_field(name, make):
+    with pytest.raises(ValueError, match=name):
+        make()

@@ -526,7 +526,7 @@ def test_epoch_does_not_depend_on_where_buffers_start(dtype):
         out = _core.mop_epoch(
             e, agent._options(0), program, None, custom, theta, x0,
             np.zeros((1, 3), np.int64), 60, np.ones(1, np.uint64), 0,
-            {"lr": 1e-2, "updates": 4, "batch_size": 16}, m, v, np.zeros(1, np.int64),
+            _core.MopFitOptions(1e-2, 4, 16), m, v, np.zeros(1, np.int64),
         )  # fmt: skip
         outs.append((out, theta.copy()))
     for out, theta in outs[1:]:

@@ -23,6 +23,66 @@ struct ProgramArrays {
   Program prog;
 };
 
+// Every atom's kind known and its coordinates inside the state (dimension d), a linear atom's
+// weights row and a custom atom's predicate present. Returns whether any atom is custom.
+bool check_atoms(const ProgramArrays& a, Index d, Index n_custom, const std::string& what) {
+  const Index n_atoms = a.kind.shape(0), n_w = a.weights.shape(0);
+  bool has_custom = false;
+  for (Index at = 0; at < n_atoms; ++at) {
+    const std::int32_t kind = a.kind.data()[at];
+    const std::int64_t* ij = a.index.data() + 2 * at;
+    if (kind < 0 || kind > static_cast<std::int32_t>(AtomKind::custom)) {
+      throw py::value_error(what + ": unknown atom kind " + std::to_string(kind));
+    }
+    const auto k = static_cast<AtomKind>(kind);
+    has_custom = has_custom || k == AtomKind::custom;
+    const bool uses_ij = k == AtomKind::abs || k == AtomKind::ellipse || k == AtomKind::l1 ||
+                         k == AtomKind::heart;
+    for (int e = 0; e < 2 && uses_ij; ++e) {
+      if (ij[e] < 0 || ij[e] >= d) {
+        throw py::value_error(what + ": atom coordinate " + std::to_string(ij[e]) +
+                              " outside the state (dimension " + std::to_string(d) + ")");
+      }
+    }
+    if (k == AtomKind::linear && (ij[0] < 0 || ij[0] >= n_w)) {
+      throw py::value_error(what + ": linear atom without its weights row");
+    }
+    if (k == AtomKind::custom && (ij[0] < 0 || ij[0] >= n_custom)) {
+      throw py::value_error(what + ": custom atom " + std::to_string(ij[0]) +
+                            " has no predicate (" + std::to_string(n_custom) + " given)");
+    }
+  }
+  return has_custom;
+}
+
+// Every program of code (its slice start[p]..start[p+1]) leaves exactly one value on a stack
+// no deeper than kProgramStack, and names only atoms that exist.
+void check_stack(const std::int32_t* code, const std::int32_t* start, Index n_programs,
+                 Index n_atoms, const std::string& what) {
+  for (Index p = 0; p < n_programs; ++p) {
+    int depth = 0;
+    for (Index i = start[p]; i < start[p + 1]; ++i) {
+      const std::int32_t op = code[2 * i];
+      if (op == static_cast<std::int32_t>(ProgramOp::atom)) {
+        if (code[2 * i + 1] < 0 || code[2 * i + 1] >= n_atoms) {
+          throw py::value_error(what + ": atom index out of range");
+        }
+        ++depth;
+      } else if (op == static_cast<std::int32_t>(ProgramOp::op_not)) {
+        if (depth < 1) throw py::value_error(what + ": NOT on an empty stack");
+      } else if (op == static_cast<std::int32_t>(ProgramOp::op_and) ||
+                 op == static_cast<std::int32_t>(ProgramOp::op_or)) {
+        if (depth < 2) throw py::value_error(what + ": AND/OR needs two operands");
+        --depth;
+      } else {
+        throw py::value_error(what + ": unknown operation " + std::to_string(op));
+      }
+      if (depth > kProgramStack) throw py::value_error(what + ": expression too deep");
+    }
+    if (depth != 1) throw py::value_error(what + ": a program must leave one value");
+  }
+}
+
 // n_custom: the number of custom predicates the call was given.
 ProgramArrays program_from(const py::object& obj, Index d, Index n_custom, const char* name) {
   ProgramArrays a;
@@ -63,54 +123,8 @@ ProgramArrays program_from(const py::object& obj, Index d, Index n_custom, const
   for (Index p = 0; p < n_programs; ++p) {
     if (start[p + 1] < start[p]) throw py::value_error(what + ": start must not decrease");
   }
-  bool has_custom = false;
-  for (Index at = 0; at < n_atoms; ++at) {
-    const std::int32_t kind = a.kind.data()[at];
-    const std::int64_t* ij = a.index.data() + 2 * at;
-    if (kind < 0 || kind > static_cast<std::int32_t>(AtomKind::custom)) {
-      throw py::value_error(what + ": unknown atom kind " + std::to_string(kind));
-    }
-    const auto k = static_cast<AtomKind>(kind);
-    has_custom = has_custom || k == AtomKind::custom;
-    const bool uses_ij = k == AtomKind::abs || k == AtomKind::ellipse || k == AtomKind::l1 ||
-                         k == AtomKind::heart;
-    for (int e = 0; e < 2 && uses_ij; ++e) {
-      if (ij[e] < 0 || ij[e] >= d) {
-        throw py::value_error(what + ": atom coordinate " + std::to_string(ij[e]) +
-                              " outside the state (dimension " + std::to_string(d) + ")");
-      }
-    }
-    if (k == AtomKind::linear && (ij[0] < 0 || ij[0] >= n_w)) {
-      throw py::value_error(what + ": linear atom without its weights row");
-    }
-    if (k == AtomKind::custom && (ij[0] < 0 || ij[0] >= n_custom)) {
-      throw py::value_error(what + ": custom atom " + std::to_string(ij[0]) +
-                            " has no predicate (" + std::to_string(n_custom) + " given)");
-    }
-  }
-  // every program must leave exactly one value on a stack no deeper than kProgramStack
-  for (Index p = 0; p < n_programs; ++p) {
-    int depth = 0;
-    for (Index i = start[p]; i < start[p + 1]; ++i) {
-      const std::int32_t op = code[2 * i];
-      if (op == static_cast<std::int32_t>(ProgramOp::atom)) {
-        if (code[2 * i + 1] < 0 || code[2 * i + 1] >= n_atoms) {
-          throw py::value_error(what + ": atom index out of range");
-        }
-        ++depth;
-      } else if (op == static_cast<std::int32_t>(ProgramOp::op_not)) {
-        if (depth < 1) throw py::value_error(what + ": NOT on an empty stack");
-      } else if (op == static_cast<std::int32_t>(ProgramOp::op_and) ||
-                 op == static_cast<std::int32_t>(ProgramOp::op_or)) {
-        if (depth < 2) throw py::value_error(what + ": AND/OR needs two operands");
-        --depth;
-      } else {
-        throw py::value_error(what + ": unknown operation " + std::to_string(op));
-      }
-      if (depth > kProgramStack) throw py::value_error(what + ": expression too deep");
-    }
-    if (depth != 1) throw py::value_error(what + ": a program must leave one value");
-  }
+  const bool has_custom = check_atoms(a, d, n_custom, what);
+  check_stack(code, start, n_programs, n_atoms, what);
   a.prog.code = code;
   a.prog.start = start;
   a.prog.kind = a.kind.data();
@@ -141,24 +155,6 @@ CustomAtoms<S> custom_from(const py::list& predicates) {
     }
     for (Index r = 0; r < m; ++r) out[r] = flags.data()[r] ? 1 : 0;
   };
-}
-
-MopAgentOptions agent_options(const py::dict& agent) {
-  MopAgentOptions opt;
-  const auto kind = agent["agent"].cast<std::string>();
-  if (kind != "mop" && kind != "r") throw py::value_error("agent: expected 'mop' or 'r'");
-  opt.agent = kind == "mop" ? MopAgentKind::mop : MopAgentKind::reward;
-  opt.gamma = agent["gamma"].cast<double>();
-  opt.beta = agent["beta"].cast<double>();
-  opt.mu = agent["mu"].cast<double>();
-  opt.eps = agent["eps"].cast<double>();
-  opt.scale = agent["scale"].cast<double>();
-  opt.hidden = agent["hidden"].cast<Index>();
-  opt.n_contexts = agent["n_contexts"].cast<Index>();
-  if (opt.hidden < 1 || opt.n_contexts < 1) {
-    throw py::value_error("agent: hidden and n_contexts must be >= 1");
-  }
-  return opt;
 }
 
 // The NeuroMOP RNN environment as one bound object (MopRnnEnv): the networks' own bound
@@ -331,8 +327,9 @@ struct EpochOutputs {
   }
 };
 
-// The fit of an epoch: its options (fit: dict(lr, updates, batch_size)) and the P value networks
-// theta with Adam's moments and step counts, all updated in place.
+// The fit of an epoch: its options (MopFitOptions: lr, updates, batch_size; the seeds and
+// streams of the call) and the P value networks theta with Adam's moments and step counts, all
+// updated in place.
 template <class S>
 struct ValueFit {
   MopFitOptions options;
@@ -340,19 +337,14 @@ struct ValueFit {
 };
 
 template <class S>
-ValueFit<S> fit_from(const py::dict& fit, S* theta, std::optional<Arr<S>>& adam_m,
+ValueFit<S> fit_from(const MopFitOptions& fit, S* theta, std::optional<Arr<S>>& adam_m,
                      std::optional<Arr<S>>& adam_v, std::optional<Arr<std::int64_t>>& adam_step,
                      const Arr<std::uint64_t>& seeds, std::uint64_t stream0,
                      const MopAgentOptions& opt, Index P, Index d, Index n_params) {
   ValueFit<S> f;
-  f.options.lr = fit["lr"].cast<double>();
-  f.options.updates = fit["updates"].cast<Index>();
-  f.options.batch_size = fit["batch_size"].cast<Index>();
+  f.options = fit;
   f.options.seeds = seeds.data();
   f.options.stream0 = stream0;
-  if (f.options.updates < 0 || f.options.batch_size < 1) {
-    throw py::value_error("fit: updates must be >= 0 and batch_size >= 1");
-  }
   if (!adam_m || !adam_v || !adam_step) {
     throw py::value_error("adam_m, adam_v, adam_step: needed when fitting");
   }
@@ -370,15 +362,14 @@ ValueFit<S> fit_from(const py::dict& fit, S* theta, std::optional<Arr<S>>& adam_
 }
 
 template <class S>
-py::dict mop_epoch_call(const py::object& env, const py::dict& agent, const py::object& terminal,
+py::dict mop_epoch_call(const py::object& env, const MopAgentOptions& opt, const py::object& terminal,
                         const py::object& reward, const py::list& custom, Arr<S>& theta,
                         const Arr<S>& x0, const Arr<std::int64_t>& contexts, Index horizon,
                         const Arr<std::uint64_t>& seeds, std::uint64_t stream0,
-                        const py::object& fit, std::optional<Arr<S>>& adam_m,
+                        const std::optional<MopFitOptions>& fit, std::optional<Arr<S>>& adam_m,
                         std::optional<Arr<S>>& adam_v,
                         std::optional<Arr<std::int64_t>>& adam_step) {
   const EnvView<S> e = env_from<S>(env);
-  const MopAgentOptions opt = agent_options(agent);
   const Index P = e.P(), d = e.dim();
   if (x0.ndim() != 3) throw py::value_error("x0: expected (P, B, d)");
   const Index B = x0.shape(1);
@@ -396,12 +387,12 @@ py::dict mop_epoch_call(const py::object& env, const py::dict& agent, const py::
   run.seeds = seeds.data();
   run.stream0 = stream0;
 
-  const bool fitting = !fit.is_none();
+  const bool fitting = fit.has_value();
   S* th = fitting ? inout(theta, {P, n_params}, "theta")
                   : const_cast<S*>(checked(theta, {P, n_params}, "theta"));
   ValueFit<S> vf;
   if (fitting) {
-    vf = fit_from<S>(fit.cast<py::dict>(), th, adam_m, adam_v, adam_step, seeds, stream0, opt, P,
+    vf = fit_from<S>(*fit, th, adam_m, adam_v, adam_step, seeds, stream0, opt, P,
                      d, n_params);
   }
   Arr<double> losses(std::vector<py::ssize_t>{P, fitting ? vf.options.updates : 0});
@@ -427,12 +418,11 @@ py::dict mop_epoch_call(const py::object& env, const py::dict& agent, const py::
 }
 
 template <class S>
-py::tuple mop_evaluate_call(const py::object& env, const py::dict& agent,
+py::tuple mop_evaluate_call(const py::object& env, const MopAgentOptions& opt,
                             const py::object& terminal, const py::object& reward,
                             const py::list& custom, const Arr<S>& theta, Index p, const Arr<S>& X,
                             const Arr<std::int64_t>& contexts) {
   const EnvView<S> e = env_from<S>(env);
-  const MopAgentOptions opt = agent_options(agent);
   const Index d = e.dim(), A = Index{1} << e.n_bits();
   if (p < 0 || p >= e.P()) throw py::value_error("p: no such network");
   if (X.ndim() != 2) throw py::value_error("X: expected (m, d)");
@@ -465,8 +455,8 @@ void register_dtype(py::module_& m) {
         py::arg("adam_v").noconvert() = py::none(),
         py::arg("adam_step").noconvert() = py::none(),
         "One NeuroMOP epoch for P networks (env: MopRnnEnv or MopCartPoleEnv; network p draws "
-        "from seeds[p]): B trajectories each from x0 (P, B, d) in contexts (P, B), then (fit: "
-        "dict(lr, updates, batch_size) or None) Adam steps on the value networks theta (P, "
+        "from seeds[p]; agent: MopAgentOptions): B trajectories each from x0 (P, B, d) in "
+        "contexts (P, B), then (fit: MopFitOptions or None) Adam steps on the value networks theta (P, "
         "n_params), adam_m/adam_v (P, n_params), adam_step (P,) in place. Returns dict(states "
         "(P, T+1, B, d), actions (P, T, B), entropy (P, T, B), targets and weights (P, T+1, B), "
         "lifetime (P, B), terminated (P, B), losses (P, updates)).");
@@ -474,7 +464,8 @@ void register_dtype(py::module_& m) {
   m.def("mop_evaluate", &mop_evaluate_call<S>, py::arg("env"), py::arg("agent"),
         py::arg("terminal"), py::arg("reward"), py::arg("custom"), py::arg("theta").noconvert(),
         py::arg("p"), py::arg("X"), py::arg("contexts"),
-        "The step quantities of network p's agent (env: MopRnnEnv or MopCartPoleEnv) at states "
+        "The step quantities of network p's agent (env: MopRnnEnv or MopCartPoleEnv; agent: "
+        "MopAgentOptions) at states "
         "X (m, d) (noise-free successors): Returns (Q (m, A), policy (m, A), target (m,), "
         "entropy (m,)) in float64.");
 
@@ -570,6 +561,46 @@ void register_mop(py::module_& m) {
       .value("l1", AtomKind::l1)
       .value("heart", AtomKind::heart)
       .value("custom", AtomKind::custom);
+  py::enum_<MopAgentKind>(m, "MopAgentKind", "The agent: MOP (occupancy) or R (reward).")
+      .value("mop", MopAgentKind::mop)
+      .value("reward", MopAgentKind::reward);
+  py::class_<MopAgentOptions>(m, "MopAgentOptions",
+                              "A NeuroMOP agent's options (docs/neuromop.md): agent kind, "
+                              "gamma, beta (state entropy), mu (reward region), eps (R agent's "
+                              "exploration), scale (V = scale * output), the value network's "
+                              "hidden units and the number of contexts.")
+      .def(py::init([](MopAgentKind agent, double gamma, double beta, double mu, double eps,
+                       double scale, Index hidden, Index n_contexts) {
+             if (hidden < 1) throw py::value_error("hidden: must be >= 1");
+             if (n_contexts < 1) throw py::value_error("n_contexts: must be >= 1");
+             return MopAgentOptions{agent, gamma, beta, mu, eps, scale, hidden, n_contexts};
+           }),
+           py::arg("agent"), py::arg("gamma"), py::arg("beta"), py::arg("mu"), py::arg("eps"),
+           py::arg("scale"), py::arg("hidden"), py::arg("n_contexts"))
+      .def_readonly("agent", &MopAgentOptions::agent)
+      .def_readonly("gamma", &MopAgentOptions::gamma)
+      .def_readonly("beta", &MopAgentOptions::beta)
+      .def_readonly("mu", &MopAgentOptions::mu)
+      .def_readonly("eps", &MopAgentOptions::eps)
+      .def_readonly("scale", &MopAgentOptions::scale)
+      .def_readonly("hidden", &MopAgentOptions::hidden)
+      .def_readonly("n_contexts", &MopAgentOptions::n_contexts);
+  py::class_<MopFitOptions>(m, "MopFitOptions",
+                            "The value fit of a NeuroMOP epoch: Adam's learning rate lr, "
+                            "updates (Adam steps) and batch_size (rows per step).")
+      .def(py::init([](double lr, Index updates, Index batch_size) {
+             if (updates < 0) throw py::value_error("updates: must be >= 0");
+             if (batch_size < 1) throw py::value_error("batch_size: must be >= 1");
+             MopFitOptions f;
+             f.lr = lr;
+             f.updates = updates;
+             f.batch_size = batch_size;
+             return f;
+           }),
+           py::arg("lr"), py::arg("updates"), py::arg("batch_size"))
+      .def_readonly("lr", &MopFitOptions::lr)
+      .def_readonly("updates", &MopFitOptions::updates)
+      .def_readonly("batch_size", &MopFitOptions::batch_size);
   py::class_<MopRnnEnvObject>(
       m, "MopRnnEnv",
       "The NeuroMOP RNN environment of a kernel call (docs/neuromop.md): P networks of the "
