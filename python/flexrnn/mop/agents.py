@@ -360,7 +360,7 @@ class MOPAgent(_Agent):
         seed: int = 0,
     ) -> None:
         self.beta = _validate.scalar("beta", beta)
-        if self.beta != 0 and not isinstance(env, RNNEnv):
+        if self.beta != 0 and not getattr(env, "state_entropy", False):
             raise ValueError("beta: the state-entropy term is defined for RNNEnv only")
         super().__init__(
             env, hidden=hidden, gamma=gamma, mu=mu, reward=reward, lr=lr, updates=updates,

@@ -44,6 +44,8 @@ class _Env(ABC):
     dim: int
     dtype: np.dtype
     kind: str
+    # capability, stated as data: the kernels define the state-entropy term (MOPAgent's beta)
+    state_entropy: bool = False
 
     def __init__(self, terminal) -> None:
         self.terminal = _terminal_list(terminal)
@@ -137,6 +139,7 @@ class RNNEnv(_Env):
     """
 
     kind = "rnn"
+    state_entropy = True  # s_a = dt Tr grad f of the network's map
 
     def __init__(
         self,
