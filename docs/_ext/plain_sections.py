@@ -1,0 +1,105 @@
+"""Sphinx extension: read flexrnn's docstrings as they are written.
+
+flexrnn's docstrings use numpydoc's section headings (``Parameters`` over a dashed line) but
+put a description, not a type, after the colon: ``u : (T, B, n_in) inputs, time-major.``,
+continued on indented lines. Plain reST reads such a heading as a misplaced section title
+and such an entry as a definition list that ends without a blank line; napoleon reads the
+description as a type. This extension rewrites both before autodoc renders the docstring:
+
+- a heading over a dashed line becomes a ``rubric``;
+- a run of entries ``name : text`` (or ``a, b : text``) at the docstring's margin, each
+  followed by its indented continuation lines, becomes a definition list whose terms are the
+  names as code and whose definitions are the text, separated from the prose around it.
+
+Everything else passes through unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+HEADING = re.compile(r"^[A-Z][A-Za-z ]*$")
+RULE = re.compile(r"^-{3,}$")
+NAME = r"\*{0,2}[A-Za-z_]\w*"
+NAMES = rf"{NAME}(?:, {NAME})*"
+ENTRY = re.compile(rf"^({NAMES}) :(?: (.*))?$")
+BARE = re.compile(rf"^({NAMES})$")  # numpydoc's entry without a colon: its text is indented
+OPEN = re.compile(rf"^({NAMES}),$")  # a list of names that goes on on the next line
+
+
+def _is_heading(lines: list[str], i: int) -> bool:
+    return (
+        i + 1 < len(lines)
+        and HEADING.match(lines[i]) is not None
+        and RULE.match(lines[i + 1]) is not None
+        and len(lines[i + 1]) >= len(lines[i])
+    )
+
+
+def _blocks(lines: list[str]) -> list[list[str]]:
+    """The docstring split at blank lines (a blank line followed by an indented one stays
+    inside its block) and around section headings."""
+    blocks: list[list[str]] = [[]]
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if _is_heading(lines, i):
+            blocks += [[line, lines[i + 1]], []]
+            i += 2
+            continue
+        indented_next = i + 1 < len(lines) and lines[i + 1].startswith(" ")
+        if not line.strip() and not (blocks[-1] and indented_next):
+            blocks.append([])
+        else:
+            blocks[-1].append(line)
+        i += 1
+    return [b for b in blocks if b]
+
+
+def _entries(block: list[str]) -> list[str] | None:
+    """The block as a definition list, or None when it is not a list of entries (prose
+    that happens to contain ``name : text``, e.g. several entries run together)."""
+    out: list[str] = []
+    i = 0
+    while i < len(block):
+        line = block[i]
+        if line.startswith(" ") or not line.strip():
+            return None  # indented text before any entry: not ours
+        while OPEN.match(line) and i + 1 < len(block) and not block[i + 1].startswith(" "):
+            i += 1
+            line = f"{line} {block[i]}"
+        entry = ENTRY.match(line)
+        bare = BARE.match(line)
+        if entry is None and not (bare and i + 1 < len(block) and block[i + 1].startswith(" ")):
+            return None
+        names = (entry or bare).group(1)
+        out.append(", ".join(f"``{name}``" for name in names.split(", ")))
+        text = (entry.group(2) or "").strip() if entry else ""
+        if text:
+            out.append("    " + text)
+        i += 1
+        while i < len(block) and (block[i].startswith(" ") or not block[i].strip()):
+            out.append(block[i])
+            i += 1
+    return out
+
+
+def rewrite(lines: list[str]) -> list[str]:
+    """The docstring ``lines`` (as autodoc hands them, margin at column 0) in plain reST."""
+    out: list[str] = []
+    for block in _blocks(lines):
+        if len(block) == 2 and _is_heading(block, 0):
+            out += [f".. rubric:: {block[0]}", ""]
+            continue
+        out += (_entries(block) or block) + [""]
+    return out
+
+
+def _process(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    lines[:] = rewrite(lines)
+
+
+def setup(app: Any) -> dict[str, Any]:
+    app.connect("autodoc-process-docstring", _process)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
