@@ -7,9 +7,11 @@ and such an entry as a definition list that ends without a blank line; napoleon 
 description as a type. This extension rewrites both before autodoc renders the docstring:
 
 - a heading over a dashed line becomes a ``rubric``;
-- a run of entries ``name : text`` (or ``a, b : text``) at the docstring's margin, each
+- a block of entries ``name : text`` (or ``a, b : text``) at the docstring's margin, each
   followed by its indented continuation lines, becomes a definition list whose terms are the
-  names as code and whose definitions are the text, separated from the prose around it.
+  names as code and whose definitions are the text; where the text is numpydoc's type
+  (short, with the description as a sentence on the indented lines below) it is shown as
+  the term's classifier instead. A block with prose at the margin is left as it is.
 
 Everything else passes through unchanged.
 """
@@ -35,6 +37,14 @@ def _is_heading(lines: list[str], i: int) -> bool:
         and RULE.match(lines[i + 1]) is not None
         and len(lines[i + 1]) >= len(lines[i])
     )
+
+
+def _is_type(text: str, next_line: str) -> bool:
+    """Whether an entry's text is numpydoc's type (``sigma : float``, then the description
+    indented on the next line, not as a lower-case continuation) rather than the description itself."""
+    first = next_line.strip()[:1]
+    described_below = next_line.startswith(" ") and first not in "(" and not first.islower()
+    return described_below and len(text) <= 40 and not text.endswith(".")
 
 
 def _blocks(lines: list[str]) -> list[list[str]]:
@@ -73,12 +83,13 @@ def _entries(block: list[str]) -> list[str] | None:
         bare = BARE.match(line)
         if entry is None and not (bare and i + 1 < len(block) and block[i + 1].startswith(" ")):
             return None
-        names = (entry or bare).group(1)
-        out.append(", ".join(f"``{name}``" for name in names.split(", ")))
+        term = ", ".join(f"``{name}``" for name in (entry or bare).group(1).split(", "))
         text = (entry.group(2) or "").strip() if entry else ""
-        if text:
-            out.append("    " + text)
         i += 1
+        if text and _is_type(text, block[i] if i < len(block) else ""):
+            out.append(f"{term} : {text}")  # a classifier: shown beside the name
+        else:
+            out += [term, "    " + text] if text else [term]
         while i < len(block) and (block[i].startswith(" ") or not block[i].strip()):
             out.append(block[i])
             i += 1
