@@ -1,13 +1,22 @@
 """The tutorials in docs/tutorials/ run as written, and the docs site lists every page.
 
-Each tutorial's ``python`` code blocks run in order in one namespace, in a temporary folder
-(they write figures and models), so a broken example fails CI. The blocks are compiled with
-the Markdown file's name and line numbers: a traceback points at the line of the page.
+Each tutorial's ``python`` and ``bash`` code blocks run in page order, the Python ones in one
+namespace, all in a temporary folder that stands for the repository's root (its examples/
+and docs/ linked in; the blocks write figures, models and build folders there), so a broken
+example fails CI. Python blocks are compiled with the Markdown file's name and line
+numbers: a traceback points at the line of the page. The ``bash`` blocks build C++ against
+the installed package (``find_package(flexrnn)``): where flexrnn is not installed with its
+CMake package (a development checkout on PYTHONPATH) or CMake is missing, the tutorial runs
+up to its first ``bash`` block and the test is skipped there, saying so.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import flexrnn as fr
@@ -21,19 +30,24 @@ TUTORIALS = sorted((DOCS / "tutorials").glob("*.md"))
 FENCE = re.compile(r"^```(?:\{code-block\} )?(\w+)[^\n]*\n(.*?)^```\s*$", re.M | re.S)
 
 
-def code_blocks(path: Path, language: str) -> list[tuple[int, str]]:
-    """The page's ``language`` blocks as (line of the block's first line, code)."""
+def code_blocks(path: Path, languages: tuple[str, ...]) -> list[tuple[str, int, str]]:
+    """The page's blocks in one of ``languages``, in order, as (language, line of the
+    block's first line, code)."""
     text = path.read_text()
     blocks = []
     for match in FENCE.finditer(text):
-        if match.group(1) == language:
+        if match.group(1) in languages:
             first_line = text.count("\n", 0, match.start(2)) + 1
-            blocks.append((first_line, match.group(2)))
+            blocks.append((match.group(1), first_line, match.group(2)))
     return blocks
 
 
 def python_tutorials() -> list[Path]:
-    return [p for p in TUTORIALS if code_blocks(p, "python")]
+    return [p for p in TUTORIALS if code_blocks(p, ("python",))]
+
+
+def cmake_package_installed() -> bool:
+    return (Path(fr.get_cmake_dir()) / "flexrnnConfig.cmake").is_file()
 
 
 def test_every_tutorial_is_found_with_its_code():
@@ -51,12 +65,29 @@ def restore_threads():
 
 @pytest.mark.parametrize("path", python_tutorials(), ids=lambda p: p.stem)
 def test_tutorial_code_runs_as_written(path, tmp_path, monkeypatch, restore_threads):
+    for folder in ("examples", "docs"):  # the shell blocks run from the repository's root
+        (tmp_path / folder).symlink_to(ROOT / folder, target_is_directory=True)
+    bin_dir = tmp_path / "_bin"  # `python` in the shell blocks: this interpreter
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    can_build = cmake_package_installed() and shutil.which("cmake") is not None
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace: dict = {"__name__": "__tutorial__"}
-    for first_line, code in code_blocks(path, "python"):
-        # Padding puts the code at its own line numbers in the page's file.
-        exec(compile("\n" * (first_line - 1) + code, str(path), "exec"), namespace)
+    for language, first_line, code in code_blocks(path, ("python", "bash")):
+        where = f"{path.relative_to(ROOT)}:{first_line}"
+        if language == "python":
+            # Padding puts the code at its own line numbers in the page's file.
+            exec(compile("\n" * (first_line - 1) + code, str(path), "exec"), namespace)
+            continue
+        if not can_build:
+            pytest.skip(f"{where}: needs flexrnn installed with its CMake package, and cmake")
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", code],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+        )
+        assert done.returncode == 0, f"{where} failed:\n{done.stdout}\n{done.stderr}"
 
 
 TOCTREE = re.compile(r"^```\{toctree\}[^\n]*\n(.*?)^```\s*$", re.M | re.S)
