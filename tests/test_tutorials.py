@@ -85,7 +85,11 @@ def test_tutorial_code_runs_as_written(path, tmp_path, monkeypatch, restore_thre
             pytest.skip(f"{where}: needs flexrnn installed with its CMake package, and cmake")
         done = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", code],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
         assert done.returncode == 0, f"{where} failed:\n{done.stdout}\n{done.stderr}"
 
@@ -109,3 +113,104 @@ def test_site_index_lists_every_tutorial_and_page():
         assert f"tutorials/{path.stem}" in entries, path.name
     shipped = [p.stem for p in DOCS.glob("*.md") if p.stem not in ("README", "index")]
     assert shipped and all(stem in entries for stem in shipped), sorted(set(shipped) - entries)
+
+
+DIRECTIVE = re.compile(
+    r"^\.\. (currentmodule|automodule|autoclass|autofunction|autoexception"
+    r"|autodata|data|function|class)::\s*(\S+)",
+    re.M,
+)
+
+
+def documented_names() -> set[str]:
+    """Full names the API pages document (``module.name``), and the modules documented
+    with all their members (``module.*``)."""
+    names = set()
+    for page in sorted((DOCS / "api").glob("*.rst")):
+        module = ""
+        text = page.read_text()
+        for match in DIRECTIVE.finditer(text):
+            kind, target = match.groups()
+            if kind in ("currentmodule", "automodule"):
+                module = target
+                rest = text[match.end() :].split("\n.. ", 1)[0]
+                if kind == "automodule" and ":no-members:" not in rest:
+                    names.add(f"{target}.*")
+            else:
+                names.add(f"{module}.{target}")
+    return names
+
+
+def test_api_reference_documents_every_public_name():
+    import types
+
+    documented = documented_names()
+    missing = []
+    for module in (fr, fr.tasks, fr.train, fr.analysis, fr.mop, fr.mop.metrics, fr.sweep):
+        if f"{module.__name__}.*" in documented:
+            continue
+        for name in module.__all__:
+            if isinstance(getattr(module, name), types.ModuleType):
+                continue  # a subpackage: its own page
+            if f"{module.__name__}.{name}" not in documented:
+                missing.append(f"{module.__name__}.{name}")
+    assert missing == [], f"add to docs/api/*.rst: {missing}"
+
+
+def load_extension():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "plain_sections", DOCS / "_ext" / "plain_sections.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docstring_sections_are_read_as_rubrics_and_definition_lists():
+    rewrite = load_extension().rewrite
+    doc = [
+        "Run the model.",
+        "",
+        "Parameters",
+        "----------",
+        "u : (T, B, n_in) inputs, time-major.",
+        "gain : a scalar, or an array broadcastable to (T, B)",
+        "    (time-varying, per trial).",
+        "sigma : float",
+        "    Standard deviation of the noise.",
+        "",
+        "Returns",
+        "-------",
+        "Trajectory with ``x``: (T, B, n).",
+    ]
+    assert rewrite(doc) == [
+        "Run the model.",
+        "",
+        ".. rubric:: Parameters",
+        "",
+        "``u``",
+        "    (T, B, n_in) inputs, time-major.",
+        "``gain``",
+        "    a scalar, or an array broadcastable to (T, B)",
+        "    (time-varying, per trial).",
+        "``sigma`` : float",
+        "    Standard deviation of the noise.",
+        "",
+        ".. rubric:: Returns",
+        "",
+        "Trajectory with ``x``: (T, B, n).",
+        "",
+    ]
+
+
+def test_docstring_prose_with_colons_is_left_as_written():
+    rewrite = load_extension().rewrite
+    prose = [
+        "Per-epoch records of a training run.",
+        "",
+        "lifetime : (epochs, B) lifetime of each trajectory; entropy : (epochs,) mean",
+        "action entropy over the epoch's steps.",
+    ]
+    assert rewrite(prose) == [*prose, ""]

@@ -40,10 +40,11 @@ def _is_heading(lines: list[str], i: int) -> bool:
 
 
 def _is_type(text: str, next_line: str) -> bool:
-    """Whether an entry's text is numpydoc's type (``sigma : float``, then the description
-    indented on the next line, not as a lower-case continuation) rather than the description itself."""
+    """Whether an entry's text is numpydoc's type (``sigma : float``) rather than the
+    description itself: short, and followed by an indented description that does not read
+    as its lower-case continuation."""
     first = next_line.strip()[:1]
-    described_below = next_line.startswith(" ") and first not in "(" and not first.islower()
+    described_below = next_line.startswith(" ") and first not in ("", "(") and not first.islower()
     return described_below and len(text) <= 40 and not text.endswith(".")
 
 
