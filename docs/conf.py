@@ -43,7 +43,8 @@ myst_heading_anchors = 4
 myst_enable_extensions = ["dollarmath"]
 
 # The API reference: signatures and docstrings as written, members in source order.
-autodoc_default_options = {"members": True, "member-order": "bysource", "show-inheritance": True}
+# (No "Bases:" lines: most bases are private helpers, e.g. RateRNN's _RateBase.)
+autodoc_default_options = {"members": True, "member-order": "bysource"}
 autodoc_typehints = "signature"
 autodoc_class_signature = "mixed"
 autosummary_generate = False
