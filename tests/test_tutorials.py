@@ -214,3 +214,20 @@ def test_docstring_prose_with_colons_is_left_as_written():
         "action entropy over the epoch's steps.",
     ]
     assert rewrite(prose) == [*prose, ""]
+
+
+def test_docstring_prose_after_an_entry_list_is_a_paragraph_of_its_own():
+    rewrite = load_extension().rewrite
+    doc = [
+        "contexts : None, an int, or one context per epoch",
+        "    (of the run).",
+        "Other arguments as in :func:`train`.",
+    ]
+    assert rewrite(doc) == [
+        "``contexts``",
+        "    None, an int, or one context per epoch",
+        "    (of the run).",
+        "",
+        "Other arguments as in :func:`train`.",
+        "",
+    ]

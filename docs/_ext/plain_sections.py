@@ -11,7 +11,9 @@ description as a type. This extension rewrites both before autodoc renders the d
   followed by its indented continuation lines, becomes a definition list whose terms are the
   names as code and whose definitions are the text; where the text is numpydoc's type
   (short, with the description as a sentence on the indented lines below) it is shown as
-  the term's classifier instead. A block with prose at the margin is left as it is.
+  the term's classifier instead. Prose at the margin right after an entry's indented text
+  becomes a paragraph after the list; any other block with prose at the margin (entries
+  run together in sentences) is left as it is.
 
 Everything else passes through unchanged.
 """
@@ -72,9 +74,10 @@ def _entries(block: list[str]) -> list[str] | None:
     """The block as a definition list, or None when it is not a list of entries (prose
     that happens to contain ``name : text``, e.g. several entries run together)."""
     out: list[str] = []
+    continued = False  # whether the last entry's text went on on indented lines
     i = 0
     while i < len(block):
-        line = block[i]
+        start, line = i, block[i]
         if line.startswith(" ") or not line.strip():
             return None  # indented text before any entry: not ours
         while OPEN.match(line) and i + 1 < len(block) and not block[i + 1].startswith(" "):
@@ -83,7 +86,9 @@ def _entries(block: list[str]) -> list[str] | None:
         entry = ENTRY.match(line)
         bare = BARE.match(line)
         if entry is None and not (bare and i + 1 < len(block) and block[i + 1].startswith(" ")):
-            return None
+            # Prose at the margin: after an entry whose text went on indented, a paragraph
+            # of its own; otherwise the block is prose that contains colons.
+            return [*out, "", *block[start:]] if continued else None
         term = ", ".join(f"``{name}``" for name in (entry or bare).group(1).split(", "))
         text = (entry.group(2) or "").strip() if entry else ""
         i += 1
@@ -91,6 +96,7 @@ def _entries(block: list[str]) -> list[str] | None:
             out.append(f"{term} : {text}")  # a classifier: shown beside the name
         else:
             out += [term, "    " + text] if text else [term]
+        continued = i < len(block) and block[i].startswith(" ")
         while i < len(block) and (block[i].startswith(" ") or not block[i].strip()):
             out.append(block[i])
             i += 1

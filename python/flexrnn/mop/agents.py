@@ -584,7 +584,6 @@ def train(
     allow_mismatch : resume even when the agents, environments or arguments differ from
         the checkpoint's (a RuntimeWarning lists the differences); the number of agents and
         their value networks' sizes must still match.
-
     Returns one :class:`MopHistory` per agent.
     """
     agents = _check_agents(agents)

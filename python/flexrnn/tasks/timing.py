@@ -241,7 +241,6 @@ class IntervalRamp(_RampTask):
     interval_max : float or None
         Scale of the context input; None (default) takes the longest training or test
         interval (26), so every context value lies in (0, 1].
-
     Others as :class:`MeasureWaitGo`.
 
     Shapes: ``u: (T, B, 2)``, ``target, mask: (T, B, 1)``; ``info``: ``interval``, ``t_m``,

@@ -89,7 +89,6 @@ def feedback_run(
     x0 : None (the model's x0), (n,) or (B, n).
     z0 : None (the readout of x0) or (n_out,) / (B, n_out): the output fed back at the first
         step (``hist.z`` after FORCE on a target continues that run).
-
     Returns (y (T, B, n_out), x (B, n) the final states).
     """
     net = _check_net(net, "feedback_run")
