@@ -4,7 +4,7 @@ flexrnn's docstrings use numpydoc's section headings (``Parameters`` over a dash
 put a description, not a type, after the colon: ``u : (T, B, n_in) inputs, time-major.``,
 continued on indented lines. Plain reST reads such a heading as a misplaced section title
 and such an entry as a definition list that ends without a blank line; napoleon reads the
-description as a type. This extension rewrites both before autodoc renders the docstring:
+description as a type. This extension rewrites both before Sphinx renders the docstring:
 
 - a heading over a dashed line becomes a ``rubric``;
 - a block of entries ``name : text`` (or ``a, b : text``) at the docstring's margin, each
@@ -104,7 +104,7 @@ def _entries(block: list[str]) -> list[str] | None:
 
 
 def rewrite(lines: list[str]) -> list[str]:
-    """The docstring ``lines`` (as autodoc hands them, margin at column 0) in plain reST."""
+    """The docstring ``lines`` (as Sphinx hands them, margin at column 0) in plain reST."""
     out: list[str] = []
     for block in _blocks(lines):
         if len(block) == 2 and _is_heading(block, 0):
