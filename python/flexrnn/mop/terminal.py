@@ -141,7 +141,7 @@ class Threshold(_Atom):
 
 
 class Readout(_Atom):
-    """``w . x > level`` for a linear readout w (d,) (``below=True``: ``w . x < level``)."""
+    """``w @ x > level`` for a linear readout w (d,) (``below=True``: ``w @ x < level``)."""
 
     kind = _LINEAR
 

@@ -149,7 +149,7 @@ def lyapunov_spectrum(map_fn, jacobian_fn, x0, *, k, steps, transient, reorthono
     The initial tangent vectors are the rows ``philox_normal(seed, stream, i, n)``,
     i = 0..k-1 (the C++ draws trial b's from stream b). Tangent vectors are rows Q (k, n),
     advanced as ``Q J^T``; a QR every ``reorthonormalize`` steps, at the end of the
-    transient and at the last step; logs of |diag R| summed after the transient, divided by
+    transient and at the last step; logs of ``|diag R|`` summed after the transient, divided by
     ``steps``. Returns (k,) float64.
     """
     x = np.asarray(x0)[None, :]

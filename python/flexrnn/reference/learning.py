@@ -187,7 +187,7 @@ def hebbian_run(
     when w_i < kick_prob, (w, v) = philox_uniform(seed, trial0 + b, t, 2n)); Euler step;
     e_ij += (r_j[t-1] (x_i - xbar_i))^3 with xbar the running average of the earlier steps,
     then xbar <- trace_decay xbar + (1 - trace_decay) x.
-    Per trial: R = mean |y - target| over the last `window` steps; Rbar = Rbar[condition[b]]
+    Per trial: R = mean ``|y - target|`` over the last `window` steps; Rbar = Rbar[condition[b]]
     (condition None: 0), set to R on the condition's first trial (NaN);
     W += clip(-eta e (R - Rbar), +-clip); Rbar <- reward_decay Rbar + (1-reward_decay) R.
     W and Rbar (n_conditions,) are updated in place. Returns (y (T, B, n_out), R (B,)).

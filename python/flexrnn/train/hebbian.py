@@ -84,7 +84,7 @@ def hebbian(
     baseline : "target" (one Rbar per distinct final target) or "global".
     val_every, val_batch, stop, progress, checkpoint, checkpoint_every, resume,
     allow_mismatch, seed, callback : as in :func:`bptt` (validation runs without kicks; the
-    task is verified on resume).
+        task is verified on resume).
 
     Returns
     -------
