@@ -112,6 +112,7 @@ def markdown(results: dict, paths: dict, meta: dict) -> str:
         "",
         "Produced by `flexrnn reproduce neuromop"
         + (f" --networks {n}" if n != 10 else "")
+        + " --out docs"
         + ("` with `--quick` (a smoke test, not evidence)." if meta["quick"] else "`."),
         f"Machine: {meta['machine']}, {_processes(meta)}, flexrnn {meta['flexrnn']}, "
         f"{meta['dtype']}, seed {meta['seed']}; {n} networks per condition (mean ± SEM over "
