@@ -63,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=_positive_int, default=3000, help="time steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also run the whole sweep in the NumPy reference and time both (slower)",
+    )
 
     p = sub.add_parser(
         "reproduce",
@@ -160,7 +165,12 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from flexrnn.experiments import demo
 
         summary = demo(
-            out=args.out, n=args.n, steps=args.steps, seed=args.seed, show_progress=not args.json
+            out=args.out,
+            n=args.n,
+            steps=args.steps,
+            seed=args.seed,
+            show_progress=not args.json,
+            baseline=args.baseline,
         )
         if args.json:
             print(json.dumps(summary, indent=2))
