@@ -77,13 +77,36 @@ class LSTMTrajectory:
     __repr__ = _arrays_repr
 
 
+# A state whose magnitude exceeds this at the last step is reported as exploding: no rate
+# network of ours has a meaningful state of that size (tanh and sigmoid-like units saturate
+# at O(1), so their state stays within a few times |W| |r| + |b| + |W_in u|), while a
+# network that grows without bound (ReLU or identity with gain > 1) passes it long before
+# float32 (~3e38) or float64 (~1e308) overflow to inf.
+EXPLOSION_THRESHOLD = 1e6
+
+
 def _warn_if_diverged(x: np.ndarray) -> None:
-    """Divergence is reported, not hidden: warn with the first step whose state is not finite."""
-    if x.size and not np.isfinite(x[-1]).all():
+    """Divergence is reported, not hidden: warn with the first step whose state is not finite,
+    or, when the last state is finite but larger than ``EXPLOSION_THRESHOLD`` in magnitude,
+    the first step that was. Only the last step is inspected unless one of these holds."""
+    if not x.size:
+        return
+    last = x[-1]
+    if not np.isfinite(last).all():
         bad = ~np.isfinite(x).reshape(x.shape[0], -1).all(axis=1)
         warnings.warn(
             f"the state became non-finite at step {int(np.argmax(bad))} of {x.shape[0]} "
             "(the dynamics diverged)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    elif max(last.max(), -last.min()) > EXPLOSION_THRESHOLD:
+        flat = x.reshape(x.shape[0], -1)
+        big = (flat.max(axis=1) > EXPLOSION_THRESHOLD) | (flat.min(axis=1) < -EXPLOSION_THRESHOLD)
+        warnings.warn(
+            f"the state's magnitude exceeded {EXPLOSION_THRESHOLD:g} at step "
+            f"{int(np.argmax(big))} of {x.shape[0]} and reached {float(np.abs(last).max()):.3g} "
+            "(the dynamics are exploding; e.g. an unbounded phi with recurrent gain > 1)",
             RuntimeWarning,
             stacklevel=3,
         )
