@@ -41,3 +41,46 @@ def test_non_finite_state_gives_only_the_non_finite_warning():
         net.run(np.zeros((1200, 1, 0)))  # 2^1200 overflows float64
     assert [str(w.message) for w in record if "non-finite" in str(w.message)]
     assert not [w for w in record if "magnitude" in str(w.message)]
+
+
+# ------------------------------------------------------------------------------------------
+# Batch-major input
+
+
+def test_batch_first_runs_batch_major_input_and_returns_batch_major_arrays():
+    net = fr.RateRNN.random(n=12, n_in=2, n_out=3, g=1.5, seed=0)
+    u = np.random.default_rng(1).normal(0, 1, (20, 5, 2))  # (T, B, n_in)
+    gain = np.linspace(0.5, 2.0, 5)[None, :] * np.ones((20, 1))  # (T, B)
+    ref = net.run(u, gain=gain, noise_std=0.1, seed=3)
+    out = net.run(u.transpose(1, 0, 2), gain=gain.T, noise_std=0.1, seed=3, batch_first=True)
+    assert out.x.shape == (5, 20, 12) and out.y.shape == (5, 20, 3)
+    np.testing.assert_array_equal(out.x, ref.x.transpose(1, 0, 2))
+    np.testing.assert_array_equal(out.r, ref.r.transpose(1, 0, 2))
+    np.testing.assert_array_equal(out.y, ref.y.transpose(1, 0, 2))
+    # a per-trial gain given as (B, 1) under batch_first
+    per_trial = net.run(u.transpose(1, 0, 2), gain=gain[0][:, None], batch_first=True)
+    np.testing.assert_array_equal(per_trial.x, net.run(u, gain=gain[0]).x.transpose(1, 0, 2))
+
+
+def test_batch_major_looking_input_warns_with_the_fix():
+    net = fr.RateRNN.random(n=8, n_in=3, n_out=1, seed=0)
+    u = np.zeros((16, 400, 3))  # as (B, T, n_in) would be
+    with pytest.warns(UserWarning, match=r"read time-major, as T = 16 steps of B = 400 trials; "
+                      r"if the first axis is the batch, pass batch_first=True"):  # fmt: skip
+        out = net.run(u)
+    assert out.x.shape == (16, 400, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.run(u, batch_first=False)  # said to be time-major: no warning
+        net.run(np.zeros((400, 16, 3)))  # the usual time-major shape: no warning
+        net.run(np.zeros((2, 40, 3)))  # short runs of few trials: no warning
+
+
+def test_batch_first_bad_input_names_the_argument():
+    net = fr.RateRNN.random(n=8, n_in=3, n_out=1, seed=0)
+    with pytest.raises(TypeError, match="batch_first"):
+        net.run(np.zeros((2, 5, 3)), batch_first="yes")
+    with pytest.raises(ValueError, match=r"u: expected \(B, T, n_in\)"):
+        net.run(np.zeros((5, 3)), batch_first=True)
+    with pytest.raises(ValueError, match=r"gain: .*\(B, T\) = \(2, 5\)"):
+        net.run(np.zeros((2, 5, 3)), gain=np.ones(3), batch_first=True)

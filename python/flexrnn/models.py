@@ -112,6 +112,41 @@ def _warn_if_diverged(x: np.ndarray) -> None:
         )
 
 
+def _to_time_major(u: Any, gain: Any, batch_first: Any) -> tuple[Any, Any, bool]:
+    """``run(batch_first=...)``: inputs (and a gain array) in time-major order, and whether
+    the outputs go back to batch-major. batch_first=None reads ``u`` as (T, B, n_in) and
+    warns when it looks batch-major: a second axis of at least 100 and 4 times the first,
+    as in (B, T, n_in) = (64, 750, 3) (``batch_first=False`` says it is time-major)."""
+    if batch_first is not None and not isinstance(batch_first, (bool, np.bool_)):
+        raise TypeError(f"batch_first: expected True, False or None, got {batch_first!r}")
+    if not batch_first:
+        # a ragged or otherwise bad u is left for the core's checks, which name it
+        shape = u.shape if isinstance(u, np.ndarray) else ()
+        if batch_first is None and len(shape) == 3 and shape[1] >= max(100, 4 * shape[0]):
+            warnings.warn(
+                f"u: shape {shape} is read time-major, as T = {shape[0]} steps of B = "
+                f"{shape[1]} trials; if the first axis is the batch, pass batch_first=True "
+                "(or u.transpose(1, 0, 2)); batch_first=False silences this warning",
+                UserWarning,
+                stacklevel=3,
+            )
+        return u, gain, False
+    u = check.real_array("u", u)
+    if u.ndim != 3:
+        raise ValueError(f"u: expected (B, T, n_in) with batch_first=True, got shape {u.shape}")
+    if np.ndim(gain) > 0:
+        B, T = u.shape[:2]
+        g = check.real_array("gain", gain)
+        try:
+            gain = np.broadcast_to(g, (B, T)).T
+        except ValueError as err:
+            raise ValueError(
+                f"gain: expected a scalar or an array broadcastable to (B, T) = ({B}, {T}) "
+                f"with batch_first=True, got shape {g.shape}"
+            ) from err
+    return u.swapaxes(0, 1), gain, True
+
+
 class Model(ABC):
     """Shared behaviour: named parameter arrays, dtype, copy, save/load.
 
@@ -394,29 +429,38 @@ class _RateBase(Model):
         neuron_gain: Any = None,
         noise_std: float = 0.0,
         seed: int = 0,
+        *,
+        batch_first: bool | None = None,
     ) -> Trajectory:
         """Simulate a batch of trials in C++.
 
         Parameters
         ----------
-        u : (T, B, n_in) inputs, time-major.
+        u : (T, B, n_in) inputs, time-major; (B, T, n_in) with ``batch_first=True``.
         x0 : None (``self.x0``), (n,) for every trial, or (B, n).
         gain : recurrent gain: a scalar, or an array broadcastable to (T, B)
-            (time-varying, per trial).
+            (time-varying, per trial); to (B, T) with ``batch_first=True``.
         neuron_gain : None or (n,): per-neuron slope of phi, ``phi(ng * x)``.
         noise_std : std of the recurrent noise ``sqrt(2 alpha) noise_std xi``.
         seed : key of the counter-based noise generator; trial b at step t draws
             from (seed, b, t), so results do not depend on the thread count.
+        batch_first : True: ``u`` is (B, T, n_in) and the arrays returned are (B, T, ·)
+            (views of the time-major results). None (default): time-major, with a
+            UserWarning when ``u`` looks batch-major (second axis >= 100 and >= 4 times the
+            first); False: time-major, no warning.
 
         Returns
         -------
         Trajectory with ``x``, ``r``: (T, B, n) and ``y``: (T, B, n_out), the state
-        after each step.
+        after each step ((B, T, ·) with ``batch_first=True``).
         """
+        u, gain, batch_major = _to_time_major(u, gain, batch_first)
         x, r, y = self.kernels["rollout"](
             *self._kernel_args(u, x0, gain, neuron_gain, noise_std, seed)
         )
         _warn_if_diverged(x)
+        if batch_major:
+            x, r, y = x.swapaxes(0, 1), r.swapaxes(0, 1), y.swapaxes(0, 1)
         return Trajectory(x=x, r=r, y=y)
 
     def _options(self, noise_std: Any = 0.0, seed: Any = 0) -> Any:
