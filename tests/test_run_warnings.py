@@ -84,3 +84,13 @@ def test_batch_first_bad_input_names_the_argument():
         net.run(np.zeros((5, 3)), batch_first=True)
     with pytest.raises(ValueError, match=r"gain: .*\(B, T\) = \(2, 5\)"):
         net.run(np.zeros((2, 5, 3)), gain=np.ones(3), batch_first=True)
+
+
+def test_calls_from_flexrnn_modules_do_not_warn():
+    # the trainers and analysis run task batches, time-major by construction, of any shape
+    net = fr.RateRNN.random(n=8, n_in=3, n_out=1, seed=0)
+    scope = {"__name__": "flexrnn.train.some_trainer", "net": net, "u": np.zeros((8, 256, 3))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        exec("out = net.run(u)", scope)
+    assert scope["out"].x.shape == (8, 256, 8)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -116,13 +117,16 @@ def _to_time_major(u: Any, gain: Any, batch_first: Any) -> tuple[Any, Any, bool]
     """``run(batch_first=...)``: inputs (and a gain array) in time-major order, and whether
     the outputs go back to batch-major. batch_first=None reads ``u`` as (T, B, n_in) and
     warns when it looks batch-major: a second axis of at least 100 and 4 times the first,
-    as in (B, T, n_in) = (64, 750, 3) (``batch_first=False`` says it is time-major)."""
+    as in (B, T, n_in) = (64, 750, 3) (``batch_first=False`` says it is time-major). Calls
+    from flexrnn's own modules (trainers, analysis: time-major task batches) never warn."""
     if batch_first is not None and not isinstance(batch_first, (bool, np.bool_)):
         raise TypeError(f"batch_first: expected True, False or None, got {batch_first!r}")
     if not batch_first:
         # a ragged or otherwise bad u is left for the core's checks, which name it
         shape = u.shape if isinstance(u, np.ndarray) else ()
-        if batch_first is None and len(shape) == 3 and shape[1] >= max(100, 4 * shape[0]):
+        looks_batch_major = len(shape) == 3 and shape[1] >= max(100, 4 * shape[0])
+        caller = sys._getframe(2).f_globals.get("__name__", "")  # run()'s caller
+        if batch_first is None and looks_batch_major and not caller.startswith("flexrnn."):
             warnings.warn(
                 f"u: shape {shape} is read time-major, as T = {shape[0]} steps of B = "
                 f"{shape[1]} trials; if the first axis is the batch, pass batch_first=True "
