@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import sys
 from pathlib import Path
 
 # the parts each study's --only accepts (checked before anything runs)
@@ -98,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         + "; ".join(f"{k}: {', '.join(v)}" for k, v in STUDY_PARTS.items()),
     )
     p.add_argument("--quick", action="store_true", help="short runs: a smoke test, not evidence")
+    p.add_argument(
+        "--redraw",
+        action="store_true",
+        help="neuromop: train nothing; redraw the figures and rewrite the report of the run in "
+        "--out from what it saved (reproductions/neuromop.json and neuromop_figures.npz)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
         "--networks",
@@ -195,6 +202,14 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             _fail(
                 parser, "reproduce", f"--only: {args.study} has no part {named}; its parts: {parts}"
             )
+        if args.redraw:
+            if args.study != "neuromop" or args.out is None:
+                _fail(parser, "reproduce", "--redraw: only for neuromop, with the --out of a run")
+            sys.modules["flexrnn.experiments.neuromop_report"].redraw(
+                Path(args.out) / "reproductions"
+            )
+            print(f"flexrnn reproduce neuromop: redrew {Path(args.out) / 'reproductions'}/")
+            return 0
         out = Path(args.out) if args.out is not None else _new_folder(args.study)
         extra = {"networks": args.networks} if args.study == "neuromop" else {}
         population = {"workers": args.workers, "scheduler": args.scheduler, "runs": args.runs}
