@@ -78,3 +78,14 @@ def test_reproduce_writes_into_a_new_folder_by_default(tmp_path):
         assert (tmp_path / folder / "analysis.md").is_file()
         assert f"report written under {folder}/" in (first.stdout + second.stdout)
     assert list((tmp_path / "docs").iterdir()) == []
+
+
+def test_bench_unknown_section_is_one_line_naming_the_known_ones():
+    repo = Path(__file__).resolve().parents[1]
+    path = os.pathsep.join(
+        [str(Path(flexrnn.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+    )
+    run = subprocess.run([sys.executable, "-m", "bench", "--only", "nope"], capture_output=True,
+                         text=True, cwd=repo, env={**os.environ, "PYTHONPATH": path})  # fmt: skip
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "unknown section(s) ['nope']; known: ['forward', 'backward'" in run.stderr
