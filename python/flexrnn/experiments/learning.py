@@ -269,12 +269,12 @@ def _figures(out: Path, results: dict[str, Any], extras: dict[str, Any]) -> dict
         atomic_savefig(fig, out / paths["force"], dpi=110)
         plt.close(fig)
     # one panel per rule, the runs of a rule overlaid; the reference lines are in the legend
+    # a line is labelled by its task, or (several networks on one task) by its network
     panels = [
-        ("full-FORCE", "batch", [("full_force_pd", "PerceptualDecision"),
-                                 ("full_force_ci", "ContextIntegration(2)")]),
+        ("full-FORCE", "batch", [("full_force_pd", None), ("full_force_ci", None)]),
         ("reward-modulated Hebbian", "batch",
          [(k, f"network {i + 1}") for i, k in enumerate(HEBBIAN)]),
-        ("genetic algorithm", "generation", [("genetic", "PerceptualDecision")]),
+        ("genetic algorithm", "generation", [("genetic", None)]),
     ]  # fmt: skip
     panels = [(t, u, [(k, label) for k, label in runs if k in extras]) for t, u, runs in panels]
     panels = [p for p in panels if p[2]]
@@ -286,7 +286,7 @@ def _figures(out: Path, results: dict[str, Any], extras: dict[str, Any]) -> dict
                 h = extras[k]["history"]
                 task = results[k]["task"]
                 ax.plot(h.val_iteration, h.val_accuracy, ".-", ms=5,
-                        label=label if label == task else f"{label}: {task}")  # fmt: skip
+                        label=task if label is None else f"{label}: {task}")  # fmt: skip
             ax.axhline(0.9, color="k", ls=":", lw=1, label="criterion 0.9")
             ax.axhline(0.5, color="gray", ls="--", lw=1, label="chance 0.5 (two choices)")
             ax.set(xlabel=unit, ylabel="validation accuracy", ylim=(0, 1.02), title=title)
