@@ -2,16 +2,16 @@
 colour key, the beta panel starts at zero; numbers quoted are the ones the sentence is about.
 Built from synthetic results (no training)."""
 
+import importlib
 import json
-import sys
 
-import flexrnn.experiments  # noqa: F401  (the module below shares its name with a function)
 import matplotlib
 import numpy as np
 import pytest
 
 matplotlib.use("Agg")
-report = sys.modules["flexrnn.experiments.neuromop_report"]
+# the module (flexrnn.experiments exports a function of the same name)
+report = importlib.import_module("flexrnn.experiments.neuromop_report")
 
 SHAPES = ["square", "plus", "circle", "diamond", "oval", "heart"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import importlib
 import json
-import sys
 from pathlib import Path
 
 # the parts each study's --only accepts (checked before anything runs)
@@ -203,9 +203,9 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.redraw:
             if args.study != "neuromop" or args.out is None:
                 _fail(parser, "reproduce", "--redraw: only for neuromop, with the --out of a run")
-            sys.modules["flexrnn.experiments.neuromop_report"].redraw(
-                Path(args.out) / "reproductions"
-            )
+            # the module, not the function of the same name that flexrnn.experiments exports
+            module = importlib.import_module("flexrnn.experiments.neuromop_report")
+            module.redraw(Path(args.out) / "reproductions")
             print(f"flexrnn reproduce neuromop: redrew {Path(args.out) / 'reproductions'}/")
             return 0
         out = Path(args.out) if args.out is not None else _new_folder(args.study)
