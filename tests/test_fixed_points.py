@@ -416,7 +416,7 @@ def test_plots_draw_points_and_trajectories():
     net = fr.RateRNN(np.diag([2.0, 2.0]), np.zeros((2, 0)), np.zeros((0, 2)), tau=1.0, dt=0.1)
     fp = fixed_points(net, n_init=30, init_noise=1.0)
     out = net.run(np.zeros((50, 3, 0)), x0=np.random.default_rng(0).normal(0, 1, (3, 2)))
-    ax = fp.plot(trajectories=out.x)
+    ax = fp.plot(trajectories=out.x).axes[0]
     assert len(ax.lines) == 3 and len(ax.collections) == 2  # stable filled, unstable open
     fp.plot()
     family = line_attractor(*_line_attractor_network(n=6)[:1], np.linspace(0, 1, 3), n_init=5)

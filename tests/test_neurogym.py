@@ -1,15 +1,28 @@
-"""from_neurogym: NeuroGym environments in the Trials form (skipped without neurogym)."""
+"""from_neurogym: NeuroGym environments in the Trials form.
+
+Skipped only when NeuroGym is not installed (and then a failure when the environment variable
+FLEXRNN_REQUIRE_NEUROGYM is set, as in CI, which installs the extra). Installed, NeuroGym is
+imported the way flexrnn imports it (without PyTorch), and a failing import is an error.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 import warnings
 
 import numpy as np
 import pytest
 from conftest import raises_naming
 from flexrnn import tasks
+from flexrnn.tasks.neurogym_adapter import _import_neurogym
 
-neurogym = pytest.importorskip("neurogym")
+if importlib.util.find_spec("neurogym") is None:
+    if os.environ.get("FLEXRNN_REQUIRE_NEUROGYM"):
+        raise RuntimeError("FLEXRNN_REQUIRE_NEUROGYM is set but NeuroGym is not installed")
+    pytest.skip("NeuroGym is not installed", allow_module_level=True)
+neurogym, _ = _import_neurogym()
 pytestmark = pytest.mark.filterwarnings("ignore:.*render_modes:UserWarning")  # gymnasium on make
 
 ENV = "PerceptualDecisionMaking-v0"
@@ -146,3 +159,13 @@ def test_padding_is_masked_out():
 def test_bad_arguments_raise_naming_the_argument(call, name):
     with raises_naming(name):
         call()
+
+
+def test_neurogym_imports_without_pytorch_and_says_what_needs_it():
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("PyTorch is installed: NeuroGym's own probes are in use")
+    assert "torch" not in sys.modules
+    from neurogym.wrappers.components.probes.activation import ActivationProbe
+
+    with pytest.raises(ImportError, match="activation probes .* need PyTorch"):
+        ActivationProbe(None)

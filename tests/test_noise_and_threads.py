@@ -194,7 +194,7 @@ def _one_noisy_step(n, B, tau, noise_std, dtype, seed=0):
     net = fr.RateRNN(
         W=np.zeros((n, n)), W_in=np.zeros((n, 0)), W_out=np.zeros((0, n)), tau=tau, dtype=dtype
     )
-    return net.run(np.zeros((1, B, 0)), noise_std=noise_std, seed=seed).x[0]
+    return net.run(np.zeros((1, B, 0)), noise_std=noise_std, seed=seed, batch_first=False).x[0]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

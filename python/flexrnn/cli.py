@@ -3,7 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
+import importlib
 import json
+from pathlib import Path
+
+# the parts each study's --only accepts (checked before anything runs)
+STUDY_PARTS = {
+    "training": ("perceptual_decision", "context_integration", "measure_wait_go", "neurogym"),
+    "learning": ("force", "full_force", "genetic", "hebbian"),
+    "analysis": ("lyapunov", "transition", "trained"),
+    "neuromop": ("calibration", "energy", "box", "shapes", "beta_mu", "cartpole"),
+}
+
+
+def _int_at_least(minimum: int):
+    """An argparse type: a whole number >= ``minimum``, else a message saying what was given."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
+
+
+def _new_folder(study: str) -> Path:
+    """A folder that does not exist yet, named after the study and the time (UTC)."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = Path(f"flexrnn-reproduce-{study}-{stamp}")
+    folder, k = base, 1
+    while folder.exists():
+        folder, k = Path(f"{base}-{k}"), k + 1
+    return folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,12 +58,23 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("demo", help="gain sweep of a random network: summary + figure")
     p.add_argument("--out", default="flexrnn_demo.png", help="figure path (PNG)")
-    p.add_argument("--n", type=int, default=400, help="network size")
-    p.add_argument("--steps", type=int, default=3000, help="time steps")
+    p.add_argument("--n", type=_positive_int, default=400, help="network size")
+    p.add_argument("--steps", type=_positive_int, default=3000, help="time steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also run the whole sweep in the NumPy reference and time both (slower)",
+    )
 
-    p = sub.add_parser("reproduce", help="rerun a study and write its report under docs/")
+    p = sub.add_parser(
+        "reproduce",
+        help="rerun a study and write its report into a new folder (or --out)",
+        description="Rerun a study and write its report, JSON and figures into --out (default: "
+        "a new folder flexrnn-reproduce-STUDY-YYYYMMDD-HHMMSS in the current folder, so the "
+        "committed reports are never overwritten by accident; they are made with --out docs).",
+    )
     p.add_argument(
         "study",
         choices=["training", "learning", "analysis", "neuromop"],
@@ -33,17 +83,36 @@ def main(argv: list[str] | None = None) -> int:
         "under gain (analysis.md); neuromop: maximum-occupancy control of RNNs "
         "(reproductions/neuromop.md)",
     )
-    p.add_argument("--out", default="docs", help="folder of the report and its figures")
+    p.add_argument(
+        "--out",
+        help="folder of the report and its figures (default: a new folder named after the "
+        "study and the time; 'docs' rewrites the committed reports)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", nargs="+", help="run only these parts of the study")
+    p.add_argument(
+        "--only",
+        nargs="+",
+        metavar="PART",
+        help="run only these parts of the study: "
+        + "; ".join(f"{k}: {', '.join(v)}" for k, v in STUDY_PARTS.items()),
+    )
     p.add_argument("--quick", action="store_true", help="short runs: a smoke test, not evidence")
+    p.add_argument(
+        "--redraw",
+        action="store_true",
+        help="neuromop: train nothing; redraw the figures and rewrite the report of the run in "
+        "--out from what it saved (reproductions/neuromop.json and neuromop_figures.npz)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
-        "--networks", type=int, default=10, help="neuromop: networks per condition (default 10)"
+        "--networks",
+        type=_positive_int,
+        default=10,
+        help="neuromop: networks per condition (default 10)",
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=_positive_int,
         help="learning, analysis, neuromop: worker processes of the local Dask cluster that "
         "runs the networks (default: one per core)",
     )
@@ -68,9 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("spec", nargs="?", help="sweep spec (TOML): function, seeds, [grid]")
     p.add_argument("--status", metavar="DIR", help="show done / failed / pending of DIR")
     p.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
-    p.add_argument("--workers", type=int, help="local worker processes (default: cores)")
+    p.add_argument("--workers", type=_positive_int, help="local worker processes (default: cores)")
     p.add_argument("--out", help="sweep folder (default: the spec's `out`, else runs/)")
-    p.add_argument("--retries", type=int, help="reruns of a run that raised (default 2)")
+    p.add_argument(
+        "--retries", type=_non_negative_int, help="reruns of a run that raised (default 2)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     sub.add_parser("config", help="what this build contains (JSON)")
@@ -78,13 +149,33 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("include-dir", help="folder of the C++ headers")
 
     args = parser.parse_args(argv)
+    try:
+        return _command(parser, args)
+    except (ValueError, OSError) as error:
+        # bad input found by the library (a spec, a path, an option value): one line, no
+        # traceback; the message names the argument
+        _fail(parser, args.command, str(error))
+    return 0
+
+
+def _fail(parser: argparse.ArgumentParser, command: str, message: str) -> None:
+    """Exit with status 2 and one line naming the command (argparse's own form)."""
+    parser.exit(2, f"flexrnn {command}: error: {message}\n")
+
+
+def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     import flexrnn
 
     if args.command == "demo":
         from flexrnn.experiments import demo
 
         summary = demo(
-            out=args.out, n=args.n, steps=args.steps, seed=args.seed, show_progress=not args.json
+            out=args.out,
+            n=args.n,
+            steps=args.steps,
+            seed=args.seed,
+            show_progress=not args.json,
+            baseline=args.baseline,
         )
         if args.json:
             print(json.dumps(summary, indent=2))
@@ -102,23 +193,40 @@ def main(argv: list[str] | None = None) -> int:
             "analysis": analysis_report,
             "neuromop": neuromop_report,
         }[args.study]
+        unknown = [part for part in args.only or [] if part not in STUDY_PARTS[args.study]]
+        if unknown:
+            parts = ", ".join(STUDY_PARTS[args.study])
+            named = ", ".join(map(repr, unknown))
+            _fail(
+                parser, "reproduce", f"--only: {args.study} has no part {named}; its parts: {parts}"
+            )
+        if args.redraw:
+            if args.study != "neuromop" or args.out is None:
+                _fail(parser, "reproduce", "--redraw: only for neuromop, with the --out of a run")
+            # the module, not the function of the same name that flexrnn.experiments exports
+            module = importlib.import_module("flexrnn.experiments.neuromop_report")
+            module.redraw(Path(args.out) / "reproductions")
+            print(f"flexrnn reproduce neuromop: redrew {Path(args.out) / 'reproductions'}/")
+            return 0
+        out = Path(args.out) if args.out is not None else _new_folder(args.study)
         extra = {"networks": args.networks} if args.study == "neuromop" else {}
         population = {"workers": args.workers, "scheduler": args.scheduler, "runs": args.runs}
         if args.study == "training":
             given = [f"--{k}" for k, v in population.items() if v is not None]
             if given:
-                parser.error(f"{', '.join(given)}: training runs one network per task, no "
-                             "population to spread over workers")  # fmt: skip
+                _fail(parser, "reproduce", f"{', '.join(given)}: training runs one network per "
+                      "task, no population to spread over workers")  # fmt: skip
         else:
             extra.update(population)
         report(
-            out=args.out,
+            out=out,
             seed=args.seed,
             only=args.only,
             progress=not args.no_progress,
             quick=args.quick,
             **extra,
         )
+        print(f"flexrnn reproduce {args.study}: report written under {out}/")
     elif args.command == "sweep":
         return _sweep(parser, args)
     elif args.command == "config":
@@ -135,11 +243,11 @@ def _sweep(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     if args.status is not None:
         if args.spec is not None:
-            parser.error("sweep: give SPEC.toml or --status DIR, not both")
+            _fail(parser, "sweep", "give SPEC.toml or --status DIR, not both")
         print(sweep.format_status(args.status))
         return 0
     if args.spec is None:
-        parser.error("sweep: give SPEC.toml (or --status DIR)")
+        _fail(parser, "sweep", "give SPEC.toml (or --status DIR)")
     spec = sweep.read_spec(args.spec)
     if args.out is not None:
         spec["out"] = args.out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -77,9 +78,22 @@ class LSTMTrajectory:
     __repr__ = _arrays_repr
 
 
+# A state whose magnitude exceeds this at the last step is reported as exploding: no rate
+# network of ours has a meaningful state of that size (tanh and sigmoid-like units saturate
+# at O(1), so their state stays within a few times |W| |r| + |b| + |W_in u|), while a
+# network that grows without bound (ReLU or identity with gain > 1) passes it long before
+# float32 (~3e38) or float64 (~1e308) overflow to inf.
+EXPLOSION_THRESHOLD = 1e6
+
+
 def _warn_if_diverged(x: np.ndarray) -> None:
-    """Divergence is reported, not hidden: warn with the first step whose state is not finite."""
-    if x.size and not np.isfinite(x[-1]).all():
+    """Divergence is reported, not hidden: warn with the first step whose state is not finite,
+    or, when the last state is finite but larger than ``EXPLOSION_THRESHOLD`` in magnitude,
+    the first step that was. Only the last step is inspected unless one of these holds."""
+    if not x.size:
+        return
+    last = x[-1]
+    if not np.isfinite(last).all():
         bad = ~np.isfinite(x).reshape(x.shape[0], -1).all(axis=1)
         warnings.warn(
             f"the state became non-finite at step {int(np.argmax(bad))} of {x.shape[0]} "
@@ -87,6 +101,54 @@ def _warn_if_diverged(x: np.ndarray) -> None:
             RuntimeWarning,
             stacklevel=3,
         )
+    elif max(last.max(), -last.min()) > EXPLOSION_THRESHOLD:
+        flat = x.reshape(x.shape[0], -1)
+        big = (flat.max(axis=1) > EXPLOSION_THRESHOLD) | (flat.min(axis=1) < -EXPLOSION_THRESHOLD)
+        warnings.warn(
+            f"the state's magnitude exceeded {EXPLOSION_THRESHOLD:g} at step "
+            f"{int(np.argmax(big))} of {x.shape[0]} and reached {float(np.abs(last).max()):.3g} "
+            "(the dynamics are exploding; e.g. an unbounded phi with recurrent gain > 1)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def _to_time_major(u: Any, gain: Any, batch_first: Any) -> tuple[Any, Any, bool]:
+    """``run(batch_first=...)``: inputs (and a gain array) in time-major order, and whether
+    the outputs go back to batch-major. batch_first=None reads ``u`` as (T, B, n_in) and
+    warns when it looks batch-major: a second axis of at least 100 and 4 times the first,
+    as in (B, T, n_in) = (64, 750, 3) (``batch_first=False`` says it is time-major). Calls
+    from flexrnn's own modules (trainers, analysis: time-major task batches) never warn."""
+    if batch_first is not None and not isinstance(batch_first, (bool, np.bool_)):
+        raise TypeError(f"batch_first: expected True, False or None, got {batch_first!r}")
+    if not batch_first:
+        # a ragged or otherwise bad u is left for the core's checks, which name it
+        shape = u.shape if isinstance(u, np.ndarray) else ()
+        looks_batch_major = len(shape) == 3 and shape[1] >= max(100, 4 * shape[0])
+        caller = sys._getframe(2).f_globals.get("__name__", "")  # run()'s caller
+        if batch_first is None and looks_batch_major and not caller.startswith("flexrnn."):
+            warnings.warn(
+                f"u: shape {shape} is read time-major, as T = {shape[0]} steps of B = "
+                f"{shape[1]} trials; if the first axis is the batch, pass batch_first=True "
+                "(or u.transpose(1, 0, 2)); batch_first=False silences this warning",
+                UserWarning,
+                stacklevel=3,
+            )
+        return u, gain, False
+    u = check.real_array("u", u)
+    if u.ndim != 3:
+        raise ValueError(f"u: expected (B, T, n_in) with batch_first=True, got shape {u.shape}")
+    if np.ndim(gain) > 0:
+        B, T = u.shape[:2]
+        g = check.real_array("gain", gain)
+        try:
+            gain = np.broadcast_to(g, (B, T)).T
+        except ValueError as err:
+            raise ValueError(
+                f"gain: expected a scalar or an array broadcastable to (B, T) = ({B}, {T}) "
+                f"with batch_first=True, got shape {g.shape}"
+            ) from err
+    return u.swapaxes(0, 1), gain, True
 
 
 class Model(ABC):
@@ -371,29 +433,38 @@ class _RateBase(Model):
         neuron_gain: Any = None,
         noise_std: float = 0.0,
         seed: int = 0,
+        *,
+        batch_first: bool | None = None,
     ) -> Trajectory:
         """Simulate a batch of trials in C++.
 
         Parameters
         ----------
-        u : (T, B, n_in) inputs, time-major.
+        u : (T, B, n_in) inputs, time-major; (B, T, n_in) with ``batch_first=True``.
         x0 : None (``self.x0``), (n,) for every trial, or (B, n).
         gain : recurrent gain: a scalar, or an array broadcastable to (T, B)
-            (time-varying, per trial).
+            (time-varying, per trial); to (B, T) with ``batch_first=True``.
         neuron_gain : None or (n,): per-neuron slope of phi, ``phi(ng * x)``.
         noise_std : std of the recurrent noise ``sqrt(2 alpha) noise_std xi``.
         seed : key of the counter-based noise generator; trial b at step t draws
             from (seed, b, t), so results do not depend on the thread count.
+        batch_first : True: ``u`` is (B, T, n_in) and the arrays returned are (B, T, ·)
+            (views of the time-major results). None (default): time-major, with a
+            UserWarning when ``u`` looks batch-major (second axis >= 100 and >= 4 times the
+            first); False: time-major, no warning.
 
         Returns
         -------
         Trajectory with ``x``, ``r``: (T, B, n) and ``y``: (T, B, n_out), the state
-        after each step.
+        after each step ((B, T, ·) with ``batch_first=True``).
         """
+        u, gain, batch_major = _to_time_major(u, gain, batch_first)
         x, r, y = self.kernels["rollout"](
             *self._kernel_args(u, x0, gain, neuron_gain, noise_std, seed)
         )
         _warn_if_diverged(x)
+        if batch_major:
+            x, r, y = x.swapaxes(0, 1), r.swapaxes(0, 1), y.swapaxes(0, 1)
         return Trajectory(x=x, r=r, y=y)
 
     def _options(self, noise_std: Any = 0.0, seed: Any = 0) -> Any:

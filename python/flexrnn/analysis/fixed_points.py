@@ -313,7 +313,8 @@ class FixedPoints:
         points, squares slow points; trajectories as thin grey lines.
 
         trajectories: None, (T, B, N) (drawn as lines) or (K, N) states, e.g. ``net.run(u).x``
-        (for an NMRNN, ``np.concatenate([out.x, out.z], 2)``). Returns the Axes.
+        (for an NMRNN, ``np.concatenate([out.x, out.z], 2)``). ax: None (a new figure) or
+        an Axes to draw in. Returns the Figure (like every ``plot()`` of flexrnn).
         """
         import matplotlib.pyplot as plt
 
@@ -352,7 +353,7 @@ class FixedPoints:
         ax.set(xlabel="PC 1", ylabel="PC 2")
         if len(self):
             ax.legend(frameon=False, fontsize="small")
-        return ax
+        return ax.figure
 
 
 # ---------------------------------------------------------------------------------------------
@@ -653,14 +654,15 @@ class LineAttractor:
 
     def plot(self, ax: Any = None) -> Any:
         """The followed points in their top two principal components, coloured by the
-        position of the input in the sweep. Returns the Axes."""
+        position of the input in the sweep. ax: None (a new figure) or an Axes to draw in.
+        Returns the Figure (like every ``plot()`` of flexrnn)."""
         import matplotlib.pyplot as plt
 
         if ax is None:
             _, ax = plt.subplots(figsize=(4.5, 4))
         x = self.x[self.found]
         if len(x) == 0:
-            return ax
+            return ax.figure
         mean = x.mean(axis=0)
         comps = np.linalg.svd(x - mean, full_matrices=False)[2][:2] if len(x) > 1 else None
         P = np.zeros((len(x), 2)) if comps is None else (x - mean) @ comps.T
@@ -670,7 +672,7 @@ class LineAttractor:
         sc = ax.scatter(P[:, 0], P[:, 1], c=np.flatnonzero(self.found), cmap="viridis", zorder=2)
         ax.figure.colorbar(sc, ax=ax, label="input index")
         ax.set(xlabel="PC 1", ylabel="PC 2")
-        return ax
+        return ax.figure
 
 
 def line_attractor(

@@ -237,14 +237,16 @@ def _figures(out: Path, results: dict[str, Any], extras: dict[str, Any]) -> dict
         axes[1].plot(g, [1 - r["svcca_distance_to_gain_1"] for r in rows], "s--",
                      label="SVCCA similarity to gain 1")  # fmt: skip
         axes[1].axvline(1, color="0.6", lw=0.8)
-        axes[1].set(xlabel="gain on W", ylim=(0, 1.05), title="function and representation")
+        axes[1].set(xlabel="gain on W", ylabel="accuracy; SVCCA similarity (1 - distance)",
+                    ylim=(0, 1.05), title="function and representation")  # fmt: skip
         axes[1].legend(frameon=False, fontsize="small")
         axes[2].plot(g, [r["largest_exponent"] for r in rows], "o-", color="C3")
         axes[2].axhline(0, color="0.6", lw=0.8, ls="--")
         ax2 = axes[2].twinx()
         ax2.step(g, [r["stable_fixed_points"] for r in rows], where="mid", color="C0")
         ax2.set_ylabel("stable fixed points at zero input", color="C0")
-        axes[2].set(xlabel="gain on W", ylabel="largest exponent (1/tau)", title="dynamics")
+        axes[2].set(xlabel="gain on W", title="dynamics")
+        axes[2].set_ylabel("largest Lyapunov exponent (1/tau)", color="C3")
         path = f"{FIGURES}/analysis_trained.png"
         atomic_savefig(fig, out / path, dpi=110)
         plt.close(fig)

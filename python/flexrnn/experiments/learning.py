@@ -268,20 +268,29 @@ def _figures(out: Path, results: dict[str, Any], extras: dict[str, Any]) -> dict
         paths["force"] = f"{FIGURES}/learning_force.png"
         atomic_savefig(fig, out / paths["force"], dpi=110)
         plt.close(fig)
-    keys = ("full_force_pd", "full_force_ci", "genetic", *HEBBIAN)
-    curves = [k for k in keys if k in extras]
-    if curves:
-        fig, axes = plt.subplots(1, len(curves), figsize=(3.6 * len(curves), 3.2), squeeze=False)
-        for ax, key in zip(axes[0], curves):
-            h = extras[key]["history"]
-            ax.plot(h.val_iteration, h.val_accuracy, ".-")
-            ax.axhline(0.9, color="k", ls=":", lw=1)
-            ax.axhline(0.5, color="gray", ls="--", lw=1)
-            ax.set_ylim(0, 1.02)
-            unit = {"genetic": "generation"}.get(key, "batch")
-            ax.set(xlabel=unit, ylabel="validation accuracy")
-            ax.set_title(f"{key.replace('_', ' ')}: {results[key]['task']}", fontsize=9)
-        fig.tight_layout()
+    # one panel per rule, the runs of a rule overlaid; the reference lines are in the legend
+    # a line is labelled by its task, or (several networks on one task) by its network
+    panels = [
+        ("full-FORCE", "batch", [("full_force_pd", None), ("full_force_ci", None)]),
+        ("reward-modulated Hebbian", "batch",
+         [(k, f"network {i + 1}") for i, k in enumerate(HEBBIAN)]),
+        ("genetic algorithm", "generation", [("genetic", None)]),
+    ]  # fmt: skip
+    panels = [(t, u, [(k, label) for k, label in runs if k in extras]) for t, u, runs in panels]
+    panels = [p for p in panels if p[2]]
+    if panels:
+        fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False,
+                                 constrained_layout=True)  # fmt: skip
+        for ax, (title, unit, runs) in zip(axes[0], panels):
+            for k, label in runs:
+                h = extras[k]["history"]
+                task = results[k]["task"]
+                ax.plot(h.val_iteration, h.val_accuracy, ".-", ms=5,
+                        label=task if label is None else f"{label}: {task}")  # fmt: skip
+            ax.axhline(0.9, color="k", ls=":", lw=1, label="criterion 0.9")
+            ax.axhline(0.5, color="gray", ls="--", lw=1, label="chance 0.5 (two choices)")
+            ax.set(xlabel=unit, ylabel="validation accuracy", ylim=(0, 1.02), title=title)
+            ax.legend(fontsize=8, loc="lower right", frameon=False)
         paths["accuracy"] = f"{FIGURES}/learning_accuracy.png"
         atomic_savefig(fig, out / paths["accuracy"], dpi=110)
         plt.close(fig)

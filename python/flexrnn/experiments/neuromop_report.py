@@ -3,11 +3,12 @@ statement about a result is computed from the numbers of the run)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
-from flexrnn._io import atomic_savefig
+from flexrnn._io import atomic_savefig, atomic_savez, atomic_write_text
 from flexrnn.experiments.training import FIGURES
 
 
@@ -27,14 +28,71 @@ def _processes(meta: dict) -> str:
     )
 
 
+# the arrays the figures draw beyond the JSON's numbers (one test trajectory's energy and
+# actions, occupancy maps), saved beside the report so the figures can be redrawn
+EXTRAS_FILE = "neuromop_figures.npz"
+OCCUPANCY_LABEL = "fraction of visited states per bin"
+
+
+def save_extras(folder: Path, extras: dict) -> Path:
+    """Write ``extras`` (nested dicts of arrays) to ``folder / EXTRAS_FILE``, keys joined
+    by '/' (e.g. ``box/MOP``, ``beta_mu/mu/0.1``)."""
+    flat: dict[str, np.ndarray] = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}/{k}" if prefix else str(k), v)
+        else:
+            flat[prefix] = np.asarray(value)
+
+    walk("", extras)
+    return atomic_savez(Path(folder) / EXTRAS_FILE, flat, compressed=True)
+
+
+def load_extras(folder: Path) -> dict:
+    """The nested dict :func:`save_extras` wrote."""
+    extras: dict = {}
+    with np.load(Path(folder) / EXTRAS_FILE) as data:
+        for key in data.files:
+            *parents, leaf = key.split("/")
+            node = extras
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[leaf] = data[key]
+    return extras
+
+
+def redraw(folder: str | Path) -> dict[str, str]:
+    """Redraw the figures and rewrite the markdown of a finished run from what it saved in
+    ``folder`` (``neuromop.json`` and ``neuromop_figures.npz``): no network is trained.
+    Returns the figure paths."""
+    folder = Path(folder)
+    saved = json.loads((folder / "neuromop.json").read_text())
+    paths = figures(folder, saved["results"], load_extras(folder))
+    atomic_write_text(folder / "neuromop.md", markdown(saved["results"], paths, saved["meta"]))
+    return paths
+
+
+def _occupancy(ax, occupancy, half_width: float, vmax: float | None = None):
+    """An occupancy map on axes x1, x2 over [-half_width, half_width]^2."""
+    extent = [-half_width, half_width, -half_width, half_width]
+    image = ax.imshow(np.asarray(occupancy).T, origin="lower", extent=extent, cmap="viridis",
+                      vmin=0, vmax=vmax, interpolation="nearest")  # fmt: skip
+    ax.set(xlabel="x1", ylabel="x2")
+    return image
+
+
 def figures(folder: Path, results: dict, extras: dict) -> dict[str, str]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
 
     fig_dir = folder / FIGURES
     fig_dir.mkdir(parents=True, exist_ok=True)
+    save_extras(folder, extras)
     paths: dict[str, str] = {}
 
     def curve(ax, c, label):
@@ -44,65 +102,127 @@ def figures(folder: Path, results: dict, extras: dict) -> dict[str, str]:
         ax.fill_between(ep, m - s, m + s, alpha=0.25)
 
     def save(fig, name):
-        fig.tight_layout()
         atomic_savefig(fig, fig_dir / name, dpi=110)
         plt.close(fig)
         paths[name.removesuffix(".png")] = f"{FIGURES}/{name}"
 
     if "energy" in results:
-        fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
+        fig, ax = plt.subplots(1, 3, figsize=(14, 3.8), constrained_layout=True)
         for name in ("MOP", "R"):
             curve(ax[0], results["energy"][name]["curve"], name)
             first = extras["energy"][name]  # the first network's first test trajectory
             ax[1].plot(first["energy_trace"], lw=0.8, label=name)
             if name == "MOP":
-                ax[2].imshow(first["bits"].T, aspect="auto", cmap="coolwarm",
-                             interpolation="nearest")  # fmt: skip
+                bits = np.asarray(first["bits"], dtype=float)  # (steps, n_bits), ±1
+                raster = ax[2].imshow(
+                    bits.T, aspect="auto", interpolation="nearest", origin="lower",
+                    cmap=ListedColormap(["C0", "C3"]), vmin=-1, vmax=1,
+                    extent=[-0.5, bits.shape[0] - 0.5, -0.5, bits.shape[1] - 0.5],
+                )  # fmt: skip
+                key = fig.colorbar(raster, ax=ax[2], ticks=[-0.5, 0.5], fraction=0.05)
+                key.ax.set_yticklabels(["−1 (inhibit)", "+1 (excite)"])
+                key.set_label("action bit")
         ax[1].axhline(0.11, color="k", ls="--", lw=0.8, label="threshold L")
-        ax[0].set(xlabel="epoch", ylabel="lifetime (mean ± SEM over networks)")
+        ax[0].set(xlabel="epoch", ylabel="lifetime (mean ± SEM over networks)",
+                  title="training")  # fmt: skip
         ax[1].set(xlabel="step", ylabel="E(x)", title="one test trajectory")
-        ax[2].set(xlabel="step", ylabel="action bit", title="MOP actions (first 200 steps)")
-        ax[0].legend()
+        ax[2].set(xlabel="step", ylabel="action bit (neuron group)",
+                  title="MOP actions on that trajectory (first 200 steps)")  # fmt: skip
+        ax[0].legend(title="agent")
         ax[1].legend()
         save(fig, "mop_energy.png")
     if "box" in results:
-        fig, ax = plt.subplots(1, 3, figsize=(13, 3.6))
+        fig, ax = plt.subplots(1, 3, figsize=(14, 3.8), constrained_layout=True)
         for name in results["box"]:
             if isinstance(results["box"][name], dict) and "curve" in results["box"][name]:
                 curve(ax[0], results["box"][name]["curve"], name)
-        ax[0].set(xlabel="epoch", ylabel="lifetime")
-        ax[0].legend(fontsize=7)
-        for a, name in zip(ax[1:], ("MOP", "R decaying eps")):
-            a.imshow(extras["box"][name].T, origin="lower", extent=[-0.1, 0.1, -0.1, 0.1])
-            a.set(title=f"{name}: occupancy", xlabel="x1", ylabel="x2")
+        ax[0].set(xlabel="epoch", ylabel="lifetime (mean ± SEM over networks)",
+                  title="training")  # fmt: skip
+        ax[0].legend(fontsize=7, title="agent", title_fontsize=7)
+        maps = [extras["box"][name] for name in ("MOP", "R decaying eps")]
+        vmax = max(float(np.max(m)) for m in maps)
+        for a, name, occ in zip(ax[1:], ("MOP", "R decaying eps"), maps):
+            image = _occupancy(a, occ, 0.1, vmax)
+            a.set_title(f"{name}: occupancy of the box")
+        fig.colorbar(image, ax=list(ax[1:]), label=OCCUPANCY_LABEL, fraction=0.04)
         save(fig, "mop_box.png")
     if "shapes" in results:
-        fig, ax = plt.subplots(1, 6, figsize=(16, 3))
-        for a, name in zip(ax, results["shapes"]["shapes"]):
-            a.imshow(extras["shapes"][name].T, origin="lower", extent=[-0.25, 0.25, -0.25, 0.25])
-            a.set(title=f"{name} ({results['shapes'][name]['lifetime']['mean']:.0f})")
-            a.set_xticks([])
-            a.set_yticks([])
+        names = results["shapes"]["shapes"]
+        fig, ax = plt.subplots(1, len(names), figsize=(3 * len(names) + 1.5, 3.4),
+                               constrained_layout=True, sharey=True)  # fmt: skip
+        vmax = max(float(np.max(extras["shapes"][name])) for name in names)
+        for k, (a, name) in enumerate(zip(ax, names)):
+            image = _occupancy(a, extras["shapes"][name], 0.25, vmax)
+            lifetime = results["shapes"][name]["lifetime"]["mean"]
+            a.set_title(f"{name} (lifetime {lifetime:.0f})")
+            if k:
+                a.set_ylabel("")
+        fig.colorbar(image, ax=list(ax), label=OCCUPANCY_LABEL, fraction=0.02)
         save(fig, "mop_shapes.png")
     if "beta_mu" in results:
         bm = results["beta_mu"]
-        fig, ax = plt.subplots(1, 4, figsize=(15, 3.4))
+        fig, ax = plt.subplots(1, 4, figsize=(16, 3.8), constrained_layout=True)
         betas = sorted(bm["beta"], key=float)
         jv = [bm["beta"][b]["jump_variability"] for b in betas]
-        ax[0].errorbar([float(b) for b in betas], [j["mean"] for j in jv],
-                       yerr=[j["sem"] for j in jv], marker="o")  # fmt: skip
-        ax[0].set(xlabel="beta", ylabel="jump variability")
-        for a, mu in zip(ax[1:], sorted(extras["beta_mu"]["mu"])):
-            a.imshow(extras["beta_mu"]["mu"][mu].T, origin="lower", extent=[-0.2, 0.2, -0.2, 0.2])
+        means = np.array([j["mean"] for j in jv])
+        ax[0].errorbar([float(b) for b in betas], means, yerr=[j["sem"] for j in jv],
+                       marker="o", capsize=3)  # fmt: skip
+        # from zero: a change of a fraction of a percent must look like one
+        ax[0].set_ylim(0, 1.25 * float(means.max()))
+        change = _percent(means[-1] / means[0] - 1)
+        ax[0].set(xlabel="beta", ylabel="jump variability (mean ± SEM)",
+                  title=f"{change} from beta = {betas[0]} to {betas[-1]}")  # fmt: skip
+        mus = sorted(extras["beta_mu"]["mu"], key=float)
+        maps = [extras["beta_mu"]["mu"][mu] for mu in mus]
+        vmax = max(float(np.max(m)) for m in maps)
+        for a, mu, occ in zip(ax[1:], mus, maps):
+            image = _occupancy(a, occ, 0.2, vmax)
             a.add_patch(plt.Rectangle((0.05, 0.05), 0.1, 0.1, fill=False, ec="w", lw=1))
-            a.set(title=f"mu = {mu}", xlabel="x1", ylabel="x2")
+            a.set_title(f"mu = {mu}: occupancy (square rewarded)")
+        fig.colorbar(image, ax=list(ax[1:]), label=OCCUPANCY_LABEL, fraction=0.03)
         save(fig, "mop_beta_mu.png")
     if "cartpole" in results:
-        fig, ax = plt.subplots(figsize=(5, 3.4))
+        fig, ax = plt.subplots(figsize=(5, 3.4), constrained_layout=True)
         curve(ax, results["cartpole"]["curve"], "MOP")
-        ax.set(xlabel="epoch", ylabel="lifetime", title="cart-pole")
+        ax.set(xlabel="epoch", ylabel="lifetime (mean ± SEM over networks)", title="cart-pole")
         save(fig, "mop_cartpole.png")
     return paths
+
+
+def _compare(m: dict, r: dict, key: str) -> str:
+    """'larger', 'smaller' or 'the same within the standard errors': MOP's ``key`` against
+    the R agent's."""
+    a, b = m[key], r[key]
+    if abs(a["mean"] - b["mean"]) <= a["sem"] + b["sem"]:
+        return "the same within the standard errors"
+    return "larger" if a["mean"] > b["mean"] else "smaller"
+
+
+def _variability_sentence(m: dict, r: dict) -> str:
+    """MOP against the R agent by <sigma> and by jump variability, each with its own
+    numbers (paper: MOP is more variable by both)."""
+    sigma, jumps = _compare(m, r, "variability"), _compare(m, r, "jump_variability")
+    return (
+        f"NeuroMOP's variability <sigma> is {sigma} as the R agent's"
+        if sigma.startswith("the same")
+        else f"NeuroMOP's variability <sigma> is {sigma} than the R agent's"
+    ) + (
+        f" ({m['variability']['mean']:.3f} vs {r['variability']['mean']:.3f}); its jump "
+        f"variability is {jumps}"
+        + (" as the R agent's" if jumps.startswith("the same") else "")
+        + f" ({m['jump_variability']['mean']:.4f} vs {r['jump_variability']['mean']:.4f}). "
+        "Paper: NeuroMOP is more variable by both."
+    )
+
+
+def _percent(fraction: float) -> str:
+    """A signed percentage with two significant digits, never "-0.0 %"."""
+    value = 100 * float(fraction)
+    if value == 0 or not np.isfinite(value):
+        return "0 %" if value == 0 else f"{value} %"
+    decimals = max(0, 1 - int(np.floor(np.log10(abs(value)))))
+    text = f"{value:+.{decimals}f}"
+    return f"{text} %"
 
 
 def markdown(results: dict, paths: dict, meta: dict) -> str:
@@ -112,6 +232,7 @@ def markdown(results: dict, paths: dict, meta: dict) -> str:
         "",
         "Produced by `flexrnn reproduce neuromop"
         + (f" --networks {n}" if n != 10 else "")
+        + " --out docs"
         + ("` with `--quick` (a smoke test, not evidence)." if meta["quick"] else "`."),
         f"Machine: {meta['machine']}, {_processes(meta)}, flexrnn {meta['flexrnn']}, "
         f"{meta['dtype']}, seed {meta['seed']}; {n} networks per condition (mean ± SEM over "
@@ -197,18 +318,8 @@ def markdown(results: dict, paths: dict, meta: dict) -> str:
             + f"({m['entropy_far']['mean']:.2f} → {m['entropy_near']['mean']:.2f}); its action "
             f"ED is {m['dimensionality_far']['mean']:.2f} far from it and "
             f"{m['dimensionality_near']['mean']:.2f} near it (paper: ≈ 8 and ≈ 7). "
-            + (
-                "NeuroMOP is about as variable as the R agent by <sigma>, within the standard "
-                "errors (paper: more variable), and its jumps are larger"
-                if abs(m["variability"]["mean"] - r["variability"]["mean"])
-                <= m["variability"]["sem"] + r["variability"]["sem"]
-                else "NeuroMOP is more variable than the R agent"
-                if m["variability"]["mean"] > r["variability"]["mean"]
-                else "NeuroMOP is **not** more variable than the R agent by <sigma> (paper: it "
-                "is), though its jumps are larger"
-            )
-            + f" (<sigma> {m['variability']['mean']:.3f} vs {r['variability']['mean']:.3f}); "
-            f"the R agent's mean state is {r['mean_x']['mean']:.3f} (MOP "
+            + _variability_sentence(m, r)
+            + f" The R agent's mean state is {r['mean_x']['mean']:.3f} (MOP "
             f"{m['mean_x']['mean']:.3f}): "
             + (
                 "it silences the network with inhibitory currents."
@@ -301,7 +412,7 @@ def markdown(results: dict, paths: dict, meta: dict) -> str:
         change = (jv[-1] - jv[0]) / jv[0]
         lines += [
             "",
-            f"Jump variability changes by {100 * change:+.1f} % from beta = {betas[0]} to "
+            f"Jump variability changes by {_percent(change)} from beta = {betas[0]} to "
             f"{betas[-1]} (paper: beta > 0 raises it). "
             + (
                 "Here the effect is within noise: the action-dependent part of `s_a`, "

@@ -277,10 +277,11 @@ class _Agent:
 
     def train(
         self,
-        epochs: int,
+        epochs: int | None = None,
         trajectories: int = 10,
         horizon: int = 1000,
         *,
+        until: int | None = None,
         contexts=None,
         progress: bool = True,
         checkpoint: PathLike | None = None,
@@ -289,10 +290,34 @@ class _Agent:
         callback: Callable[[int, Sequence[MopHistory]], bool | None] | None = None,
         allow_mismatch: bool = False,
     ) -> MopHistory:
-        """Train for ``epochs`` epochs (see :func:`train`); returns the history."""
+        """Train ``epochs`` more epochs, or up to epoch ``until`` (see :func:`train`).
+
+        epochs : how many epochs to train from the agent's current epoch (``agent.epoch``),
+            so ``train(epochs=5)`` twice trains 10 epochs. With ``resume``, counted from the
+            epoch of the agent before the checkpoint is read (0 for a freshly built agent: the
+            resumed run ends at epoch ``epochs``).
+        until : instead of ``epochs``, the epoch to end at (a total; ``fr.mop.train``'s
+            ``epochs``); an agent already there trains nothing and a RuntimeWarning says so.
+        contexts : None, an int, or one context per epoch of ``0 .. end-1`` (``end`` the
+            epoch the call ends at).
+        Other arguments as in :func:`train`. Returns the history of the epochs this call
+        trained (its length says how many; ``agent.epoch`` is the epoch reached).
+        """
+        if (epochs is None) == (until is None):
+            raise TypeError("train: give epochs (how many more) or until (the epoch to end at)")
+        if until is None:
+            end = self.epoch + _validate.integer("epochs", epochs, minimum=0)
+        else:
+            end = _validate.integer("until", until, minimum=0)
+            if resume is None and end <= self.epoch:
+                warnings.warn(
+                    f"until={end}: the agent is already at epoch {self.epoch}; nothing trained",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         return train(
             [self],
-            epochs,
+            end,
             trajectories,
             horizon,
             contexts=contexts,

@@ -12,7 +12,11 @@ a Python loop over trials: NeuroGym builds its trials one at a time.
 from __future__ import annotations
 
 import copy
+import importlib.util
+import sys
+import types
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,13 +30,68 @@ MASKS = ("all", "decision")
 LENGTH_SAMPLES = 500  # trials sampled to find the longest trial when seq_len is not given
 
 
+# NeuroGym >= 2.3 imports PyTorch when it is imported, for one feature flexrnn does not use:
+# the activation probes of its Monitor wrapper (neurogym.wrappers.components, reached from
+# every environment module through neurogym.wrappers.monitor). Without PyTorch, flexrnn puts
+# a stand-in for that subpackage in sys.modules before importing NeuroGym, so the
+# environments import; the stand-in's ActivationProbe raises an ImportError saying why.
+_TORCH_PARTS = (
+    "neurogym.wrappers.components",
+    "neurogym.wrappers.components.probes",
+    "neurogym.wrappers.components.probes.activation",
+)
+
+
+class _ActivationProbeWithoutTorch:
+    """NeuroGym's ActivationProbe where PyTorch is not installed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise ImportError(
+            "NeuroGym's activation probes (Monitor.add_activation_probe...) need PyTorch, "
+            "which is not installed (flexrnn imported NeuroGym without it): pip install torch"
+        )
+
+
+def _stand_in_for_torch_parts() -> None:
+    """Stand-ins for NeuroGym's PyTorch-only subpackage, when NeuroGym is installed, not yet
+    imported, has that subpackage (read from its files, without importing it) and PyTorch
+    is missing."""
+    if importlib.util.find_spec("torch") is not None:
+        return
+    spec = importlib.util.find_spec("neurogym")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    root = Path(next(iter(spec.submodule_search_locations)))
+    if not (root / "wrappers" / "components" / "probes" / "activation.py").is_file():
+        return
+    for name in _TORCH_PARTS:
+        module = types.ModuleType(name, "stand-in: this part of NeuroGym needs PyTorch")
+        module.__path__ = []  # a package with nothing else to import
+        module.ActivationProbe = _ActivationProbeWithoutTorch  # type: ignore[attr-defined]
+        sys.modules[name] = module
+
+
 def _import_neurogym():
     try:
         import gymnasium
+    except ImportError as err:
+        raise ImportError(
+            f"flexrnn.tasks.from_neurogym needs NeuroGym and gymnasium, optional "
+            f"dependencies: {INSTALL_HINT} ({err})"
+        ) from err
+    if "neurogym" not in sys.modules:
+        if importlib.util.find_spec("neurogym") is None:
+            raise ImportError(
+                "flexrnn.tasks.from_neurogym needs NeuroGym, an optional dependency: "
+                + INSTALL_HINT
+            )
+        _stand_in_for_torch_parts()
+    try:
         import neurogym
     except ImportError as err:
         raise ImportError(
-            f"flexrnn.tasks.from_neurogym needs NeuroGym, an optional dependency: {INSTALL_HINT}"
+            f"NeuroGym is installed but could not be imported ({err}); flexrnn supports the "
+            f"NeuroGym versions of the extra: {INSTALL_HINT}"
         ) from err
     return neurogym, gymnasium
 
