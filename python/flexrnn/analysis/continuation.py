@@ -447,11 +447,7 @@ def continuation(
     opts = _Options(lo=lo, hi=hi, ds_max=ds_max, max_steps=max_steps, eig_every=eig_every,
                     locate=bool(locate), tol=1e-10 if flow.dtype == np.float64 else 2e-4)  # fmt: skip
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # "nothing found" is handled below
-        fp = fixed_points(net, flow.u, n_init, x_init=x_init, seed=seed, gain=float(path[0]),
-                          neuron_gain=flow.neuron_gain)  # fmt: skip
-    starts = [x.astype(np.float64) for x in fp.x[fp.fixed]]
+    starts = _starting_points(net, flow, float(path[0]), n_init, x_init, seed, opts)
     if not starts:
         warnings.warn(f"continuation: no fixed point found at gain {path[0]:g}; try more n_init "
                       "or x_init", RuntimeWarning, stacklevel=2)  # fmt: skip
@@ -492,6 +488,25 @@ def continuation(
                         truncated=truncated,
                         options=dict(ds_max=ds_max, eig_every=eig_every, locate=bool(locate),
                                      switch_branches=bool(switch_branches)))  # fmt: skip
+
+
+def _starting_points(net, flow, gain, n_init, x_init, seed, o) -> list:
+    """Fixed points at the first gain: the minimiser's fixed and slow points
+    (:func:`fixed_points` without its Levenberg-Marquardt refinement), polished by Newton on
+    f(x, gain) = 0; those where Newton converges, without duplicates."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "nothing found": warned by the caller
+        fp = fixed_points(net, flow.u, n_init, x_init=x_init, seed=seed, gain=gain,
+                          neuron_gain=flow.neuron_gain, refine=False)  # fmt: skip
+    s = math.sqrt(flow.N)
+    row = np.zeros(flow.N + 1)
+    row[-1] = 1.0
+    starts: list[np.ndarray] = []
+    for x in fp.x.astype(np.float64):
+        y, ok, _ = _correct(flow, np.append(x / s, gain), row, o.tol, fixed_gain=True)
+        if ok and not any(np.linalg.norm(y - z) <= 1e-6 * (1 + np.linalg.norm(y)) for z in starts):
+            starts.append(y)
+    return [y[:-1] * s for y in starts]
 
 
 def _bad_target(target: Any) -> None:
@@ -715,9 +730,23 @@ def _events(flow: _GainFlow, br: _Followed, o: _Options):
             else:
                 starts = _switch_starts(flow, y, br.t[i], o)
                 yield _branch_point_kind(flow, starts, y[-1], o), y, eig, starts
-        complex_change = abs(cj - ci) - (1 if real else 0)
-        if complex_change >= 2 and i in br.eig and j in br.eig:
-            yield ("hopf", *_locate_hopf(flow, br, i, o), None)
+        pairs = (abs(cj - ci) - (1 if real else 0)) // 2
+        if pairs >= 1 and i in br.eig and j in br.eig:
+            for lam_i, lam_j in _crossing_pairs(br.eig[i], br.eig[j], cj > ci, pairs):
+                yield ("hopf", *_locate_hopf(flow, br, i, lam_i, lam_j, o), None)
+
+
+def _crossing_pairs(ei: np.ndarray, ej: np.ndarray, grew: bool, pairs: int) -> list:
+    """The ``pairs`` complex eigenvalues (upper half plane) that crossed the imaginary axis
+    between two points: at the second point, those nearest the axis on the side they went
+    to; each matched to the nearest eigenvalue at the first point."""
+    up_i = ei[ei.imag > 1e-9 * (1 + np.abs(ei))]
+    up_j = ej[ej.imag > 1e-9 * (1 + np.abs(ej))]
+    side = up_j[(up_j.real > 0) == grew]
+    if side.size == 0 or up_i.size == 0:
+        return []
+    chosen = side[np.argsort(np.abs(side.real), kind="stable")[:pairs]]
+    return [(up_i[np.argmin(np.abs(up_i - lam))], lam) for lam in chosen]
 
 
 def _along(flow: _GainFlow, br: _Followed, i: int, s: float, tol: float) -> np.ndarray | None:
@@ -728,9 +757,11 @@ def _along(flow: _GainFlow, br: _Followed, i: int, s: float, tol: float) -> np.n
     return y if ok else None
 
 
-def _illinois(phi, s_hi: float, f_lo: float, f_hi: float, iters: int, tol: float):
+def _illinois(phi, s_hi: float, f_lo: float, f_hi: float, iters: int, tol: float,
+              ftol: float = 0.0):  # fmt: skip
     """Regula falsi (Illinois) for phi(s) = 0 on [0, s_hi] with phi(0) = f_lo,
-    phi(s_hi) = f_hi of opposite signs: s."""
+    phi(s_hi) = f_hi of opposite signs: s (stops at a bracket narrower than tol or at
+    |phi| <= ftol)."""
     a, b, fa, fb, side = 0.0, s_hi, f_lo, f_hi, 0
     s = b
     for _ in range(iters):
@@ -753,7 +784,7 @@ def _illinois(phi, s_hi: float, f_lo: float, f_hi: float, iters: int, tol: float
             if side == 1:
                 fb /= 2
             side = 1
-        if abs(b - a) <= tol or fs == 0:
+        if abs(b - a) <= tol or abs(fs) <= ftol:
             break
     return s
 
@@ -775,7 +806,7 @@ def _locate_real(flow: _GainFlow, br: _Followed, i: int, o: _Options) -> tuple:
     f_lo, f_hi = br.det_sign[i], br.det_sign[i + 1] * math.exp(
         max(min(br.logdet[i + 1] - ref, 700.0), -700.0))  # fmt: skip
     if o.locate:
-        s = _illinois(phi, s_hi, f_lo, f_hi, 60, 1e-12 * max(s_hi, 1e-300))
+        s = _illinois(phi, s_hi, f_lo, f_hi, 60, 1e-12 * max(s_hi, 1e-300), 1e-12)
     else:
         s = s_hi * f_lo / (f_lo - f_hi)
     y = _along(flow, br, i, s, o.tol)
@@ -787,17 +818,10 @@ def _locate_real(flow: _GainFlow, br: _Followed, i: int, o: _Options) -> tuple:
     return y, complex(eig.real, 0.0)
 
 
-def _locate_hopf(flow: _GainFlow, br: _Followed, i: int, o: _Options) -> tuple:
-    """The point between i and i + 1 where a complex pair of J_x crosses the imaginary axis
-    (the pair whose real part changes sign, the one nearest the axis) and its eigenvalue."""
-    ei, ej = br.eig[i], br.eig[i + 1]
-    pair_i = ei[ei.imag > 1e-9 * (1 + np.abs(ei))]
-    pair_j = ej[ej.imag > 1e-9 * (1 + np.abs(ej))]
-    # the crossing pair: at j, the complex eigenvalue nearest the axis on the side it went to
-    grew = br._count(i + 1) > br._count(i)
-    side = pair_j[(pair_j.real > 0) == grew] if pair_j.size else pair_j
-    lam_j = side[np.argmin(np.abs(side.real))] if side.size else pair_j[0]
-    lam_i = pair_i[np.argmin(np.abs(pair_i - lam_j))]
+def _locate_hopf(flow: _GainFlow, br: _Followed, i: int, lam_i: complex, lam_j: complex,
+                 o: _Options) -> tuple:  # fmt: skip
+    """The point between i and i + 1 where the complex pair (lam_i at i, lam_j at i + 1)
+    crosses the imaginary axis, and the eigenvalue there (followed by nearest match)."""
     s_hi = float(br.t[i] @ (br.y[i + 1] - br.y[i]))
     track = [lam_i]
 
@@ -811,11 +835,11 @@ def _locate_hopf(flow: _GainFlow, br: _Followed, i: int, o: _Options) -> tuple:
             return None
         lam = e[np.argmin(np.abs(e - track[-1]))]
         track.append(lam)
-        return float(lam.real)
+        return float(lam.real) if abs(lam.real) > 1e-9 * (1 + abs(lam)) else 0.0
 
     if o.locate:
-        s = _illinois(phi, s_hi, float(lam_i.real), float(lam_j.real), 30,
-                      1e-10 * max(s_hi, 1e-300))  # fmt: skip
+        s = _illinois(phi, s_hi, float(lam_i.real), float(lam_j.real), 20,
+                      1e-9 * max(s_hi, 1e-300), 1e-10 * (1 + abs(lam_j)))  # fmt: skip
     else:
         s = s_hi * lam_i.real / (lam_i.real - lam_j.real)
     y = _along(flow, br, i, s, o.tol)
