@@ -356,8 +356,8 @@ class Continuation:
             r = self.regimes
             ax2 = axes[1]
             ax2.plot(r.gains, r.largest_exponent, color="0.7", lw=1, zorder=1)
-            ax2.scatter(r.gains, r.largest_exponent,
-                        c=[REGIME_COLOURS[label] for label in r.labels], s=18, zorder=2)  # fmt: skip
+            colours = [REGIME_COLOURS[label] for label in r.labels]
+            ax2.scatter(r.gains, r.largest_exponent, c=colours, s=18, zorder=2)
             ax2.axhline(0, color="0.4", lw=0.8, ls="--")
             for label in dict.fromkeys(r.labels):
                 ax2.scatter([], [], color=REGIME_COLOURS[label], s=18, label=label)
@@ -444,8 +444,9 @@ def continuation(
     eig_every = (max(1, math.ceil(N / 256)) if eig_every is None
                  else check.integer("eig_every", eig_every, minimum=1))  # fmt: skip
     chaos_threshold = check.scalar("chaos_threshold", chaos_threshold, nonneg=True)
+    tol = 1e-10 if flow.dtype == np.float64 else 2e-4
     opts = _Options(lo=lo, hi=hi, ds_max=ds_max, max_steps=max_steps, eig_every=eig_every,
-                    locate=bool(locate), tol=1e-10 if flow.dtype == np.float64 else 2e-4)  # fmt: skip
+                    locate=bool(locate), tol=tol)  # fmt: skip
 
     starts = _starting_points(net, flow, float(path[0]), n_init, x_init, seed, opts)
     if not starts:
@@ -876,8 +877,8 @@ def _switch_starts(flow: _GainFlow, y: np.ndarray, t: np.ndarray, o: _Options) -
 
 
 def _branch_point_kind(flow: _GainFlow, starts: list, gain: float, o: _Options) -> str:
-    """"pitchfork" when the crossing curve lies on one side of the branch point's gain (at
-    +-eps along it), "transcritical" when it crosses that gain."""
+    """The kind of a branch point: "pitchfork" when the crossing curve lies on one side of
+    its gain (at +-eps along it), "transcritical" when it crosses that gain."""
     sides = []
     for start, d in starts:
         y, ok, _ = _correct(flow, start, d, o.tol)
