@@ -625,6 +625,8 @@ def _correct(flow: _GainFlow, y_pred: np.ndarray, row: np.ndarray, tol: float,
                 dy = np.linalg.solve(A, -np.append(H, row @ (y - y_pred)))
         except np.linalg.LinAlgError:
             return y, False, it
+        if not np.all(np.isfinite(dy)) or np.linalg.norm(dy) > 1e3 * (1 + np.linalg.norm(y)):
+            return y, False, it  # diverging (a singular system)
         y = y + dy
         if np.linalg.norm(dy) <= tol * (1 + np.linalg.norm(y)):
             res = np.linalg.norm(flow.f(y[:-1] * s, y[-1])) / s
