@@ -47,6 +47,7 @@ TARGETS = ("gain",)  # where the continued gain acts (per-site gains come with t
 KINDS = ("saddle-node", "pitchfork", "transcritical", "hopf", "chaos")
 _MAX_TURN = math.cos(math.radians(30.0))  # largest tangent turn accepted in one step
 _NEWTON_ITERS = 10
+_START_ITERS = 500  # Adam steps of the starting search: Newton finishes the job
 _LEADING = 6  # eigenvalues kept per point (largest real parts)
 _COLOURS = {
     "saddle-node": "C1",
@@ -493,18 +494,20 @@ def continuation(
 
 def _starting_points(net, flow, gain, n_init, x_init, seed, o) -> list:
     """Fixed points at the first gain: the minimiser's fixed and slow points
-    (:func:`fixed_points` without its Levenberg-Marquardt refinement), polished by Newton on
-    f(x, gain) = 0; those where Newton converges, without duplicates."""
+    (:func:`fixed_points` with 500 Adam steps, without its Levenberg-Marquardt refinement),
+    polished by Newton on f(x, gain) = 0; those where Newton converges, without
+    duplicates."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # "nothing found": warned by the caller
         fp = fixed_points(net, flow.u, n_init, x_init=x_init, seed=seed, gain=gain,
-                          neuron_gain=flow.neuron_gain, refine=False)  # fmt: skip
+                          neuron_gain=flow.neuron_gain, iters=_START_ITERS,
+                          refine=False)  # fmt: skip
     s = math.sqrt(flow.N)
     row = np.zeros(flow.N + 1)
     row[-1] = 1.0
     starts: list[np.ndarray] = []
     for x in fp.x.astype(np.float64):
-        y, ok, _ = _correct(flow, np.append(x / s, gain), row, o.tol, fixed_gain=True)
+        y, ok, *_ = _correct(flow, np.append(x / s, gain), row, o.tol, fixed_gain=True)
         if ok and not any(np.linalg.norm(y - z) <= 1e-6 * (1 + np.linalg.norm(y)) for z in starts):
             starts.append(y)
     return [y[:-1] * s for y in starts]
@@ -601,44 +604,56 @@ def _tangent(flow: _GainFlow, y: np.ndarray, t_prev: np.ndarray) -> tuple:
         t = np.linalg.solve(A, rhs)
     except np.linalg.LinAlgError:
         return None, Jx
+    return _unit(t, t_prev), Jx
+
+
+def _unit(t: np.ndarray, t_prev: np.ndarray) -> np.ndarray | None:
+    """t normalised and oriented along t_prev (None when not finite or zero)."""
     norm = np.linalg.norm(t)
     if not np.isfinite(norm) or norm == 0:
-        return None, Jx
+        return None
     t = t / norm
-    return (t if t @ t_prev >= 0 else -t), Jx
+    return t if t @ t_prev >= 0 else -t
 
 
 def _correct(flow: _GainFlow, y_pred: np.ndarray, row: np.ndarray, tol: float,
              fixed_gain: bool = False) -> tuple:  # fmt: skip
     """Newton from y_pred on H(y) = 0 and row . (y - y_pred) = 0 (or g fixed):
-    (y, converged, iterations)."""
+    (y, converged, iterations, tangent, J_x). The tangent (unit, along row; None with
+    ``fixed_gain``) and J_x are those of the last iteration's linearisation, one Newton step
+    (smaller than ``tol``) from y: the bordered system is solved for both at once."""
     y = y_pred.copy()
     s = math.sqrt(flow.N)
+    unit = np.zeros(flow.N + 1)
+    unit[-1] = 1.0
+    t = Jx = None
     for it in range(1, _NEWTON_ITERS + 1):
         H, A, Jx = _bordered(flow, y, row)
         if not np.all(np.isfinite(A)) or not np.all(np.isfinite(H)):
-            return y, False, it
+            return y, False, it, None, Jx
         try:
             if fixed_gain:
                 dy = np.append(np.linalg.solve(Jx, -H * s) / s, 0.0)
             else:
-                dy = np.linalg.solve(A, -np.append(H, row @ (y - y_pred)))
+                rhs = np.column_stack([-np.append(H, row @ (y - y_pred)), unit])
+                dy, t = np.linalg.solve(A, rhs).T
         except np.linalg.LinAlgError:
-            return y, False, it
+            return y, False, it, None, Jx
         if not np.all(np.isfinite(dy)) or np.linalg.norm(dy) > 1e3 * (1 + np.linalg.norm(y)):
-            return y, False, it  # diverging (a singular system)
+            return y, False, it, None, Jx  # diverging (a singular system)
         y = y + dy
         if np.linalg.norm(dy) <= tol * (1 + np.linalg.norm(y)):
             res = np.linalg.norm(flow.f(y[:-1] * s, y[-1])) / s
-            return y, bool(res <= 1e3 * tol * (1 + np.linalg.norm(y))), it
-    return y, False, _NEWTON_ITERS
+            ok = bool(res <= 1e3 * tol * (1 + np.linalg.norm(y)))
+            return y, ok, it, None if t is None else _unit(t, row), Jx
+    return y, False, _NEWTON_ITERS, None, Jx
 
 
 def _follow(flow: _GainFlow, y0: np.ndarray, t_guess: np.ndarray, origin: str,
             o: _Options) -> _Followed | None:  # fmt: skip
     """One branch from y0 (corrected on the plane through y0 normal to t_guess) along the
     direction of t_guess, until it leaves [lo, hi], closes or fails."""
-    y, ok, _ = _correct(flow, y0, t_guess / np.linalg.norm(t_guess), o.tol)
+    y, ok, *_ = _correct(flow, y0, t_guess / np.linalg.norm(t_guess), o.tol)
     if not ok:
         return None
     t, Jx = _tangent(flow, y, t_guess)
@@ -650,10 +665,8 @@ def _follow(flow: _GainFlow, y0: np.ndarray, t_guess: np.ndarray, origin: str,
     ds_min = o.ds_max * 1e-6
     start = y.copy()
     while len(br.y) < o.max_steps:
-        y_new, ok, iters = _correct(flow, y + ds * t, t, o.tol)
-        t_new = None
+        y_new, ok, iters, t_new, Jx = _correct(flow, y + ds * t, t, o.tol)
         if ok:
-            t_new, Jx = _tangent(flow, y_new, t)
             ok = t_new is not None and t_new @ t >= _MAX_TURN
             ok = ok and np.linalg.norm(y_new - y) <= 2 * ds
         if not ok:
@@ -666,7 +679,7 @@ def _follow(flow: _GainFlow, y0: np.ndarray, t_guess: np.ndarray, origin: str,
         if g > o.hi or g < o.lo:  # finish exactly on the boundary
             bound = o.hi if g > o.hi else o.lo
             w = (bound - y[-1]) / (g - y[-1])
-            y_b, ok_b, _ = _correct(flow, y + w * (y_new - y), t, o.tol, fixed_gain=True)
+            y_b, ok_b, *_ = _correct(flow, y + w * (y_new - y), t, o.tol, fixed_gain=True)
             if ok_b and np.linalg.norm(y_b - y) > 1e-12:
                 t_b, Jx_b = _tangent(flow, y_b, t)
                 if t_b is not None:
@@ -749,14 +762,16 @@ def _crossing_pairs(ei: np.ndarray, ej: np.ndarray, grew: bool, pairs: int) -> l
     if side.size == 0 or up_i.size == 0:
         return []
     chosen = side[np.argsort(np.abs(side.real), kind="stable")[:pairs]]
-    return [(up_i[np.argmin(np.abs(up_i - lam))], lam) for lam in chosen]
+    came = up_i[(up_i.real > 0) != grew]  # where the pair was: the other side of the axis
+    came = came if came.size else up_i
+    return [(came[np.argmin(np.abs(came - lam))], lam) for lam in chosen]
 
 
 def _along(flow: _GainFlow, br: _Followed, i: int, s: float, tol: float) -> np.ndarray | None:
     """The point of the branch at arclength offset s from point i (the corrector on the plane
     normal to the tangent at i, as the step that reached point i + 1)."""
     t = br.t[i]
-    y, ok, _ = _correct(flow, br.y[i] + s * t, t, tol)
+    y, ok, *_ = _correct(flow, br.y[i] + s * t, t, tol)
     return y if ok else None
 
 
@@ -815,18 +830,34 @@ def _locate_real(flow: _GainFlow, br: _Followed, i: int, o: _Options) -> tuple:
     y = _along(flow, br, i, s, o.tol)
     if y is None:
         y = br.y[i] + (s / s_hi) * (br.y[i + 1] - br.y[i])
-    e = _eig(flow, y)
-    near = e[np.abs(e.imag) <= 1e-6 * (1 + np.abs(e))]
-    eig = complex(near[np.argmin(np.abs(near))] if near.size else e[np.argmin(np.abs(e))])
-    return y, complex(eig.real, 0.0)
+    _, Jx, _ = flow.linearise(y[:-1] * math.sqrt(flow.N), y[-1])
+    v = _null_vector(Jx)
+    eig = float(v @ (Jx @ v)) if v is not None else float("nan")  # Rayleigh quotient, |v| = 1
+    return y, complex(eig, 0.0)
+
+
+def _null_vector(Jx: np.ndarray) -> np.ndarray | None:
+    """Unit vector v with J_x v ~ 0 at a (located) real crossing: three steps of inverse
+    iteration from a fixed random vector; None if the solves fail."""
+    v = np.random.default_rng(0).standard_normal(Jx.shape[0])
+    M = Jx + 1e-10 * (1 + np.abs(Jx).max()) * np.eye(Jx.shape[0])
+    try:
+        for _ in range(3):
+            v = np.linalg.solve(M, v)
+            v /= np.linalg.norm(v)
+    except np.linalg.LinAlgError:
+        return None
+    return v if np.all(np.isfinite(v)) else None
 
 
 def _locate_hopf(flow: _GainFlow, br: _Followed, i: int, lam_i: complex, lam_j: complex,
                  o: _Options) -> tuple:  # fmt: skip
     """The point between i and i + 1 where the complex pair (lam_i at i, lam_j at i + 1)
-    crosses the imaginary axis, and the eigenvalue there (followed by nearest match)."""
+    crosses the imaginary axis, and the eigenvalue there: at each offset s, the eigenvalue
+    nearest the pair's value interpolated from the offsets where it is already known."""
     s_hi = float(br.t[i] @ (br.y[i + 1] - br.y[i]))
-    track = [lam_i]
+    known = {0.0: complex(lam_i), s_hi: complex(lam_j)}  # offset -> the pair's eigenvalue
+    track = [complex(lam_i)]
 
     def phi(s):
         y = _along(flow, br, i, s, o.tol)
@@ -836,7 +867,14 @@ def _locate_hopf(flow: _GainFlow, br: _Followed, i: int, lam_i: complex, lam_j: 
         e = e[e.imag > 0]
         if e.size == 0:
             return None
-        lam = e[np.argmin(np.abs(e - track[-1]))]
+        # the pair moves smoothly: predict it by linear interpolation between the nearest
+        # offsets where it is known (nearest-match alone jumps inside a dense spectrum)
+        lo = max(k for k in known if k <= s)
+        hi = min(k for k in known if k >= s)
+        w = 0.0 if hi == lo else (s - lo) / (hi - lo)
+        guess = (1 - w) * known[lo] + w * known[hi]
+        lam = complex(e[np.argmin(np.abs(e - guess))])
+        known[s] = lam
         track.append(lam)
         return float(lam.real) if abs(lam.real) > 1e-9 * (1 + abs(lam)) else 0.0
 
@@ -856,17 +894,9 @@ def _locate_hopf(flow: _GainFlow, br: _Followed, i: int, lam_i: complex, lam_j: 
 def _switch_starts(flow: _GainFlow, y: np.ndarray, t: np.ndarray, o: _Options) -> list:
     """Starts (point, direction) of the curve that crosses the branch at the branch point y:
     y +- eps v, v the null vector of J_x there, orthogonal to the branch's tangent t."""
-    s = math.sqrt(flow.N)
-    _, Jx, _ = flow.linearise(y[:-1] * s, y[-1])
-    rng = np.random.default_rng(0)
-    v = rng.standard_normal(flow.N)
-    shift = 1e-10 * (1 + np.abs(Jx).max())
-    M = Jx + shift * np.eye(flow.N)  # inverse iteration towards the null vector
-    try:
-        for _ in range(3):
-            v = np.linalg.solve(M, v)
-            v /= np.linalg.norm(v)
-    except np.linalg.LinAlgError:
+    _, Jx, _ = flow.linearise(y[:-1] * math.sqrt(flow.N), y[-1])
+    v = _null_vector(Jx)
+    if v is None:
         return []
     d = np.append(v, 0.0)
     d = d - (d @ t) * t
@@ -883,7 +913,7 @@ def _branch_point_kind(flow: _GainFlow, starts: list, gain: float, o: _Options) 
     its gain (at +-eps along it), "transcritical" when it crosses that gain."""
     sides = []
     for start, d in starts:
-        y, ok, _ = _correct(flow, start, d, o.tol)
+        y, ok, *_ = _correct(flow, start, d, o.tol)
         if ok:
             sides.append(y[-1] - gain)
     return "transcritical" if len(sides) == 2 and sides[0] * sides[1] < 0 else "pitchfork"
