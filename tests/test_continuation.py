@@ -217,3 +217,21 @@ def test_bad_input_names_the_argument():
         fr.analysis.continuation(fr.NMRNN.random(8, 1, 2, 1, 1), [0.5, 1.0])
     with pytest.raises(ValueError, match="measure"):
         fr.analysis.continuation(net, [0.5, 1.0], chaos=False).plot(measure="mean")
+
+
+def test_every_crossing_on_the_origin_of_a_random_network_is_found_at_its_eigenvalue():
+    # at x = 0 the flow's Jacobian is -I + g W: eigenvalue k crosses at g = 1 / Re eig_k(W),
+    # several of them within one step of the path
+    net = fr.RateRNN.random(100, 0, 0, g=1.0, tau=1.0, dt=0.1, seed=2)
+    eig = np.linalg.eigvals(net.W)
+    g_max = 1.6
+    crossing = eig[(eig.real >= 1 / g_max) & (eig.imag >= -1e-12)]
+    expected = sorted(
+        (1 / lam.real, "hopf" if lam.imag > 1e-9 else "pitchfork") for lam in crossing
+    )
+    assert len(expected) >= 4
+    c = fr.analysis.continuation(net, np.linspace(0.5, g_max, 5), n_init=4, chaos=False,
+                                 switch_branches=False)  # fmt: skip
+    found = [(b.gain, b.kind) for b in c.bifurcations if b.branch == 0]
+    assert [k for _, k in found] == [k for _, k in expected]
+    np.testing.assert_allclose([g for g, _ in found], [g for g, _ in expected], rtol=1e-7)

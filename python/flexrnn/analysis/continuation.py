@@ -733,36 +733,82 @@ def _stability(flow: _GainFlow, br: _Followed, every: int) -> None:
 
 def _events(flow: _GainFlow, br: _Followed, o: _Options):
     """(kind, y, critical eigenvalue, branch-switching starts or None) for every bifurcation
-    between consecutive points of the branch."""
+    between consecutive points of the branch: each step with crossings is cut into pieces
+    with one crossing each (:func:`_isolate`), then each crossing is located."""
     for i in range(len(br.y) - 1):
         j = i + 1
-        ci, cj = br._count(i), br._count(j)
-        real = br.det_sign[i] != br.det_sign[j] and br.det_sign[i] != 0 and br.det_sign[j] != 0
-        if real:
-            fold = br.t[i][-1] * br.t[j][-1] < 0
-            y, eig = _locate_real(flow, br, i, o)
-            if fold:
-                yield "saddle-node", y, eig, None
-            else:
-                starts = _switch_starts(flow, y, br.t[i], o)
-                yield _branch_point_kind(flow, starts, y[-1], o), y, eig, starts
-        pairs = (abs(cj - ci) - (1 if real else 0)) // 2
-        if pairs >= 1 and i in br.eig and j in br.eig:
-            for lam_i, lam_j in _crossing_pairs(br.eig[i], br.eig[j], cj > ci, pairs):
-                yield ("hopf", *_locate_hopf(flow, br, i, lam_i, lam_j, o), None)
+        odd = br.det_sign[i] != br.det_sign[j] and br.det_sign[i] * br.det_sign[j] != 0
+        if not (i in br.eig and j in br.eig):  # counts inferred equal (bisection saw no change)
+            if odd:
+                s_hi = float(br.t[i] @ (br.y[j] - br.y[i]))
+                yield _real_event(flow, br, i, *_locate_real(flow, br, i, o, 0.0, s_hi), o)
+            continue
+        for (sa, ea), (sb, eb) in _isolate(flow, br, i, o):
+            (ra, ca), (rb, cb) = _unstable(ea), _unstable(eb)
+            if rb != ra:
+                yield _real_event(flow, br, i, *_locate_real(flow, br, i, o, sa, sb), o)
+            elif cb != ca:
+                for lam_a, lam_b in _crossing(ea, eb, cb > ca, abs(cb - ca) // 2, real=False):
+                    y, lam = _locate_tracked(flow, br, i, (sa, lam_a), (sb, lam_b), o)
+                    yield "hopf", y, lam, None
 
 
-def _crossing_pairs(ei: np.ndarray, ej: np.ndarray, grew: bool, pairs: int) -> list:
-    """The ``pairs`` complex eigenvalues (upper half plane) that crossed the imaginary axis
-    between two points: at the second point, those nearest the axis on the side they went
-    to; each matched to the nearest eigenvalue at the first point."""
-    up_i = ei[ei.imag > 1e-9 * (1 + np.abs(ei))]
-    up_j = ej[ej.imag > 1e-9 * (1 + np.abs(ej))]
+def _isolate(flow: _GainFlow, br: _Followed, i: int, o: _Options, depth: int = 12) -> list:
+    """Pieces ``((s_a, eig_a), (s_b, eig_b))`` of the step from point i (offsets s along
+    the corrector family, eigenvalues of J_x at both ends) each holding one crossing (one
+    real eigenvalue or one complex pair): halves evaluated while a piece holds more,
+    at most ``depth`` times."""
+    s_hi = float(br.t[i] @ (br.y[i + 1] - br.y[i]))
+    stack = [((0.0, br.eig[i]), (s_hi, br.eig[i + 1]), 0)]
+    pieces = []
+    while stack:
+        (sa, ea), (sb, eb), level = stack.pop()
+        (ra, ca), (rb, cb) = _unstable(ea), _unstable(eb)
+        events = abs(rb - ra) + abs(cb - ca) // 2
+        if events == 0:
+            continue
+        y = None if events == 1 or level >= depth else _along(flow, br, i, 0.5 * (sa + sb), o.tol)
+        if y is None:
+            pieces.append(((sa, ea), (sb, eb)))
+            continue
+        em = _eig(flow, y)
+        sm = 0.5 * (sa + sb)
+        stack += [((sm, em), (sb, eb), level + 1), ((sa, ea), (sm, em), level + 1)]
+    return sorted(pieces, key=lambda p: p[0][0])
+
+
+def _real_event(flow: _GainFlow, br: _Followed, i: int, y: np.ndarray, eig: complex,
+                o: _Options) -> tuple:  # fmt: skip
+    """A real crossing at y: a saddle-node where the curve turns back in g (the tangent's g
+    component changes sign between points i and i + 1), else a branch point."""
+    if br.t[i][-1] * br.t[i + 1][-1] < 0:
+        return "saddle-node", y, eig, None
+    starts = _switch_starts(flow, y, br.t[i], o)
+    return _branch_point_kind(flow, starts, y[-1], o), y, eig, starts
+
+
+def _is_real(e: np.ndarray) -> np.ndarray:
+    return np.abs(e.imag) <= 1e-9 * (1 + np.abs(e))
+
+
+def _unstable(e: np.ndarray) -> tuple[int, int]:
+    """(real eigenvalues with Re > 0, complex ones with Re > 0 (both of each pair))."""
+    real = _is_real(e)
+    return int(np.sum(real & (e.real > 0))), int(np.sum(~real & (e.real > 0)))
+
+
+def _crossing(ei: np.ndarray, ej: np.ndarray, grew: bool, k: int, real: bool) -> list:
+    """The ``k`` real eigenvalues, or complex ones of the upper half plane, that crossed the
+    imaginary axis between two points: at the second point, those nearest the axis on the
+    side they went to; each matched to the nearest eigenvalue on the other side at the
+    first point."""
+    pick = (lambda e: e[_is_real(e)]) if real else (lambda e: e[~_is_real(e) & (e.imag > 0)])
+    up_i, up_j = pick(ei), pick(ej)
     side = up_j[(up_j.real > 0) == grew]
     if side.size == 0 or up_i.size == 0:
         return []
-    chosen = side[np.argsort(np.abs(side.real), kind="stable")[:pairs]]
-    came = up_i[(up_i.real > 0) != grew]  # where the pair was: the other side of the axis
+    chosen = side[np.argsort(np.abs(side.real), kind="stable")[:k]]
+    came = up_i[(up_i.real > 0) != grew]  # where they were: the other side of the axis
     came = came if came.size else up_i
     return [(came[np.argmin(np.abs(came - lam))], lam) for lam in chosen]
 
@@ -775,12 +821,11 @@ def _along(flow: _GainFlow, br: _Followed, i: int, s: float, tol: float) -> np.n
     return y if ok else None
 
 
-def _illinois(phi, s_hi: float, f_lo: float, f_hi: float, iters: int, tol: float,
+def _illinois(phi, a: float, b: float, fa: float, fb: float, iters: int, tol: float,
               ftol: float = 0.0):  # fmt: skip
-    """Regula falsi (Illinois) for phi(s) = 0 on [0, s_hi] with phi(0) = f_lo,
-    phi(s_hi) = f_hi of opposite signs: s (stops at a bracket narrower than tol or at
-    |phi| <= ftol)."""
-    a, b, fa, fb, side = 0.0, s_hi, f_lo, f_hi, 0
+    """Regula falsi (Illinois) for phi(s) = 0 on [a, b] with phi(a) = fa, phi(b) = fb of
+    opposite signs: s (stops at a bracket narrower than tol or at |phi| <= ftol)."""
+    side = 0
     s = b
     for _ in range(iters):
         s = (a * fb - b * fa) / (fb - fa) if fb != fa else 0.5 * (a + b)
@@ -807,13 +852,18 @@ def _illinois(phi, s_hi: float, f_lo: float, f_hi: float, iters: int, tol: float
     return s
 
 
-def _locate_real(flow: _GainFlow, br: _Followed, i: int, o: _Options) -> tuple:
-    """The point between i and i + 1 where a real eigenvalue of J_x crosses 0 (det J_x = 0)
-    and that eigenvalue."""
+def _locate_real(flow: _GainFlow, br: _Followed, i: int, o: _Options, sa: float,
+                 sb: float) -> tuple:  # fmt: skip
+    """The point at offset s in [sa, sb] of the step from point i where a real eigenvalue of
+    J_x crosses 0 (det J_x = 0), and that eigenvalue."""
     s_hi = float(br.t[i] @ (br.y[i + 1] - br.y[i]))
     ref = br.logdet[i]
 
     def phi(s):
+        if s == 0.0:
+            return br.det_sign[i]
+        if s == s_hi:
+            return br.det_sign[i + 1] * math.exp(max(min(br.logdet[i + 1] - ref, 700.0), -700.0))
         y = _along(flow, br, i, s, o.tol)
         if y is None:
             return None
@@ -821,12 +871,13 @@ def _locate_real(flow: _GainFlow, br: _Followed, i: int, o: _Options) -> tuple:
         sign, logdet = np.linalg.slogdet(Jx)
         return sign * math.exp(max(min(logdet - ref, 700.0), -700.0))
 
-    f_lo, f_hi = br.det_sign[i], br.det_sign[i + 1] * math.exp(
-        max(min(br.logdet[i + 1] - ref, 700.0), -700.0))  # fmt: skip
+    f_lo, f_hi = phi(sa), phi(sb)
+    if f_lo is None or f_hi is None or f_lo * f_hi > 0:  # no usable bracket: its middle
+        f_lo, f_hi = 1.0, -1.0
     if o.locate:
-        s = _illinois(phi, s_hi, f_lo, f_hi, 60, 1e-12 * max(s_hi, 1e-300), 1e-12)
+        s = _illinois(phi, sa, sb, f_lo, f_hi, 60, 1e-12 * max(s_hi, 1e-300), 1e-12)
     else:
-        s = s_hi * f_lo / (f_lo - f_hi)
+        s = sa + (sb - sa) * f_lo / (f_lo - f_hi)
     y = _along(flow, br, i, s, o.tol)
     if y is None:
         y = br.y[i] + (s / s_hi) * (br.y[i + 1] - br.y[i])
@@ -850,45 +901,61 @@ def _null_vector(Jx: np.ndarray) -> np.ndarray | None:
     return v if np.all(np.isfinite(v)) else None
 
 
-def _locate_hopf(flow: _GainFlow, br: _Followed, i: int, lam_i: complex, lam_j: complex,
-                 o: _Options) -> tuple:  # fmt: skip
-    """The point between i and i + 1 where the complex pair (lam_i at i, lam_j at i + 1)
-    crosses the imaginary axis, and the eigenvalue there: at each offset s, the eigenvalue
-    nearest the pair's value interpolated from the offsets where it is already known."""
-    s_hi = float(br.t[i] @ (br.y[i + 1] - br.y[i]))
-    known = {0.0: complex(lam_i), s_hi: complex(lam_j)}  # offset -> the pair's eigenvalue
-    track = [complex(lam_i)]
+def _locate_tracked(flow: _GainFlow, br: _Followed, i: int, a: tuple, b: tuple,
+                    o: _Options) -> tuple:  # fmt: skip
+    """The point of the step from point i, between offsets ``a = (s_a, lam_a)`` and
+    ``b = (s_b, lam_b)`` (the eigenvalue of a complex pair there, upper half plane), where
+    it crosses the imaginary axis, and the eigenvalue there: at each offset, the eigenvalue
+    nearest its value interpolated from the offsets where it is already known."""
+    (sa, lam_a), (sb, lam_b) = a, b
+    known = {sa: complex(lam_a), sb: complex(lam_b)}
+    track = [complex(lam_b)]
 
     def phi(s):
         y = _along(flow, br, i, s, o.tol)
         if y is None:
             return None
         e = _eig(flow, y)
-        e = e[e.imag > 0]
+        e = e[~_is_real(e) & (e.imag > 0)]
         if e.size == 0:
             return None
-        # the pair moves smoothly: predict it by linear interpolation between the nearest
-        # offsets where it is known (nearest-match alone jumps inside a dense spectrum)
-        lo = max(k for k in known if k <= s)
-        hi = min(k for k in known if k >= s)
-        w = 0.0 if hi == lo else (s - lo) / (hi - lo)
-        guess = (1 - w) * known[lo] + w * known[hi]
-        lam = complex(e[np.argmin(np.abs(e - guess))])
+        lam = complex(e[np.argmin(np.abs(e - _predict(known, s)))])
         known[s] = lam
         track.append(lam)
         return float(lam.real) if abs(lam.real) > 1e-9 * (1 + abs(lam)) else 0.0
 
     if o.locate:
-        s = _illinois(phi, s_hi, float(lam_i.real), float(lam_j.real), 20,
-                      1e-9 * max(s_hi, 1e-300), 1e-10 * (1 + abs(lam_j)))  # fmt: skip
+        s = _illinois(phi, sa, sb, float(lam_a.real), float(lam_b.real), 20,
+                      1e-9 * max(sb - sa, 1e-300), 1e-10 * (1 + abs(lam_b)))  # fmt: skip
+        lam = track[-1]
     else:
-        s = s_hi * lam_i.real / (lam_i.real - lam_j.real)
+        w = lam_a.real / (lam_a.real - lam_b.real)
+        s, lam = sa + w * (sb - sa), (1 - w) * lam_a + w * lam_b
     y = _along(flow, br, i, s, o.tol)
     if y is None:
+        s_hi = float(br.t[i] @ (br.y[i + 1] - br.y[i]))
         y = br.y[i] + (s / s_hi) * (br.y[i + 1] - br.y[i])
-    w = s / s_hi
-    lam = track[-1] if o.locate else (1 - w) * lam_i + w * lam_j
     return y, complex(lam)
+
+
+def _predict(known: dict, s: float) -> complex:
+    """The tracked eigenvalue at offset s: linear inter- or extrapolation from the two known
+    offsets nearest to s (the one value when only one is known)."""
+    if len(known) == 1:
+        return next(iter(known.values()))
+    keys = sorted(known)
+    below = [k for k in keys if k <= s]
+    above = [k for k in keys if k >= s]
+    if below and above:
+        a, b = below[-1], above[0]
+    elif below:
+        a, b = keys[-2], keys[-1]
+    else:
+        a, b = keys[0], keys[1]
+    if a == b:
+        return known[a]
+    w = (s - a) / (b - a)
+    return (1 - w) * known[a] + w * known[b]
 
 
 def _switch_starts(flow: _GainFlow, y: np.ndarray, t: np.ndarray, o: _Options) -> list:
