@@ -235,3 +235,11 @@ def test_every_crossing_on_the_origin_of_a_random_network_is_found_at_its_eigenv
     found = [(b.gain, b.kind) for b in c.bifurcations if b.branch == 0]
     assert [k for _, k in found] == [k for _, k in expected]
     np.testing.assert_allclose([g for g, _ in found], [g for g, _ in expected], rtol=1e-7)
+
+
+def test_max_branches_stops_branch_switching_with_a_warning():
+    with pytest.warns(RuntimeWarning, match="max_branches"):
+        c = fr.analysis.continuation(one_unit(), np.linspace(0.5, 2.0, 8), chaos=False,
+                                     max_branches=1)  # fmt: skip
+    assert c.truncated and len(c.branches) == 1
+    assert [b.kind for b in c.bifurcations] == ["pitchfork"]

@@ -219,6 +219,8 @@ class Continuation:
         ``dt / tau`` of the network.
     truncated : bool
         ``max_branches`` was reached: some branch points were not switched at.
+    options : dict
+        ds_max, eig_every, locate, switch_branches used.
     """
 
     target: str
@@ -404,16 +406,17 @@ def continuation(
         targets (``"pre_gain"``, ``"post_gain"``) are a ValueError in this version.
     neuron_gain : None or (n,) per-neuron slope of phi, held fixed.
     n_init, x_init, seed : the search for the starting fixed points at ``gains[0]``
-        (:func:`flexrnn.analysis.fixed_points`; only ``kind == "fixed"`` points start
-        branches).
+        (:func:`flexrnn.analysis.fixed_points`, 500 Adam steps; its fixed and slow points,
+        polished by Newton at ``gains[0]``, start branches where Newton converges). ``seed``
+        also seeds ``gain_sweep``.
     ds_max : largest step, in the scaled arclength ``sqrt(|dx|^2 / N + dg^2)`` (default:
         the largest spacing of ``gains``).
     max_steps : most points per branch.
     max_branches : most branches followed (``truncated`` says when it was reached).
     switch_branches : start new branches at the branch points found.
     locate : locate each bifurcation on its branch (else: linear interpolation between the
-        two points that bracket it, an error of order ``ds_max^2``). Locating a Hopf point
-        costs a few eigenvalue decompositions of N x N matrices.
+        ends of the piece of the step that holds it). Locating a Hopf point costs a few
+        eigenvalue decompositions of N x N matrices.
     eig_every : eigenvalues at every ``eig_every``-th point (and wherever the stability
         may change between two of them: bisection); default 1 for N <= 256, else
         ``ceil(N / 256)``. ``det J_x`` is checked at every point.
@@ -466,6 +469,9 @@ def continuation(
             continue
         if len(branches) == max_branches:
             truncated = True
+            warnings.warn(f"continuation: max_branches = {max_branches} reached; "
+                          f"{len(queue) + 1} branch starts not followed", RuntimeWarning,
+                          stacklevel=2)  # fmt: skip
             break
         br = _follow(flow, y0, t0, origin, opts)
         if br is None:
