@@ -243,3 +243,17 @@ def test_max_branches_stops_branch_switching_with_a_warning():
                                      max_branches=1)  # fmt: skip
     assert c.truncated and len(c.branches) == 1
     assert [b.kind for b in c.bifurcations] == ["pitchfork"]
+
+
+def test_bifurcations_do_not_depend_on_the_step_size():
+    # large steps must not jump between neighbouring branches (a jump reads as a false
+    # branch point): the default steps find what steps ten times smaller find
+    net = fr.RateRNN.random(60, 0, 0, g=1.0, tau=1.0, dt=0.1, seed=1)
+    gains = np.linspace(0.5, 2.5, 11)
+    coarse = fr.analysis.continuation(net, gains, n_init=8, chaos=False)
+    fine = fr.analysis.continuation(net, gains, n_init=8, chaos=False, ds_max=0.02)
+    assert len(coarse.bifurcations) >= 8
+    assert [b.kind for b in coarse.bifurcations] == [b.kind for b in fine.bifurcations]
+    np.testing.assert_allclose([b.gain for b in coarse.bifurcations],
+                               [b.gain for b in fine.bifurcations], rtol=1e-6)  # fmt: skip
+    assert len(coarse.branches) == len(fine.branches)

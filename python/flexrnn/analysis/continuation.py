@@ -46,6 +46,7 @@ __all__ = ["Bifurcation", "Branch", "Continuation", "continuation", "TARGETS", "
 TARGETS = ("gain",)  # where the continued gain acts (per-site gains come with their kernels)
 KINDS = ("saddle-node", "pitchfork", "transcritical", "hopf", "chaos")
 _MAX_TURN = math.cos(math.radians(30.0))  # largest tangent turn accepted in one step
+_MAX_CORRECTION = 0.3  # largest corrector displacement, in units of the step
 _NEWTON_ITERS = 10
 _START_ITERS = 500  # Adam steps of the starting search: Newton finishes the job
 _LEADING = 6  # eigenvalues kept per point (largest real parts)
@@ -674,7 +675,9 @@ def _follow(flow: _GainFlow, y0: np.ndarray, t_guess: np.ndarray, origin: str,
         y_new, ok, iters, t_new, Jx = _correct(flow, y + ds * t, t, o.tol)
         if ok:
             ok = t_new is not None and t_new @ t >= _MAX_TURN
-            ok = ok and np.linalg.norm(y_new - y) <= 2 * ds
+            # a corrector that moves far from the predictor may have jumped to another branch:
+            # on one curve it moves about curvature * ds^2 / 2 <= ds / 4 at a 30-degree turn
+            ok = ok and np.linalg.norm(y_new - (y + ds * t)) <= _MAX_CORRECTION * ds
         if not ok:
             ds /= 2
             if ds < ds_min:
