@@ -8,8 +8,11 @@
 >>> fp = fr.analysis.fixed_points(net, u_const, n_init=100)  # .x, .eigenvalues, .stable, .plot()
 >>> fr.analysis.lyapunov_spectrum(net, k=10, gain=[0.5, 2.0, 3.0])  # (G, k) per tau
 >>> fr.analysis.gain_sweep(net, np.linspace(0.5, 3, 11)).plot()  # the transition to chaos
+>>> br = fr.analysis.continuation(net, np.linspace(0.5, 2, 16))  # .branches, .bifurcations
+>>> fr.analysis.performance_vs_gain(net, task, np.linspace(0.5, 2, 7)).plot()
 """
 
+from .continuation import Bifurcation, Branch, Continuation, continuation
 from .fixed_points import FixedPoints, LineAttractor, fixed_points, line_attractor
 from .geometry import (
     CCAResult,
@@ -26,17 +29,23 @@ from .geometry import (
     svcca,
 )
 from .lyapunov import lyapunov_spectrum
+from .performance import PerformanceVsGain, performance_vs_gain
 from .regimes import GainSweep, Regime, gain_sweep, regime
 
 __all__ = [
+    "Bifurcation",
+    "Branch",
     "CCAResult",
+    "Continuation",
     "FixedPoints",
     "GainSweep",
     "LineAttractor",
     "MDSResult",
+    "PerformanceVsGain",
     "Regime",
     "SVCCAResult",
     "cca",
+    "continuation",
     "distance_matrix",
     "fixed_points",
     "gain_sweep",
@@ -45,6 +54,7 @@ __all__ = [
     "lyapunov_spectrum",
     "mds",
     "participation_ratio",
+    "performance_vs_gain",
     "procrustes_distance",
     "regime",
     "silhouette_samples",

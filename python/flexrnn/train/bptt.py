@@ -19,6 +19,7 @@ import numpy as np
 
 from flexrnn import _validate as check
 from flexrnn.models import Model
+from flexrnn.modulation import Modulation
 from flexrnn.reference.losses import masked_loss
 from flexrnn.reference.names import LOSSES
 
@@ -50,6 +51,7 @@ def bptt(
     loss: str | None = None,
     gain: float | Callable[[np.random.Generator], Any] = 1.0,
     neuron_gain: Any = None,
+    modulation: Modulation | None = None,
     noise_std: float = 0.0,
     val_every: int | None = 50,
     val_batch: int = 256,
@@ -93,6 +95,10 @@ def bptt(
         (a scalar or an array broadcastable to (T, B)) called once per batch with the
         batch's generator: training across gains, the neuromodulation use case.
     neuron_gain : None or (n,): per-neuron slope of phi (RateRNN / LowRankRNN).
+    modulation : None or a :class:`flexrnn.modulation.Modulation` (RateRNN / LowRankRNN;
+        not with ``gain``): each batch's gain is ``modulation.sample(rng, T, B)`` drawn
+        with the batch's generator after the batch (validation: with the validation
+        generator): gains per trial, or varying within trials (switches, drift).
     noise_std : recurrent noise during training and validation (RateRNN / LowRankRNN).
     val_every : validate after every ``val_every`` updates (None: never) on a fresh batch
         of ``val_batch`` trials: accuracy ``task.score(net.run(u).y, trials)`` and loss.
@@ -154,6 +160,8 @@ def bptt(
     opt, base_lr = _optimizer(optimizer, lr, weight_decay)
     lr_at = learning_rate_fn(schedule, base_lr)
     gain_fn, gain = _gain(gain)
+    if modulation is not None:
+        gain_fn = _modulation(modulation, gain_fn, gain, net)
     if neuron_gain is not None:
         neuron_gain = check.array("neuron_gain", neuron_gain, dtype, (params["x0"].shape[0],))
     run_options = _run_options(net, gain_fn, gain, neuron_gain, noise_std)
@@ -206,7 +214,7 @@ class _BpttStep(Rule):
 
     def step(self, it: int) -> tuple[float, float, float]:
         trials = self.task.batch(self.batch_size, self.rng, dtype=self.net.dtype)
-        batch_gain = self.gain_fn(self.rng) if self.gain_fn is not None else self.gain
+        batch_gain = _batch_gain(self.gain_fn, self.gain, self.rng, trials)
         try:
             value, grads = gradients.loss_and_grad(
                 self.net,
@@ -263,7 +271,7 @@ def _run_record(net, task, batch_size, opt, base_lr, clip_value, clip_norm, trai
         "trainable": list(trainable),
         "schedule": repr(schedule) if schedule is None or isinstance(schedule, Schedule) else "",
         "loss": loss,
-        "gain": "callable" if gain_fn is not None else gain,
+        "gain": _gain_record(gain_fn, gain),
         "neuron_gain": neuron_gain is not None,
         "noise_std": noise_std,
         "val_every": loop.val_every,
@@ -363,6 +371,37 @@ def _gain(gain: Any) -> tuple[Callable | None, float]:
     return None, check.scalar("gain", gain)
 
 
+def _modulation(modulation: Any, gain_fn: Callable | None, gain: float, net: Model) -> Modulation:
+    """The checked ``modulation=`` of bptt: a Modulation, for a model that takes a gain,
+    without ``gain``."""
+    if not isinstance(modulation, Modulation):
+        raise TypeError(
+            "modulation: expected a flexrnn.modulation.Modulation (e.g. "
+            f"fr.modulation.uniform(0.5, 2.0)), got {type(modulation).__name__}"
+        )
+    if gain_fn is not None or gain != 1.0:
+        raise ValueError("modulation: give either gain or modulation, not both")
+    if not net.takes_gain:
+        raise ValueError(f"modulation: {type(net).__name__} takes no gain")
+    return modulation
+
+
+def _gain_record(gain_fn: Any, gain: float) -> Any:
+    """The gain as a checkpoint records it: the Modulation's repr, "callable", or the value."""
+    if isinstance(gain_fn, Modulation):
+        return repr(gain_fn)
+    return "callable" if gain_fn is not None else gain
+
+
+def _batch_gain(gain_fn: Any, gain: float, rng: np.random.Generator, trials: Any) -> Any:
+    """The gain of one batch: the Modulation's sample for the batch's (T, B), the callable's
+    value, or the fixed gain."""
+    if isinstance(gain_fn, Modulation):
+        T, B = np.shape(trials.u)[:2]
+        return gain_fn.sample(rng, T, B)
+    return gain_fn(rng) if gain_fn is not None else gain
+
+
 def _run_options(net, gain_fn, gain, neuron_gain, noise_std) -> dict[str, Any] | None:
     """The gain and noise options of validation runs, for models whose run() takes them
     (RateRNN, LowRankRNN), else None; raises when such options are set for another model."""
@@ -384,7 +423,7 @@ def _validate(net, task, val_rng, val_batch, loss, run_options, gain_fn, seed, d
     if run_options is not None:
         options = run_options
         if gain_fn is not None:
-            options = {**options, "gain": gain_fn(val_rng)}
+            options = {**options, "gain": _batch_gain(gain_fn, 1.0, val_rng, trials)}
         key = (seed * NOISE_SEED_STRIDE + VALIDATION_NOISE_OFFSET + done) % 2**64
         y = net.run(trials.u, seed=key, **options).y
     else:
