@@ -25,6 +25,21 @@ def test_rank1_gain_makes_the_linear_network_produce_the_target():
     np.testing.assert_allclose(s[:9], 1 / r_dot_l)  # holding the output: s = 1 / r^T l
 
 
+def test_rank1_gain_drives_the_packages_linear_low_rank_network_along_the_target():
+    import flexrnn as fr
+
+    rng = np.random.default_rng(5)
+    n, tau_x, d = 16, 10.0, -1.0
+    left, right, c = rng.standard_normal((3, n))
+    f = -0.5 + np.clip((np.arange(40) - 5) / 15, 0, 1)
+    s = rank1_gain(f, d, tau_x, float(right @ left))
+    net = fr.LowRankRNN(left[:, None], n * right[:, None], np.zeros((n, 1)), c[None, :],
+                        b_out=[d], x0=(f[0] - d) * left / (c @ left), tau=tau_x,
+                        phi="identity", readout="state")  # fmt: skip
+    y = net.run(np.zeros((39, 1, 1)), gain=s[:, None]).y[:, 0, 0]  # gain[t] makes x[t+1]
+    np.testing.assert_allclose(y, f[1:], atol=1e-12)
+
+
 def test_longer_ramps_need_gains_closer_to_the_holding_gain():
     d, tau_x, r_dot_l = -1.0, 10.0, 0.8
     deviation = []
