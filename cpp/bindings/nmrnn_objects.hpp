@@ -75,6 +75,36 @@ struct NMRNNParamsObject : HeldArrays {
   }
 };
 
+// One run's drive: inputs u (T, B, n_in), initial states x0 (B, n) and z0 (B, n_mod), and the
+// clamp s_clamp (rank,) (NaN: free) or none; references to the arrays, in one dtype.
+struct NMRNNDriveObject : HeldArrays {
+  bool f32 = false;
+  py::array u, x0, z0;
+  std::optional<py::array> s_clamp;
+
+  template <class S>
+  static NMRNNDriveObject make(const Arr<S>& u, const Arr<S>& x0, const Arr<S>& z0,
+                               const std::optional<Arr<S>>& s_clamp) {
+    NMRNNDriveObject d;
+    d.f32 = std::is_same_v<S, float>;
+    d.u = u;
+    d.x0 = x0;
+    d.z0 = z0;
+    if (s_clamp) d.s_clamp = *s_clamp;
+    return d;
+  }
+
+  // The kernel's drive, checked against the parameters' sizes.
+  template <class S>
+  NMRNNDrive<S> view(const NMRNNParamsObject& p) const {
+    const CTensor3<S> uv = drive_inputs<S>(u, f32, p.f32, p.n_in, "B_z and B_x");
+    const S* clamp = nullptr;
+    if (s_clamp) clamp = checked(a<S>(*s_clamp), {p.rank}, "s_clamp", false);
+    return {uv, checked(a<S>(x0), {uv.B, p.n}, "x0"), checked(a<S>(z0), {uv.B, p.n_mod}, "z0"),
+            clamp};
+  }
+};
+
 void register_nmrnn_objects(py::module_& m);
 
 }  // namespace flexrnn::py_bind
