@@ -9,6 +9,11 @@ Workload: NM-RNN N = 100, rank 3, n_mod 5, tau_x 10, tau_z 100, ``parametrize="q
 training trials of ``MeasureWaitGo(channels=3)`` (T = 110), float32 and float64. Both
 implementations start from the same parameters; before timing, one step of each is checked:
 the loss and the updated parameters agree to the dtype's tolerance.
+
+Second workload: BPTT throughput (``loss_and_grad``, trial-steps per second) of the NM-RNN
+(n = 100, rank 3, n_mod 5) and the LSTM (n = 100) against the RateRNN's (n = 100) at
+B = 128, T = 100, float32: the models without a dense recurrent GEMM per step against the one
+with.
 """
 
 from __future__ import annotations
@@ -130,6 +135,30 @@ def _check(dtype: str):
     return check
 
 
+THROUGHPUT_SHAPE = {"B": 128, "T": 100, "n": 100, "n_in": 3, "n_out": 1}
+
+
+def _throughput_impls(dtype: str = "float32") -> list[Impl]:
+    sh = THROUGHPUT_SHAPE
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal((sh["T"], sh["B"], sh["n_in"])).astype(dtype)
+    target = (0.5 * rng.standard_normal((sh["T"], sh["B"], sh["n_out"]))).astype(dtype)
+    trials = fr.tasks.Trials(u, target, np.ones_like(target))
+    nets = {
+        "flexrnn": (
+            "RateRNN",
+            fr.RateRNN.random(sh["n"], sh["n_in"], sh["n_out"], g=1.0, dtype=dtype),
+        ),  # fmt: skip
+        "nmrnn": (
+            "NMRNN (rank 3, n_mod 5)",
+            fr.NMRNN.random(sh["n"], 3, 5, sh["n_in"], sh["n_out"], dtype=dtype),
+        ),  # fmt: skip
+        "lstm": ("LSTM", fr.LSTM.random(sh["n"], sh["n_in"], sh["n_out"], dtype=dtype)),
+    }
+    return [Impl(key, label, lambda net=net: fr.train.loss_and_grad(net, trials)[0])
+            for key, (label, net) in nets.items()]  # fmt: skip
+
+
 def run(ctx: Context) -> dict[str, Any]:
     have_jax = importlib.util.find_spec("jax") is not None
     if not have_jax:
@@ -149,6 +178,8 @@ def run(ctx: Context) -> dict[str, Any]:
         if have_jax:
             out["targets"].append(speed_target("nmrnn", "nmrnn_step", "NM-RNN training step",
                                                dtype, TARGET, m))  # fmt: skip
+    ctx.log("BPTT throughput at B = 128: NM-RNN and LSTM against the RateRNN")
+    out["throughput"] = compare(ctx, _throughput_impls, lambda outs: {})
     return out
 
 
@@ -170,6 +201,24 @@ def render(data: dict[str, Any], ctx: Context) -> list[str]:
     lines += render_cpu_share(data["by_dtype"])
     if data["targets"]:
         lines += render_targets(data["targets"], {"jax": "JAX"})
+    if "throughput" in data:
+        sh, m = THROUGHPUT_SHAPE, data["throughput"]
+        trial_steps = sh["B"] * sh["T"]
+        lines += [
+            f"BPTT throughput (`loss_and_grad`, float32, B = {sh['B']}, T = {sh['T']}, "
+            f"n = {sh['n']}): trial-steps per second, and each model's time over the "
+            "RateRNN's.",
+            "",
+            "| model | median time | trial-steps / s | time / RateRNN's |",
+            "|---|---|---|---|",
+        ]
+        for key, tm in m["timings"].items():
+            ratio = 1.0 if key == "flexrnn" else m["speedup_of_cpp"][key]
+            lines.append(
+                f"| {tm['label']} | {tm['median_s'] * 1e3:.1f} ms | "
+                f"{trial_steps / tm['median_s']:.3g} | {ratio:.2f} |"
+            )
+        lines += [""] + render_cpu_share({"float32": m})
     return lines
 
 
