@@ -77,11 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "study",
-        choices=["training", "learning", "analysis", "neuromop"],
+        choices=["training", "learning", "analysis", "neuromop", "nmrnn"],
         help="training: BPTT evidence (training.md); learning: FORCE, full-FORCE, genetic and "
         "Hebbian learning (learning.md); analysis: fixed points, Lyapunov exponents, regimes "
         "under gain (analysis.md); neuromop: maximum-occupancy control of RNNs "
-        "(reproductions/neuromop.md)",
+        "(reproductions/neuromop.md); nmrnn: the NM-RNN study (reproductions/nmrnn.md)",
     )
     p.add_argument(
         "--out",
@@ -121,6 +121,18 @@ def main(argv: list[str] | None = None) -> int:
         help="a Dask scheduler address (tcp://host:8786) instead of a local cluster, or "
         "'serial' (this process only; the default when Dask is not installed)",
     )
+    p.add_argument(
+        "--scale",
+        type=float,
+        help="nmrnn: fraction of the study's numbers of updates (default 1, the full protocol)",
+    )
+    p.add_argument(
+        "--part-scale",
+        action="append",
+        metavar="PART=FRACTION",
+        help="nmrnn: a fraction for one part (mwg, element_finder, multitask, rank1); repeatable",
+    )
+    p.add_argument("--seeds", type=int, help="nmrnn: networks per condition (default 5)")
     p.add_argument(
         "--runs",
         help="keep each network's result in this sweep folder and resume from it "
@@ -187,6 +199,9 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             training_report,
         )
 
+        if args.study == "nmrnn":
+            return _nmrnn(parser, args)
+
         report = {
             "training": training_report,
             "learning": learning_report,
@@ -235,6 +250,27 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(flexrnn.get_cmake_dir())
     elif args.command == "include-dir":
         print(flexrnn.get_include())
+    return 0
+
+
+def _nmrnn(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from flexrnn.experiments.nmrnn import nmrnn_report
+
+    given = [f"--{k}" for k in ("workers", "scheduler", "runs") if getattr(args, k) is not None]
+    if given:
+        parser.error(f"{', '.join(given)}: nmrnn runs its networks in this process")
+    part_scale = {}
+    for item in args.part_scale or []:
+        part, sep, value = item.partition("=")
+        try:
+            part_scale[part] = float(value) if sep else float("nan")
+        except ValueError:
+            part_scale[part] = float("nan")
+        if not sep or part_scale[part] != part_scale[part]:
+            parser.error(f"--part-scale: expected PART=FRACTION, got {item!r}")
+    nmrnn_report(out=args.out, seed=args.seed, only=args.only, progress=not args.no_progress,
+                 quick=args.quick, scale=args.scale, seeds=args.seeds,
+                 part_scale=part_scale or None)  # fmt: skip
     return 0
 
 

@@ -30,6 +30,8 @@ PHI = _core.Phi.__members__
 FORM = _core.Form.__members__
 READOUT = _core.Readout.__members__
 
+PARAMETRIZATIONS = ("qr",)  # of a low-rank factor U; None: U is used as stored
+
 FORMAT = "flexrnn-model"
 FORMAT_VERSION = 1
 
@@ -168,6 +170,8 @@ class Model(ABC):
     _params: ClassVar[tuple[str, ...]] = ()
     _optional: ClassVar[tuple[str, ...]] = ()
     _hyper: ClassVar[tuple[str, ...]] = ()
+    # hyperparameters added after format version 1 and their values in files that lack them
+    _hyper_defaults: ClassVar[dict[str, Any]] = {}
 
     # Capabilities, stated as data: consumers ask the model, not isinstance.
     takes_gain: ClassVar[bool] = False  # run/loss_and_grad take gain, neuron_gain, noise_std, seed
@@ -189,6 +193,7 @@ class Model(ABC):
         at every call), rebuilt when one is reassigned. ``p``: the checked parameters
         (``_check_shapes()``), when the caller has them."""
         p = self._check_shapes() if p is None else p
+        p = self._network_arrays(p)
         arrays = tuple(p[name] for name in self._kernel_params)
         cached = self.__dict__.get("_kernel_cache")
         if cached is not None and all(a is b for a, b in zip(cached[0], arrays)):
@@ -196,6 +201,18 @@ class Model(ABC):
         params = self._kernel_class(*arrays)
         self._kernel_cache = (arrays, params)
         return params
+
+    def _network_arrays(self, p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The arrays the network computes with, from the stored parameters ``p``: the same,
+        except for a parametrised factor (``parametrize="qr"``: U becomes its Q)."""
+        return p
+
+    def effective_params(self) -> dict[str, np.ndarray]:
+        """Parameter arrays as the network uses them: :meth:`params`, except that a
+        parametrised factor is replaced by what the forward pass uses (``parametrize="qr"``:
+        ``U`` is the Q of the stored raw factor). For NumPy references and analysis."""
+        p = self._network_arrays(self._check_shapes())
+        return {name: p[name] for name in self.params()}
 
     @abstractmethod
     def _kernel_args(self, u: Any) -> tuple:
@@ -368,6 +385,46 @@ def _rng(seed: Any) -> np.random.Generator:
 
 def _normal(rng: np.random.Generator, shape: tuple, std: float) -> np.ndarray:
     return rng.standard_normal(shape) * std
+
+
+def qr_factor(U_raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Q, R) of the reduced QR of ``U_raw`` (n, rank), n >= rank: ``numpy.linalg.qr``
+    (LAPACK's signs: the diagonal of R may be negative), Q (n, rank) C-contiguous and R
+    (rank, rank), both in U_raw's dtype. The factor a ``parametrize="qr"`` model uses."""
+    Q, R = np.linalg.qr(U_raw)
+    return np.ascontiguousarray(Q, U_raw.dtype), np.ascontiguousarray(R, U_raw.dtype)
+
+
+def _check_parametrize(parametrize: Any, U: np.ndarray) -> str | None:
+    """None or "qr" (which needs rank <= n: a reduced QR of U (n, rank))."""
+    if parametrize is None:
+        return None
+    value = check.choice("parametrize", parametrize, PARAMETRIZATIONS)
+    if U.ndim == 2 and U.shape[1] > U.shape[0]:
+        raise ValueError(
+            f"parametrize: 'qr' orthonormalises the columns of U (n, rank), so rank <= n; "
+            f"got U of shape {U.shape}"
+        )
+    return value
+
+
+class _Factorised:
+    """A low-rank model whose factor ``U`` may be stored raw (``parametrize="qr"``): the
+    network then uses Q of ``numpy.linalg.qr(U)`` in every forward pass, and gradients (from
+    :func:`flexrnn.train.loss_and_grad`) are taken with respect to the stored raw U."""
+
+    parametrize: str | None
+    _hyper_defaults: ClassVar[dict[str, Any]] = {"parametrize": None}
+
+    def factor(self) -> np.ndarray:
+        """U as the network uses it, (n, rank): Q of the stored U for
+        ``parametrize="qr"``, else U itself."""
+        return self._network_arrays(self._check_shapes())["U"]  # type: ignore[attr-defined]
+
+    def _network_arrays(self, p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.parametrize == "qr":
+            return {**p, "U": qr_factor(p["U"])[0]}
+        return p
 
 
 class _RateBase(Model):
@@ -615,12 +672,14 @@ class RateRNN(_RateBase):
         return cls(W, W_in, W_out, tau=tau, dt=dt, phi=phi, form=form, readout=readout, dtype=dtype)
 
 
-class LowRankRNN(_RateBase):
+class LowRankRNN(_Factorised, _RateBase):
     """Low-rank rate RNN, ``W = U V^T / n`` (never formed in the loop), current form.
 
     Parameters: ``U``, ``V`` (n, rank), ``W_in`` (n, n_in), ``b`` (n,), ``W_out`` (n_out, n),
     ``b_out`` (n_out,), ``x0`` (n,). The arrays are copied unless ``copy=False`` (see
-    :class:`Model`).
+    :class:`Model`). ``parametrize="qr"``: ``U`` is a raw factor and the network uses
+    ``Q`` of ``numpy.linalg.qr(U)`` (reduced), so ``W = Q V^T / n``; gradients are with
+    respect to the raw U (:meth:`factor` returns the U in use).
     """
 
     _params = ("U", "V", "W_in", "b", "W_out", "b_out", "x0")
@@ -628,7 +687,7 @@ class LowRankRNN(_RateBase):
     _kernel_params = ("U", "V", "W_in", "b", "W_out", "b_out")
     _kernel_class = _core.LowRankRNNParams
     low_rank = True
-    _hyper = ("tau", "dt", "phi", "readout")
+    _hyper = ("tau", "dt", "phi", "readout", "parametrize")
 
     def __init__(
         self,
@@ -644,6 +703,7 @@ class LowRankRNN(_RateBase):
         dt=1.0,
         phi="tanh",
         readout="rate",
+        parametrize=None,
         dtype=None,
         copy=True,
     ):
@@ -651,8 +711,13 @@ class LowRankRNN(_RateBase):
         U_arr = check.real_array("U", U)
         if U_arr.ndim != 2 or U_arr.shape[0] == 0:
             raise ValueError(f"U: expected shape (n, rank) with n >= 1, got {U_arr.shape}")
+        self.parametrize = _check_parametrize(parametrize, U_arr)
         n = U_arr.shape[0]
         self._set_rate_params({"U": U_arr, "V": V}, n, W_in, W_out, b, b_out, x0, dtype, copy)
+
+    def _check_hyper(self):
+        super()._check_hyper()
+        self.parametrize = _check_parametrize(self.parametrize, np.asarray(self.U))
 
     def _shapes(self, p):
         n, rank = _dim(p["U"], 0), _dim(p["U"], 1)
@@ -673,8 +738,9 @@ class LowRankRNN(_RateBase):
 
     @property
     def W(self) -> np.ndarray:
-        """The full (n, n) matrix U V^T / n, formed on request (for analysis, not for runs)."""
-        return self.U @ self.V.T / self.n
+        """The full (n, n) matrix U V^T / n (U: :meth:`factor`), formed on request (for
+        analysis, not for runs)."""
+        return self.factor() @ self.V.T / self.n
 
     @classmethod
     def random(
@@ -689,10 +755,11 @@ class LowRankRNN(_RateBase):
         readout: str = "rate",
         seed: int = 0,
         dtype: Any = "float64",
+        parametrize: str | None = None,
     ) -> LowRankRNN:
         """Random low-rank network: ``U, V ~ N(0, 1)`` (so ``W = U V^T / n`` has entries of
         order ``sqrt(rank)/n``), ``W_in ~ N(0, 1/n_in)``, ``W_out ~ N(0, 1/n)``, zeros
-        elsewhere."""
+        elsewhere. ``parametrize="qr"``: U is kept raw and the network uses its Q."""
         n = check.integer("n", n, minimum=1)
         rank = check.integer("rank", rank, minimum=1)
         n_in = check.integer("n_in", n_in, minimum=0)
@@ -702,22 +769,26 @@ class LowRankRNN(_RateBase):
         V = rng.standard_normal((n, rank))
         W_in = _normal(rng, (n, n_in), 1 / np.sqrt(max(n_in, 1)))
         W_out = _normal(rng, (n_out, n), 1 / np.sqrt(n))
-        return cls(U, V, W_in, W_out, tau=tau, dt=dt, phi=phi, readout=readout, dtype=dtype)
+        return cls(U, V, W_in, W_out, tau=tau, dt=dt, phi=phi, readout=readout,
+                   parametrize=parametrize, dtype=dtype)  # fmt: skip
 
 
-class NMRNN(Model):
+class NMRNN(_Factorised, Model):
     """Neuromodulated low-rank RNN (Costacurta et al. 2024; docs/models.md).
 
     Modulator: ``W_z`` (n_mod, n_mod), ``B_z`` (n_mod, n_in), ``b_z`` (n_mod,), ``A_z``
     (rank, n_mod), ``c_z`` (rank,), ``z0`` (n_mod,), optional feedback ``W_zx`` (n_mod, n).
     Output network: ``U``, ``V`` (n, rank), ``B_x`` (n, n_in), ``x0`` (n,); readout ``C``
     (n_out, n), ``d`` (n_out,). ``n_scale``: 1 (orthonormal U, the timing-task code) or n.
-    The arrays are copied unless ``copy=False`` (see :class:`Model`).
+    The arrays are copied unless ``copy=False`` (see :class:`Model`). ``parametrize="qr"``
+    (the study's code): ``U`` is a raw factor and every forward pass uses ``Q`` of
+    ``numpy.linalg.qr(U)`` (reduced); gradients are with respect to the raw U
+    (:meth:`factor` returns the U in use).
     """
 
     _params = ("W_z", "B_z", "b_z", "A_z", "c_z", "U", "V", "B_x", "C", "d", "x0", "z0", "W_zx")
     _optional = ("W_zx",)
-    _hyper = ("tau_x", "tau_z", "dt", "n_scale")
+    _hyper = ("tau_x", "tau_z", "dt", "n_scale", "parametrize")
     _kernel_params = ("W_z", "B_z", "b_z", "A_z", "c_z", "U", "V", "B_x", "C", "d", "W_zx")
     _kernel_class = _core.NMRNNParams
     low_rank = True
@@ -749,6 +820,7 @@ class NMRNN(Model):
         tau_z=100.0,
         dt=1.0,
         n_scale=1.0,
+        parametrize=None,
         dtype=None,
         copy=True,
     ):
@@ -757,6 +829,7 @@ class NMRNN(Model):
         W_z_arr = check.real_array("W_z", W_z)
         if U_arr.ndim != 2 or U_arr.shape[0] == 0:
             raise ValueError(f"U: expected shape (n, rank) with n >= 1, got {U_arr.shape}")
+        self.parametrize = _check_parametrize(parametrize, U_arr)
         if W_z_arr.ndim != 2:
             raise ValueError(f"W_z: expected shape (n_mod, n_mod), got {W_z_arr.shape}")
         n, rank = U_arr.shape
@@ -784,6 +857,7 @@ class NMRNN(Model):
 
     def _check_hyper(self):
         self._init_hyper(self.tau_x, self.tau_z, self.dt, self.n_scale)
+        self.parametrize = _check_parametrize(self.parametrize, np.asarray(self.U))
 
     def _init_hyper(self, tau_x, tau_z, dt, n_scale):
         self.tau_x = check.scalar("tau_x", tau_x, positive=True)
@@ -844,11 +918,13 @@ class NMRNN(Model):
         feedback: bool = False,
         seed: int = 0,
         dtype: Any = "float64",
+        parametrize: str | None = None,
     ) -> NMRNN:
         """Random NM-RNN. With ``n_scale=1`` U has orthonormal columns and ``V ~ N(0, 1)``
         (the timing-task code); with ``n_scale="n"`` ``U, V ~ N(0, 1)`` and W = U V^T / n.
         ``W_z ~ N(0, 1/n_mod)``, ``B_z``, ``B_x ~ N(0, 1/n_in)``, ``A_z ~ N(0, 1/n_mod)``,
-        ``C ~ N(0, 1/n)``, ``W_zx ~ N(0, 1/n)`` when ``feedback``; x0 = z0 = 0.1."""
+        ``C ~ N(0, 1/n)``, ``W_zx ~ N(0, 1/n)`` when ``feedback``; x0 = z0 = 0.1.
+        ``parametrize="qr"``: U is kept raw, ``~ N(0, 1)`` (the network uses its Q)."""
         n = check.integer("n", n, minimum=1)
         rank = check.integer("rank", rank, minimum=1)
         n_mod = check.integer("n_mod", n_mod, minimum=1)
@@ -863,7 +939,7 @@ class NMRNN(Model):
             )
         rng = _rng(seed)
         U = rng.standard_normal((n, rank))
-        if n_scale == 1.0:
+        if n_scale == 1.0 and parametrize is None:
             U = np.linalg.qr(U)[0]
         V = rng.standard_normal((n, rank))
         in_std = 1 / np.sqrt(max(n_in, 1))
@@ -880,6 +956,7 @@ class NMRNN(Model):
             tau_z=tau_z,
             dt=dt,
             n_scale=n_scale,
+            parametrize=parametrize,
             dtype=dtype,
         )
 
@@ -1069,6 +1146,7 @@ def model_from_meta(f: NpzReader, meta: dict[str, Any]) -> tuple[type[Model], np
     hyper = meta.get("hyperparameters")
     if not isinstance(hyper, dict):
         f.fail(f"has no hyperparameters object in its metadata (got {hyper!r})")
+    hyper = {**cls._hyper_defaults, **hyper}  # files written before a hyperparameter existed
     missing = [h for h in cls._hyper if h not in hyper]
     extra = [h for h in hyper if h not in cls._hyper]
     if missing or extra:

@@ -106,7 +106,7 @@ def measure_wait_go(seed: int, iters: int, progress: bool) -> tuple[dict[str, An
     task = tasks.MeasureWaitGo()
     train = task.training_set()
     net = flexrnn.NMRNN.random(
-        n=100, rank=3, n_mod=5, n_in=1, n_out=1, tau_x=10.0, tau_z=100.0, seed=seed
+        n=100, rank=3, n_mod=5, n_in=task.n_in, n_out=1, tau_x=10.0, tau_z=100.0, seed=seed
     )
     fixed = tasks.FixedTrials(task, train)
     t0 = time.perf_counter()

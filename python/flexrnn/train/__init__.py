@@ -26,6 +26,7 @@ from .optim import (
     clip_value,
     global_norm,
 )
+from .staged import Stage, StagedResult, staged, trainable_except
 
 __all__ = [
     "Adam",
@@ -39,6 +40,8 @@ __all__ = [
     "LinearWarmup",
     "Optimizer",
     "Schedule",
+    "Stage",
+    "StagedResult",
     "StepDecay",
     "StopWhenAccuracy",
     "bptt",
@@ -55,6 +58,8 @@ __all__ = [
     "load_checkpoint",
     "loss_and_grad",
     "population_loss",
+    "staged",
     "stop_when_accuracy",
     "task_loss",
+    "trainable_except",
 ]

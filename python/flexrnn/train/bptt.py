@@ -47,6 +47,7 @@ def bptt(
     clip_value: float | None = None,
     clip_norm: float | None = None,
     trainable: Sequence[str] | str | None = None,
+    freeze: dict[str, Sequence[int]] | None = None,
     schedule: ScheduleLike = None,
     loss: str | None = None,
     gain: float | Callable[[np.random.Generator], Any] = 1.0,
@@ -86,6 +87,10 @@ def bptt(
         ``clip_value``, when both are given).
     trainable : names of the parameters to train (e.g. ``["W", "W_out"]``); the others stay
         bitwise unchanged. Default: all.
+    freeze : ``{name: column indices}``: columns of trainable 2-D parameters held bitwise
+        fixed (their gradient is zeroed before clipping and the gradient norm, and their
+        values are restored after each step, so AdamW's weight decay leaves them too), e.g.
+        ``{"W_in": [3, 4, 5]}`` to train a network's response to one new input only.
     schedule : None (constant ``lr``), a :class:`~flexrnn.train.Schedule` (a factor of
         ``lr``: ``Cosine``, ``StepDecay``, ``Exponential``, ``LinearWarmup``, ``Constant``)
         or any callable ``it -> lr`` (it = 0, 1, ...).
@@ -157,6 +162,7 @@ def bptt(
     dtype = net.dtype
     _check_task(task, net, validating=loop.val_every is not None)
     trainable = _trainable(trainable, net, params)
+    freeze = _frozen_columns(freeze, params, trainable)
     opt, base_lr = _optimizer(optimizer, lr, weight_decay)
     lr_at = learning_rate_fn(schedule, base_lr)
     gain_fn, gain = _gain(gain)
@@ -175,6 +181,8 @@ def bptt(
         net, task, batch_size, opt, base_lr, clip_value, clip_norm, trainable, schedule, loss,
         gain_fn, gain, neuron_gain, noise_std, loop, seed,
     )  # fmt: skip
+    if freeze:  # recorded only when given, so earlier checkpoints still compare equal
+        args["freeze"] = {name: cols.tolist() for name, cols in freeze.items()}
 
     ckpt = None
     if resume is not None:
@@ -190,6 +198,7 @@ def bptt(
                      train_params={name: params[name] for name in trainable}, opt=opt,
                      lr_at=lr_at, clip_value=clip_value, clip_norm=clip_norm,
                      run_options=run_options, val_batch=loop.val_batch)  # fmt: skip
+    step.freeze = freeze
     saving = Checkpointing(loop.checkpoint, loop.checkpoint_every, args, arg_arrays, experiment)
     return run_loop(step, iters=iters, seed=seed, options=loop, desc=f"bptt {args['task']}",
                     progress=progress, net=net, checkpointing=saving, resume=ckpt)  # fmt: skip
@@ -199,6 +208,7 @@ class _BpttStep(Rule):
     """One BPTT update: a batch, the C++ loss and gradient, clipping, the optimiser step."""
 
     rule = "bptt"
+    freeze: dict[str, np.ndarray] = {}  # noqa: RUF012 (replaced per run, never mutated)
 
     def __init__(self, *, net: Model, task: Any, batch_size: int, loss: str | None,
                  gain_fn: Callable | None, gain: float, neuron_gain: Any, noise_std: float,
@@ -229,6 +239,8 @@ class _BpttStep(Rule):
             raise FloatingPointError(_non_finite_message(it, math.nan, {}, self.saved_at)) from err
         value = float(value)
         step_grads = {name: grads[name] for name in self.train_params}
+        for name, cols in self.freeze.items():
+            step_grads[name][:, cols] = 0.0
         norm = global_norm(step_grads)
         if not (math.isfinite(value) and math.isfinite(norm)):
             raise FloatingPointError(_non_finite_message(it, value, step_grads, self.saved_at))
@@ -242,7 +254,10 @@ class _BpttStep(Rule):
                 for g in step_grads.values():
                     g *= scale
         step_lr = self.lr_at(it)
+        held = {name: self.train_params[name][:, cols] for name, cols in self.freeze.items()}
         self.opt.step(self.train_params, step_grads, step_lr)
+        for name, cols in self.freeze.items():
+            self.train_params[name][:, cols] = held[name]
         return value, norm, step_lr
 
     def validate(self, done: int) -> tuple[float, float]:
@@ -335,6 +350,32 @@ def _trainable(trainable: Any, net: Model, params: dict[str, np.ndarray]) -> lis
             f"{type(net).__name__} has {', '.join(params)}"
         )
     return [name for name in params if name in set(names)]
+
+
+def _frozen_columns(freeze: Any, params: dict[str, np.ndarray], trainable: list[str]):
+    """{name: sorted unique int64 column indices} of trainable 2-D parameters, checked."""
+    if freeze is None:
+        return {}
+    if not isinstance(freeze, dict):
+        raise TypeError(
+            f"freeze: expected a dict name -> column indices, got {type(freeze).__name__}"
+        )
+    out = {}
+    for name, cols in freeze.items():
+        if name not in trainable:
+            raise ValueError(f"freeze: {name!r} is not among the trainable parameters {trainable}")
+        if params[name].ndim != 2:
+            raise ValueError(f"freeze: {name} has shape {params[name].shape}; columns need 2-D")
+        idx = np.asarray(cols)
+        if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
+            raise ValueError(
+                f"freeze: {name}: expected a non-empty 1-D list of column indices, got {cols!r}"
+            )
+        n_cols = params[name].shape[1]
+        if idx.min() < 0 or idx.max() >= n_cols:
+            raise ValueError(f"freeze: {name} has columns 0..{n_cols - 1}, got {idx.tolist()}")
+        out[name] = np.unique(idx).astype(np.int64)
+    return out
 
 
 def _optimizer(optimizer: Any, lr: Any, weight_decay: Any) -> tuple[Any, float]:

@@ -8,7 +8,7 @@ import numpy as np
 
 from flexrnn import _core
 from flexrnn import _validate as check
-from flexrnn.models import Model
+from flexrnn.models import Model, qr_factor
 from flexrnn.reference.names import LOSSES
 
 LOSS = _core.Loss.__members__  # the core's loss enum by the names of reference/names.py
@@ -52,6 +52,31 @@ def _loss_arrays(trials: Any, loss: str | None, T: int, B: int, n_out: int, dtyp
     return loss, target, mask
 
 
+def qr_backward(Q: np.ndarray, R: np.ndarray, dQ: np.ndarray) -> np.ndarray:
+    """Gradient with respect to A of a loss that depends on A (n, k), n >= k, only through
+    Q of its reduced QR ``A = Q R`` (Q (n, k) orthonormal columns, R (k, k) upper
+    triangular, invertible), given ``dQ`` = dLoss/dQ (n, k)::
+
+        M  = -dQ^T Q
+        dA = (dQ + Q copyltu(M)) R^{-T},   copyltu(M) = tril(M) + tril(M, -1)^T
+
+    (the reverse-mode rule of the QR with dLoss/dR = 0, as in JAX and PyTorch). Independent
+    of the signs LAPACK chose. Raises ValueError when R is singular to rounding (A
+    rank-deficient: Q is then not a differentiable function of A).
+    """
+    diag = np.abs(np.diagonal(R))
+    if diag.size and not diag.min() > np.finfo(R.dtype).eps * max(Q.shape) * diag.max():
+        raise ValueError(
+            "U: the raw factor is rank-deficient (its R has a zero on the diagonal, to "
+            "rounding), so the gradient through its QR is undefined"
+        )
+    M = -(dQ.T @ Q)
+    lower = np.tril(M, -1)
+    B = dQ + Q @ (lower + lower.T + np.diag(np.diagonal(M)))
+    # B R^{-T}: solve R X = B^T (R upper triangular)
+    return np.ascontiguousarray(np.linalg.solve(R, B.T).T, dtype=dQ.dtype)
+
+
 def loss_and_grad(
     net: Model,
     trials: Any,
@@ -84,7 +109,9 @@ def loss_and_grad(
     Returns
     -------
     (loss, grads) or (loss, grads, y): ``grads`` maps every parameter name to an array of the
-    parameter's shape and dtype.
+    parameter's shape and dtype. For ``parametrize="qr"`` models, ``grads["U"]`` is with
+    respect to the stored raw factor: the kernels take its Q and :func:`qr_backward` applies
+    the chain rule through the QR.
     """
     u = getattr(trials, "u", None)
     if u is None or not hasattr(trials, "target"):
@@ -105,6 +132,9 @@ def loss_and_grad(
     for name in _INITIAL_STATES:
         if name in grads:
             grads[name] = grads[name].sum(axis=0)
+    if getattr(net, "parametrize", None) == "qr":  # grads["U"] is dLoss/dQ; the stored U is raw
+        Q, R = qr_factor(net.U)
+        grads["U"] = qr_backward(Q, R, grads["U"])
     if not np.isfinite(value):
         raise FloatingPointError(
             "loss: the forward pass diverged or produced non-finite outputs (loss is "
