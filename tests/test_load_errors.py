@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import small_models
 from flexrnn._io import FileFormatError
+from flexrnn.models import FORMAT_VERSION as MODEL_FORMAT_VERSION
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,7 +69,7 @@ ARRAY_CORRUPTIONS = [
     ("metadata-number", lambda a: _set(a, "__meta__", np.array(1.5)), "malformed metadata"),
     ("metadata-1d", lambda a: _set(a, "__meta__", np.array(["{}", "{}"])), "malformed metadata"),
     ("other-format", lambda a: _with_meta(a, format="something-else"), "format"),
-    ("newer-version", lambda a: _with_meta(a, format_version=2), "newer"),
+    ("newer-version", lambda a: _with_meta(a, format_version=MODEL_FORMAT_VERSION + 1), "newer"),
     ("version-not-int", lambda a: _with_meta(a, format_version="1"), "format_version"),
     ("unknown-class", lambda a: _with_meta(a, model="Transformer"), "Transformer"),
     ("bad-dtype", lambda a: _with_meta(a, dtype="int8"), "dtype"),
