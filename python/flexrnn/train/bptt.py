@@ -221,6 +221,9 @@ class _BpttStep(Rule):
             raise FloatingPointError(_non_finite_message(it, math.nan, {}, self.saved_at)) from err
         value = float(value)
         step_grads = {name: grads[name] for name in self.train_params}
+        # absent connections (a RateRNN's mask) get no gradient, so the norm, the clipping
+        # and the optimiser's moments never see them; the loop then projects the signs
+        self.net._mask_gradients(step_grads)
         norm = global_norm(step_grads)
         if not (math.isfinite(value) and math.isfinite(norm)):
             raise FloatingPointError(_non_finite_message(it, value, step_grads, self.saved_at))

@@ -212,6 +212,13 @@ class _GeneticStep(Rule):
     def state(self) -> dict[str, Any]:
         return dict(self.pop)
 
+    def constrain(self) -> None:
+        # every member obeys the network's mask and cell types (mutations of an absent
+        # connection or across a sign are undone), so it is scored as it would run
+        if self.net.structure():
+            self.net._constrain_W(self.pop["W"])
+        self.net._constrain()
+
 
 def _next_generation(pop, trainable, parent, mutate, sigma, seed, generation):
     """Children of ``pop``: the trained arrays mutated in C++, the others copied."""
