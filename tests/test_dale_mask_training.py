@@ -89,3 +89,31 @@ def test_resumed_bptt_keeps_the_structure_of_the_network_given(tmp_path):
     fr.train.bptt(again, TASK, iters=4, batch_size=8, lr=0.05, val_every=None,
                   progress=False, checkpoint=ckpt, resume=ckpt)  # fmt: skip
     assert (again.W[~mask] == 0).all()
+
+
+def test_checkpoint_holds_the_structure_and_resume_rejects_another(tmp_path):
+    net = _ei_net()
+    ckpt = tmp_path / "c.npz"
+    fr.train.bptt(net, TASK, iters=2, batch_size=8, lr=0.05, val_every=None, progress=False,
+                  checkpoint=ckpt)  # fmt: skip
+    saved = fr.train.load_checkpoint(ckpt).net
+    np.testing.assert_array_equal(saved.mask, net.mask)
+    np.testing.assert_array_equal(saved.cell_type, net.cell_type)
+    other = _ei_net(seed=1)
+    W = other.W.copy()
+    with pytest.raises(ValueError, match="resume: .*mask"):
+        fr.train.bptt(other, TASK, iters=4, batch_size=8, lr=0.05, val_every=None,
+                      progress=False, resume=ckpt)  # fmt: skip
+    np.testing.assert_array_equal(other.W, W)  # refused before the parameters were restored
+
+
+def test_hebbian_resume_with_another_mask_is_refused_before_w_changes(tmp_path):
+    net = _ei_net()
+    ckpt = tmp_path / "h.npz"
+    kwargs = dict(batch_size=4, kick_prob=0.2, window=10, val_every=None, progress=False)
+    fr.train.hebbian(net, TASK, iters=1, checkpoint=ckpt, **kwargs)
+    other = _ei_net(seed=1)
+    W = other.W.copy()
+    with pytest.raises(ValueError, match="resume: .*mask"):
+        fr.train.hebbian(other, TASK, iters=2, resume=ckpt, **kwargs)
+    np.testing.assert_array_equal(other.W, W)

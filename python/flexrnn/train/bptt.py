@@ -23,7 +23,7 @@ from flexrnn.reference.losses import masked_loss
 from flexrnn.reference.names import LOSSES
 
 from . import gradients
-from .checkpoint import load_checkpoint, verify_resume
+from .checkpoint import check_same_structure, load_checkpoint, verify_resume
 from .history import History, StopCriterion
 from .loop import Checkpointing, LoopOptions, Rule
 from .loop import run as run_loop
@@ -437,6 +437,7 @@ def _load_for_resume(resume, net, params, args, arg_arrays, iters, experiment, a
         )
     verify_resume(ckpt, args=_jsonable(args), experiment=experiment, arrays=arg_arrays,
                   structural=_STRUCTURAL, allow_mismatch=allow_mismatch)  # fmt: skip
+    check_same_structure(ckpt.net, net)
     if ckpt.iteration > iters:
         raise ValueError(f"iters: the checkpoint has already done {ckpt.iteration} > {iters}")
     return ckpt

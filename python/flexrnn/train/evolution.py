@@ -146,7 +146,7 @@ def genetic(
     if resume is not None:
         ckpt = load_for_resume(resume, args, RateRNN, dt, experiment={"task": task},
                                structural=("rule", "dtype", "population", "trainable"),
-                               allow_mismatch=loop.allow_mismatch)  # fmt: skip
+                               net=net, allow_mismatch=loop.allow_mismatch)  # fmt: skip
         pop = {name: np.array(ckpt.optimizer_state[name]) for name in PARAMS}
     else:
         stacked = {name: np.repeat(params[name][None], population, axis=0) for name in PARAMS}

@@ -42,6 +42,7 @@ from .checkpoint import (
     Checkpoint,
     check_allow_mismatch,
     check_checkpoint_folder,
+    check_same_structure,
     resume_run,
     save_run,
 )
@@ -186,6 +187,7 @@ def run(
         from it): the generators, the history and the iteration count continue from it.
     """
     if resume is not None:
+        check_same_structure(resume.net, net)
         rule.rng, rule.val_rng, history, start = resume_run(resume)
         if history.rule != rule.rule:  # a checkpoint of an earlier version: BPTT's field names
             history = History.from_dict(history.as_dict(), rule=rule.rule)
