@@ -8,6 +8,8 @@ import zipfile
 import flexrnn as fr
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def _ei(n=60, **kw):
@@ -185,3 +187,27 @@ def test_cell_gains_rejects_negative_gains_and_networks_without_types():
         net.cell_gains(site="soma")
     with pytest.raises(ValueError, match="no cell types"):
         fr.RateRNN.random(10, 1, 1).cell_gains(E=1.2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(2, 12),
+    seed=st.integers(0, 2**32 - 1),
+    dtype=st.sampled_from(["float32", "float64"]),
+    with_mask=st.booleans(),
+)
+def test_projection_matches_numpy_and_is_idempotent(n, seed, dtype, with_mask):
+    rng = np.random.default_rng(seed)
+    n_exc = int(rng.integers(1, n))
+    mask = rng.random((n, n)) < 0.5 if with_mask else None
+    net = fr.RateRNN.random(n, 1, 1, dale=n_exc / n, mask=mask, seed=seed, dtype=dtype)
+    W = rng.standard_normal((n, n)).astype(dtype)
+    net.W[...] = W
+    net._constrain()
+    want = W * (1 if mask is None else mask)
+    want[:, :n_exc] = np.maximum(want[:, :n_exc], 0)
+    want[:, n_exc:] = np.minimum(want[:, n_exc:], 0)
+    np.testing.assert_array_equal(net.W, want)
+    before = net.W.copy()
+    net._constrain()
+    np.testing.assert_array_equal(net.W, before)

@@ -117,3 +117,13 @@ def test_hebbian_resume_with_another_mask_is_refused_before_w_changes(tmp_path):
     with pytest.raises(ValueError, match="resume: .*mask"):
         fr.train.hebbian(other, TASK, iters=2, resume=ckpt, **kwargs)
     np.testing.assert_array_equal(other.W, W)
+
+
+def test_force_runs_on_a_structured_network_whose_w_is_read_only():
+    # FORCE does not train W; the projection must not write into it
+    net = _ei_net()
+    W = net.W.copy()
+    W.flags.writeable = False
+    ro = fr.RateRNN(W, net.W_in, net.W_out, mask=net.mask, cell_type=net.cell_type, copy=False)
+    fr.train.force(ro, TASK, iters=1, batch_size=2, val_every=None, progress=False)
+    assert ro.W is W

@@ -694,9 +694,15 @@ class RateRNN(_RateBase):
 
     def _constrain(self) -> None:
         """Project ``W`` in place onto ``mask`` and ``cell_type`` (nothing without them):
-        the trainers call it after every update."""
-        if self._mask is not None or self._cell_type is not None:
-            self._constrain_W(self.W)
+        the trainers call it after every update. ``W`` is written only when it leaves the
+        structure, so a rule that does not train it (FORCE) never writes into it."""
+        W = self.W
+        if self._mask is not None and W[~self._mask].any():
+            self._constrain_W(W)
+        elif self._cell_type is not None:
+            exc = self._cell_type > 0
+            if (W[:, exc] < 0).any() or (W[:, ~exc] > 0).any():
+                self._constrain_W(W)
 
     def _mask_gradients(self, grads: dict[str, np.ndarray]) -> None:
         """Zero ``grads["W"]`` outside ``mask``, in place (BPTT, before clipping and the
