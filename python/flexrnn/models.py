@@ -33,7 +33,7 @@ READOUT = _core.Readout.__members__
 PARAMETRIZATIONS = ("qr",)  # of a low-rank factor U; None: U is used as stored
 
 FORMAT = "flexrnn-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a RateRNN's connectivity ``mask`` and ``cell_type`` (Dale's law)
 
 PathLike = Union[str, Path]
 
@@ -172,6 +172,8 @@ class Model(ABC):
     _hyper: ClassVar[tuple[str, ...]] = ()
     # hyperparameters added after format version 1 and their values in files that lack them
     _hyper_defaults: ClassVar[dict[str, Any]] = {}
+    # structural arrays: not trained, kept by every learning rule, saved with the parameters
+    _structure: ClassVar[tuple[str, ...]] = ()
 
     # Capabilities, stated as data: consumers ask the model, not isinstance.
     takes_gain: ClassVar[bool] = False  # run/loss_and_grad take gain, neuron_gain, noise_std, seed
@@ -303,9 +305,29 @@ class Model(ABC):
     def hyperparameters(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._hyper}
 
+    def structure(self) -> dict[str, np.ndarray]:
+        """The structural arrays that are set (a RateRNN's ``mask`` and ``cell_type``): not
+        parameters (never trained), but kept by every learning rule and saved with the model."""
+        return {
+            name: getattr(self, name) for name in self._structure if getattr(self, name) is not None
+        }
+
+    def _constrain(self) -> None:
+        """Project the parameters onto the model's structure (see :meth:`RateRNN._constrain`);
+        models without structural arrays have nothing to project."""
+        return
+
+    def _mask_gradients(self, grads: dict[str, np.ndarray]) -> None:
+        """Zero, in place, the gradient entries of weights the structure fixes at zero; models
+        without structural arrays have none."""
+        return
+
     def astype(self, dtype: Any) -> Model:
-        """A copy with every parameter in ``dtype`` (float32 or float64)."""
-        return type(self)(**self.params(), **self.hyperparameters(), dtype=dtype)
+        """A copy with every parameter in ``dtype`` (float32 or float64); structural arrays
+        (``mask``, ``cell_type``) are copied too."""
+        return type(self)(
+            **self.params(), **self.structure(), **self.hyperparameters(), dtype=dtype
+        )
 
     def copy(self) -> Model:
         return self.astype(self._dtype)
@@ -319,8 +341,11 @@ class Model(ABC):
             "flexrnn_version": __version__,
             "dtype": self._dtype.name,
             "hyperparameters": self.hyperparameters(),
+            "structure": list(self.structure()),
         }
-        atomic_savez(path, {"__meta__": np.array(json.dumps(meta)), **self.params()})
+        atomic_savez(
+            path, {"__meta__": np.array(json.dumps(meta)), **self.params(), **self.structure()}
+        )
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={v}" for k, v in self._size_summary().items())
@@ -580,7 +605,20 @@ class RateRNN(_RateBase):
     Parameters: ``W`` (n, n), ``W_in`` (n, n_in), ``b`` (n,), ``W_out`` (n_out, n),
     ``b_out`` (n_out,), ``x0`` (n,). The arrays are copied unless ``copy=False`` (see
     :class:`Model`).
+
+    Structure (docs/models.md, "E/I networks and connectivity masks"), kept by every
+    learning rule and saved with the model; both are copied and checked against ``W``:
+
+    - ``mask``: None (dense) or a boolean (n, n) array, True where a connection exists;
+      ``W`` must be zero wherever it is False.
+    - ``cell_type``: None or (n,) of +1 (excitatory) / -1 (inhibitory) per neuron (Dale's
+      law): column j of ``W`` (neuron j's outgoing weights) is >= 0 for +1, <= 0 for -1.
+
+    Assigning ``net.W`` directly is not checked against them (a run does not pay for it);
+    the trainers project ``W`` back onto them after every update.
     """
+
+    _structure = ("mask", "cell_type")
 
     _params = ("W", "W_in", "b", "W_out", "b_out", "x0")
     _recurrent = ("W",)
@@ -613,6 +651,8 @@ class RateRNN(_RateBase):
         phi="tanh",
         form="current",
         readout="rate",
+        mask=None,
+        cell_type=None,
         dtype=None,
         copy=True,
     ):
@@ -621,7 +661,111 @@ class RateRNN(_RateBase):
         if W_arr.ndim != 2 or W_arr.shape[0] != W_arr.shape[1] or W_arr.shape[0] == 0:
             raise ValueError(f"W: expected a square (n, n) matrix with n >= 1, got {W_arr.shape}")
         n = W_arr.shape[0]
+        self._mask = self._cell_type = None
         self._set_rate_params({"W": W_arr}, n, W_in, W_out, b, b_out, x0, dtype, copy)
+        self.mask = mask
+        self.cell_type = cell_type
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """None (dense) or the boolean (n, n) connectivity mask: True where ``W`` may be
+        nonzero. Setting it copies and checks it (shape, dtype bool, ``W`` zero outside it)."""
+        return self._mask
+
+    @mask.setter
+    def mask(self, value: Any) -> None:
+        if value is None:
+            self._mask = None
+            return
+        mask = _check_mask(value, self.W.shape[0])
+        outside = (self.W != 0) & ~mask
+        if outside.any():
+            i, j = np.argwhere(outside)[0]
+            raise ValueError(
+                f"W: {int(outside.sum())} nonzero weight(s) where mask is False (first "
+                f"W[{i}, {j}] = {self.W[i, j]:.4g}); zero them (W * mask) or allow them in mask"
+            )
+        self._mask = mask
+
+    @property
+    def cell_type(self) -> np.ndarray | None:
+        """None, or (n,) int8: +1 for an excitatory neuron (its column of ``W`` >= 0), -1
+        for an inhibitory one (<= 0). Setting it copies and checks it against ``W``."""
+        return self._cell_type
+
+    @cell_type.setter
+    def cell_type(self, value: Any) -> None:
+        if value is None:
+            self._cell_type = None
+            return
+        cell_type = _check_cell_type(value, self.W.shape[0])
+        for sign, name, bad in ((1, "excitatory", self.W < 0), (-1, "inhibitory", self.W > 0)):
+            bad &= (cell_type == sign)[None, :]
+            if bad.any():
+                i, j = np.argwhere(bad)[0]
+                raise ValueError(
+                    f"W: {int(bad.sum())} weight(s) of the wrong sign for cell_type (Dale's "
+                    f"law: the column of an {name} neuron must be "
+                    f"{'>= 0' if sign > 0 else '<= 0'}; first W[{i}, {j}] = {self.W[i, j]:.4g})"
+                )
+        self._cell_type = cell_type
+
+    def cell_gains(self, E: float = 1.0, I: float = 1.0, *, site: str = "pre") -> np.ndarray:  # noqa: E741
+        """Per-neuron gain vector (n,) of a cell-type modulation: ``E`` for every excitatory
+        neuron, ``I`` for every inhibitory one, in the model's dtype.
+
+        ``site="pre"`` (default): the vector for ``pre_gain``, scaling what each cell type
+        sends (``W diag(g)``: the columns of E cells by ``E``, of I cells by ``I``);
+        ``site="post"``: for ``post_gain``, scaling what each cell type receives
+        (``diag(g) W``: the rows). Both hold the same values (one per neuron, by its type);
+        ``site`` names the kernel keyword the vector is meant for and is checked. Gains
+        must be >= 0: a negative gain would flip the sign of a cell type's weights.
+        """
+        if self._cell_type is None:
+            raise ValueError(
+                "cell_gains: this network has no cell types (build it with "
+                "RateRNN.random(..., dale=0.8) or pass cell_type=)"
+            )
+        check.choice("site", site, ("pre", "post"))
+        gains = {}
+        for name, value in (("E", E), ("I", I)):
+            gains[name] = check.scalar(name, value)
+            if gains[name] < 0:
+                raise ValueError(
+                    f"{name}: a negative gain flips the sign of the {name} cells' weights "
+                    f"(Dale's law); expected >= 0, got {gains[name]}"
+                )
+        return np.where(self._cell_type > 0, gains["E"], gains["I"]).astype(self._dtype)
+
+    def _constrain_W(self, W: np.ndarray) -> None:
+        """Project ``W`` (n, n), or a stack (..., n, n), in place onto the structure: zero
+        outside ``mask``, each column clipped to its cell type's sign (an excitatory
+        column's negative entries to 0, an inhibitory column's positive entries to 0)."""
+        if self._mask is not None:
+            np.copyto(W, 0, where=~self._mask)
+        if self._cell_type is not None:
+            exc = self._cell_type > 0
+            lo = np.where(exc, 0.0, -np.inf).astype(W.dtype)
+            hi = np.where(exc, np.inf, 0.0).astype(W.dtype)
+            np.clip(W, lo, hi, out=W)
+
+    def _constrain(self) -> None:
+        """Project ``W`` in place onto ``mask`` and ``cell_type`` (nothing without them):
+        the trainers call it after every update. ``W`` is written only when it leaves the
+        structure, so a rule that does not train it (FORCE) never writes into it."""
+        W = self.W
+        if self._mask is not None and W[~self._mask].any():
+            self._constrain_W(W)
+        elif self._cell_type is not None:
+            exc = self._cell_type > 0
+            if (W[:, exc] < 0).any() or (W[:, ~exc] > 0).any():
+                self._constrain_W(W)
+
+    def _mask_gradients(self, grads: dict[str, np.ndarray]) -> None:
+        """Zero ``grads["W"]`` outside ``mask``, in place (BPTT, before clipping and the
+        optimiser: Adam's moments of an absent connection stay zero)."""
+        if self._mask is not None and "W" in grads:
+            np.copyto(grads["W"], 0, where=~self._mask)
 
     def _shapes(self, p):
         n, n_in, n_out = _dim(p["W"], 0), _dim(p["W_in"], 1), _dim(p["W_out"], 0)
@@ -650,10 +794,29 @@ class RateRNN(_RateBase):
         zero_diag: bool = False,
         seed: int = 0,
         dtype: Any = "float64",
+        dale: float | None = None,
+        mask: Any = None,
     ) -> RateRNN:
         """Random network: ``W ~ N(0, g^2/n)`` (kept with probability ``p``, rescaled so the
         variance stays ``g^2/n``), ``W_in ~ N(0, 1/n_in)``, ``W_out ~ N(0, 1/n)``, biases 0,
-        ``x0 = 0``."""
+        ``x0 = 0``.
+
+        Structure: ``p < 1``, ``zero_diag`` or a given boolean (n, n) ``mask`` (True = a
+        connection; combined with the others by AND) set ``net.mask``; None when none is
+        given (dense). With a given mask the variance is rescaled by its density too.
+
+        ``dale``: the fraction of excitatory neurons, in (0, 1) (None: no cell types). The
+        first ``round(dale n)`` neurons are excitatory (``cell_type`` +1), the others
+        inhibitory (-1), at least one of each. Balanced scaling as in Rajan & Abbott (2006):
+        magnitudes ``|N(0, 1)|`` on the kept connections, signed by the sending neuron's type
+        (E columns >= 0, I columns <= 0); each row's inhibitory weights are scaled so the
+        row sums to zero (every neuron's excitatory and inhibitory input balance; a row
+        without inhibitory or excitatory inputs is left as drawn, its inhibitory weights
+        scaled by ``f / (1 - f)``, f the E fraction); then ``W`` is scaled so that
+        ``n (f var_E + (1 - f) var_I) = g^2``, with var_E, var_I the variances of the
+        entries of the E and I columns (masked zeros included): Rajan & Abbott's radius of
+        the eigenvalue bulk, so a balanced network's spectral radius is close to ``g``.
+        """
         n = check.integer("n", n, minimum=1)
         n_in = check.integer("n_in", n_in, minimum=0)
         n_out = check.integer("n_out", n_out, minimum=0)
@@ -661,15 +824,82 @@ class RateRNN(_RateBase):
         p = check.scalar("p", p, positive=True)
         if p > 1:
             raise ValueError(f"p: connection probability must be in (0, 1], got {p}")
+        if not isinstance(zero_diag, (bool, np.bool_)):
+            raise TypeError(f"zero_diag: expected True or False, got {type(zero_diag).__name__}")
+        given = None if mask is None else _check_mask(mask, n)
+        n_exc = None
+        if dale is not None:
+            dale = check.scalar("dale", dale)
+            if not 0 < dale < 1:
+                raise ValueError(f"dale: the excitatory fraction must be in (0, 1), got {dale}")
+            n_exc = int(round(dale * n))
+            if not 1 <= n_exc <= n - 1:
+                raise ValueError(
+                    f"dale: {dale} of n = {n} neurons gives {n_exc} excitatory; an E/I network "
+                    "needs at least one of each (raise n or change dale)"
+                )
         rng = _rng(seed)
-        W = _normal(rng, (n, n), g / np.sqrt(n * p))
-        if p < 1:
-            W *= rng.random((n, n)) < p
+        density = 1.0 if given is None or not given.any() else float(given.mean())
+        if n_exc is None:  # the draws of networks without Dale's law are those of before
+            W = _normal(rng, (n, n), g / np.sqrt(n * p * density))
+        conn = rng.random((n, n)) < p if p < 1 else None
         if zero_diag:
-            np.fill_diagonal(W, 0.0)
+            conn = np.ones((n, n), bool) if conn is None else conn
+            np.fill_diagonal(conn, False)
+        if given is not None:
+            conn = given if conn is None else conn & given
+        cell_type = None
+        if n_exc is not None:
+            cell_type = np.where(np.arange(n) < n_exc, 1, -1).astype(np.int8)
+            W = _balanced_ei(np.abs(rng.standard_normal((n, n))), conn, cell_type, g)
+        elif conn is not None:
+            W *= conn
         W_in = _normal(rng, (n, n_in), 1 / np.sqrt(max(n_in, 1)))
         W_out = _normal(rng, (n_out, n), 1 / np.sqrt(n))
-        return cls(W, W_in, W_out, tau=tau, dt=dt, phi=phi, form=form, readout=readout, dtype=dtype)
+        return cls(W, W_in, W_out, tau=tau, dt=dt, phi=phi, form=form, readout=readout,
+                   mask=conn, cell_type=cell_type, dtype=dtype)  # fmt: skip
+
+
+def _check_mask(value: Any, n: int) -> np.ndarray:
+    """A boolean (n, n) connectivity mask, copied; TypeError / ValueError naming ``mask``."""
+    arr = np.asarray(value)
+    if arr.dtype != np.bool_:
+        raise TypeError(
+            f"mask: expected a boolean (n, n) array (True = a connection), got dtype {arr.dtype}"
+        )
+    if arr.shape != (n, n):
+        raise ValueError(f"mask: expected shape ({n}, {n}), got {arr.shape}")
+    return np.array(arr, dtype=bool, order="C")
+
+
+def _check_cell_type(value: Any, n: int) -> np.ndarray:
+    """(n,) int8 of +1 / -1, copied; TypeError / ValueError naming ``cell_type``."""
+    arr = check.real_array("cell_type", value)
+    if arr.shape != (n,):
+        raise ValueError(f"cell_type: expected shape ({n},), got {arr.shape}")
+    if not np.isin(arr, (1, -1)).all():
+        bad = arr[~np.isin(arr, (1, -1))][0]
+        raise ValueError(
+            f"cell_type: expected +1 (excitatory) or -1 (inhibitory) per neuron, got {bad!r}"
+        )
+    return arr.astype(np.int8)
+
+
+def _balanced_ei(A: np.ndarray, conn: np.ndarray | None, cell_type: np.ndarray, g: float):
+    """Rajan & Abbott's balanced E/I matrix from magnitudes ``A`` (n, n) >= 0 (see
+    ``RateRNN.random``): signed by column type, rows balanced, scaled to radius ``g``."""
+    n = A.shape[0]
+    if conn is not None:
+        A = A * conn
+    exc = cell_type > 0
+    f = float(exc.mean())
+    sum_e, sum_i = A[:, exc].sum(axis=1), A[:, ~exc].sum(axis=1)
+    both = (sum_e > 0) & (sum_i > 0)
+    ratio = np.where(both, sum_e / np.where(both, sum_i, 1.0), f / (1 - f))
+    W = A.copy()
+    W[:, ~exc] *= -ratio[:, None]
+    radius = np.sqrt(n * (f * W[:, exc].var() + (1 - f) * W[:, ~exc].var()))
+    return W * (g / radius) if radius > 0 else W
 
 
 class LowRankRNN(_Factorised, _RateBase):
@@ -1115,7 +1345,8 @@ MODELS = {cls.__name__: cls for cls in (RateRNN, LowRankRNN, NMRNN, LSTM)}
 
 
 def load(path: PathLike) -> Model:
-    """Read a model written by ``Model.save`` (any model class, format version 1).
+    """Read a model written by ``Model.save`` (any model class, format versions 1 and 2;
+    version 2 adds a RateRNN's structural arrays ``mask`` and ``cell_type``).
 
     Stale temporary files of interrupted saves to ``path`` are removed first. Every
     malformed file (truncated, not a zip, missing or bad metadata, unknown class, missing,
@@ -1128,10 +1359,28 @@ def load(path: PathLike) -> Model:
         meta = f.meta()
         f.check_format(meta, FORMAT, FORMAT_VERSION)
         cls, dtype, hyper = model_from_meta(f, meta)
-        keys = [k for k in f.members if k != "__meta__"]
-        check_declared_params(f, cls, dtype, keys)
-        arrays = {k: f.read(k) for k in keys}
+        keys = [k for k in f.members if k != "__meta__" and k not in cls._structure]
+        declared = check_declared_params(f, cls, dtype, keys)
+        structure = check_declared_structure(f, cls, declared)
+        arrays = {k: f.read(k) for k in keys + structure}
     return build_model(f, cls, arrays, hyper, dtype)
+
+
+def check_declared_structure(
+    f: NpzReader, cls: type[Model], declared: dict[str, tuple[int, ...]], prefix: str = ""
+) -> list[str]:
+    """The structural arrays ``prefix + name`` of a file (``mask`` bool (n, n), ``cell_type``
+    integer (n,), n from the declared parameter shapes), checked from their headers; returns
+    their keys in the file."""
+    keys = [prefix + name for name in cls._structure if prefix + name in f.members]
+    if keys:
+        n = declared["x0"][0]
+        expected = {"mask": (np.bool_, (n, n)), "cell_type": (("i",), (n,))}
+        for key in keys:
+            dtype, shape = expected[key[len(prefix) :]]
+            f.check_dtype(key, dtype)
+            f.check_shape(key, shape)
+    return keys
 
 
 def model_from_meta(f: NpzReader, meta: dict[str, Any]) -> tuple[type[Model], np.dtype, dict]:

@@ -24,7 +24,7 @@ from flexrnn.reference.losses import masked_loss
 from flexrnn.reference.names import LOSSES
 
 from . import gradients
-from .checkpoint import load_checkpoint, verify_resume
+from .checkpoint import check_same_structure, load_checkpoint, verify_resume
 from .history import History, StopCriterion
 from .loop import Checkpointing, LoopOptions, Rule
 from .loop import run as run_loop
@@ -241,6 +241,9 @@ class _BpttStep(Rule):
         step_grads = {name: grads[name] for name in self.train_params}
         for name, cols in self.freeze.items():
             step_grads[name][:, cols] = 0.0
+        # absent connections (a RateRNN's mask) get no gradient, so the norm, the clipping
+        # and the optimiser's moments never see them; the loop then projects the signs
+        self.net._mask_gradients(step_grads)
         norm = global_norm(step_grads)
         if not (math.isfinite(value) and math.isfinite(norm)):
             raise FloatingPointError(_non_finite_message(it, value, step_grads, self.saved_at))
@@ -514,6 +517,7 @@ def _load_for_resume(resume, net, params, args, arg_arrays, iters, experiment, a
         )
     verify_resume(ckpt, args=_jsonable(args), experiment=experiment, arrays=arg_arrays,
                   structural=_STRUCTURAL, allow_mismatch=allow_mismatch)  # fmt: skip
+    check_same_structure(ckpt.net, net)
     if ckpt.iteration > iters:
         raise ValueError(f"iters: the checkpoint has already done {ckpt.iteration} > {iters}")
     return ckpt

@@ -146,7 +146,7 @@ def genetic(
     if resume is not None:
         ckpt = load_for_resume(resume, args, RateRNN, dt, experiment={"task": task},
                                structural=("rule", "dtype", "population", "trainable"),
-                               allow_mismatch=loop.allow_mismatch)  # fmt: skip
+                               net=net, allow_mismatch=loop.allow_mismatch)  # fmt: skip
         pop = {name: np.array(ckpt.optimizer_state[name]) for name in PARAMS}
     else:
         stacked = {name: np.repeat(params[name][None], population, axis=0) for name in PARAMS}
@@ -211,6 +211,13 @@ class _GeneticStep(Rule):
 
     def state(self) -> dict[str, Any]:
         return dict(self.pop)
+
+    def constrain(self) -> None:
+        # every member obeys the network's mask and cell types (mutations of an absent
+        # connection or across a sign are undone), so it is scored as it would run
+        if self.net.structure():
+            self.net._constrain_W(self.pop["W"])
+        self.net._constrain()
 
 
 def _next_generation(pop, trainable, parent, mutate, sigma, seed, generation):

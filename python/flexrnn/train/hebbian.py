@@ -137,7 +137,7 @@ def hebbian(
     ckpt = None
     if resume is not None:
         ckpt = load_for_resume(resume, args, RateRNN, dt, experiment={"task": task},
-                               structural=("rule", "dtype"),
+                               structural=("rule", "dtype"), net=net,
                                allow_mismatch=loop.allow_mismatch)  # fmt: skip
         step.restore(ckpt)
     step.p = net._kernel()  # W is trained in place through the bound parameters
