@@ -14,6 +14,7 @@ STUDY_PARTS = {
     "learning": ("force", "full_force", "genetic", "hebbian"),
     "analysis": ("lyapunov", "transition", "trained"),
     "neuromop": ("calibration", "energy", "box", "shapes", "beta_mu", "cartpole"),
+    "gain": ("context_integration", "measure_wait_go"),
 }
 
 
@@ -77,11 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "study",
-        choices=["training", "learning", "analysis", "neuromop", "nmrnn"],
+        choices=["training", "learning", "analysis", "neuromop", "nmrnn", "gain"],
         help="training: BPTT evidence (training.md); learning: FORCE, full-FORCE, genetic and "
         "Hebbian learning (learning.md); analysis: fixed points, Lyapunov exponents, regimes "
         "under gain (analysis.md); neuromop: maximum-occupancy control of RNNs "
-        "(reproductions/neuromop.md); nmrnn: the NM-RNN study (reproductions/nmrnn.md)",
+        "(reproductions/neuromop.md); nmrnn: the NM-RNN study (reproductions/nmrnn.md); gain: "
+        "performance and attractor structure under gain modulation (reproductions/gain.md)",
     )
     p.add_argument(
         "--out",
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--workers",
         type=_positive_int,
-        help="learning, analysis, neuromop: worker processes of the local Dask cluster that "
+        help="learning, analysis, neuromop, gain: worker processes of the local Dask cluster that "
         "runs the networks (default: one per core)",
     )
     p.add_argument(
@@ -124,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--scale",
         type=float,
-        help="nmrnn: fraction of the study's numbers of updates (default 1, the full protocol)",
+        help="nmrnn, gain: fraction of the study's numbers of updates (default 1, the full "
+        "protocol)",
     )
     p.add_argument(
         "--part-scale",
@@ -132,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PART=FRACTION",
         help="nmrnn: a fraction for one part (mwg, element_finder, multitask, rank1); repeatable",
     )
-    p.add_argument("--seeds", type=int, help="nmrnn: networks per condition (default 5)")
+    p.add_argument(
+        "--seeds", type=int, help="nmrnn, gain: networks per condition (default 5; gain: 10)"
+    )
     p.add_argument(
         "--runs",
         help="keep each network's result in this sweep folder and resume from it "
@@ -201,6 +206,8 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
         if args.study == "nmrnn":
             return _nmrnn(parser, args)
+        if args.study == "gain":
+            return _gain(parser, args)
 
         report = {
             "training": training_report,
@@ -271,6 +278,25 @@ def _nmrnn(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     nmrnn_report(out=args.out, seed=args.seed, only=args.only, progress=not args.no_progress,
                  quick=args.quick, scale=args.scale, seeds=args.seeds,
                  part_scale=part_scale or None)  # fmt: skip
+    return 0
+
+
+def _gain(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from flexrnn.experiments.gain import PARTS, gain_report
+
+    unknown = [part for part in args.only or [] if part not in PARTS]
+    if unknown:
+        _fail(parser, "reproduce", f"--only: gain has no part {', '.join(map(repr, unknown))}; "
+              f"its parts: {', '.join(PARTS)}")  # fmt: skip
+    if args.redraw or args.part_scale:
+        _fail(parser, "reproduce", "--redraw, --part-scale: not options of gain")
+    if args.seeds is not None and args.seeds < 1:
+        _fail(parser, "reproduce", f"--seeds: expected a number >= 1, got {args.seeds}")
+    out = Path(args.out) if args.out is not None else _new_folder(args.study)
+    gain_report(out=out, seed=args.seed, only=args.only, progress=not args.no_progress,
+                quick=args.quick, scale=args.scale, seeds=args.seeds, workers=args.workers,
+                scheduler=args.scheduler, runs=args.runs)  # fmt: skip
+    print(f"flexrnn reproduce gain: report written under {out}/reproductions/")
     return 0
 
 
