@@ -105,6 +105,12 @@ def test_summaries_are_means_and_standard_errors_over_seeds():
     np.testing.assert_allclose(res["per_network"]["accuracy_off_1"], [0.3, 0.3])
     np.testing.assert_allclose(res["per_network"]["svcca_off_1"], [0.4, 0.2])
     assert res["summary"]["svcca_off_1"]["mean"] == pytest.approx(0.3)
+    # a per-site accuracy (when the build has pre/post gains) is summarised the same way
+    rows[0]["accuracy.E-only"], rows[1]["accuracy.E-only"] = [0.0, 1.0, 1.0], [0.5, 1.0, 0.5]
+    res = study.summarise(rows, gains)
+    np.testing.assert_allclose(res["accuracy.E-only"]["mean"], [0.25, 1.0, 0.75])
+    np.testing.assert_allclose(res["per_network"]["accuracy_off_1.E-only"], [0.5, 0.5])
+    assert res["summary"]["accuracy_off_1.E-only"]["mean"] == pytest.approx(0.5)
 
 
 def test_verdict_needs_a_difference_beyond_two_standard_errors_and_three_seeds():

@@ -211,6 +211,11 @@ def summarise(rows: list[dict[str, Any]], gains: list[float]) -> dict[str, Any]:
         mean, se = _mean_se(rows, key)
         res[key] = {"mean": mean.tolist(), "se": se.tolist()}
     per = _per_network(rows, gains)
+    off = [i for i, g in enumerate(gains) if abs(g - 1.0) > 1e-9]
+    for key in keys:
+        if key.startswith("accuracy.") and key != "accuracy.global":  # the per-site gains
+            site = key.split(".", 1)[1]
+            per[f"accuracy_off_1.{site}"] = [float(np.mean(np.array(r[key])[off])) for r in rows]
     res["per_network"] = per
     res["summary"] = {k: _scalar_mean_se(v) for k, v in per.items()}
     if "bifurcations" in rows[0]:
@@ -364,6 +369,13 @@ def _answer(part: str, res: dict[str, Any], cmp: dict[str, Any]) -> list[str]:
         )
         + ".",
     ]
+    sites = [k.split(".", 1)[1] for k in one if k.startswith("accuracy_off_1.")]
+    if sites:
+        lines.append(
+            "- gain 1 networks, accuracy off gain 1 by where the gain acts: "
+            + "; ".join(f"{site} {_fmt(one[f'accuracy_off_1.{site}'])}" for site in sites)
+            + f" (global {_fmt(one['accuracy_off_1'])})."
+        )
     if "NM-RNN" in res:
         nm = res["NM-RNN"]["summary"]
         lines.append(
