@@ -121,6 +121,8 @@ def test_verdict_needs_a_difference_beyond_two_standard_errors_and_three_seeds()
     assert study._verdict({**clear, "mean": 0.3}, "less", "more") == "more"
     assert "no difference" in study._verdict(null, "less", "more")
     assert "no verdict" in study._verdict(few, "less", "more")
+    assert study._short(clear, -1) == "yes" and study._short(clear, 1) == "no, the opposite"
+    assert study._short(null, -1) == study._short(few, -1) == "not resolved"
 
 
 def test_bad_arguments_are_named(tmp_path, capsys):

@@ -291,16 +291,16 @@ def _figures(out: Path, results: dict[str, Any], nets: dict[str, Any]) -> dict[s
             atomic_savefig(fig, folder / name, dpi=110)
             plt.close(fig)
             paths[f"{part}_sites"] = f"figures/{name}"
-        # the continuation diagrams of the first seed's RateRNNs
+        # the continuation diagrams of one RateRNN per condition
         fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
         for ax, cond in zip(axes, ("gain 1", "gain-varied")):
-            net = nets[(part, cond)]
+            seed, net = nets[(part, cond)]
             gains = np.array(res[cond]["gains"])
             cont = analysis.continuation(net, np.linspace(gains[0], gains[-1], 16),
                                          np.zeros(net.n_in), chaos=False)  # fmt: skip
             cont.plot(axes=[ax])
             ax.set(
-                title=f"{cond} (seed {res[cond]['seeds'][0]}): fixed points at u = 0",
+                title=f"{cond} (seed {seed}): fixed points at u = 0",
                 xlabel="global gain",
                 ylabel="fixed point (first principal direction)",
             )
@@ -328,10 +328,14 @@ def _verdict(d: dict[str, float], smaller: str, larger: str) -> str:
 def _answer(part: str, res: dict[str, Any], cmp: dict[str, Any]) -> list[str]:
     """(d) for one task, read from the numbers."""
     one, var = res["gain 1"]["summary"], res["gain-varied"]["summary"]
+    at_1 = {c: _at_gain_1(res[c]) for c in res}
     lines = [
         f"**{TASK_NAMES[part]}** ({one['accuracy_off_1']['n']} seeds; paired differences "
         "gain-varied minus gain 1):",
         "",
+        "- accuracy at gain 1 (how well each condition learned the task): "
+        + "; ".join(f"{c} {a}" for c, a in at_1.items())
+        + ".",
         f"- accuracy at gains other than 1: {_fmt(one['accuracy_off_1'])} (gain 1) vs "
         f"{_fmt(var['accuracy_off_1'])} (gain-varied); difference "
         f"{_fmt(cmp['accuracy_off_1'])}: "
@@ -382,7 +386,27 @@ def _answer(part: str, res: dict[str, Any], cmp: dict[str, Any]) -> list[str]:
             f"- NM-RNN (trained at gain 1) under the same global gain: accuracy off gain 1 "
             f"{_fmt(nm['accuracy_off_1'])}, SVCCA distance {_fmt(nm['svcca_off_1'])}."
         )
+    lines += ["", "In short, gain-varied training against training at gain 1: " + "; ".join(
+        f"{what}: {_short(cmp[key], sign)}" for what, key, sign in (
+            ("function kept off gain 1", "accuracy_off_1", 1),
+            ("trajectories closer to gain 1's", "svcca_off_1", -1),
+            ("fixed points at u = 0 as at gain 1 more often", "same_fixed_points", 1),
+        )) + "."]  # fmt: skip
     return lines
+
+
+def _at_gain_1(cres: dict[str, Any]) -> str:
+    i = int(np.argmin(np.abs(np.array(cres["gains"]) - 1.0)))
+    acc = cres["accuracy.global"]
+    return f"{acc['mean'][i]:.3f} ± {acc['se'][i]:.3f}"
+
+
+def _short(d: dict[str, float], sign: int) -> str:
+    """yes / no (the opposite) / not resolved, for a paired difference whose sign ``sign``
+    means yes."""
+    if d["n"] < 3 or not np.isfinite(d["se"]) or abs(d["mean"]) <= 2 * d["se"]:
+        return "not resolved"
+    return "yes" if np.sign(d["mean"]) == sign else "no, the opposite"
 
 
 def markdown(results: dict[str, Any], comparisons: dict[str, Any], paths: dict[str, str],
@@ -392,7 +416,9 @@ def markdown(results: dict[str, Any], comparisons: dict[str, Any], paths: dict[s
         "# Gain modulation: does a trained network keep working, and how?",
         "",
         f"Written by `{meta['command']}` (flexrnn {meta['flexrnn']}, {meta['machine']}, "
-        f"{meta['wall_s']:.0f} s wall). Scale: {meta['scale_sentence']}"
+        f"{meta['wall_s']:.0f} s wall for this invocation; its {meta['runs']} network runs, "
+        f"some possibly resumed from an earlier invocation, took {meta['run_seconds']:.0f} s "
+        f"summed over the processes). Scale: {meta['scale_sentence']}"
         + sweep_sentence(meta, "The networks"),
         "",
         "## Protocol",
@@ -454,7 +480,9 @@ def markdown(results: dict[str, Any], comparisons: dict[str, Any], paths: dict[s
                                                  zip(res[c]["seeds"], per_seed)))  # fmt: skip
         if f"{part}_sites" in paths:
             lines += ["", f"![{part} sites]({paths[f'{part}_sites']})"]
-        lines += ["", f"![{part} continuation]({paths[f'{part}_continuation']})", "",
+        lines += ["", "Continuation of the network of each training condition with the most "
+                  "bifurcations (solid: stable, dashed: unstable):", "",
+                  f"![{part} continuation]({paths[f'{part}_continuation']})", "",
                   "Final training loss: " + "; ".join(
                       f"{c} {_fmt(res[c]['final_loss'], 4)}" for c in res) + ".", ""]  # fmt: skip
     lines += ["## (d) What the data show", ""]
@@ -546,6 +574,8 @@ def gain_report(
                     "eval_trials": eval_trials} for p in parts for c in CONDITIONS]  # fmt: skip
         say(f"[gain] {len(configs)} conditions x {n_seeds} seeds, {iters} updates each")
         rows = pop.run(gain_run, configs, seed_list)
+        meta["runs"] = len(rows)
+        meta["run_seconds"] = float(sum(r["wall_time"] for r in rows))
         for p in parts:
             results[p] = {}
             for c in CONDITIONS:
@@ -553,8 +583,10 @@ def gain_report(
                 mine.sort(key=lambda r: r["seed"])
                 results[p][c] = summarise(mine, gains)
                 if c != "NM-RNN":
-                    nets[(p, c)] = mine[0]["kept"]["net"]
-                    supported = supported or site_gains_supported(nets[(p, c)])
+                    # the diagram shows the network with the most bifurcations (first if tied)
+                    pick = max(mine, key=lambda r: len(r["bifurcations"]))
+                    nets[(p, c)] = (int(pick["seed"]), pick["kept"]["net"])
+                    supported = supported or site_gains_supported(nets[(p, c)][1])
                 say(f"  {p} / {c}: accuracy off gain 1 "
                     f"{_fmt(results[p][c]['summary']['accuracy_off_1'])}")  # fmt: skip
         meta["wall_s"] = time.perf_counter() - t_all
