@@ -362,6 +362,43 @@ def _gain_args(gain: Any, T: int, B: int, dtype: np.dtype) -> tuple[np.ndarray |
     return check.array("gain", full, dtype), 1.0
 
 
+NEURON_GAINS = ("neuron_gain", "pre_gain", "post_gain")  # the per-neuron gains of a rate run
+
+
+def _neuron_gain_arg(name: str, value: Any, T: int, B: int, n: int, dtype: np.dtype) -> Any:
+    """A per-neuron gain: None, (n,), or an array broadcastable to (T, B, n) -> None, (n,) or
+    (T or 1, B or 1, n) (axes it is constant over kept at 1), C-contiguous in ``dtype``."""
+    if value is None:
+        return None
+    arr = check.real_array(name, value)
+    if arr.shape == (n,):
+        return check.array(name, arr, dtype, (n,))
+    try:
+        if arr.ndim > 3 or np.broadcast_shapes(arr.shape, (T, B, n)) != (T, B, n):
+            raise ValueError
+    except ValueError as err:
+        raise ValueError(
+            f"{name}: expected shape (n,) = ({n},) or an array broadcastable to (T, B, n) = "
+            f"({T}, {B}, {n}), got shape {arr.shape}"
+        ) from err
+    arr = arr.reshape((1,) * (3 - arr.ndim) + arr.shape)
+    shape = (T if arr.shape[0] != 1 else 1, B if arr.shape[1] != 1 else 1, n)
+    return check.array(name, np.broadcast_to(arr, shape), dtype, shape)
+
+
+def _batch_first_gain(name: str, value: Any, B: int, T: int) -> Any:
+    """A per-neuron gain given batch-major, (n,) or broadcastable to (B, T, n) -> time-major."""
+    if value is None or np.ndim(value) <= 1:
+        return value
+    arr = check.real_array(name, value)
+    if arr.ndim > 3:
+        raise ValueError(
+            f"{name}: expected (n,) or an array broadcastable to (B, T, n) with "
+            f"batch_first=True, got shape {arr.shape}"
+        )
+    return arr.reshape((1,) * (3 - arr.ndim) + arr.shape).swapaxes(0, 1)
+
+
 def _rng(seed: Any) -> np.random.Generator:
     return np.random.default_rng(check.seed("seed", seed))
 
@@ -373,7 +410,8 @@ def _normal(rng: np.random.Generator, shape: tuple, std: float) -> np.ndarray:
 class _RateBase(Model):
     """RateRNN and LowRankRNN: shared hyperparameters and run()."""
 
-    takes_gain = True  # run and loss_and_grad take gain, neuron_gain, noise_std and seed
+    # run and loss_and_grad take gain, neuron_gain, pre_gain, post_gain, noise_std and seed
+    takes_gain = True
     has_modulator = False
     kernels: ClassVar[dict[str, Any]] = {
         "rollout": _core.rate_rollout,
@@ -434,6 +472,8 @@ class _RateBase(Model):
         noise_std: float = 0.0,
         seed: int = 0,
         *,
+        pre_gain: Any = None,
+        post_gain: Any = None,
         batch_first: bool | None = None,
     ) -> Trajectory:
         """Simulate a batch of trials in C++.
@@ -444,10 +484,17 @@ class _RateBase(Model):
         x0 : None (``self.x0``), (n,) for every trial, or (B, n).
         gain : recurrent gain: a scalar, or an array broadcastable to (T, B)
             (time-varying, per trial); to (B, T) with ``batch_first=True``.
-        neuron_gain : None or (n,): per-neuron slope of phi, ``phi(ng * x)``.
+        neuron_gain : None, (n,) or an array broadcastable to (T, B, n): per-neuron slope of
+            phi, ``r = phi(ng * x)``; ``neuron_gain[t]`` is the slope of step t's output (and
+            of its input in form "rate"), ``neuron_gain[0]`` also that of ``x0``'s rates.
         noise_std : std of the recurrent noise ``sqrt(2 alpha) noise_std xi``.
         seed : key of the counter-based noise generator; trial b at step t draws
             from (seed, b, t), so results do not depend on the thread count.
+        pre_gain : None, (n,) or an array broadcastable to (T, B, n): gain of each sending
+            neuron, the recurrent weights of step t are ``W diag(pre_gain[t])``.
+        post_gain : None, (n,) or broadcastable to (T, B, n): gain of each receiving neuron,
+            ``diag(post_gain[t]) W``. All four gains compose: the recurrent drive of step t
+            is ``gain[t] * post_gain[t] * (W @ (pre_gain[t] * s))``, s = r or x by form.
         batch_first : True: ``u`` is (B, T, n_in) and the arrays returned are (B, T, ·)
             (views of the time-major results). None (default): time-major, with a
             UserWarning when ``u`` looks batch-major (second axis >= 100 and >= 4 times the
@@ -458,9 +505,22 @@ class _RateBase(Model):
         Trajectory with ``x``, ``r``: (T, B, n) and ``y``: (T, B, n_out), the state
         after each step ((B, T, ·) with ``batch_first=True``).
         """
+        gains = {"neuron_gain": neuron_gain, "pre_gain": pre_gain, "post_gain": post_gain}
+        if batch_first:
+            B, T = np.shape(u)[:2]
+            gains = {k: _batch_first_gain(k, v, B, T) for k, v in gains.items()}
         u, gain, batch_major = _to_time_major(u, gain, batch_first)
         x, r, y = self.kernels["rollout"](
-            *self._kernel_args(u, x0, gain, neuron_gain, noise_std, seed)
+            *self._kernel_args(
+                u,
+                x0,
+                gain,
+                gains["neuron_gain"],
+                noise_std,
+                seed,
+                pre_gain=gains["pre_gain"],
+                post_gain=gains["post_gain"],
+            )
         )
         _warn_if_diverged(x)
         if batch_major:
@@ -486,10 +546,13 @@ class _RateBase(Model):
         gain: Any = 1.0,
         neuron_gain: Any = None,
         p: dict[str, np.ndarray] | None = None,
+        *,
+        pre_gain: Any = None,
+        post_gain: Any = None,
     ) -> Any:
         """The ``_core.RateDrive`` of a run: inputs, initial states (None: the model's x0),
-        gains, checked and in the model's dtype (converted once here). ``p``: the checked
-        parameters (``_check_shapes()``), when the caller has them."""
+        gains (``run``'s), checked and in the model's dtype (converted once here). ``p``: the
+        checked parameters (``_check_shapes()``), when the caller has them."""
         p = self._check_shapes() if p is None else p
         dt = self._dtype
         n = p["x0"].shape[0]
@@ -497,9 +560,11 @@ class _RateBase(Model):
         T, B = u.shape[:2]
         x0 = check.initial_state("x0", x0, p["x0"], B)
         gain_arr, gain_scalar = _gain_args(gain, T, B, dt)
-        if neuron_gain is not None:
-            neuron_gain = check.array("neuron_gain", neuron_gain, dt, (n,))
-        return _core.RateDrive(u, x0, gain_arr, gain_scalar, neuron_gain)
+        per_neuron = [
+            _neuron_gain_arg(name, value, T, B, n, dt)
+            for name, value in zip(NEURON_GAINS, (neuron_gain, pre_gain, post_gain))
+        ]
+        return _core.RateDrive(u, x0, gain_arr, gain_scalar, *per_neuron)
 
     def _kernel_args(
         self,
@@ -509,11 +574,14 @@ class _RateBase(Model):
         neuron_gain: Any = None,
         noise_std: Any = 0.0,
         seed: Any = 0,
+        *,
+        pre_gain: Any = None,
+        post_gain: Any = None,
     ) -> tuple[Any, Any, Any]:
         """(params, options, drive): the arguments of ``kernels["rollout"]`` and (followed by
         the loss) of ``kernels["loss_and_grad"]``."""
         p = self._check_shapes()
-        drive = self._drive(u, x0, gain, neuron_gain, p)
+        drive = self._drive(u, x0, gain, neuron_gain, p, pre_gain=pre_gain, post_gain=post_gain)
         return self._kernel(p), self._options(noise_std, seed), drive
 
 
