@@ -304,3 +304,39 @@ def test_gain_gradients_of_a_network_without_gains_are_refused():
         loss_and_grad(net, _trials(rng, 3, 2, 1), wrt=("pre_gain",))
     with raises_naming("pre_gain", ValueError):
         loss_and_grad(net, _trials(rng, 3, 2, 1), pre_gain=np.ones(4))
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("low_rank", [False, True])
+def test_bptt_trains_under_the_given_pre_and_post_gains(low_rank):
+    # the first loss of a run (before any update) is the modulated network's, i.e. that of
+    # the network whose matrix is formed explicitly; the unmodulated one differs
+    rng = np.random.default_rng(4)
+    n = 12
+    if low_rank:
+        net = random_low_rank_rnn(rng, n, 2, 1, 1)
+    else:
+        net = random_rate_rnn(rng, n, 1, 1, g=1.2)
+    pre, post = rng.uniform(0.3, 2.0, n), rng.uniform(0.3, 2.0, n)
+    task = fr.tasks.PerceptualDecision()
+    options = dict(iters=2, batch_size=8, lr=1e-3, val_every=None, progress=False, seed=5)
+    modulated = fr.train.bptt(net.copy(), task, pre_gain=pre, post_gain=post, **options)
+    explicit = fr.train.bptt(_explicit(net, pre, post), task, **options)
+    plain = fr.train.bptt(net.copy(), task, **options)
+    assert np.isclose(modulated.loss[0], explicit.loss[0], rtol=1e-10)
+    assert not np.isclose(modulated.loss[0], plain.loss[0], rtol=1e-6)
+
+
+def test_bptt_refuses_gains_of_the_wrong_shape_or_model():
+    rng = np.random.default_rng(0)
+    net = random_rate_rnn(rng, 6, 1, 1)
+    task = fr.tasks.PerceptualDecision()
+    with raises_naming("pre_gain", ValueError):
+        fr.train.bptt(net, task, iters=1, pre_gain=np.ones(5), progress=False)
+    with raises_naming("post_gain", ValueError):
+        fr.train.bptt(net, task, iters=1, post_gain=[1.0] * 5 + [np.nan], progress=False)
+    lstm = fr.LSTM.random(n=4, n_in=1, n_out=1, seed=0)
+    with raises_naming("pre_gain", ValueError):
+        fr.train.bptt(lstm, task, iters=1, pre_gain=np.ones(4), progress=False)

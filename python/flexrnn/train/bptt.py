@@ -51,6 +51,8 @@ def bptt(
     gain: float | Callable[[np.random.Generator], Any] = 1.0,
     neuron_gain: Any = None,
     noise_std: float = 0.0,
+    pre_gain: Any = None,
+    post_gain: Any = None,
     val_every: int | None = 50,
     val_batch: int = 256,
     stop: StopCriterion | None = None,
@@ -93,6 +95,9 @@ def bptt(
         (a scalar or an array broadcastable to (T, B)) called once per batch with the
         batch's generator: training across gains, the neuromodulation use case.
     neuron_gain : None or (n,): per-neuron slope of phi (RateRNN / LowRankRNN).
+    pre_gain, post_gain : None or (n,): gains of the sending (``W diag(pre_gain)``) and
+        receiving (``diag(post_gain) W``) neurons during training and validation
+        (RateRNN / LowRankRNN; see ``RateRNN.run``).
     noise_std : recurrent noise during training and validation (RateRNN / LowRankRNN).
     val_every : validate after every ``val_every`` updates (None: never) on a fresh batch
         of ``val_batch`` trials: accuracy ``task.score(net.run(u).y, trials)`` and loss.
@@ -157,6 +162,9 @@ def bptt(
     if neuron_gain is not None:
         neuron_gain = check.array("neuron_gain", neuron_gain, dtype, (params["x0"].shape[0],))
     run_options = _run_options(net, gain_fn, gain, neuron_gain, noise_std)
+    site_gains = _site_gains(net, dtype, pre_gain=pre_gain, post_gain=post_gain)
+    if run_options is not None:
+        run_options.update(site_gains)
     if loss is None:
         loss = getattr(task, "loss", None)
         loss = loss if loss in LOSSES else None  # None: loss_and_grad infers it per batch
@@ -167,6 +175,9 @@ def bptt(
         net, task, batch_size, opt, base_lr, clip_value, clip_norm, trainable, schedule, loss,
         gain_fn, gain, neuron_gain, noise_std, loop, seed,
     )  # fmt: skip
+    for name, value in site_gains.items():  # recorded only when given: older records match
+        args[name] = True
+        arg_arrays[name] = value
 
     ckpt = None
     if resume is not None:
@@ -182,6 +193,7 @@ def bptt(
                      train_params={name: params[name] for name in trainable}, opt=opt,
                      lr_at=lr_at, clip_value=clip_value, clip_norm=clip_norm,
                      run_options=run_options, val_batch=loop.val_batch)  # fmt: skip
+    step.site_gains = site_gains
     saving = Checkpointing(loop.checkpoint, loop.checkpoint_every, args, arg_arrays, experiment)
     return run_loop(step, iters=iters, seed=seed, options=loop, desc=f"bptt {args['task']}",
                     progress=progress, net=net, checkpointing=saving, resume=ckpt)  # fmt: skip
@@ -203,6 +215,7 @@ class _BpttStep(Rule):
         self.noise_std, self.seed, self.train_params, self.opt = noise_std, seed, train_params, opt
         self.lr_at, self.clip_value, self.clip_norm = lr_at, clip_value, clip_norm
         self.run_options, self.val_batch = run_options, val_batch
+        self.site_gains: dict[str, np.ndarray] = {}  # pre_gain / post_gain when given
 
     def step(self, it: int) -> tuple[float, float, float]:
         trials = self.task.batch(self.batch_size, self.rng, dtype=self.net.dtype)
@@ -216,6 +229,7 @@ class _BpttStep(Rule):
                 neuron_gain=self.neuron_gain,
                 noise_std=self.noise_std,
                 seed=(self.seed * NOISE_SEED_STRIDE + it) % 2**64,
+                **self.site_gains,
             )
         except FloatingPointError as err:  # the forward pass diverged
             raise FloatingPointError(_non_finite_message(it, math.nan, {}, self.saved_at)) from err
@@ -361,6 +375,17 @@ def _gain(gain: Any) -> tuple[Callable | None, float]:
     if callable(gain):
         return gain, 1.0
     return None, check.scalar("gain", gain)
+
+
+def _site_gains(net: Model, dtype: np.dtype, **gains: Any) -> dict[str, np.ndarray]:
+    """pre_gain / post_gain of bptt: the ones given, checked (n,) arrays in the model's dtype;
+    only rate networks take them."""
+    given = {name: value for name, value in gains.items() if value is not None}
+    for name, value in given.items():
+        if not net.takes_gain:
+            raise ValueError(f"{name}: {type(net).__name__} takes no {name}")
+        given[name] = check.array(name, value, dtype, (net.n,))
+    return given
 
 
 def _run_options(net, gain_fn, gain, neuron_gain, noise_std) -> dict[str, Any] | None:
