@@ -340,3 +340,59 @@ def test_bptt_refuses_gains_of_the_wrong_shape_or_model():
     lstm = fr.LSTM.random(n=4, n_in=1, n_out=1, seed=0)
     with raises_naming("pre_gain", ValueError):
         fr.train.bptt(lstm, task, iters=1, pre_gain=np.ones(4), progress=False)
+
+
+# --- dynamics: fixed points, Lyapunov spectra, gain sweeps --------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["current", "rate", "low_rank"])
+def test_fixed_points_under_site_gains_are_those_of_the_explicit_matrix(kind):
+    rng = np.random.default_rng(11)
+    n = 10
+    if kind == "low_rank":
+        net = random_low_rank_rnn(rng, n, 2, 1, 1, g=2.0)
+    else:
+        net = random_rate_rnn(rng, n, 1, 1, g=1.8, form=kind)
+    pre, post = rng.uniform(0.5, 1.5, n), rng.uniform(0.5, 1.5, n)
+    options = dict(u_const=[0.3], n_init=20, seed=2)
+    found = fr.analysis.fixed_points(net, pre_gain=pre, post_gain=post, **options)
+    expected = fr.analysis.fixed_points(_explicit(net, pre, post), **options)
+    assert len(found) == len(expected) > 0
+    np.testing.assert_allclose(found.x, expected.x, atol=1e-8)
+    # and they are fixed points of the modulated rollout
+    u = np.full((1, len(found), 1), 0.3)
+    step = net.run(u, x0=found.x, pre_gain=pre, post_gain=post, batch_first=False)
+    np.testing.assert_allclose(step.x[0], found.x, atol=1e-6)
+
+
+@pytest.mark.parametrize("low_rank", [False, True])
+def test_lyapunov_spectrum_and_gain_sweep_under_site_gains_match_the_explicit_matrix(low_rank):
+    rng = np.random.default_rng(12)
+    n = 30
+    if low_rank:
+        net = random_low_rank_rnn(rng, n, 3, 1, 1, g=1.5)
+    else:
+        net = random_rate_rnn(rng, n, 1, 1, g=1.5, tau=5.0)
+    pre, post = rng.uniform(0.5, 1.5, n), rng.uniform(0.5, 1.5, n)
+    gains = [0.5, 1.5, 2.5]
+    kw = dict(k=3, steps=400, transient=100, gain=gains)
+    found = fr.analysis.lyapunov_spectrum(net, pre_gain=pre, post_gain=post, **kw)
+    explicit = _explicit(net, pre, post)
+    np.testing.assert_allclose(found, fr.analysis.lyapunov_spectrum(explicit, **kw), atol=1e-9)
+    kw = dict(steps=200, transient=100)
+    sweep = fr.analysis.gain_sweep(net, gains, pre_gain=pre, post_gain=post, **kw)
+    expected = fr.analysis.gain_sweep(explicit, gains, **kw)
+    np.testing.assert_allclose(sweep.largest_exponent, expected.largest_exponent, atol=1e-9)
+    assert list(sweep.labels) == list(expected.labels)
+
+
+def test_dynamics_refuse_time_varying_or_misshapen_site_gains():
+    rng = np.random.default_rng(0)
+    net = random_rate_rnn(rng, 6, 1, 1)
+    with raises_naming("pre_gain", ValueError):
+        fr.analysis.lyapunov_spectrum(net, k=2, steps=10, transient=0, pre_gain=np.ones((3, 6)))
+    with raises_naming("post_gain", ValueError):
+        fr.analysis.fixed_points(net, n_init=2, post_gain=np.ones(5))
+    nm = fr.NMRNN.random(n=6, rank=1, n_mod=2, n_in=1, n_out=1, seed=0)
+    with raises_naming("pre_gain", ValueError):
+        fr.analysis.fixed_points(nm, n_init=2, pre_gain=np.ones(6))

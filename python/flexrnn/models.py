@@ -584,6 +584,22 @@ class _RateBase(Model):
         drive = self._drive(u, x0, gain, neuron_gain, p, pre_gain=pre_gain, post_gain=post_gain)
         return self._kernel(p), self._options(noise_std, seed), drive
 
+    def _map_kernel(
+        self, p: dict[str, np.ndarray], pre_gain: Any = None, post_gain: Any = None
+    ) -> Any:
+        """The kernel parameters of the dynamics maps (fixed points, Lyapunov spectra) under
+        constant per-neuron gains pre_gain, post_gain: None or (n,), folded into the recurrent
+        arrays (the map's matrix diag(post) W diag(pre), see ``_fold_site_gains``); without
+        them the model's own ``_kernel(p)``."""
+        if pre_gain is None and post_gain is None:
+            return self._kernel(p)
+        n, dt = p["x0"].shape[0], self._dtype
+        ones = np.ones(n, dt)
+        pre = ones if pre_gain is None else check.array("pre_gain", pre_gain, dt, (n,))
+        post = ones if post_gain is None else check.array("post_gain", post_gain, dt, (n,))
+        folded = {**p, **self._fold_site_gains(p, pre, post)}
+        return self._kernel_class(*(folded[name] for name in self._kernel_params))
+
 
 class RateRNN(_RateBase):
     """Continuous-time rate RNN (docs/models.md), ``form="current"`` or ``"rate"``.
@@ -597,6 +613,12 @@ class RateRNN(_RateBase):
     _recurrent = ("W",)
     _kernel_params = ("W", "W_in", "b", "W_out", "b_out")
     _kernel_class = _core.RateRNNParams
+
+    @staticmethod
+    def _fold_site_gains(p, pre, post):
+        """diag(post) W diag(pre): (n,) gains -> the recurrent array they make."""
+        return {"W": np.ascontiguousarray(post[:, None] * p["W"] * pre[None, :])}
+
     low_rank = False
     # the learning rules that train a dense W or W_out, and the NeuroMOP environment that
     # drives one, take this model's _kernel() object
@@ -695,6 +717,15 @@ class LowRankRNN(_RateBase):
     _recurrent = ("U", "V")
     _kernel_params = ("U", "V", "W_in", "b", "W_out", "b_out")
     _kernel_class = _core.LowRankRNNParams
+
+    @staticmethod
+    def _fold_site_gains(p, pre, post):
+        """diag(post) U V^T diag(pre) / n: (n,) gains -> the factors they make."""
+        return {
+            "U": np.ascontiguousarray(post[:, None] * p["U"]),
+            "V": np.ascontiguousarray(pre[:, None] * p["V"]),
+        }
+
     low_rank = True
     _hyper = ("tau", "dt", "phi", "readout")
 
