@@ -396,3 +396,27 @@ def test_dynamics_refuse_time_varying_or_misshapen_site_gains():
     nm = fr.NMRNN.random(n=6, rank=1, n_mod=2, n_in=1, n_out=1, seed=0)
     with raises_naming("pre_gain", ValueError):
         fr.analysis.fixed_points(nm, n_init=2, pre_gain=np.ones(6))
+
+
+@pytest.mark.parametrize("mode", ["target", "task"])
+def test_force_under_site_gains_trains_the_readout_of_the_explicit_matrix(mode):
+    rng = np.random.default_rng(13)
+    n = 20
+    net = random_rate_rnn(rng, n, 1, 1, g=1.3)
+    pre, post = rng.uniform(0.5, 1.5, n), rng.uniform(0.5, 1.5, n)
+    if mode == "target":
+        data = np.sin(np.arange(200) / 10.0)
+        options = dict(epochs=1, chunk=100, progress=False, seed=1)
+    else:
+        data = fr.tasks.PerceptualDecision()
+        options = dict(iters=3, batch_size=4, val_every=3, val_batch=8, progress=False, seed=1)
+    W = net.W.copy()
+    explicit = _explicit(net, pre, post)  # a copy, before training
+    hist = fr.train.force(net, data, pre_gain=pre, post_gain=post, **options)
+    expected = fr.train.force(explicit, data, **options)
+    np.testing.assert_array_equal(net.W, W)  # W is not trained, the gains are not folded in
+    np.testing.assert_allclose(net.W_out, explicit.W_out, atol=1e-10)
+    np.testing.assert_allclose(hist.P, expected.P, atol=1e-10)
+    y, _ = fr.train.feedback_run(net, hist.W_fb, T=30, pre_gain=pre, post_gain=post)
+    y_explicit, _ = fr.train.feedback_run(explicit, hist.W_fb, T=30)
+    np.testing.assert_allclose(y, y_explicit, atol=1e-10)

@@ -81,6 +81,8 @@ def feedback_run(
     T: int | None = None,
     x0: Any = None,
     z0: Any = None,
+    pre_gain: Any = None,
+    post_gain: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``net`` with output feedback ``W_fb`` (n, n_out) and learning off (as FORCE runs
     it): ``drive = W s + W_fb z + W_in u[t] + b`` with z the current output.
@@ -89,6 +91,8 @@ def feedback_run(
     x0 : None (the model's x0), (n,) or (B, n).
     z0 : None (the readout of x0) or (n_out,) / (B, n_out): the output fed back at the first
         step (``hist.z`` after FORCE on a target continues that run).
+    pre_gain, post_gain : None or (n,): constant gains of the sending and receiving neurons
+        (the recurrent matrix ``diag(post_gain) W diag(pre_gain)``, see ``RateRNN.run``).
     Returns (y (T, B, n_out), x (B, n) the final states).
     """
     net = _check_net(net, "feedback_run")
@@ -111,7 +115,8 @@ def feedback_run(
     _own(net, "W_out")  # the kernel takes it writeable
     options = _core.ForceOptions(rate=net._options(), update_every=1, step0=0, learn=False)
     P_unused = np.zeros((0, 0), dt)  # no learning: P is not read
-    y, _ = _force_kernel(net, net._kernel(), options, W_fb=W_fb, P=P_unused, u=u, target=None,
+    params = net._map_kernel(net._check_shapes(), pre_gain, post_gain)
+    y, _ = _force_kernel(net, params, options, W_fb=W_fb, P=P_unused, u=u, target=None,
                          mask=None, x=x, z=z)  # fmt: skip
     return y, x
 
@@ -158,6 +163,8 @@ def force(
     stop: StopCriterion | None = None,
     progress: bool = True,
     seed: int = 0,
+    pre_gain: Any = None,
+    post_gain: Any = None,
 ) -> ForceHistory:
     """Train the readout ``W_out`` of ``net`` by FORCE (Sussillo & Abbott 2009).
 
@@ -188,6 +195,9 @@ def force(
         (validation runs with feedback and learning off).
     progress : tqdm bar.
     seed : feedback weights, task batches.
+    pre_gain, post_gain : None or (n,): constant gains of the sending and receiving neurons
+        while training and validating, the recurrent matrix ``diag(post_gain) W
+        diag(pre_gain)`` (see ``RateRNN.run``); W itself is not trained by FORCE.
 
     Returns
     -------
@@ -205,7 +215,8 @@ def force(
     W_fb = check.array("W_fb", W_fb, dt, (n, n_out))
     P = (np.eye(n) / alpha).astype(dt) if P is None else check.array("P", P, dt, (n, n)).copy()
     _own(net, "W_out")  # updated in place by the kernel
-    p = net._kernel()  # the bound parameters: W_out is trained in place through them
+    # the bound parameters (W with the gains folded in): W_out is trained in place through them
+    p = net._map_kernel(net._check_shapes(), pre_gain, post_gain)
     hist = ForceHistory()
     hist.P, hist.W_fb = P, W_fb
     common = {"rate": net._options(), "update_every": update_every}  # ForceOptions but step0, learn
@@ -220,6 +231,7 @@ def force(
     batch_size = check.integer("batch_size", batch_size, minimum=1)
     loop = LoopOptions.checked(val_every=val_every, val_batch=val_batch, stop=stop)
     task_step = _ForceTaskStep(net, p, hist, task, batch_size, x0, loop.val_batch, alpha, common)
+    task_step.site_gains = {"pre_gain": pre_gain, "post_gain": post_gain}
     return run_loop(task_step, iters=iters, seed=seed, options=loop,  # type: ignore[return-value]
                     desc=f"force {getattr(task, 'name', '')}", progress=progress,
                     history=hist)  # fmt: skip
@@ -313,6 +325,7 @@ class _ForceTaskStep(Rule):
         self.net, self.p, self.hist, self.task, self.batch_size = net, p, hist, task, batch_size
         self.x0, self.val_batch, self.rls_alpha, self.common = x0, val_batch, rls_alpha, common
         self.steps = 0  # time steps run: the key of the RLS schedule
+        self.site_gains: dict[str, Any] = {}  # pre_gain / post_gain of the validation runs
 
     def step(self, it: int) -> tuple[float, float, float]:
         net, hist, dt = self.net, self.hist, self.net.dtype
@@ -333,7 +346,7 @@ class _ForceTaskStep(Rule):
 
     def validate(self, done: int) -> tuple[float, float]:
         vt = self.task.batch(self.val_batch, self.val_rng, dtype=self.net.dtype)
-        vy, _ = feedback_run(self.net, self.hist.W_fb, vt.u, x0=self.x0)
+        vy, _ = feedback_run(self.net, self.hist.W_fb, vt.u, x0=self.x0, **self.site_gains)
         vtarget, vmask = _target_and_mask(vt, self.net.n_out, self.net.dtype)
         return float(self.task.score(vy, vt)), _masked_mse(vy, vtarget, vmask)
 
