@@ -182,7 +182,7 @@ def test_gradients_under_every_gain_match_reference(low_rank, data):
     T, B = u.shape[:2]
     trials = _trials(rng, T, B, net.n_out)
     trials.u = u
-    wrt = ("gain", "pre_gain", "post_gain")
+    wrt = ("gain", "pre_gain", "post_gain", "neuron_gain")
     value, grads = loss_and_grad(net, trials, wrt=wrt, **options)
     ref_value, ref_grads, _ = _reference_grads(net, trials, options, wrt)
     assert abs(value - ref_value) <= 1e-9 * max(1.0, abs(ref_value))
@@ -192,6 +192,7 @@ def test_gradients_under_every_gain_match_reference(low_rank, data):
         "gain": np.shape(options.get("gain", 1.0)),
         "pre_gain": (n,) if options["pre_gain"] is None else options["pre_gain"].shape,
         "post_gain": (n,) if options["post_gain"] is None else options["post_gain"].shape,
+        "neuron_gain": (n,) if options["neuron_gain"] is None else options["neuron_gain"].shape,
     }
     for name, g in grads.items():
         expected = ref_grads[name]
@@ -220,41 +221,42 @@ def _central_difference(loss, value, index, step=1e-6):
 
 @pytest.mark.parametrize("kind", ["current", "rate", "low_rank"])
 @pytest.mark.parametrize("phi", ["tanh", "softplus"])
-def test_gain_gradients_match_finite_differences(kind, phi):
+@pytest.mark.parametrize("readout", ["rate", "state"])
+def test_gain_gradients_match_finite_differences(kind, phi, readout):
     rng = np.random.default_rng(7)
     n, T, B = 5, 6, 3
     if kind == "low_rank":
-        net = random_low_rank_rnn(rng, n, 2, 2, 2, phi=phi)
+        net = random_low_rank_rnn(rng, n, 2, 2, 2, phi=phi, readout=readout)
     else:
-        net = random_rate_rnn(rng, n, 2, 2, g=1.0, form=kind, phi=phi)
+        net = random_rate_rnn(rng, n, 2, 2, g=1.0, form=kind, phi=phi, readout=readout)
     trials = _trials(rng, T, B, 2)
     gains = {
         "gain": rng.uniform(0.5, 1.5, (T, 1)),
         "pre_gain": rng.uniform(0.5, 1.5, (n,)),
         "post_gain": rng.uniform(0.5, 1.5, (T, B, n)),
+        "neuron_gain": rng.uniform(0.5, 1.5, (T, 1, n)),
     }
-    ng = rng.uniform(0.5, 1.5, (T, 1, n))
-    value, grads = loss_and_grad(net, trials, neuron_gain=ng, wrt=tuple(gains), **gains)
+    value, grads = loss_and_grad(net, trials, wrt=tuple(gains), **gains)
     scale = max(1.0, abs(value), *(float(np.abs(grads[k]).max()) for k in gains))
     for name, given_value in gains.items():
 
         def loss(v, name=name):
-            return loss_and_grad(net, trials, neuron_gain=ng, **{**gains, name: v})[0]
+            return loss_and_grad(net, trials, **{**gains, name: v})[0]
 
         fd = np.zeros_like(given_value)
         for index in np.ndindex(given_value.shape):
             fd[index] = _central_difference(loss, given_value, index)
         np.testing.assert_allclose(grads[name], fd, rtol=1e-5, atol=1e-7 * scale, err_msg=name)
     # every parameter under the same modulation
-    _, param_grads = loss_and_grad(net, trials, neuron_gain=ng, **gains)
+    _, param_grads = loss_and_grad(net, trials, **gains)
     for name, param in net.params().items():
         fd = np.zeros_like(param)
         for index in np.ndindex(param.shape):
             original = param[index]
             param[index] = original + 1e-6
-            up = loss_and_grad(net, trials, neuron_gain=ng, **gains)[0]
+            up = loss_and_grad(net, trials, **gains)[0]
             param[index] = original - 1e-6
-            down = loss_and_grad(net, trials, neuron_gain=ng, **gains)[0]
+            down = loss_and_grad(net, trials, **gains)[0]
             param[index] = original
             fd[index] = (up - down) / 2e-6
         np.testing.assert_allclose(
@@ -266,9 +268,11 @@ def test_gradient_of_a_scalar_gain_is_a_float_and_of_absent_gains_per_neuron():
     rng = np.random.default_rng(1)
     net = random_rate_rnn(rng, 4, 2, 1)
     trials = _trials(rng, 5, 2, 1)
-    _, grads = loss_and_grad(net, trials, gain=1.3, wrt=("gain", "pre_gain", "post_gain"))
+    wrt = ("gain", "pre_gain", "post_gain", "neuron_gain")
+    _, grads = loss_and_grad(net, trials, gain=1.3, wrt=wrt)
     assert isinstance(grads["gain"], float)
-    assert grads["pre_gain"].shape == grads["post_gain"].shape == (4,)
+    assert grads["pre_gain"].shape == grads["post_gain"].shape == grads["neuron_gain"].shape
+    assert grads["pre_gain"].shape == (4,)
     # the recurrent drive is gain * W diag(c 1) = (gain c) W: d/dc at c = 1 (the per-neuron
     # gradient at ones, summed) is gain * dL/dgain, through pre or post alike
     assert np.isclose(1.3 * grads["gain"], grads["pre_gain"].sum(), rtol=1e-10)

@@ -22,7 +22,6 @@ from bench.harness import (
     Section,
     Target,
     benchmark_rate_rnn,
-    check_outputs,
     compare,
     speed_target,
 )
@@ -30,8 +29,10 @@ from bench.render import render_cpu_share, render_targets, render_timing_table
 
 GAIN = 1.3  # the scalar gain both paths run with
 OVERHEAD = Target("global", 1 / 1.1)  # at most 10 % slower than the global-gain path
-# gradient check: per parameter, max |g - g_global| <= tol * max |g_global|
-GRAD_TOLERANCE = {"float32": 1e-3, "float64": 1e-9}
+# the two paths round differently (the product with W diag(pre) vs with W then pre), and a
+# chaotic network (g = 1.5) grows the difference over the run: outputs are checked to within
+# tol * max |y|, gradients per parameter to within tol * max |g_global|
+TOLERANCE = {"float32": 1e-3, "float64": 1e-9}
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,8 @@ WORKLOADS = (
 
 CHECK_TEXT = (
     "the run with per-neuron pre/post gains and the global-gain run of the explicitly modulated "
-    "matrix agreed before timing (outputs allclose; gradients, the modulated W's chain-ruled, "
-    "within 1e-3 (float32) / 1e-9 (float64) of the largest entry)"
+    "matrix agreed before timing (outputs and gradients, the modulated W's chain-ruled, within "
+    "1e-3 (float32) / 1e-9 (float64) of the largest entry: the two round differently)"
 )
 IMPL_NAMES = {"global": "the global-gain path"}
 
@@ -106,19 +107,27 @@ def _backward_impls(w: GainWorkload, dtype: str, T: int) -> list[Impl]:
     ]
 
 
+def _within(diff: float, scale: float, tol: float) -> dict[str, Any]:
+    ok = bool(np.isfinite(diff) and diff <= tol * max(scale, 1e-30))
+    return {"allclose": ok, "max_abs_diff": diff, "shape_ok": True, "rtol": tol}
+
+
 def _check_forward(outs: dict[str, Any], dtype: str) -> dict[str, Any]:
-    return check_outputs(np.asarray(outs["flexrnn"]), {"global": outs["global"]}, dtype)
+    y, y_global = np.asarray(outs["flexrnn"]), np.asarray(outs["global"])
+    diff = float(np.max(np.abs(y - y_global)))
+    return {"global": _within(diff, float(np.max(np.abs(y_global))), TOLERANCE[dtype])}
 
 
 def _check_backward(outs: dict[str, Any], dtype: str) -> dict[str, Any]:
     (loss, grads), (loss_g, grads_g) = outs["flexrnn"], outs["global"]
-    tol = GRAD_TOLERANCE[dtype]
-    worst = 0.0
+    tol = TOLERANCE[dtype]
+    worst = 0.0  # the largest difference relative to its gradient's largest entry
     for name, g in grads_g.items():
         scale = max(float(np.max(np.abs(g))), np.finfo(g.dtype).tiny) if g.size else 1.0
         worst = max(worst, float(np.max(np.abs(grads[name] - g))) / scale if g.size else 0.0)
-    ok = bool(worst <= tol and np.isclose(loss, loss_g, rtol=tol))
-    return {"global": {"allclose": ok, "max_abs_diff": worst, "shape_ok": True, "rtol": tol}}
+    result = _within(worst, 1.0, tol)
+    result["allclose"] = bool(result["allclose"] and np.isclose(loss, loss_g, rtol=tol))
+    return {"global": result}
 
 
 def render_gains(data: dict[str, Any], ctx: Context) -> list[str]:

@@ -45,8 +45,8 @@ py::tuple run(const Params& params, const RateArgs<S>& a) {
 // Forward, loss and gradients. grads: the recurrent arrays' names (W, or U and V) first.
 using NamedShapes = std::vector<std::pair<const char*, std::vector<py::ssize_t>>>;
 
-// wrt: gradients of the gains also wanted, among "gain" (T, B), "pre_gain" and "post_gain"
-// (T, B, n), per step and trial.
+// wrt: gradients of the gains also wanted, among "gain" (T, B), "pre_gain", "post_gain" and
+// "neuron_gain" (T, B, n), per step and trial.
 template <class S, class Params>
 py::tuple loss_and_grad_run(const Params& params, const RateArgs<S>& a, const NamedShapes& rec,
                             LossKind loss, const py::object& target, const py::object& mask,
@@ -81,9 +81,11 @@ py::tuple loss_and_grad_run(const Params& params, const RateArgs<S>& a, const Na
       g.gains.pre_gain = add("pre_gain", {a.T, a.B, a.n});
     } else if (name == "post_gain") {
       g.gains.post_gain = add("post_gain", {a.T, a.B, a.n});
+    } else if (name == "neuron_gain") {
+      g.gains.neuron_gain = add("neuron_gain", {a.T, a.B, a.n});
     } else {
       throw py::value_error("wrt: unknown gain '" + name +
-                            "' (expected gain, pre_gain or post_gain)");
+                            "' (expected gain, pre_gain, post_gain or neuron_gain)");
     }
   }
   Arr<S> z = empty3<S>(g.gains.need_rec() ? a.T : 0, a.B, a.n);
@@ -277,8 +279,8 @@ void register_rate_rnn(py::module_& m) {
       "Forward + loss + BPTT of a RateRNN or LowRankRNN: as rate_rollout, plus loss (Loss or "
       "its name; mse: target, mask (T, B, n_out); cross_entropy: integer labels (T, B), mask "
       "(T, B)). Returns (loss, grads, y): grads keyed W (or U, V), W_in, b, W_out, b_out, x0 "
-      "(per trial, (B, n)), and the gains named in wrt (gain: (T, B); pre_gain, post_gain: "
-      "(T, B, n), per step and trial).");
+      "(per trial, (B, n)), and the gains named in wrt (gain: (T, B); pre_gain, post_gain, "
+      "neuron_gain: (T, B, n), per step and trial).");
 }
 
 

@@ -70,13 +70,15 @@ struct RateTrajectory {
   Tensor3<S> rec{};    // (T, B, n) or unset: W (pre * s) of each step, for the gains' gradients
 };
 
-// Where the gradients of the gains go (each per step and trial, any contents; null: not
-// wanted): gain (T, B), pre_gain and post_gain (T, B, n).
+// Where the gradients of the gains go (each per step and trial; null: not wanted): gain
+// (T, B), pre_gain, post_gain (T, B, n), any contents; neuron_gain (T, B, n), zeros on entry
+// (the slope of step t collects from step t and t + 1).
 template <class S>
 struct GainGrads {
   S* gain = nullptr;
   S* pre_gain = nullptr;
   S* post_gain = nullptr;
+  S* neuron_gain = nullptr;
   bool need_rec() const { return gain || post_gain; }
 };
 
@@ -265,6 +267,9 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
 //   J = gain[t] (post[t] * D) W
 //   g <- (1 - alpha) g + pre[t] * J [* ng phi'(ng x[t]) in form "current"]
 //   dgain[t] = sum(post[t] * D * z),  dpost[t] = gain[t] D * z,  dpre[t] = J * s
+//   dng: for each phi(ng v), (dL/d phi) * phi'(ng v) * v: the readout's r[t+1] (step t's
+//   slope), the rates r[t] the recurrence reads (current: step t-1's slope, step 0's for
+//   x0) and the update phi(ng pre[t]) (rate form, step t's slope)
 // Parameter gradients are accumulated over windows of steps as one matrix product per
 // window (a product per step would have an inner dimension of a few trials).
 template <class S, class Rec>
@@ -338,6 +343,24 @@ double rate_backward(const Rec& rec, const CMatMap<S>& W_out, const RateOptions&
     RowMat<S> Dwin(steps * rows, n), Swin(steps * rows, n), Uwin(steps * rows, n_in);
     RowMat<S> DPwin(drive.post_gain ? steps * rows : 0, n);  // post * D: the side of dW
     RowVec<S> dz(dgains.need_rec() ? n : 0);
+    const bool want_dng = dgains.neuron_gain != nullptr;
+    RowMat<S> E(want_dng ? rows : 0, n), A(want_dng ? rows : 0, n);
+    // E = phi'(ng[t] X) * X, the derivative of phi(ng X) in ng per unit of dL/d phi
+    auto dphi_dng = [&](Index t, Index b0_, const auto& X) {
+      for (Index i = 0; i < rows; ++i) {
+        if (ngs) {
+          E.row(i).array() = X.row(i).array() * CRowVecMap<S>(ngs.at(t, b0_ + i), n).array();
+        } else {
+          E.row(i) = X.row(i);
+        }
+        apply_dphi<S>(opt.phi, E.row(i).data(), E.row(i).data(), n);
+        E.row(i).array() *= X.row(i).array();
+      }
+    };
+    auto add_dng = [&](Index t, const RowMat<S>& Adj) {  // dng[t] += Adj * E
+      MatMap<S> out(dgains.neuron_gain + (t * B + b0) * n, rows, n);
+      out.array() += Adj.array() * E.array();
+    };
     RowMat<S> G = RowMat<S>::Zero(rows, n), D(rows, n), J(rows, n), dY(rows, n_out);
     RowMat<S> dphi_cur(rows, n), dphi_prev(rows, n), work(rows * steps, rec.work_cols());
     RowMat<S> r0(current ? rows : 0, n);
@@ -378,6 +401,11 @@ double rate_backward(const Rec& rec, const CMatMap<S>& W_out, const RateOptions&
       if (read_rate) {
         detail::readout_backward<S>(dY, tr.r.slab(t, b0, rows), W_out, g_W_out, g_b_out, G,
                                     dphi_cur.data());
+        if (want_dng) {
+          A.noalias() = dY * W_out;
+          dphi_dng(t, b0, Xt);
+          add_dng(t, A);
+        }
       } else {
         detail::readout_backward<S>(dY, Xt, W_out, g_W_out, g_b_out, G,
                                     static_cast<const S*>(nullptr));
@@ -396,6 +424,11 @@ double rate_backward(const Rec& rec, const CMatMap<S>& W_out, const RateOptions&
         const CMatMap<S> P(tr.pre.slab(t, b0, rows).data(), rows, n);
         dphi_of(t, b0, P, D);
         Dw.array() = alpha * G.array() * D.array();
+        if (want_dng) {
+          A = alpha * G;
+          dphi_dng(t, b0, P);
+          add_dng(t, A);
+        }
       }
       Swin.middleRows(w, rows) = Src;
       for (Index i = 0; i < rows; ++i) Swin.row(w + i) *= gain_at(t, b0 + i);
@@ -428,6 +461,10 @@ double rate_backward(const Rec& rec, const CMatMap<S>& W_out, const RateOptions&
         MatMap<S>(dgains.pre_gain + (t * B + b0) * n, rows, n) = J.cwiseProduct(Src);
       }
       if (drive.pre_gain) scale_rows(drive.pre_gain, t, b0, J);
+      if (current && want_dng) {
+        dphi_dng(t == 0 ? 0 : t - 1, b0, Xp);
+        add_dng(t == 0 ? 0 : t - 1, J);
+      }
       if (current) J.array() *= dphi_prev.array();
       G = decay * G + J;
       std::swap(dphi_cur, dphi_prev);

@@ -77,12 +77,21 @@ def _at(a, t):
 
 
 class _GainGrads:
-    """Per-step gradients of the gains named in wrt: gain (T, B), pre_gain, post_gain (T, B, n)."""
+    """Per-step gradients of the gains named in wrt: gain (T, B), pre_gain, post_gain and
+    neuron_gain (T, B, n)."""
 
-    def __init__(self, wrt, T, B, n, dtype):
+    def __init__(self, wrt, T, B, n, dtype, phi_name):
         self.wrt = tuple(wrt)
         shapes = {"gain": (T, B), "pre_gain": (T, B, n), "post_gain": (T, B, n)}
+        shapes["neuron_gain"] = (T, B, n)
         self.grads = {name: np.zeros(shapes[name], dtype) for name in self.wrt}
+        self._dphi = functools.partial(_dphi, phi_name)
+
+    def slope(self, t, adjoint, ng_t, v):
+        """dL/d ng[t] += adjoint * phi'(ng[t] v) * v for a term phi(ng[t] v) whose gradient
+        is ``adjoint``."""
+        if "neuron_gain" in self.grads:
+            self.grads["neuron_gain"][t] += adjoint * self._dphi(ng_t * v) * v
 
     def step(self, t, gain_t, post_t, da, z, J, s):
         """da = dL/d(drive), z = W (pre s), J = gain post da W, s the source of step t."""
@@ -163,7 +172,7 @@ def rate_rnn_loss_and_grad(
     gain, ng = _gains(gain, neuron_gain, T, B, n, dtype)
     pre = _per_neuron(pre_gain, T, B, n, dtype)
     post = _per_neuron(post_gain, T, B, n, dtype)
-    gains = _GainGrads(wrt, T, B, n, dtype)
+    gains = _GainGrads(wrt, T, B, n, dtype, phi)
     dphi = functools.partial(_dphi, phi)
     phi = functools.partial(_phi, phi)
     loss_value, dy = loss_and_dy(out["y"], target, mask, loss)
@@ -171,6 +180,8 @@ def rate_rnn_loss_and_grad(
     x = _states_before(x0, out["x"])
     dW_out, db_out, dq = _readout_grad(dy, out["r"] if readout == "rate" else out["x"], W_out)
     if readout == "rate":
+        for t in range(T):
+            gains.slope(t, dq[t], _at(ng, t), out["x"][t])
         dq = dq * ng * dphi(ng * out["x"])
     dW, dW_in, db = _zeros(dtype, W, W_in, b)
     g = np.zeros((B, n), dtype=dtype)
@@ -184,12 +195,14 @@ def rate_rnn_loss_and_grad(
         else:
             h = gain[t] * (post_t * z) + u[t] @ W_in.T + b
             da = alpha * g * _at(ng, t) * dphi(_at(ng, t) * h)
+            gains.slope(t, alpha * g, _at(ng, t), h)
         dW += (gain[t] * post_t * da).T @ (pre_t * s)
         dW_in += da.T @ u[t]
         db += da.sum(axis=0)
         J = (gain[t] * post_t * da) @ W
         gains.step(t, gain[t], post_t, da, z, J, s)
         if form == "current":
+            gains.slope(max(t - 1, 0), pre_t * J, ng_s, x[t])
             g = (1 - alpha) * g + ng_s * dphi(ng_s * x[t]) * (pre_t * J)
         else:
             g = (1 - alpha) * g + pre_t * J
@@ -255,7 +268,7 @@ def low_rank_rnn_loss_and_grad(
     gain, ng = _gains(gain, neuron_gain, T, B, n, dtype)
     pre = _per_neuron(pre_gain, T, B, n, dtype)
     post = _per_neuron(post_gain, T, B, n, dtype)
-    gains = _GainGrads(wrt, T, B, n, dtype)
+    gains = _GainGrads(wrt, T, B, n, dtype, phi)
     dphi = functools.partial(_dphi, phi)
     phi = functools.partial(_phi, phi)
     loss_value, dy = loss_and_dy(out["y"], target, mask, loss)
@@ -263,6 +276,8 @@ def low_rank_rnn_loss_and_grad(
     x = _states_before(x0, out["x"])
     dW_out, db_out, dq = _readout_grad(dy, out["r"] if readout == "rate" else out["x"], W_out)
     if readout == "rate":
+        for t in range(T):
+            gains.slope(t, dq[t], _at(ng, t), out["x"][t])
         dq = dq * ng * dphi(ng * out["x"])
     dU, dV, dW_in, db = _zeros(dtype, U, V, W_in, b)
     g = np.zeros((B, n), dtype=dtype)
@@ -280,6 +295,7 @@ def low_rank_rnn_loss_and_grad(
         db += da.sum(axis=0)
         J = da_U @ V.T / n
         gains.step(t, gain[t], post_t, da, (p @ V) @ U.T / n, J, r)
+        gains.slope(max(t - 1, 0), pre_t * J, ng_s, x[t])
         g = (1 - alpha) * g + ng_s * dphi(ng_s * x[t]) * (pre_t * J)
     grads = {"U": dU, "V": dV, "W_in": dW_in, "b": db, "W_out": dW_out, "b_out": db_out, "x0": g}
     grads.update(gains.grads)

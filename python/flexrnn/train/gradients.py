@@ -17,7 +17,7 @@ LOSS = _core.Loss.__members__  # the core's loss enum by the names of reference/
 # the model's initial state is one (n,) vector shared by every trial
 _INITIAL_STATES = ("x0", "z0", "h0", "c0")
 # the gains whose gradients loss_and_grad gives when asked (wrt=...), rate networks only
-GAINS_WRT = ("gain", "pre_gain", "post_gain")
+GAINS_WRT = ("gain", "pre_gain", "post_gain", "neuron_gain")
 
 
 def _sum_to_shape(full: np.ndarray, shape: tuple) -> np.ndarray:
@@ -109,7 +109,8 @@ def loss_and_grad(
         trials); None picks cross_entropy for integer targets, mse otherwise.
     gain, neuron_gain, pre_gain, post_gain, noise_std, seed : as in ``RateRNN.run`` (rate
         networks only).
-    wrt : names among "gain", "pre_gain", "post_gain" (rate networks only): their gradients
+    wrt : names among "gain", "pre_gain", "post_gain", "neuron_gain" (rate networks only):
+        their gradients
         are added to ``grads``, each of the shape the gain was given in (a float for a scalar
         ``gain``; (n,) for a per-neuron gain left at None, i.e. ones), so that a learned
         modulation can be trained.
@@ -156,6 +157,7 @@ def loss_and_grad(
             f"{value}); lower the learning rate or the gain"
         )
     given = {"gain": gain, "pre_gain": pre_gain, "post_gain": post_gain}
+    given["neuron_gain"] = neuron_gain
     gain_grads = {}
     for name in wrt:
         shape = (net.n,) if given[name] is None else np.shape(given[name])
