@@ -1,6 +1,8 @@
 // RateRNN and LowRankRNN: the continuous-time rate network of docs/models.md,
-//   form "current": x[t+1] = (1-alpha) x[t] + alpha (gain[t] post[t] * W (pre[t] * r[t]) + W_in u[t] + b) + sqrt(2 alpha) sigma xi[t]
-//   form "rate":    x[t+1] = (1-alpha) x[t] + alpha phi(ng[t] (gain[t] post[t] * W (pre[t] * x[t]) + W_in u[t] + b)) + sqrt(2 alpha) sigma xi[t]
+//   form "current": x[t+1] = (1-alpha) x[t] + alpha (gain[t] post[t] * W (pre[t] * r[t])
+//                              + W_in u[t] + b) + sqrt(2 alpha) sigma xi[t]
+//   form "rate":    x[t+1] = (1-alpha) x[t] + alpha phi(ng[t] (gain[t] post[t] * W (pre[t] * x[t])
+//                              + W_in u[t] + b)) + sqrt(2 alpha) sigma xi[t]
 //   r[t+1] = phi(ng[t] x[t+1]),  r[0] = phi(ng[0] x[0]),
 //   y[t] = W_out r[t+1] + b_out   (readout "rate"; "state" reads x)
 // with W dense or low-rank (W = U V^T / n, never formed); post (receiving neurons: diag(post) W)
@@ -444,7 +446,9 @@ double rate_backward(const Rec& rec, const CMatMap<S>& W_out, const RateOptions&
             Eigen::Map<RowVec<S>>(dgains.post_gain + tb * n, n) = gain_at(t, b0 + i) * dz;
           }
           if (dgains.gain) {
-            if (drive.post_gain) dz.array() *= CRowVecMap<S>(drive.post_gain.at(t, b0 + i), n).array();
+            if (drive.post_gain) {
+              dz.array() *= CRowVecMap<S>(drive.post_gain.at(t, b0 + i), n).array();
+            }
             dgains.gain[tb] = dz.sum();
           }
         }
