@@ -529,12 +529,12 @@ def nmrnn_rollout(*, W_z, B_z, b_z, A_z, c_z, U, V, B_x, C, d, W_zx, u, x0, z0, 
     """The core's NM-RNN rollout from raw arrays, through its bound objects."""
     params = _core.NMRNNParams(W_z, B_z, b_z, A_z, c_z, U, V, B_x, C, d, W_zx)
     options = _core.NMRNNOptions(alpha_x, alpha_z, n_scale)
-    return _core.nmrnn_rollout(params, options, u, x0, z0, s_clamp)
+    return _core.nmrnn_rollout(params, options, _core.NMRNNDrive(u, x0, z0, s_clamp))
 
 
 def lstm_rollout(*, W_ih, W_hh, b, C, d, u, h0, c0):
-    """The core's LSTM rollout from raw arrays, through its bound parameter object."""
-    return _core.lstm_rollout(_core.LSTMParams(W_ih, W_hh, b, C, d), u, h0, c0)
+    """The core's LSTM rollout from raw arrays, through its bound objects."""
+    return _core.lstm_rollout(_core.LSTMParams(W_ih, W_hh, b, C, d), _core.LSTMDrive(u, h0, c0))
 
 
 def _raw_nmrnn_args(**changes):
@@ -706,12 +706,13 @@ FUZZ_SCRIPT = textwrap.dedent("""
                 _core.NMRNNParams(a(n_mod, n_mod), a(n_mod, n_in), a(n_mod), a(rank, n_mod),
                                   a(rank), a(n, rank), a(n, rank), a(n, n_in), a(n_out, n),
                                   a(n_out), maybe(n_mod, n)),
-                _core.NMRNNOptions(0.1, 0.05, 1.0), u=a(T, B, n_in), x0=a(B, n),
-                z0=a(B, n_mod), s_clamp=maybe(rank))
+                _core.NMRNNOptions(0.1, 0.05, 1.0),
+                _core.NMRNNDrive(u=a(T, B, n_in), x0=a(B, n), z0=a(B, n_mod),
+                                 s_clamp=maybe(rank)))
         else:
             call = lambda: _core.lstm_rollout(
                 _core.LSTMParams(a(4 * n, n_in), a(4 * n, n), a(4 * n), a(n_out, n), a(n_out)),
-                u=a(T, B, n_in), h0=a(B, n), c0=a(B, n))
+                _core.LSTMDrive(u=a(T, B, n_in), h0=a(B, n), c0=a(B, n)))
         try:
             call()
             counts["ok"] += 1

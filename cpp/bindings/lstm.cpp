@@ -51,35 +51,57 @@ struct LSTMParamsObject : HeldArrays {
   }
 };
 
+// One run's drive: inputs u (T, B, n_in), initial states h0, c0 (B, n); references to the
+// arrays, in one dtype.
+struct LSTMDriveObject : HeldArrays {
+  bool f32 = false;
+  py::array u, h0, c0;
+
+  template <class S>
+  static LSTMDriveObject make(const Arr<S>& u, const Arr<S>& h0, const Arr<S>& c0) {
+    LSTMDriveObject d;
+    d.f32 = std::is_same_v<S, float>;
+    d.u = u;
+    d.h0 = h0;
+    d.c0 = c0;
+    return d;
+  }
+
+  // The kernel's drive, checked against the parameters' sizes.
+  template <class S>
+  LSTMDrive<S> view(const LSTMParamsObject& p) const {
+    if (f32 != p.f32) {
+      throw py::type_error(std::string("drive: its arrays are ") + (f32 ? "float32" : "float64") +
+                           " but the parameters are " + (p.f32 ? "float32" : "float64"));
+    }
+    const CTensor3<S> uv = py_bind::view(a<S>(u), "u");
+    if (uv.N != p.n_in) {
+      throw py::value_error("u: expected shape (T, B, n_in) with n_in = " + std::to_string(p.n_in) +
+                            " (the columns of W_ih), got last axis " + std::to_string(uv.N));
+    }
+    return {uv, checked(a<S>(h0), {uv.B, p.n}, "h0"), checked(a<S>(c0), {uv.B, p.n}, "c0")};
+  }
+};
+
+// The kernel's view of one call: the parameters and the drive (checked against them), and the
+// sizes of the outputs.
 template <class S>
 struct LSTMArgs {
   LSTMParams<S> p;
   LSTMDrive<S> drive;
   Index T, B, n, n_in, n_out;
-  Arr<S> u, h0, c0;  // kept alive for the call (converted to the parameters' dtype if need be)
 };
 
-// The parameters' view and the drive u (T, B, n_in), h0, c0 (B, n) checked against them.
 template <class S>
-LSTMArgs<S> lstm_args(const LSTMParamsObject& p, const py::object& u_, const py::object& h0_,
-                      const py::object& c0_) {
-  LSTMArgs<S> a{p.view<S>(), {}, 0, 0, p.n, p.n_in, p.n_out, py::cast<Arr<S>>(u_),
-                py::cast<Arr<S>>(h0_), py::cast<Arr<S>>(c0_)};
-  const CTensor3<S> uv = view(a.u, "u");
-  if (uv.N != p.n_in) {
-    throw py::value_error("u: expected shape (T, B, n_in) with n_in = " + std::to_string(p.n_in) +
-                          " (the columns of W_ih), got last axis " + std::to_string(uv.N));
-  }
-  a.T = uv.T;
-  a.B = uv.B;
-  a.drive = LSTMDrive<S>{uv, checked(a.h0, {uv.B, p.n}, "h0"), checked(a.c0, {uv.B, p.n}, "c0")};
-  return a;
+LSTMArgs<S> lstm_args(const LSTMParamsObject& p, const LSTMDriveObject& d) {
+  const LSTMParams<S> params = p.view<S>();
+  const LSTMDrive<S> drive = d.view<S>(p);
+  return {params, drive, drive.u.T, drive.u.B, p.n, p.n_in, p.n_out};
 }
 
 template <class S>
-py::object lstm_rollout_call(const LSTMParamsObject& p, const py::object& u,
-                             const py::object& h0, const py::object& c0) {
-  const auto a = lstm_args<S>(p, u, h0, c0);
+py::object lstm_rollout_call(const LSTMParamsObject& p, const LSTMDriveObject& drive) {
+  const auto a = lstm_args<S>(p, drive);
   Arr<S> h = empty3<S>(a.T, a.B, a.n), c = empty3<S>(a.T, a.B, a.n);
   Arr<S> y = empty3<S>(a.T, a.B, a.n_out);
   const LSTMTrajectory<S> out{view(h), view(c), view(y)};
@@ -91,11 +113,10 @@ py::object lstm_rollout_call(const LSTMParamsObject& p, const py::object& u,
 }
 
 template <class S>
-py::object lstm_loss_and_grad_call(const LSTMParamsObject& p, const py::object& u,
-                                   const py::object& h0, const py::object& c0,
+py::object lstm_loss_and_grad_call(const LSTMParamsObject& p, const LSTMDriveObject& drive,
                                    const py::object& loss, const py::object& target,
                                    const py::object& mask) {
-  const auto a = lstm_args<S>(p, u, h0, c0);
+  const auto a = lstm_args<S>(p, drive);
   const LossArgs<S> L = loss_args<S>(loss, target, mask, a.T, a.B, a.n_out);
   Arr<S> h = empty3<S>(a.T, a.B, a.n), c = empty3<S>(a.T, a.B, a.n);
   Arr<S> gates = empty3<S>(a.T, a.B, 4 * a.n), y = empty3<S>(a.T, a.B, a.n_out);
@@ -143,26 +164,30 @@ void register_lstm(py::module_& m) {
       .def_readonly("n", &LSTMParamsObject::n)
       .def_readonly("n_in", &LSTMParamsObject::n_in)
       .def_readonly("n_out", &LSTMParamsObject::n_out);
+  py::class_<LSTMDriveObject>(m, "LSTMDrive",
+                              "One run of an LSTM: u (T, B, n_in), h0, c0 (B, n), in the "
+                              "parameters' dtype. Keeps references to the arrays.")
+      .def(py::init(&LSTMDriveObject::make<double>), py::arg("u"), py::arg("h0"), py::arg("c0"))
+      .def(py::init(&LSTMDriveObject::make<float>), py::arg("u"), py::arg("h0"), py::arg("c0"))
+      .def_readonly("u", &LSTMDriveObject::u)
+      .def_readonly("h0", &LSTMDriveObject::h0)
+      .def_readonly("c0", &LSTMDriveObject::c0);
   m.def(
       "lstm_rollout",
-      [](const LSTMParamsObject& p, const py::object& u, const py::object& h0,
-         const py::object& c0) {
-        return p.f32 ? lstm_rollout_call<float>(p, u, h0, c0)
-                     : lstm_rollout_call<double>(p, u, h0, c0);
+      [](const LSTMParamsObject& p, const LSTMDriveObject& drive) {
+        return p.f32 ? lstm_rollout_call<float>(p, drive) : lstm_rollout_call<double>(p, drive);
       },
-      py::arg("params"), py::arg("u"), py::arg("h0"), py::arg("c0"),
-      "LSTM rollout (params: LSTMParams). u: (T, B, n_in), h0, c0: (B, n). Returns h, c: (T, "
-      "B, n), y: (T, B, n_out).");
+      py::arg("params"), py::arg("drive"),
+      "LSTM rollout (params: LSTMParams, drive: LSTMDrive). Returns h, c: (T, B, n), y: (T, B, "
+      "n_out).");
   m.def(
       "lstm_loss_and_grad",
-      [](const LSTMParamsObject& p, const py::object& u, const py::object& h0,
-         const py::object& c0, const py::object& loss, const py::object& target,
-         const py::object& mask) {
-        return p.f32 ? lstm_loss_and_grad_call<float>(p, u, h0, c0, loss, target, mask)
-                     : lstm_loss_and_grad_call<double>(p, u, h0, c0, loss, target, mask);
+      [](const LSTMParamsObject& p, const LSTMDriveObject& drive, const py::object& loss,
+         const py::object& target, const py::object& mask) {
+        return p.f32 ? lstm_loss_and_grad_call<float>(p, drive, loss, target, mask)
+                     : lstm_loss_and_grad_call<double>(p, drive, loss, target, mask);
       },
-      py::arg("params"), py::arg("u"), py::arg("h0"), py::arg("c0"), py::arg("loss"),
-      py::arg("target"), py::arg("mask"),
+      py::arg("params"), py::arg("drive"), py::arg("loss"), py::arg("target"), py::arg("mask"),
       "LSTM forward + loss + BPTT. Arguments as lstm_rollout plus the loss (Loss or its name; "
       "see rate_loss_and_grad). Returns (loss, grads, y): grads keyed W_ih, W_hh, b, C, d, and "
       "h0, c0 per trial (B, n).");

@@ -7,6 +7,8 @@
 namespace flexrnn::py_bind {
 namespace {
 
+// The kernel's view of one call: the parameters, options and drive (checked against the
+// parameters), and the sizes of the outputs.
 template <class S>
 struct NMRNNArgs {
   NMRNNParams<S> p;
@@ -15,41 +17,12 @@ struct NMRNNArgs {
   Index T, B, n, n_in, n_mod, rank, n_out;
 };
 
-// The parameters' view and the drive u (T, B, n_in), x0 (B, n), z0 (B, n_mod), s_clamp (rank,)
-// or None, checked against them; the arrays kept alive for the call (converted to the
-// parameters' dtype if need be).
 template <class S>
-struct NMRNNCall : NMRNNArgs<S> {
-  Arr<S> u, x0, z0;
-  std::optional<Arr<S>> s_clamp;
-};
-
-template <class S>
-NMRNNCall<S> nmrnn_args(const NMRNNParamsObject& p, const NMRNNOptions& opt,
-                        const py::object& u_, const py::object& x0_, const py::object& z0_,
-                        const py::object& s_clamp_) {
-  NMRNNCall<S> a{{p.view<S>(), NMRNNDrive<S>{}, opt, 0, 0, 0, 0, 0, 0, 0}, {}, {}, {}, {}};
-  a.u = py::cast<Arr<S>>(u_);
-  a.x0 = py::cast<Arr<S>>(x0_);
-  a.z0 = py::cast<Arr<S>>(z0_);
-  if (!s_clamp_.is_none()) a.s_clamp = py::cast<Arr<S>>(s_clamp_);
-  const CTensor3<S> uv = view(a.u, "u");
-  if (uv.N != p.n_in) {
-    throw py::value_error("u: expected shape (T, B, n_in) with n_in = " + std::to_string(p.n_in) +
-                          " (the columns of B_z and B_x), got last axis " +
-                          std::to_string(uv.N));
-  }
-  a.T = uv.T;
-  a.B = uv.B;
-  a.n = p.n;
-  a.n_in = p.n_in;
-  a.n_mod = p.n_mod;
-  a.rank = p.rank;
-  a.n_out = p.n_out;
-  a.drive = NMRNNDrive<S>{uv, checked(a.x0, {a.B, p.n}, "x0"), checked(a.z0, {a.B, p.n_mod}, "z0"),
-                          checked(a.s_clamp, {p.rank}, "s_clamp", false)};
-  a.opt = opt;
-  return a;
+NMRNNArgs<S> nmrnn_args(const NMRNNParamsObject& p, const NMRNNOptions& opt,
+                        const NMRNNDriveObject& d) {
+  const NMRNNParams<S> params = p.view<S>();
+  const NMRNNDrive<S> drive = d.view<S>(p);
+  return {params, drive, opt, drive.u.T, drive.u.B, p.n, p.n_in, p.n_mod, p.rank, p.n_out};
 }
 
 template <class S>
@@ -65,9 +38,8 @@ struct NMRNNOutputs {
 
 template <class S>
 py::object nmrnn_rollout_call(const NMRNNParamsObject& p, const NMRNNOptions& opt,
-                              const py::object& u, const py::object& x0, const py::object& z0,
-                              const py::object& s_clamp) {
-  const auto a = nmrnn_args<S>(p, opt, u, x0, z0, s_clamp);
+                              const NMRNNDriveObject& drive) {
+  const auto a = nmrnn_args<S>(p, opt, drive);
   NMRNNOutputs<S> out(a);
   {
     const LongCall call;
@@ -78,11 +50,9 @@ py::object nmrnn_rollout_call(const NMRNNParamsObject& p, const NMRNNOptions& op
 
 template <class S>
 py::object nmrnn_loss_and_grad_call(const NMRNNParamsObject& p, const NMRNNOptions& opt,
-                                    const py::object& u, const py::object& x0,
-                                    const py::object& z0, const py::object& s_clamp,
-                                    const py::object& loss, const py::object& target,
-                                    const py::object& mask) {
-  const auto a = nmrnn_args<S>(p, opt, u, x0, z0, s_clamp);
+                                    const NMRNNDriveObject& drive, const py::object& loss,
+                                    const py::object& target, const py::object& mask) {
+  const auto a = nmrnn_args<S>(p, opt, drive);
   const LossArgs<S> L = loss_args<S>(loss, target, mask, a.T, a.B, a.n_out);
   NMRNNOutputs<S> out(a);
   py::dict grads;
@@ -152,34 +122,40 @@ void register_nmrnn_objects(py::module_& m) {
       .def_readonly("alpha_x", &NMRNNOptions::alpha_x)
       .def_readonly("alpha_z", &NMRNNOptions::alpha_z)
       .def_readonly("n_scale", &NMRNNOptions::n_scale);
+  py::class_<NMRNNDriveObject>(m, "NMRNNDrive",
+                               "One run of an NM-RNN: u (T, B, n_in), x0 (B, n), z0 (B, n_mod), "
+                               "s_clamp (rank,) with NaN = free, or None; in the parameters' "
+                               "dtype. Keeps references to the arrays.")
+      .def(py::init(&NMRNNDriveObject::make<double>), py::arg("u"), py::arg("x0"), py::arg("z0"),
+           py::arg("s_clamp") = py::none())
+      .def(py::init(&NMRNNDriveObject::make<float>), py::arg("u"), py::arg("x0"), py::arg("z0"),
+           py::arg("s_clamp") = py::none())
+      .def_readonly("u", &NMRNNDriveObject::u)
+      .def_readonly("x0", &NMRNNDriveObject::x0)
+      .def_readonly("z0", &NMRNNDriveObject::z0)
+      .def_readonly("s_clamp", &NMRNNDriveObject::s_clamp);
 }
 
 void register_nmrnn(py::module_& m) {
   register_nmrnn_objects(m);
   m.def(
       "nmrnn_rollout",
-      [](const NMRNNParamsObject& p, const NMRNNOptions& opt, const py::object& u,
-         const py::object& x0, const py::object& z0, const py::object& s_clamp) {
-        return p.f32 ? nmrnn_rollout_call<float>(p, opt, u, x0, z0, s_clamp)
-                     : nmrnn_rollout_call<double>(p, opt, u, x0, z0, s_clamp);
+      [](const NMRNNParamsObject& p, const NMRNNOptions& opt, const NMRNNDriveObject& drive) {
+        return p.f32 ? nmrnn_rollout_call<float>(p, opt, drive)
+                     : nmrnn_rollout_call<double>(p, opt, drive);
       },
-      py::arg("params"), py::arg("options"), py::arg("u"), py::arg("x0"), py::arg("z0"),
-      py::arg("s_clamp"),
-      "NM-RNN rollout (params: NMRNNParams, options: NMRNNOptions). u: (T, B, n_in), x0: (B, "
-      "n), z0: (B, n_mod), s_clamp: (rank,) with NaN = free, or None. Returns x, r: (T, B, n), "
-      "z: (T, B, n_mod), s: (T, B, rank), y: (T, B, n_out).");
+      py::arg("params"), py::arg("options"), py::arg("drive"),
+      "NM-RNN rollout (params: NMRNNParams, options: NMRNNOptions, drive: NMRNNDrive). Returns "
+      "x, r: (T, B, n), z: (T, B, n_mod), s: (T, B, rank), y: (T, B, n_out).");
   m.def(
       "nmrnn_loss_and_grad",
-      [](const NMRNNParamsObject& p, const NMRNNOptions& opt, const py::object& u,
-         const py::object& x0, const py::object& z0, const py::object& s_clamp,
+      [](const NMRNNParamsObject& p, const NMRNNOptions& opt, const NMRNNDriveObject& drive,
          const py::object& loss, const py::object& target, const py::object& mask) {
-        return p.f32
-                   ? nmrnn_loss_and_grad_call<float>(p, opt, u, x0, z0, s_clamp, loss, target, mask)
-                   : nmrnn_loss_and_grad_call<double>(p, opt, u, x0, z0, s_clamp, loss, target,
-                                                      mask);
+        return p.f32 ? nmrnn_loss_and_grad_call<float>(p, opt, drive, loss, target, mask)
+                     : nmrnn_loss_and_grad_call<double>(p, opt, drive, loss, target, mask);
       },
-      py::arg("params"), py::arg("options"), py::arg("u"), py::arg("x0"), py::arg("z0"),
-      py::arg("s_clamp"), py::arg("loss"), py::arg("target"), py::arg("mask"),
+      py::arg("params"), py::arg("options"), py::arg("drive"), py::arg("loss"), py::arg("target"),
+      py::arg("mask"),
       "NM-RNN forward + loss + BPTT. Arguments as nmrnn_rollout plus the loss (Loss or its "
       "name; see rate_loss_and_grad). Returns (loss, grads, y): grads keyed by parameter name, "
       "x0 (B, n) and z0 (B, n_mod) per trial, W_zx only with feedback.");

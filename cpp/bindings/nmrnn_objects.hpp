@@ -75,6 +75,45 @@ struct NMRNNParamsObject : HeldArrays {
   }
 };
 
+// One run's drive: inputs u (T, B, n_in), initial states x0 (B, n) and z0 (B, n_mod), and the
+// clamp s_clamp (rank,) (NaN: free) or none; references to the arrays, in one dtype.
+struct NMRNNDriveObject : HeldArrays {
+  bool f32 = false;
+  py::array u, x0, z0;
+  std::optional<py::array> s_clamp;
+
+  template <class S>
+  static NMRNNDriveObject make(const Arr<S>& u, const Arr<S>& x0, const Arr<S>& z0,
+                               const std::optional<Arr<S>>& s_clamp) {
+    NMRNNDriveObject d;
+    d.f32 = std::is_same_v<S, float>;
+    d.u = u;
+    d.x0 = x0;
+    d.z0 = z0;
+    if (s_clamp) d.s_clamp = *s_clamp;
+    return d;
+  }
+
+  // The kernel's drive, checked against the parameters' sizes.
+  template <class S>
+  NMRNNDrive<S> view(const NMRNNParamsObject& p) const {
+    if (f32 != p.f32) {
+      throw py::type_error(std::string("drive: its arrays are ") + (f32 ? "float32" : "float64") +
+                           " but the parameters are " + (p.f32 ? "float32" : "float64"));
+    }
+    const CTensor3<S> uv = py_bind::view(a<S>(u), "u");
+    if (uv.N != p.n_in) {
+      throw py::value_error("u: expected shape (T, B, n_in) with n_in = " + std::to_string(p.n_in) +
+                            " (the columns of B_z and B_x), got last axis " +
+                            std::to_string(uv.N));
+    }
+    const S* clamp = nullptr;
+    if (s_clamp) clamp = checked(a<S>(*s_clamp), {p.rank}, "s_clamp", false);
+    return {uv, checked(a<S>(x0), {uv.B, p.n}, "x0"), checked(a<S>(z0), {uv.B, p.n_mod}, "z0"),
+            clamp};
+  }
+};
+
 void register_nmrnn_objects(py::module_& m);
 
 }  // namespace flexrnn::py_bind

@@ -824,11 +824,12 @@ class NMRNN(Model):
         _warn_if_diverged(x)
         return NMRNNTrajectory(x=x, r=r, y=y, z=z, s=s)
 
-    def _kernel_args(self, u, x0=None, z0=None, s_clamp=None, ablate=None) -> tuple:
-        """(params, options, u, x0, z0, s_clamp): the arguments of ``kernels["rollout"]`` (and,
-        followed by the loss, of ``kernels["loss_and_grad"]``), checked, in the model's
-        dtype."""
-        p = self._check_shapes()
+    def _drive(self, u, x0=None, z0=None, s_clamp=None, ablate=None, p=None) -> Any:
+        """The ``_core.NMRNNDrive`` of a run: inputs u (T, B, n_in), initial states x0 (B, n)
+        and z0 (B, n_mod) (None: the model's), the clamp s_clamp (rank,) (NaN: free) with the
+        ablated components set to 0, or None; checked and in the model's dtype. ``p``: the
+        checked parameters (``_check_shapes()``), when the caller has them."""
+        p = self._check_shapes() if p is None else p
         dt = self._dtype
         rank = p["U"].shape[1]
         u = check.inputs(u, p["B_z"].shape[1], dt)
@@ -846,7 +847,13 @@ class NMRNN(Model):
                 if not 0 <= k < rank:
                     raise ValueError(f"ablate: component {k} not in 0..{rank - 1}")
                 s_clamp[k] = 0.0
-        return self._kernel(p), self._options(), u, x0, z0, s_clamp
+        return _core.NMRNNDrive(u, x0, z0, s_clamp)
+
+    def _kernel_args(self, u, x0=None, z0=None, s_clamp=None, ablate=None) -> tuple:
+        """(params, options, drive): the arguments of ``kernels["rollout"]`` (and, followed by
+        the loss, of ``kernels["loss_and_grad"]``)."""
+        p = self._check_shapes()
+        return self._kernel(p), self._options(), self._drive(u, x0, z0, s_clamp, ablate, p)
 
     def _options(self) -> Any:
         """The ``_core.NMRNNOptions``: alpha_x, alpha_z and n_scale."""
@@ -936,15 +943,22 @@ class LSTM(Model):
         _warn_if_diverged(c)
         return LSTMTrajectory(h=h, c=c, y=y)
 
-    def _kernel_args(self, u, h0=None, c0=None) -> tuple:
-        """(params, u, h0, c0): the arguments of ``kernels["rollout"]`` (and, followed by the
-        loss, of ``kernels["loss_and_grad"]``), checked, in the model's dtype."""
-        p = self._check_shapes()
+    def _drive(self, u, h0=None, c0=None, p=None) -> Any:
+        """The ``_core.LSTMDrive`` of a run: inputs u (T, B, n_in), initial states h0, c0
+        (B, n) (None: the model's), checked and in the model's dtype. ``p``: the checked
+        parameters (``_check_shapes()``), when the caller has them."""
+        p = self._check_shapes() if p is None else p
         u = check.inputs(u, p["W_ih"].shape[1], self._dtype)
         B = u.shape[1]
         h0 = check.initial_state("h0", h0, p["h0"], B)
         c0 = check.initial_state("c0", c0, p["c0"], B)
-        return self._kernel(p), u, h0, c0
+        return _core.LSTMDrive(u, h0, c0)
+
+    def _kernel_args(self, u, h0=None, c0=None) -> tuple:
+        """(params, drive): the arguments of ``kernels["rollout"]`` (and, followed by the
+        loss, of ``kernels["loss_and_grad"]``)."""
+        p = self._check_shapes()
+        return self._kernel(p), self._drive(u, h0, c0, p)
 
 
 MODELS = {cls.__name__: cls for cls in (RateRNN, LowRankRNN, NMRNN, LSTM)}

@@ -51,8 +51,9 @@ def population_loss(
         mask = check.array("mask", np.broadcast_to(mask, target.shape), dt, target.shape)
     P = population["W"].shape[0]
     shapes = net._shapes(net.params())
-    arrays = [check.array(name, population[name], dt, (P, *shapes[name])) for name in PARAMS]
-    return net.kernels["population_loss"](*arrays, u, target, mask, net._options(), return_y)
+    stacked = {name: check.array(name, population[name], dt, (P, *shapes[name])) for name in PARAMS}
+    return net.kernels["population_loss"](**stacked, u=u, target=target, mask=mask,
+                                          options=net._options(), return_y=return_y)  # fmt: skip
 
 
 def genetic(

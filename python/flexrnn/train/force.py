@@ -109,10 +109,33 @@ def feedback_run(
             z = np.array(np.broadcast_to(z, (B, net.n_out)))
         z = np.array(check.array("z0", z, dt, (B, net.n_out)))  # a copy: the core writes it
     _own(net, "W_out")  # the kernel takes it writeable
-    options = _core.ForceOptions(net._options(), 1, 0, False)
+    options = _core.ForceOptions(rate=net._options(), update_every=1, step0=0, learn=False)
     P_unused = np.zeros((0, 0), dt)  # no learning: P is not read
-    y, _ = net.kernels["force"](net._kernel(), options, W_fb, P_unused, u, None, None, x, z)
+    y, _ = _force_kernel(net, net._kernel(), options, W_fb=W_fb, P=P_unused, u=u, target=None,
+                         mask=None, x=x, z=z)  # fmt: skip
     return y, x
+
+
+def _force_kernel(
+    net: RateRNN,
+    params: Any,
+    options: Any,
+    *,
+    W_fb: np.ndarray,
+    P: np.ndarray,
+    u: np.ndarray,
+    target: np.ndarray | None,
+    mask: np.ndarray | None,
+    x: np.ndarray,
+    z: np.ndarray | None = None,
+) -> tuple[np.ndarray, int]:
+    """The one call of the FORCE kernel (``net.kernels["force"]``), every array by name:
+    params (the bound ``net._kernel()``, W_out trained in place), options
+    (``_core.ForceOptions``), W_fb (n, n_out), P (n, n) updated in place, u (T, B, n_in),
+    target (T, B, n_out) or None, mask (T, B) or None, x (B, n) states in and out, z
+    (B, n_out) or None the output fed back first. Returns (y (T, B, n_out), updates)."""
+    return net.kernels["force"](params=params, options=options, W_fb=W_fb, P=P, u=u,
+                                target=target, mask=mask, x=x, z=z)  # fmt: skip
 
 
 def force(
@@ -185,7 +208,7 @@ def force(
     p = net._kernel()  # the bound parameters: W_out is trained in place through them
     hist = ForceHistory()
     hist.P, hist.W_fb = P, W_fb
-    common = (net._options(), update_every)  # of ForceOptions, before step0 and learn
+    common = {"rate": net._options(), "update_every": update_every}  # ForceOptions but step0, learn
 
     if not _task_like(task_or_target):
         return _force_on_target(net, p, hist, task_or_target, u, x0, epochs, chunk, alpha,
@@ -262,10 +285,11 @@ class _ForceTargetStep(Rule):
         p, W_out, hist = self.p, self.net.W_out, self.hist
         idx = self._indices(it)
         before = W_out.copy()
-        y, updates = self.net.kernels["force"](
-            p, _core.ForceOptions(*self.common, it * self.chunk, True), hist.W_fb, hist.P,
-            np.ascontiguousarray(self.u[idx][:, None]),
-            np.ascontiguousarray(self.target[idx][:, None]), None, self.x, self.z,
+        y, updates = _force_kernel(
+            self.net, p, _core.ForceOptions(**self.common, step0=it * self.chunk, learn=True),
+            W_fb=hist.W_fb, P=hist.P, u=np.ascontiguousarray(self.u[idx][:, None]),
+            target=np.ascontiguousarray(self.target[idx][:, None]), mask=None, x=self.x,
+            z=self.z,
         )  # fmt: skip
         self.z = np.array(y[-1])  # (1, n_out): the a priori output of the last step
         hist.updates += int(updates)
@@ -297,9 +321,10 @@ class _ForceTaskStep(Rule):
         target, mask = _target_and_mask(trials, net.n_out, dt)
         x = np.array(check.initial_state("x0", self.x0, net.x0, self.batch_size), dtype=dt)
         before = W_out.copy()
-        options = _core.ForceOptions(*self.common, self.steps, True)
+        options = _core.ForceOptions(**self.common, step0=self.steps, learn=True)
         u = np.ascontiguousarray(trials.u, dt)
-        y, updates = net.kernels["force"](p, options, hist.W_fb, hist.P, u, target, mask, x)
+        y, updates = _force_kernel(net, p, options, W_fb=hist.W_fb, P=hist.P, u=u, target=target,
+                                   mask=mask, x=x)  # fmt: skip
         self.steps += trials.u.shape[0] * self.batch_size
         hist.updates += int(updates)
         err = _masked_mse(y, target, mask)
@@ -496,10 +521,13 @@ class _FullForceStep(Rule):
         J, W_out, teacher = net.W, net.W_out, hist.teacher
         x = np.array(check.initial_state("x0", None, net.x0, self.batch_size), dtype=dt)
         before = (J.copy(), W_out.copy())
-        options = _core.ForceOptions(net._options(), self.update_every, self.steps, True)
+        options = _core.ForceOptions(
+            rate=net._options(), update_every=self.update_every, step0=self.steps, learn=True
+        )
         y, updates = net.kernels["full_force"](
-            p, options, teacher["J_D"], teacher["w_f"], teacher["w_h"], hist.P,
-            np.ascontiguousarray(trials.u, dt), target, h, mask, x, x.copy(),
+            params=p, options=options, J_D=teacher["J_D"], w_f=teacher["w_f"],
+            w_h=teacher["w_h"], P=hist.P, u=np.ascontiguousarray(trials.u, dt), f=target,
+            hint=h, mask=mask, x=x, x_D=x.copy(),
         )  # fmt: skip
         self.steps += trials.u.shape[0] * self.batch_size
         hist.updates += int(updates)

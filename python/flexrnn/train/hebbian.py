@@ -192,10 +192,13 @@ class _HebbianStep(Rule):
         condition = self._conditions(target)
         before = W.copy()
         options = _core.HebbianOptions(
-            net._options(), a["kick_prob"], a["kick_amp"], a["trace_decay"], a["eta"], a["clip"],
-            a["reward_decay"], min(a["window"], T), a["seed"], it * batch_size, True,
+            rate=net._options(), kick_prob=a["kick_prob"], kick_amp=a["kick_amp"],
+            trace_decay=a["trace_decay"], eta=a["eta"], clip=a["clip"],
+            reward_decay=a["reward_decay"], window=min(a["window"], T), seed=a["seed"],
+            trial0=it * batch_size, learn=True,
         )  # fmt: skip
-        _, R = net.kernels["hebbian"](p, options, u, target, x0, condition, self.Rbar)
+        _, R = _hebbian_kernel(net, p, options, u=u, target=target, x0=x0, condition=condition,
+                               Rbar=self.Rbar)  # fmt: skip
         change = float(np.linalg.norm((W - before).astype(np.float64)))
         if not (np.isfinite(R).all() and np.isfinite(W).all()):
             raise FloatingPointError(f"hebbian: non-finite error or weights at iteration {it}")
@@ -225,9 +228,32 @@ def exploratory_run(
     u = check.inputs(u, net.n_in, net.dtype)
     T, B = u.shape[:2]
     x0 = check.initial_state("x0", None, p["x0"], B)
-    options = _core.HebbianOptions(net._options(), kick_prob, kick_amp, 0.05, 0.0, 0.0, 0.75,
-                                   max(T, 1), seed, 0, False)  # fmt: skip
+    options = _core.HebbianOptions(
+        rate=net._options(), kick_prob=kick_prob, kick_amp=kick_amp, trace_decay=0.05, eta=0.0,
+        clip=0.0, reward_decay=0.75, window=max(T, 1), seed=seed, trial0=0, learn=False,
+    )  # fmt: skip
     target = np.zeros((B, net.n_out), net.dtype)
     # learn=False: W is read, not written
-    y, _ = net.kernels["hebbian"](net._kernel(p), options, u, target, x0, None, np.zeros(1))
+    y, _ = _hebbian_kernel(net, net._kernel(p), options, u=u, target=target, x0=x0,
+                           condition=None, Rbar=np.zeros(1))  # fmt: skip
     return y
+
+
+def _hebbian_kernel(
+    net: RateRNN,
+    params: Any,
+    options: Any,
+    *,
+    u: np.ndarray,
+    target: np.ndarray,
+    x0: np.ndarray,
+    condition: np.ndarray | None,
+    Rbar: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The one call of the Hebbian kernel (``net.kernels["hebbian"]``), every array by name:
+    params (the bound ``net._kernel()``, W trained in place when ``options.learn``), options
+    (``_core.HebbianOptions``), u (T, B, n_in), target (B, n_out), x0 (B, n), condition (B,)
+    int64 or None, Rbar (n_conditions,) float64 updated in place. Returns (y (T, B, n_out),
+    R (B,))."""
+    return net.kernels["hebbian"](params=params, options=options, u=u, target=target, x0=x0,
+                                  condition=condition, Rbar=Rbar)  # fmt: skip
