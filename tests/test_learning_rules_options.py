@@ -1,13 +1,18 @@
 """The learning-rule study's training options: random initial states per update and a fixed
-validation set in BPTT, ``x0`` in loss_and_grad."""
+validation set in BPTT, ``x0`` in loss_and_grad; the GA's independent initial population; the
+Hebbian variant (Rbar factor, learning from a trial on, clamped bias units)."""
 
 from __future__ import annotations
 
 import flexrnn as fr
 import numpy as np
 import pytest
-from conftest import raises_naming
+from conftest import assert_close, dtypes, numpy_seeds, raises_naming
+from flexrnn import _core
+from flexrnn import reference as ref
 from flexrnn.train import gradients
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def small_net(seed=0):
@@ -94,3 +99,171 @@ def test_bptt_study_options_reject_bad_values():
         fr.train.bptt(net, task, iters=1, val_trials=bad, progress=False)
     with raises_naming("x0_std"):
         fr.train.bptt(fr.LSTM.random(4, 1, 1), task, iters=1, x0_std=0.3, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Genetic algorithm: an independent initial population
+
+
+def test_genetic_starts_from_the_given_independent_population():
+    task = short_task()
+    members = [small_net(seed) for seed in range(1, 5)]
+    net = small_net(0)
+    hist = fr.train.genetic(net, task, generations=1, population=4, survivors=1, sigma=0.0,
+                            batch_size=8, initial_population=members, val_every=None,
+                            progress=False)  # fmt: skip
+    assert len(hist) == 1
+    # sigma 0: the best member of generation 1 is one of the given networks, unchanged
+    matches = [i for i, m in enumerate(members) if np.array_equal(net.W, m.W)]
+    assert len(matches) == 1
+    for name in ("W_in", "b", "W_out", "b_out", "x0"):
+        np.testing.assert_array_equal(getattr(net, name), getattr(members[matches[0]], name))
+    # the given networks themselves are not modified
+    np.testing.assert_array_equal(members[0].W, small_net(1).W)
+
+
+def test_genetic_without_generations_returns_the_first_given_member():
+    members = [small_net(seed) for seed in range(1, 4)]
+    net = small_net(0)
+    fr.train.genetic(net, short_task(), generations=0, population=3, survivors=1,
+                     initial_population=members, progress=False)  # fmt: skip
+    np.testing.assert_array_equal(net.W, members[0].W)
+
+
+def test_genetic_initial_population_is_checked():
+    net, task = small_net(), short_task()
+    with raises_naming("initial_population"):
+        fr.train.genetic(net, task, generations=1, population=3, survivors=1,
+                         initial_population=[small_net(1)], progress=False)  # fmt: skip
+    with raises_naming("initial_population[1]"):
+        other = fr.RateRNN.random(n=8, n_in=1, n_out=1, tau=5.0, seed=2)
+        fr.train.genetic(net, task, generations=1, population=2, survivors=1,
+                         initial_population=[small_net(1), other], progress=False)  # fmt: skip
+    with raises_naming("initial_population[0]"):
+        bigger = fr.RateRNN.random(n=9, n_in=1, n_out=1, seed=2)
+        fr.train.genetic(net, task, generations=1, population=1, survivors=1,
+                         initial_population=[bigger], progress=False)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Hebbian variant
+
+
+def hebbian_options(readout, seed, trial0, learn, rbar_factor, learn_from, units, values, opts):
+    options = _core.HebbianOptions(_core.RateOptions(0.2, "tanh", "current", readout),
+                                   *opts.values(), seed, trial0, learn)  # fmt: skip
+    options.rbar_factor, options.learn_from = rbar_factor, learn_from
+    options.clamp_units, options.clamp_values = units, values
+    return options
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=numpy_seeds, n=st.integers(3, 8), B=st.integers(1, 4), dtype=dtypes,
+       readout=st.sampled_from(["rate", "state"]), rbar_factor=st.booleans(),
+       learn_from=st.integers(0, 6), n_clamped=st.integers(0, 3))  # fmt: skip
+def test_hebbian_variant_matches_reference(seed, n, B, dtype, readout, rbar_factor, learn_from,
+                                           n_clamped):  # fmt: skip
+    rng = np.random.default_rng(seed)
+    T, n_out, trial0 = 25, 2, 3
+    W = rng.normal(0, 1.5 / np.sqrt(n), (n, n)).astype(dtype)
+    W_in = rng.normal(0, 1, (n, 1)).astype(dtype)
+    b = rng.normal(0, 0.1, n).astype(dtype)
+    W_out = rng.normal(0, 0.3, (n_out, n)).astype(dtype)
+    b_out = rng.normal(0, 0.1, n_out).astype(dtype)
+    u = rng.normal(size=(T, B, 1)).astype(dtype)
+    target = rng.choice([-1.0, 1.0], (B, n_out)).astype(dtype)
+    x0 = rng.normal(0, 0.5, (B, n)).astype(dtype)
+    condition = rng.integers(0, 2, B).astype(np.int64)
+    Rbar = np.array([np.nan, 0.7])
+    units = sorted(rng.choice(n, n_clamped, replace=False).tolist())
+    values = rng.choice([-1.0, 1.0], n_clamped).tolist()
+    W_c, W_ref, Rbar_ref = W.copy(), W.copy(), Rbar.copy()
+    opts = dict(kick_prob=0.05, kick_amp=3.0, trace_decay=0.8, eta=0.5, clip=1e-2,
+                reward_decay=0.75, window=6)  # fmt: skip
+    params = _core.RateRNNParams(W_c, W_in, b, W_out, b_out)
+    options = hebbian_options(readout, seed, trial0, True, rbar_factor, learn_from, units,
+                              values, opts)  # fmt: skip
+    y, R = _core.hebbian_run(params, options, u, target, x0, condition, Rbar)
+    y_ref, R_ref = ref.hebbian_run(
+        W_ref, W_in, b, W_out, b_out, u, target, x0, condition, Rbar_ref, alpha=0.2, phi="tanh",
+        readout=readout, **opts, seed=seed, trial0=trial0, learn=True, rbar_factor=rbar_factor,
+        learn_from=learn_from, clamp_units=units, clamp_values=values,
+    )  # fmt: skip
+    assert_close(y, y_ref, err_msg="y")
+    assert_close(R, R_ref, dtype=dtype, err_msg="R")
+    assert_close(W_c, W_ref, err_msg="W")
+    np.testing.assert_allclose(Rbar, Rbar_ref, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    # the rows of clamped units (their inputs) never change; before learn_from nothing does
+    np.testing.assert_array_equal(W_c[units], W[units])
+    if trial0 + B <= learn_from:
+        np.testing.assert_array_equal(W_c, W)
+
+
+def test_hebbian_variant_options_off_are_the_plain_rule_bitwise():
+    rng = np.random.default_rng(0)
+    n, B, T = 6, 3, 30
+    W = rng.normal(0, 0.5, (n, n))
+    args = (rng.normal(0, 1, (n, 1)), rng.normal(0, 0.1, n), rng.normal(0, 0.3, (1, n)),
+            np.zeros(1))  # fmt: skip
+    u = rng.normal(size=(T, B, 1))
+    target = np.ones((B, 1))
+    x0 = rng.normal(0, 0.5, (B, n))
+    opts = dict(kick_prob=0.05, kick_amp=3.0, trace_decay=0.05, eta=0.5, clip=1e-2,
+                reward_decay=0.75, window=6)  # fmt: skip
+    results = []
+    for variant in (False, True):
+        W_c, Rbar = W.copy(), np.array([0.5])
+        options = _core.HebbianOptions(_core.RateOptions(0.2, "tanh", "current", "rate"),
+                                       *opts.values(), 7, 0, True)  # fmt: skip
+        if variant:  # the variant's fields set to their neutral values
+            options.rbar_factor, options.learn_from = False, 0
+            options.clamp_units, options.clamp_values = [], []
+        y, R = _core.hebbian_run(_core.RateRNNParams(W_c, *args), options, u, target, x0, None,
+                                 Rbar)  # fmt: skip
+        results.append((y, R, W_c))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_hebbian_rbar_factor_scales_the_update_by_the_running_error():
+    rng = np.random.default_rng(1)
+    n, B, T = 5, 1, 20
+    W = rng.normal(0, 0.5, (n, n))
+    args = (rng.normal(0, 1, (n, 1)), np.zeros(n), rng.normal(0, 0.3, (1, n)), np.zeros(1))
+    u, target, x0 = rng.normal(size=(T, B, 1)), np.ones((B, 1)), rng.normal(0, 0.5, (B, n))
+    opts = dict(kick_prob=0.1, kick_amp=3.0, trace_decay=0.05, eta=1e-3, clip=1.0,
+                reward_decay=0.75, window=6)  # fmt: skip
+    changes = []
+    for factor in (False, True):
+        W_c, Rbar = W.copy(), np.array([0.4])
+        options = hebbian_options("rate", 3, 0, True, factor, 0, [], [], opts)
+        options.rate = _core.RateOptions(0.2, "tanh", "current", "rate")
+        _core.hebbian_run(_core.RateRNNParams(W_c, *args), options, u, target, x0, None, Rbar)
+        changes.append(W_c - W)
+    # no clipping (clip 1): the variant's change is Rbar (0.4, before its update) times the plain
+    np.testing.assert_allclose(changes[1], 0.4 * changes[0], rtol=1e-6)
+    assert np.abs(changes[0]).max() > 0
+
+
+def test_hebbian_driver_variant_holds_bias_units_and_learns_from_a_trial_on():
+    task = fr.tasks.PerceptualDecision(T=40)
+    net = fr.RateRNN.random(n=12, n_in=1, n_out=1, g=1.2, seed=2)
+    clamp = {0: 1.0, 9: 1.0, 10: -1.0}
+    fr.train.hold_units(net, clamp)
+    held = net.run(task.batch(3, 0).u).x
+    np.testing.assert_allclose(
+        held[:, :, [0, 9, 10]], np.broadcast_to([1.0, 1.0, -1.0], (40, 3, 3)), atol=1e-12
+    )
+    W0 = net.W.copy()
+    fr.train.hebbian(net, task, iters=2, batch_size=5, learn_from=10, clamp=clamp,
+                     rbar_factor=True, val_every=None, progress=False)  # fmt: skip
+    np.testing.assert_array_equal(net.W, W0)  # 10 trials, none learned from
+    fr.train.hebbian(net, task, iters=4, batch_size=5, learn_from=10, clamp=clamp,
+                     rbar_factor=True, kick_prob=0.2, eta=10.0, val_every=None,
+                     progress=False)  # fmt: skip
+    assert not np.array_equal(net.W, W0)
+    np.testing.assert_array_equal(net.W[[0, 9, 10]], 0.0)  # the bias units' inputs stay 0
+    with raises_naming("clamp"):
+        fr.train.hebbian(net, task, iters=1, clamp={12: 1.0}, progress=False)
+    with raises_naming("learn_from"):
+        fr.train.hebbian(net, task, iters=1, learn_from=-1, progress=False)

@@ -169,6 +169,12 @@ py::object hebbian_call(const RateParamsObject& p, const HebbianOptions& opt,
   const S* tg = checked(target, {B, n_out}, "target");
   const S* x0p = checked(x0, {B, n}, "x0");
   if (opt.window < 1) throw py::value_error("window: must be >= 1");
+  if (opt.clamp_units.size() != opt.clamp_values.size()) {
+    throw py::value_error("clamp_values: expected one value per unit of clamp_units");
+  }
+  for (const std::int64_t unit : opt.clamp_units) {
+    if (unit < 0 || unit >= n) throw py::value_error("clamp_units: units must be in [0, n)");
+  }
   if (Rbar.ndim() != 1 || Rbar.shape(0) < 1) {
     throw py::value_error("Rbar: expected a 1-d array (n_conditions,)");
   }
@@ -352,7 +358,12 @@ void register_rule_options(py::module_& m) {
       .def_readwrite("window", &HebbianOptions::window)
       .def_readwrite("seed", &HebbianOptions::seed)
       .def_readwrite("trial0", &HebbianOptions::trial0)
-      .def_readwrite("learn", &HebbianOptions::learn);
+      .def_readwrite("learn", &HebbianOptions::learn)
+      // the learning-rule study's variant (McMahan et al. 2021)
+      .def_readwrite("rbar_factor", &HebbianOptions::rbar_factor)
+      .def_readwrite("learn_from", &HebbianOptions::learn_from)
+      .def_readwrite("clamp_units", &HebbianOptions::clamp_units)
+      .def_readwrite("clamp_values", &HebbianOptions::clamp_values);
 }
 
 void register_rate_rules(py::module_& m) {

@@ -27,11 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("reproduce", help="rerun a study and write its report under docs/")
     p.add_argument(
         "study",
-        choices=["training", "learning", "analysis", "neuromop"],
+        choices=["training", "learning", "analysis", "neuromop", "learning-rules"],
         help="training: BPTT evidence (training.md); learning: FORCE, full-FORCE, genetic and "
         "Hebbian learning (learning.md); analysis: fixed points, Lyapunov exponents, regimes "
         "under gain (analysis.md); neuromop: maximum-occupancy control of RNNs "
-        "(reproductions/neuromop.md)",
+        "(reproductions/neuromop.md); learning-rules: topology and geometry of networks "
+        "trained by BPTT, GA, full-FORCE and Hebbian learning (reproductions/learning_rules.md)",
     )
     p.add_argument("--out", default="docs", help="folder of the report and its figures")
     p.add_argument("--seed", type=int, default=0)
@@ -39,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="short runs: a smoke test, not evidence")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
-        "--networks", type=int, default=10, help="neuromop: networks per condition (default 10)"
+        "--networks",
+        type=int,
+        default=None,
+        help="neuromop, learning-rules: networks per condition (default 10 for neuromop; 20 "
+        "for learning-rules, 2 with --quick)",
     )
     p.add_argument(
         "--workers",
@@ -95,14 +100,20 @@ def main(argv: list[str] | None = None) -> int:
             neuromop_report,
             training_report,
         )
+        from flexrnn.experiments.learning_rules_report import learning_rules_report
 
         report = {
             "training": training_report,
             "learning": learning_report,
             "analysis": analysis_report,
             "neuromop": neuromop_report,
+            "learning-rules": learning_rules_report,
         }[args.study]
-        extra = {"networks": args.networks} if args.study == "neuromop" else {}
+        extra = {}
+        if args.study == "neuromop":
+            extra["networks"] = 10 if args.networks is None else args.networks
+        elif args.study == "learning-rules":
+            extra["networks"] = args.networks
         population = {"workers": args.workers, "scheduler": args.scheduler, "runs": args.runs}
         if args.study == "training":
             given = [f"--{k}" for k, v in population.items() if v is not None]

@@ -179,7 +179,7 @@ def mutate_population(src, parent, mutate, sigma, seed, generation):
 def hebbian_run(
     W, W_in, b, W_out, b_out, u, target, x0, condition, Rbar,
     *, alpha, phi, readout, kick_prob, kick_amp, trace_decay, eta, clip, reward_decay, window,
-    seed, trial0, learn,
+    seed, trial0, learn, rbar_factor=False, learn_from=0, clamp_units=(), clamp_values=(),
 ):  # fmt: skip
     """Reward-modulated Hebbian learning (Miconi 2017) over the trials of u, run in order.
 
@@ -191,8 +191,15 @@ def hebbian_run(
     (condition None: 0), set to R on the condition's first trial (NaN);
     W += clip(-eta e (R - Rbar), +-clip); Rbar <- reward_decay Rbar + (1-reward_decay) R.
     W and Rbar (n_conditions,) are updated in place. Returns (y (T, B, n_out), R (B,)).
+
+    The learning-rule study's variant: rbar_factor: W += clip(-eta Rbar e (R - Rbar), +-clip);
+    learn_from: W changes only on trials trial0 + b >= learn_from (Rbar tracked on all);
+    clamp_units, clamp_values: x of those units set to the values at the start of a trial and
+    after every step (r = phi(value)).
     """
     dtype = W.dtype
+    units = np.asarray(clamp_units, dtype=np.int64)
+    values = np.asarray(clamp_values, dtype=np.float64).astype(dtype)
     alpha = dtype.type(alpha)
     T, B = u.shape[:2]
     n = W.shape[0]
@@ -201,6 +208,7 @@ def hebbian_run(
     R = np.empty(B)
     for b_ in range(B):
         x = x0[b_].copy()
+        x[units] = values
         r = _phi(phi, x)
         xbar = x.copy()
         e = np.zeros((n, n), dtype=dtype)
@@ -210,6 +218,8 @@ def hebbian_run(
             kicked = w[:n] < kick_prob
             drive[kicked] += (kick_amp * (2 * w[n:][kicked] - 1)).astype(dtype)
             x_new, r_new = _step(x, r, drive, alpha, phi, "current")
+            x_new[units] = values
+            r_new[units] = _phi(phi, values)
             if learn:
                 e += np.outer(x_new - xbar, r) ** 3
             xbar = dtype.type(trace_decay) * xbar + dtype.type(1 - trace_decay) * x_new
@@ -222,7 +232,9 @@ def hebbian_run(
         c = 0 if condition is None else condition[b_]
         if not np.isfinite(Rbar[c]):
             Rbar[c] = R[b_]
-        lim = dtype.type(clip)
-        W += np.clip(dtype.type(-eta * (R[b_] - Rbar[c])) * e, -lim, lim)
+        if trial0 + b_ >= learn_from:
+            lim = dtype.type(clip)
+            factor = Rbar[c] if rbar_factor else 1.0
+            W += np.clip(dtype.type(-eta * factor * (R[b_] - Rbar[c])) * e, -lim, lim)
         Rbar[c] = reward_decay * Rbar[c] + (1 - reward_decay) * R[b_]
     return y, R
