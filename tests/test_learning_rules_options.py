@@ -267,3 +267,116 @@ def test_hebbian_driver_variant_holds_bias_units_and_learns_from_a_trial_on():
         fr.train.hebbian(net, task, iters=1, clamp={12: 1.0}, progress=False)
     with raises_naming("learn_from"):
         fr.train.hebbian(net, task, iters=1, learn_from=-1, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# full-FORCE variant: teacher never reset, its own input weights, RLS from a step on
+
+
+def full_force_arrays(rng, n, n_in, n_out, n_hint, T, B, dtype):
+    return {
+        "J": rng.normal(0, 1.0 / np.sqrt(n), (n, n)).astype(dtype),
+        "W_in": rng.normal(0, 1, (n, n_in)).astype(dtype),
+        "b": rng.normal(0, 0.1, n).astype(dtype),
+        "W_out": rng.normal(0, 0.3, (n_out, n)).astype(dtype),
+        "b_out": rng.normal(0, 0.1, n_out).astype(dtype),
+        "J_D": rng.normal(0, 1.0 / np.sqrt(n), (n, n)).astype(dtype),
+        "w_f": rng.uniform(-1, 1, (n, n_out)).astype(dtype),
+        "w_h": rng.uniform(-1, 1, (n, n_hint)).astype(dtype),
+        "W_in_D": rng.normal(0, 0.25, (n, n_in)).astype(dtype),
+        "u": rng.normal(size=(T, B, n_in)).astype(dtype),
+        "f": rng.choice([-1.0, 1.0], (T, B, n_out)).astype(dtype),
+        "hint": rng.normal(size=(T, B, n_hint)).astype(dtype),
+        "x": rng.normal(0, 0.5, (B, n)).astype(dtype),
+        "x_D": rng.normal(0, 0.5, (B, n)).astype(dtype),
+    }
+
+
+def core_full_force(a, dtype, carry, rls_from, own_inputs, x_D=None):
+    """One call of the C++ kernel on copies of a's arrays: (y, updates, J, W_out, P, x, x_D)."""
+    J, W_out = a["J"].copy(), a["W_out"].copy()
+    n = J.shape[0]
+    P = (np.eye(n) / 2.0).astype(dtype)
+    x, xD = a["x"].copy(), (a["x_D"] if x_D is None else x_D).copy()
+    params = _core.RateRNNParams(J, a["W_in"], a["b"], W_out, a["b_out"])
+    options = _core.ForceOptions(rate=_core.RateOptions(0.2, "tanh", "current", "rate"),
+                                 update_every=2, step0=1, learn=True)  # fmt: skip
+    y, updates = _core.full_force_run(
+        params=params, options=options, J_D=a["J_D"], w_f=a["w_f"], w_h=a["w_h"], P=P,
+        u=a["u"], f=a["f"], hint=a["hint"], mask=None, x=x, x_D=xD,
+        W_in_D=a["W_in_D"] if own_inputs else None, carry_teacher=carry, rls_from=rls_from,
+    )  # fmt: skip
+    return y, updates, J, W_out, P, x, xD
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=numpy_seeds, n=st.integers(2, 7), B=st.integers(1, 3), dtype=dtypes,
+       carry=st.booleans(), rls_from=st.integers(0, 8), own_inputs=st.booleans())  # fmt: skip
+def test_full_force_variant_matches_reference(seed, n, B, dtype, carry, rls_from, own_inputs):
+    rng = np.random.default_rng(seed)
+    a = full_force_arrays(rng, n, 2, 1, 1, 12, B, dtype)
+    y, updates, J, W_out, P, x, xD = core_full_force(a, dtype, carry, rls_from, own_inputs)
+    J_r, W_out_r = a["J"].copy(), a["W_out"].copy()
+    P_r, x_r, xD_r = (np.eye(n) / 2.0).astype(dtype), a["x"].copy(), a["x_D"].copy()
+    y_r, updates_r = ref.full_force_run(
+        J_r, a["W_in"], a["b"], W_out_r, a["b_out"], a["J_D"], a["w_f"], a["w_h"], P_r, a["u"],
+        a["f"], a["hint"], None, x_r, xD_r, alpha=0.2, phi="tanh", update_every=2, step0=1,
+        learn=True, W_in_D=a["W_in_D"] if own_inputs else None, carry_teacher=carry,
+        rls_from=rls_from,
+    )  # fmt: skip
+    assert updates == updates_r
+    for got, want, name in ((y, y_r, "y"), (J, J_r, "J"), (W_out, W_out_r, "W_out"),
+                            (x, x_r, "x"), (xD, xD_r, "x_D")):  # fmt: skip
+        assert_close(got, want, err_msg=name)
+
+
+def test_full_force_teacher_never_reset_runs_trials_as_one_stretch():
+    """With carry_teacher, trials [0, 1] in one call equal trial 0, then trial 1 started from
+    trial 0's final teacher state; without it, trial 1's teacher starts afresh."""
+    rng = np.random.default_rng(3)
+    a = full_force_arrays(rng, 6, 1, 1, 1, 15, 2, np.float64)
+    both = core_full_force(a, np.float64, True, 0, True)
+    first = {**a, **{k: a[k][:, :1] for k in ("u", "f", "hint")}, "x": a["x"][:1]}
+    y0, _, J0, W_out0, P0, _, xD0 = core_full_force(first, np.float64, True, 0, True,
+                                                     x_D=a["x_D"][:1])  # fmt: skip
+    second = {**a, **{k: a[k][:, 1:] for k in ("u", "f", "hint")}, "x": a["x"][1:],
+              "J": J0, "W_out": W_out0}  # fmt: skip
+    # the second call's P must continue the first's
+    J1, W_out1 = second["J"].copy(), second["W_out"].copy()
+    params = _core.RateRNNParams(J1, a["W_in"], a["b"], W_out1, a["b_out"])
+    options = _core.ForceOptions(rate=_core.RateOptions(0.2, "tanh", "current", "rate"),
+                                 update_every=2, step0=1 + 15, learn=True)  # fmt: skip
+    xD1 = xD0.copy()
+    y1, _ = _core.full_force_run(
+        params=params, options=options, J_D=a["J_D"], w_f=a["w_f"], w_h=a["w_h"], P=P0,
+        u=second["u"], f=second["f"], hint=second["hint"], mask=None, x=second["x"].copy(),
+        x_D=xD1, W_in_D=a["W_in_D"], carry_teacher=True,
+    )  # fmt: skip
+    np.testing.assert_array_equal(both[0][:, :1], y0)
+    np.testing.assert_array_equal(both[0][:, 1:], y1)
+    np.testing.assert_array_equal(both[2], J1)
+    np.testing.assert_array_equal(both[6][1], xD1[0])
+    reset = core_full_force(a, np.float64, False, 0, True)
+    np.testing.assert_array_equal(reset[0][:, :1], y0)  # trial 0 is the same
+    assert not np.array_equal(reset[0][:, 1:], y1)  # the reset teacher trains differently
+
+
+def test_full_force_driver_carries_the_teacher_across_batches():
+    task = fr.tasks.PerceptualDecision(T=30)
+    runs = []
+    for carry in (True, False):
+        net = fr.RateRNN.random(n=10, n_in=1, n_out=1, g=1.0, seed=1)
+        hist = fr.train.full_force(net, task, iters=3, batch_size=2, alpha=1.0,
+                                   teacher_input_std=0.25, carry_teacher=carry, rls_from=5,
+                                   val_every=None, progress=False)  # fmt: skip
+        runs.append((net.W.copy(), hist))
+    (W_carry, h_carry), (W_reset, h_reset) = runs
+    assert h_carry.teacher_state.shape == (10,)
+    assert h_reset.teacher_state is None
+    assert h_carry.teacher["W_in"].shape == (10, 1)
+    assert np.std(h_carry.teacher["W_in"]) < 0.5
+    assert not np.array_equal(W_carry, W_reset)
+    with raises_naming("rls_from"):
+        fr.train.full_force(net, task, iters=1, rls_from=-1, progress=False)
+    with raises_naming("teacher_input_std"):
+        fr.train.full_force(net, task, iters=1, teacher_input_std=-1.0, progress=False)

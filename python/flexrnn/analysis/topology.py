@@ -15,7 +15,8 @@
   Levenberg-Marquardt); ``"loose"`` mimics the study's root finder, which reports
   approximate roots: every minimiser endpoint (not refined) whose flow residual
   ``|dx/dt| = |F(x) - x| / alpha`` is at most ``loose_residual`` (default 0.15, the largest
-  residual seen in the study's lists being about 0.12).
+  residual seen in the study's lists being about 0.12), endpoints closer than
+  ``loose_dedup`` (RMS per unit, default 0.05) merged.
 - :func:`svcca_protocol`: the study's input protocol for representational geometry: every
   network is run without noise on ``levels`` static input levels per context for ``steps``
   steps from its ``x0``, and the pre-activation states ``x`` of all runs are the samples of
@@ -157,6 +158,7 @@ def topology(
     n_points: int = 10,
     acceptance: str = "strict",
     loose_residual: float = 0.15,
+    loose_dedup: float = 0.05,
     n_init: int = 100,
     seed: int = 0,
     **options: Any,
@@ -176,6 +178,8 @@ def topology(
         flexrnn's fixed points, or the study's looser acceptance (module docstring).
     loose_residual : float, default 0.15
         Largest flow residual accepted with ``acceptance="loose"``.
+    loose_dedup : float, default 0.05
+        ``dedup_tol`` of :func:`fixed_points` with ``acceptance="loose"``.
     n_init, seed : initial states and seed of :func:`fixed_points` at every input.
     **options : other arguments of :func:`fixed_points` (``iters``, ``lr``, ...).
 
@@ -200,12 +204,14 @@ def topology(
     n_points = check.integer("n_points", n_points, minimum=2)
     acceptance = check.choice("acceptance", acceptance, ACCEPTANCE)
     loose_residual = check.scalar("loose_residual", loose_residual, positive=True)
-    for name in ("refine", "slow_tol"):
+    loose_dedup = check.scalar("loose_dedup", loose_dedup, nonneg=True)
+    for name in ("refine", "slow_tol", "dedup_tol"):
         if name in options and acceptance == "loose":
             raise ValueError(f"{name}: set by acceptance='loose'; pass acceptance='strict'")
     alpha = net.alpha
     if acceptance == "loose":
-        options = {**options, "refine": False, "slow_tol": 0.5 * (alpha * loose_residual) ** 2}
+        options = {**options, "refine": False, "slow_tol": 0.5 * (alpha * loose_residual) ** 2,
+                   "dedup_tol": loose_dedup}  # fmt: skip
     points, index, stable, residual = [], [], [], []
     counts = np.zeros(len(U), dtype=np.int64)
     for i, u in enumerate(U):

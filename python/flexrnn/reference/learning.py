@@ -93,7 +93,7 @@ def force_run(
 
 def full_force_run(
     J, W_in, b, W_out, b_out, J_D, w_f, w_h, P, u, f, hint, mask, x, x_D,
-    *, alpha, phi, update_every, step0, learn,
+    *, alpha, phi, update_every, step0, learn, W_in_D=None, carry_teacher=False, rls_from=0,
 ):  # fmt: skip
     """full-FORCE over the trials of u (T, B, n_in), run in order (form "current").
 
@@ -103,8 +103,15 @@ def full_force_run(
     P -= c k k^T; J -= c (J r - (J_D r_D + w_f f[t+1] + w_h hint[t+1])) k^T if t + 1 < T;
     W_out -= c (W_out r + b_out - f[t]) k^T if mask[t] != 0.
     J, W_out, P, x (B, n) are updated in place. Returns (y (T, B, n_out), updates).
+
+    The learning-rule study's variant: W_in_D (n, n_in) replaces W_in in the teacher;
+    carry_teacher: trial b > 0 starts the teacher from trial b - 1's final teacher state and
+    x_D receives each trial's final teacher state (in place); rls_from > 0: updates only after
+    steps t = 0 and t >= rls_from.
     """
     dtype = J.dtype
+    W_in_teacher = W_in if W_in_D is None else W_in_D
+    carried = None  # the teacher state carried from trial to trial (carry_teacher)
     alpha = dtype.type(alpha)
     T, B = u.shape[:2]
     y = np.empty((T, B, W_out.shape[0]), dtype=dtype)
@@ -120,17 +127,19 @@ def full_force_run(
         xs = x[b_].copy()
         r = _phi(phi, xs)
         if learn:
-            xD = x_D[b_].copy()
+            xD = (carried if carry_teacher and b_ > 0 else x_D[b_]).copy()
             rD = _phi(phi, xD)
         for t in range(T):
             drive = J @ r + W_in @ u[t, b_] + b
             if learn:
-                xD, rD = _step(xD, rD, teacher_input(rD, t, b_) + W_in @ u[t, b_] + b, alpha,
-                               phi, "current")  # fmt: skip
+                xD, rD = _step(xD, rD, teacher_input(rD, t, b_) + W_in_teacher @ u[t, b_] + b,
+                               alpha, phi, "current")  # fmt: skip
             xs, r = _step(xs, r, drive, alpha, phi, "current")
             z = W_out @ r + b_out
             y[t, b_] = z
             if not learn or (step0 + b_ * T + t + 1) % update_every != 0:
+                continue
+            if rls_from > 0 and t != 0 and t < rls_from:
                 continue
             train_J = t + 1 < T
             train_out = mask is None or mask[t, b_] != 0
@@ -145,6 +154,9 @@ def full_force_run(
                 W_out -= np.outer(c * (z - f[t, b_]), k)
             updates += 1
         x[b_] = xs
+        if learn and carry_teacher:
+            carried = xD
+            x_D[b_] = xD
     return y, updates
 
 
