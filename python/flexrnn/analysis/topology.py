@@ -29,6 +29,7 @@ context on (:func:`context_inputs`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -215,7 +216,11 @@ def topology(
     points, index, stable, residual = [], [], [], []
     counts = np.zeros(len(U), dtype=np.int64)
     for i, u in enumerate(U):
-        fp = fixed_points(net, u, n_init, seed=seed, **options)
+        with warnings.catch_warnings():  # an input without points is a result here (count 0)
+            warnings.filterwarnings(
+                "ignore", "fixed_points: no fixed or slow point", RuntimeWarning
+            )
+            fp = fixed_points(net, u, n_init, seed=seed, **options)
         keep = fp.fixed if acceptance == "strict" else np.ones(len(fp), dtype=bool)
         fp = fp.select(keep)
         X = fp.x.astype(np.float64)

@@ -20,8 +20,11 @@ Presets (options, not defaults of the package):
 - :func:`study_genetic`: an initial population of independently drawn networks (50 for the
   decision task, 20 for N-context integration) mutating W_in, W, W_out (not the biases),
   batches of 500;
-- :func:`study_full_force`: the student's J = W_out = 0 at the start, teacher g = 1, hint =
-  target = ±1 from t = 0 (full-FORCE needs a rate readout, so its networks use tanh);
+- :func:`study_full_force`: the student's J = W_out = 0 at the start; a teacher with g = 1
+  and its own input weights N(0, 0.25²), never reset between trials; hint = target = ±1
+  from t = 0; RLS at t = 0 and every step from t >= 200; alpha 5e4 / 1e4; a restart after
+  5000 trials (full-FORCE needs a rate readout, so its networks use tanh, and a linear one:
+  the study's tanh(w·r) output is not modelled);
 - :func:`study_hebbian`: Miconi's rule on its own task (:class:`HebbianDecision`: a fixed
   ±0.25 coherence on steps 1-500 of 700 and 200 silent response steps), N = 50.
 """
@@ -223,18 +226,30 @@ def sign_hint(trials: Trials) -> np.ndarray:
 
 
 def study_full_force(
-    task: Task, *, n: int = 50, iters: int, batch_size: int = 10, alpha: float = 10.0,
-    val_every: int = 10, val_batch: int = 500, criterion: float = 0.9, seed: int = 0,
-    progress: bool = False,
+    task: Task, *, n: int = 50, iters: int, batch_size: int = 10, alpha: float | None = None,
+    restart_after: int = 5000, val_every: int = 10, val_batch: int = 500,
+    criterion: float = 0.9, seed: int = 0, progress: bool = False,
 ):  # fmt: skip
-    """full-FORCE as close to the study as flexrnn's rule goes: J = W_out = 0 at the start,
-    teacher g = 1, hint = target = ±1 from t = 0 (``response_steps = T``: the final target
-    held over the whole trial). Returns (net, History)."""
-    net = full_force_network(task.n_in, n, seed)
-    hist = full_force(net, task, iters=iters, batch_size=batch_size, hint=sign_hint,
-                      alpha=alpha, g_teacher=1.0, response_steps=task.T, val_every=val_every,
-                      val_batch=val_batch, stop=stop_when_accuracy(criterion, window=3),
-                      progress=progress, seed=seed)  # fmt: skip
+    """full-FORCE as the study ran it: the student's J = W_out = 0 at the start; a teacher
+    with g = 1 and its own input weights N(0, 0.25²), never reset between trials
+    (``carry_teacher``); hint = target = ±1 from t = 0 (``response_steps = T``); RLS at t = 0
+    and then every step from t >= 200; alpha 5e4 (decision) / 1e4 (N-context integration),
+    in flexrnn's convention ``P0 = I / alpha``; a fresh network (next seed) when the criterion
+    is not met after ``restart_after`` trials, once. ``iters`` batches of ``batch_size``
+    trials per attempt. Returns (net, History of the last attempt)."""
+    if alpha is None:
+        alpha = 1e4 if isinstance(task, tasks.ContextIntegration) else 5e4
+    for attempt in range(2):
+        net = full_force_network(task.n_in, n, seed + 7919 * attempt)
+        hist = full_force(
+            net, task, iters=iters, batch_size=batch_size, hint=sign_hint, alpha=alpha,
+            g_teacher=1.0, teacher_input_std=0.25, carry_teacher=True, rls_from=200,
+            response_steps=task.T, val_every=val_every, val_batch=val_batch,
+            stop=stop_when_accuracy(criterion, window=3), progress=progress,
+            seed=seed + 7919 * attempt,
+        )  # fmt: skip
+        if hist.stopped == "criterion" or len(hist) * batch_size < restart_after:
+            break
     return net, hist
 
 
@@ -319,10 +334,14 @@ def topology_inputs(config: dict[str, Any]) -> np.ndarray:
 
 
 def _make_task(config: dict[str, Any]) -> Task:
+    """The run's task; ``config["T"]`` (default 750; 700 for the Hebbian task) shortens the
+    trials for tests."""
     if config["rule"] == "hebbian":
-        return HebbianDecision(sigma=config.get("hebbian_sigma", 0.0))
+        T = config.get("T", 700)
+        return HebbianDecision(sigma=config.get("hebbian_sigma", 0.0), T=T,
+                               stimulus=T * 5 // 7)  # fmt: skip
     N = config["N"] if config["task"] == "context" else None
-    return study_task(N, sigma=config["sigma"])
+    return study_task(N, sigma=config["sigma"], T=config.get("T", 750))
 
 
 def train_network(config: dict[str, Any], seed: int):

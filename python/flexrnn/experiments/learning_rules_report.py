@@ -65,7 +65,7 @@ def scale(quick: bool, networks: int | None) -> dict[str, Any]:
 def _configs(part: str, s: dict[str, Any]) -> list[dict[str, Any]]:
     def config(rule: str, task: str, **extra: Any) -> dict[str, Any]:
         c = {"part": part, "rule": rule, "task": task, "budget": s["budgets"][rule],
-             **s["analysis"], **extra}  # fmt: skip
+             **s["analysis"], **extra, **({"T": s["T"]} if "T" in s else {})}  # fmt: skip
         c.update(s.get(rule, {}) if rule in ("bptt", "genetic") else {})
         return c
 
@@ -130,6 +130,7 @@ def _figures(out: Path, comparisons: dict[str, Any], rows: list[dict], noise: di
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    (out / "figures").mkdir(parents=True, exist_ok=True)
     paths: dict[str, str] = {}
     groups = [g for g in comparisons if g != "noise"]
     if groups:
@@ -302,11 +303,18 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
         "- GA (`study_genetic`): an initial population of independently drawn study networks "
         "(`genetic(initial_population=...)`; 50 for the decision task, 20 for N-context), "
         "mutating W_in, W and W_out (not the biases), batches of 500.",
-        "- full-FORCE (`study_full_force`): student J = W_out = 0 at the start, teacher g = 1, "
-        "hint = target = ±1 over the whole trial.",
-        "- Hebbian (`study_hebbian`): Miconi's rule (`flexrnn.train.hebbian`) on its own task "
-        "(`HebbianDecision`: ±0.25 on steps 1-500 of 700, 200 silent response steps), n = 50; "
-        "the analyses re-simulate it at dt/tau = 0.1.",
+        "- full-FORCE (`study_full_force`): tanh network with a rate readout (full-FORCE's), "
+        "student J = W_out = 0 at the start; teacher g = 1 with its own input weights "
+        "N(0, 0.25²) (`teacher_input_std`), never reset between trials (`carry_teacher`); "
+        "hint = target = ±1 over the whole trial; RLS at t = 0 and every step from t ≥ 200 "
+        "(`rls_from`); alpha 5e4 (decision) / 1e4 (N-context) as flexrnn's P0 = I/alpha; a "
+        "restart after 5000 trials. The study's output nonlinearity tanh(w·r) is not modelled "
+        "(flexrnn's readout is linear).",
+        "- Hebbian (`study_hebbian`): Miconi's rule in the study's form, "
+        "ΔW = −η·R̄·e·(R − R̄) (`rbar_factor`), learning from trial 100 (`learn_from`), bias "
+        "units 1, 10, 11 held at +1, +1, −1 (`clamp`, `hold_units`), on its own task "
+        "(`HebbianDecision`: ±0.25 on steps 1-500 of 700, 200 silent response steps), n = 50, "
+        "tau = 30, dt = 1; the analyses re-simulate it at dt/tau = 0.1.",
         "- Topology (`flexrnn.analysis.topology`): every fixed point at the static inputs "
         "0.03·{0, ±0.1, …, ±1} (decision) or linspace(−0.02, 0.02, 21) per context; the kNN "
         "(k = 3) structure of the first 10 points as a 30-vector; Euclidean distances between "
@@ -404,28 +412,32 @@ def _findings(comparisons: dict, noise: dict) -> str:
         return c["silhouettes"][key]["rows"]
 
     out = []
-    complex_groups = [g for g in comparisons if g.startswith("context")]
-    simple = comparisons.get("decision")
-    for g in ([] if simple is None else ["decision"]) + complex_groups:
-        c = comparisons[g]
+    for g, c in comparisons.items():
         topo, loose, geo = (rows_sil(c, k) for k in ("topology_strict", "topology_loose",
                                                       "geometry"))  # fmt: skip
+        study = (
+            "The study: on the complex tasks topology is not separable by rule while geometry "
+            "is (rule silhouettes 0.08-0.35)."
+            if g.startswith("context")
+            else "The study: geometry separable by rule (0.08-0.35); on this simple task "
+            "topology depends on the input noise rather than being rule-invariant."
+        )
+        if topo is None or geo is None:
+            verdict = " Too few networks to compare."
+        elif geo > max(topo, 0.0):
+            verdict = " Here geometry separates the rules more than topology does, as in the study."
+        else:
+            verdict = " Here geometry does not separate the rules more than topology does."
         out.append(
             f"- {g}: silhouettes of the rule labels (rows) — topology {_sil(topo)} (strict), "
-            f"{_sil(loose)} (loose); geometry {_sil(geo)}. The study: topology not separable "
-            "by rule on the complex tasks (silhouette near 0), geometry separable (0.08-0.35)."
-            + (
-                " Here geometry separates the rules more than topology does, as in the study."
-                if topo is not None and geo is not None and geo > topo
-                else " Here it does not: geometry does not separate the rules more than topology."
-            )
+            f"{_sil(loose)} (loose); geometry {_sil(geo)}. {study}{verdict}"
         )
     for t, c in noise.items():
         out.append(
-            f"- input noise, {t}: silhouette of the noise labels on topology "
+            f"- input noise, {t}: silhouette of the noise labels (rows) on topology "
             f"{_sil(rows_sil(c, 'topology_strict'))} (strict), "
             f"{_sil(rows_sil(c, 'topology_loose'))} (loose). The study: topology depends on "
-            "noise for the simple task, not for the complex one."
+            "the noise for the simple task, not for the complex ones."
         )
     return "\n".join(out)
 
