@@ -35,6 +35,7 @@ from flexrnn.experiments.training import _cpu_name, _say
 PARTS = ("decision", "context", "noise")
 RULE_NAMES = {"bptt": "BPTT", "genetic": "GA", "full_force": "full-FORCE", "hebbian": "Hebbian"}
 COLOURS = {"bptt": "C0", "genetic": "C1", "full_force": "C2", "hebbian": "C3"}
+SIZES = {"bptt": 90, "genetic": 55, "full_force": 30, "hebbian": 12}
 STUDY_SILHOUETTES = (0.08, 0.35)  # the study's rule-separability silhouettes lie in this range
 
 
@@ -146,12 +147,22 @@ def _figures(out: Path, comparisons: dict[str, Any], rows: list[dict], noise: di
                     sel = [i for i, lab in enumerate(c["labels"]) if lab == rule]
                     if sel:
                         y = E[sel, 1] if E.shape[1] > 1 else np.zeros(len(sel))
-                        ax.scatter(E[sel, 0], y, color=COLOURS[rule], label=RULE_NAMES[rule],
-                                   s=28, alpha=0.8)  # fmt: skip
+                        # sizes decrease by rule: networks at the same point stay visible
+                        ax.scatter(
+                            E[sel, 0],
+                            y,
+                            color=COLOURS[rule],
+                            label=RULE_NAMES[rule],
+                            s=SIZES[rule],
+                            alpha=0.8,
+                            edgecolors="k",
+                            linewidths=0.3,
+                        )
                 s = c["silhouettes"][key]["rows"]
                 ax.set_title(f"{g}: {titles[key]}\nsilhouette (rows) "
                              f"{'n/a' if s is None else f'{s:.2f}'}", fontsize=9)  # fmt: skip
                 ax.set(xlabel="MDS 1", ylabel="MDS 2")
+                ax.ticklabel_format(style="sci", scilimits=(-2, 3))
                 ax.legend(fontsize=7, frameon=False, title="rule", title_fontsize=7)
         fig.tight_layout()
         paths["mds"] = str(Path("figures") / "lr_mds.png")
@@ -278,7 +289,9 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
         f"Produced by `flexrnn reproduce learning-rules{' --quick' if meta['quick'] else ''}"
         f"{' --networks ' + str(s['networks']) if meta.get('networks_given') else ''}`.",
         f"Machine: {meta['machine']}, flexrnn {meta['flexrnn']}, seed {meta['seed']}; "
-        f"total {meta['minutes']:.1f} min." + sweep_sentence(meta, "The networks"),
+        f"this call {meta['minutes']:.1f} min (networks already in the `--runs` folder are "
+        f"not rerun); the networks' own run times sum to {meta['network_minutes']:.1f} min."
+        + sweep_sentence(meta, "The networks"),
         "",
         f"**Scale of this run:** {s['networks']} networks per rule and condition; N-context "
         f"integration for N in {s['contexts']}; input noise {s['noise']}; training budgets "
@@ -497,6 +510,7 @@ def learning_rules_report(
         outdir.mkdir(parents=True, exist_ok=True)
         paths = _figures(outdir, comparisons, rows, noise)
     meta["minutes"] = (time.perf_counter() - t0) / 60
+    meta["network_minutes"] = sum(float(r.get("wall_time") or 0.0) for r in rows) / 60
     meta["full_networks"], meta["full_estimate"] = _estimate(rows, scale(False, None))
     findings = _findings(comparisons, noise)
     atomic_write_text(
