@@ -96,6 +96,7 @@ def test_learning_rules_report_writes_markdown_json_and_figures(tmp_path, monkey
     for key in ("topology_strict", "topology_loose", "geometry"):
         for method in ("precomputed", "rows"):
             assert -1.0 <= sil[key][method] <= 1.0
+            assert sil[key][f"{method}_sem"] >= 0.0
     D = np.array(data["results"]["comparisons"]["decision"]["matrices"]["geometry"])
     assert D.shape == (8, 8) and np.allclose(D, D.T)
     figures = [line for line in report.splitlines() if line.startswith("![")]

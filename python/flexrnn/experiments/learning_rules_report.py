@@ -85,10 +85,17 @@ def _group_name(row: dict[str, Any]) -> str:
 
 
 def _silhouettes(D: np.ndarray, labels: list[str]) -> dict[str, float | None]:
+    """Silhouette scores of ``labels`` both ways, and (``<method>_sem``) the standard error of
+    each: the SEM of the per-network silhouettes."""
+    methods = ("precomputed", "rows")
     if len(set(labels)) < 2 or len(labels) <= len(set(labels)):
-        return {"precomputed": None, "rows": None}
-    return {m: round(analysis.silhouette_score(D, labels, method=m), 4)
-            for m in ("precomputed", "rows")}  # fmt: skip
+        return {key: None for m in methods for key in (m, f"{m}_sem")}
+    out: dict[str, float | None] = {}
+    for m in methods:
+        per = analysis.silhouette_samples(D, labels, method=m)
+        out[m] = round(float(per.mean()), 4)
+        out[f"{m}_sem"] = round(float(per.std(ddof=1) / np.sqrt(len(per))), 4)
+    return out
 
 
 def compare(rows: list[dict[str, Any]], label: str) -> dict[str, Any]:
@@ -276,8 +283,14 @@ def _table_rows(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _sil(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.3f}"
+def _sil(v: float | None, sem: float | None = None) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:.3f}" if sem is None else f"{v:.3f} ± {sem:.3f}"
+
+
+def _sils(sil: dict, method: str) -> str:
+    return _sil(sil[method], sil.get(f"{method}_sem"))
 
 
 def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, paths: dict,
@@ -359,9 +372,9 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
         for g, c in comparisons.items():
             for key in ("topology_strict", "topology_loose", "geometry"):
                 sil = c["silhouettes"][key]
-                lines.append(f"| {g} | {key.replace('_', ' ')} | {_sil(sil['precomputed'])} | "
-                             f"{_sil(sil['rows'])} |")  # fmt: skip
-        lines += [""]
+                lines.append(f"| {g} | {key.replace('_', ' ')} | {_sils(sil, 'precomputed')} | "
+                             f"{_sils(sil, 'rows')} |")  # fmt: skip
+        lines += ["", "Silhouettes: mean ± SEM over the networks' own silhouettes.", ""]
         if "mds" in paths:
             lines += [f"![MDS]({paths['mds']})", ""]
         if "silhouettes" in paths:
@@ -376,8 +389,8 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
         for t, c in noise.items():
             for key in ("topology_strict", "topology_loose", "geometry"):
                 sil = c["silhouettes"][key]
-                lines.append(f"| {t} | {key.replace('_', ' ')} | {_sil(sil['precomputed'])} | "
-                             f"{_sil(sil['rows'])} |")  # fmt: skip
+                lines.append(f"| {t} | {key.replace('_', ' ')} | {_sils(sil, 'precomputed')} | "
+                             f"{_sils(sil, 'rows')} |")  # fmt: skip
         lines += [""]
         if "noise" in paths:
             lines += [f"![noise]({paths['noise']})", ""]
@@ -436,9 +449,9 @@ def _caveats(rows: list[dict], s: dict) -> str:
             "got, not the rule."
         )
     lines += [
-        f"- Population size: {s['networks']} networks per rule and condition; silhouettes "
-        "of so few points have standard errors of order 0.1-0.3, so differences smaller than "
-        "that are not resolved.",
+        f"- Population size: {s['networks']} networks per rule and condition; the "
+        "silhouettes' standard errors above (SEM over networks) say which differences this "
+        "run resolves.",
         "- The topology descriptor follows the issue's description of the study's (kNN, "
         "k = 3, first 10 fixed points across the inputs); the study's code was not "
         "available here, so the ordering of points within an input (by the output at the "
@@ -450,6 +463,19 @@ def _caveats(rows: list[dict], s: dict) -> str:
         "run with tau = 30 steps and are analysed at dt/tau = 0.1.",
     ]
     return "\n".join(lines)
+
+
+def _versus(a: float, sa: float, b: float, sb: float, claim: str, agreement: str) -> str:
+    """'<claim> (a vs b), <agreement>.' when a exceeds b by two combined standard errors; a
+    sentence saying that the difference is not resolved, or that it goes the other way."""
+    se = float(np.hypot(sa, sb))
+    numbers = f"({a:.3f} ± {sa:.3f} vs {b:.3f} ± {sb:.3f})"
+    if a - b > 2 * se:
+        return f"{claim} {numbers}, {agreement}."
+    if a > b:
+        return (f"{claim} {numbers}, but by less than two standard errors: not resolved at "
+                "this scale.")  # fmt: skip
+    return f"no more; the claim '{claim}' does not hold here {numbers}."
 
 
 def _findings(comparisons: dict, noise: dict) -> str:
@@ -469,23 +495,45 @@ def _findings(comparisons: dict, noise: dict) -> str:
             else "The study: geometry separable by rule (0.08-0.35); on this simple task "
             "topology depends on the input noise rather than being rule-invariant."
         )
+        sil = c["silhouettes"]
         if topo is None or geo is None:
             verdict = " Too few networks to compare."
-        elif geo > max(topo, 0.0):
-            verdict = " Here geometry separates the rules more than topology does, as in the study."
         else:
-            verdict = " Here geometry does not separate the rules more than topology does."
+            verdict = " Here geometry separates the rules " + _versus(
+                geo, sil["geometry"]["rows_sem"], topo, sil["topology_strict"]["rows_sem"],
+                "more than topology (strict) does", "as in the study",
+            )  # fmt: skip
         out.append(
-            f"- {g}: silhouettes of the rule labels (rows) — topology {_sil(topo)} (strict), "
-            f"{_sil(loose)} (loose); geometry {_sil(geo)}. {study}{verdict}"
+            f"- {g}: silhouettes of the rule labels (rows) — topology "
+            f"{_sils(c['silhouettes']['topology_strict'], 'rows')} (strict), "
+            f"{_sils(c['silhouettes']['topology_loose'], 'rows')} (loose); geometry "
+            f"{_sils(c['silhouettes']['geometry'], 'rows')}. {study}{verdict}"
         )
     for t, c in noise.items():
         out.append(
             f"- input noise, {t}: silhouette of the noise labels (rows) on topology "
-            f"{_sil(rows_sil(c, 'topology_strict'))} (strict), "
-            f"{_sil(rows_sil(c, 'topology_loose'))} (loose). The study: topology depends on "
-            "the noise for the simple task, not for the complex ones."
+            f"{_sils(c['silhouettes']['topology_strict'], 'rows')} (strict), "
+            f"{_sils(c['silhouettes']['topology_loose'], 'rows')} (loose)."
         )
+    simple = next((c for t, c in noise.items() if t == "decision"), None)
+    complex_ = next((c for t, c in noise.items() if t.startswith("context")), None)
+    if simple is not None and complex_ is not None:
+        a = rows_sil(simple, "topology_strict")
+        b = rows_sil(complex_, "topology_strict")
+        if a is not None and b is not None:
+            out.append(
+                "- The study: topology depends on the input noise for the simple task, not for "
+                "the complex ones. Here (strict) the noise levels separate topology on the "
+                "simple task "
+                + _versus(
+                    a,
+                    simple["silhouettes"]["topology_strict"]["rows_sem"],
+                    b,
+                    complex_["silhouettes"]["topology_strict"]["rows_sem"],
+                    "more than on the complex one",
+                    "as in the study",
+                )  # fmt: skip
+            )
     return "\n".join(out)
 
 
