@@ -514,18 +514,19 @@ def test_epoch_does_not_depend_on_where_buffers_start(dtype):
     agent = fr.mop.MOPAgent(env, hidden=16, gamma=0.9, seed=1)
     _randomise(agent, 1, spread=0.2)
     program, custom = env.programs()
-    kenv = env.kernel_env([env])
+    net = env.net
     outs = []
     for offset in range(4):
-        e = dict(kenv, W=_at_offset(kenv["W"], offset), K=_at_offset(kenv["K"], offset),
-                 b=_at_offset(kenv["b"], offset))  # fmt: skip
+        params = _core.RateRNNParams(_at_offset(net.W, offset), _at_offset(net.W_in, offset),
+                                     _at_offset(net.b, offset), net.W_out, net.b_out)  # fmt: skip
+        e = _core.MopRnnEnv([params], net._options(), rho=env.rho)
         theta = _at_offset(agent.theta[None], offset)
         x0 = _at_offset(np.broadcast_to(agent.x0, (1, 3, env.dim)).copy(), offset)
         m, v = np.zeros_like(theta), np.zeros_like(theta)
         out = _core.mop_epoch(
             e, agent._options(0), program, None, custom, theta, x0,
             np.zeros((1, 3), np.int64), 60, np.ones(1, np.uint64), 0,
-            {"lr": 1e-2, "updates": 4, "batch_size": 16}, m, v, np.zeros(1, np.int64),
+            _core.MopFitOptions(1e-2, 4, 16), m, v, np.zeros(1, np.int64),
         )  # fmt: skip
         outs.append((out, theta.copy()))
     for out, theta in outs[1:]:

@@ -151,6 +151,26 @@ struct HeldArrays {
   }
 };
 
+// A run's inputs u (T, B, n_in) from its drive object (RateDrive, NMRNNDrive, LSTMDrive),
+// checked against the parameters: the same dtype, n_in columns (those of the parameters'
+// `columns_of`), finite values.
+template <class S>
+CTensor3<S> drive_inputs(const py::array& u, bool drive_f32, bool params_f32, Index n_in,
+                         const char* columns_of) {
+  if (drive_f32 != params_f32) {
+    throw py::type_error(std::string("drive: its arrays are ") +
+                         (drive_f32 ? "float32" : "float64") + " but the parameters are " +
+                         (params_f32 ? "float32" : "float64"));
+  }
+  const CTensor3<S> uv = view(HeldArrays::a<S>(u), "u");
+  if (uv.N != n_in) {
+    throw py::value_error("u: expected shape (T, B, n_in) with n_in = " + std::to_string(n_in) +
+                          " (the columns of " + columns_of + "), got (" + std::to_string(uv.T) +
+                          ", " + std::to_string(uv.B) + ", " + std::to_string(uv.N) + ")");
+  }
+  return uv;
+}
+
 void register_buffers(py::module_& m);
 void register_interrupt(py::module_& m);
 void register_config(py::module_& m);

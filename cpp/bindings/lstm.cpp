@@ -70,15 +70,7 @@ struct LSTMDriveObject : HeldArrays {
   // The kernel's drive, checked against the parameters' sizes.
   template <class S>
   LSTMDrive<S> view(const LSTMParamsObject& p) const {
-    if (f32 != p.f32) {
-      throw py::type_error(std::string("drive: its arrays are ") + (f32 ? "float32" : "float64") +
-                           " but the parameters are " + (p.f32 ? "float32" : "float64"));
-    }
-    const CTensor3<S> uv = py_bind::view(a<S>(u), "u");
-    if (uv.N != p.n_in) {
-      throw py::value_error("u: expected shape (T, B, n_in) with n_in = " + std::to_string(p.n_in) +
-                            " (the columns of W_ih), got last axis " + std::to_string(uv.N));
-    }
+    const CTensor3<S> uv = drive_inputs<S>(u, f32, p.f32, p.n_in, "W_ih");
     return {uv, checked(a<S>(h0), {uv.B, p.n}, "h0"), checked(a<S>(c0), {uv.B, p.n}, "c0")};
   }
 };

@@ -6,6 +6,7 @@
 
 #include "common.hpp"
 #include "flexrnn/mop.hpp"
+#include "rate_objects.hpp"
 
 namespace flexrnn::py_bind {
 namespace {
@@ -21,6 +22,66 @@ struct ProgramArrays {
   F64 params, weights;
   Program prog;
 };
+
+// Every atom's kind known and its coordinates inside the state (dimension d), a linear atom's
+// weights row and a custom atom's predicate present. Returns whether any atom is custom.
+bool check_atoms(const ProgramArrays& a, Index d, Index n_custom, const std::string& what) {
+  const Index n_atoms = a.kind.shape(0), n_w = a.weights.shape(0);
+  bool has_custom = false;
+  for (Index at = 0; at < n_atoms; ++at) {
+    const std::int32_t kind = a.kind.data()[at];
+    const std::int64_t* ij = a.index.data() + 2 * at;
+    if (kind < 0 || kind > static_cast<std::int32_t>(AtomKind::custom)) {
+      throw py::value_error(what + ": unknown atom kind " + std::to_string(kind));
+    }
+    const auto k = static_cast<AtomKind>(kind);
+    has_custom = has_custom || k == AtomKind::custom;
+    const bool uses_ij = k == AtomKind::abs || k == AtomKind::ellipse || k == AtomKind::l1 ||
+                         k == AtomKind::heart;
+    for (int e = 0; e < 2 && uses_ij; ++e) {
+      if (ij[e] < 0 || ij[e] >= d) {
+        throw py::value_error(what + ": atom coordinate " + std::to_string(ij[e]) +
+                              " outside the state (dimension " + std::to_string(d) + ")");
+      }
+    }
+    if (k == AtomKind::linear && (ij[0] < 0 || ij[0] >= n_w)) {
+      throw py::value_error(what + ": linear atom without its weights row");
+    }
+    if (k == AtomKind::custom && (ij[0] < 0 || ij[0] >= n_custom)) {
+      throw py::value_error(what + ": custom atom " + std::to_string(ij[0]) +
+                            " has no predicate (" + std::to_string(n_custom) + " given)");
+    }
+  }
+  return has_custom;
+}
+
+// Every program of code (its slice start[p]..start[p+1]) leaves exactly one value on a stack
+// no deeper than kProgramStack, and names only atoms that exist.
+void check_stack(const std::int32_t* code, const std::int32_t* start, Index n_programs,
+                 Index n_atoms, const std::string& what) {
+  for (Index p = 0; p < n_programs; ++p) {
+    int depth = 0;
+    for (Index i = start[p]; i < start[p + 1]; ++i) {
+      const std::int32_t op = code[2 * i];
+      if (op == static_cast<std::int32_t>(ProgramOp::atom)) {
+        if (code[2 * i + 1] < 0 || code[2 * i + 1] >= n_atoms) {
+          throw py::value_error(what + ": atom index out of range");
+        }
+        ++depth;
+      } else if (op == static_cast<std::int32_t>(ProgramOp::op_not)) {
+        if (depth < 1) throw py::value_error(what + ": NOT on an empty stack");
+      } else if (op == static_cast<std::int32_t>(ProgramOp::op_and) ||
+                 op == static_cast<std::int32_t>(ProgramOp::op_or)) {
+        if (depth < 2) throw py::value_error(what + ": AND/OR needs two operands");
+        --depth;
+      } else {
+        throw py::value_error(what + ": unknown operation " + std::to_string(op));
+      }
+      if (depth > kProgramStack) throw py::value_error(what + ": expression too deep");
+    }
+    if (depth != 1) throw py::value_error(what + ": a program must leave one value");
+  }
+}
 
 // n_custom: the number of custom predicates the call was given.
 ProgramArrays program_from(const py::object& obj, Index d, Index n_custom, const char* name) {
@@ -62,54 +123,8 @@ ProgramArrays program_from(const py::object& obj, Index d, Index n_custom, const
   for (Index p = 0; p < n_programs; ++p) {
     if (start[p + 1] < start[p]) throw py::value_error(what + ": start must not decrease");
   }
-  bool has_custom = false;
-  for (Index at = 0; at < n_atoms; ++at) {
-    const std::int32_t kind = a.kind.data()[at];
-    const std::int64_t* ij = a.index.data() + 2 * at;
-    if (kind < 0 || kind > static_cast<std::int32_t>(AtomKind::custom)) {
-      throw py::value_error(what + ": unknown atom kind " + std::to_string(kind));
-    }
-    const auto k = static_cast<AtomKind>(kind);
-    has_custom = has_custom || k == AtomKind::custom;
-    const bool uses_ij = k == AtomKind::abs || k == AtomKind::ellipse || k == AtomKind::l1 ||
-                         k == AtomKind::heart;
-    for (int e = 0; e < 2 && uses_ij; ++e) {
-      if (ij[e] < 0 || ij[e] >= d) {
-        throw py::value_error(what + ": atom coordinate " + std::to_string(ij[e]) +
-                              " outside the state (dimension " + std::to_string(d) + ")");
-      }
-    }
-    if (k == AtomKind::linear && (ij[0] < 0 || ij[0] >= n_w)) {
-      throw py::value_error(what + ": linear atom without its weights row");
-    }
-    if (k == AtomKind::custom && (ij[0] < 0 || ij[0] >= n_custom)) {
-      throw py::value_error(what + ": custom atom " + std::to_string(ij[0]) +
-                            " has no predicate (" + std::to_string(n_custom) + " given)");
-    }
-  }
-  // every program must leave exactly one value on a stack no deeper than kProgramStack
-  for (Index p = 0; p < n_programs; ++p) {
-    int depth = 0;
-    for (Index i = start[p]; i < start[p + 1]; ++i) {
-      const std::int32_t op = code[2 * i];
-      if (op == static_cast<std::int32_t>(ProgramOp::atom)) {
-        if (code[2 * i + 1] < 0 || code[2 * i + 1] >= n_atoms) {
-          throw py::value_error(what + ": atom index out of range");
-        }
-        ++depth;
-      } else if (op == static_cast<std::int32_t>(ProgramOp::op_not)) {
-        if (depth < 1) throw py::value_error(what + ": NOT on an empty stack");
-      } else if (op == static_cast<std::int32_t>(ProgramOp::op_and) ||
-                 op == static_cast<std::int32_t>(ProgramOp::op_or)) {
-        if (depth < 2) throw py::value_error(what + ": AND/OR needs two operands");
-        --depth;
-      } else {
-        throw py::value_error(what + ": unknown operation " + std::to_string(op));
-      }
-      if (depth > kProgramStack) throw py::value_error(what + ": expression too deep");
-    }
-    if (depth != 1) throw py::value_error(what + ": a program must leave one value");
-  }
+  const bool has_custom = check_atoms(a, d, n_custom, what);
+  check_stack(code, start, n_programs, n_atoms, what);
   a.prog.code = code;
   a.prog.start = start;
   a.prog.kind = a.kind.data();
@@ -142,247 +157,317 @@ CustomAtoms<S> custom_from(const py::list& predicates) {
   };
 }
 
-MopAgentOptions agent_options(const py::dict& agent) {
-  MopAgentOptions opt;
-  const auto kind = agent["agent"].cast<std::string>();
-  if (kind != "mop" && kind != "r") throw py::value_error("agent: expected 'mop' or 'r'");
-  opt.agent = kind == "mop" ? MopAgentKind::mop : MopAgentKind::reward;
-  opt.gamma = agent["gamma"].cast<double>();
-  opt.beta = agent["beta"].cast<double>();
-  opt.mu = agent["mu"].cast<double>();
-  opt.eps = agent["eps"].cast<double>();
-  opt.scale = agent["scale"].cast<double>();
-  opt.hidden = agent["hidden"].cast<Index>();
-  opt.n_contexts = agent["n_contexts"].cast<Index>();
-  if (opt.hidden < 1 || opt.n_contexts < 1) {
-    throw py::value_error("agent: hidden and n_contexts must be >= 1");
-  }
-  return opt;
-}
+// The NeuroMOP RNN environment as one bound object (MopRnnEnv): the networks' own bound
+// parameters (RateRNNParams; their W_in is the controller's K), their common options
+// (RateOptions: alpha, phi; form rate) and the environment's rho and noise. Holds the
+// parameter objects (references to the models' arrays, no copies).
+struct MopRnnEnvObject {
+  std::vector<RateParamsObject> nets;
+  RateOptions rate;
+  double rho = 2.0, noise_std = 0.0;
+  Index noise_samples = 1;
+  Index n = 0, M = 0;
+  bool f32 = false;
 
-// The environment of a call: its arrays kept alive, and the kernel's view of them.
+  static MopRnnEnvObject make(const std::vector<RateParamsObject>& nets, const RateOptions& rate,
+                              double rho, double noise_std, Index noise_samples) {
+    if (nets.empty()) throw py::value_error("nets: need at least one network");
+    const RateParamsObject& first = nets.front();
+    for (const RateParamsObject& p : nets) {
+      if (p.low_rank) {
+        throw py::type_error("nets: NeuroMOP drives RateRNNParams (a dense W), got "
+                             "LowRankRNNParams");
+      }
+      if (p.f32 != first.f32 || p.n != first.n || p.n_in != first.n_in) {
+        throw py::value_error("nets: the networks of one environment need the same n, n_in "
+                              "(= n_bits) and dtype");
+      }
+    }
+    if (rate.form != Form::rate) {
+      throw py::value_error("options: NeuroMOP drives a network of form rate");
+    }
+    if (rate.phi != Phi::tanh && rate.phi != Phi::relu) {
+      throw py::value_error("options: NeuroMOP's phi must be tanh or relu");
+    }
+    if (first.n_in < 1 || first.n_in > 16) {
+      throw py::value_error("nets: n_in (= n_bits) must be in 1..16, got " +
+                            std::to_string(first.n_in));
+    }
+    if (!(noise_std >= 0.0)) throw py::value_error("noise_std: must be >= 0");
+    if (noise_samples < 1) throw py::value_error("noise_samples: must be >= 1");
+    return {nets, rate, rho, noise_std, noise_samples, first.n, first.n_in, first.f32};
+  }
+
+  // The kernel's view, the networks' arrays checked (shapes and values) for this call.
+  template <class S>
+  MopRnnEnv<S> view() const {
+    MopRnnEnv<S> e;
+    for (const RateParamsObject& p : nets) e.nets.push_back(p.dense<S>());
+    e.P = static_cast<Index>(nets.size());
+    e.n = n;
+    e.M = M;
+    e.rho = rho;
+    e.alpha = rate.alpha;
+    e.noise_std = noise_std;
+    e.noise_samples = noise_samples;
+    e.phi = rate.phi;
+    return e;
+  }
+};
+
+// The environment of a call as the kernels see it: the bound MopRnnEnv's networks or the
+// bound cart-pole (MopCartPoleEnv).
 template <class S>
-struct EnvArrays {
-  std::string kind;
-  Arr<S> W, b, K;
+struct EnvView {
+  bool rnn_env = false;
   MopRnnEnv<S> rnn;
   MopCartPoleEnv cartpole;
-  Index dim() const { return kind == "rnn" ? rnn.dim() : cartpole.dim(); }
-  Index n_bits() const { return kind == "rnn" ? rnn.n_bits() : cartpole.n_bits(); }
-  Index P() const { return kind == "rnn" ? rnn.P : cartpole.P; }
+  Index dim() const { return rnn_env ? rnn.dim() : cartpole.dim(); }
+  Index n_bits() const { return rnn_env ? rnn.n_bits() : cartpole.n_bits(); }
+  Index P() const { return rnn_env ? rnn.P : cartpole.P; }
 };
 
 template <class S>
-EnvArrays<S> env_from(const py::dict& env) {
-  EnvArrays<S> e;
-  e.kind = env["kind"].cast<std::string>();
-  if (e.kind == "cartpole") {
-    e.cartpole.P = env["P"].cast<Index>();
-    return e;
+EnvView<S> env_from(const py::object& env) {
+  EnvView<S> e;
+  if (py::isinstance<MopRnnEnvObject>(env)) {
+    const auto& o = env.cast<const MopRnnEnvObject&>();
+    if (o.f32 != std::is_same_v<S, float>) {
+      throw py::type_error(std::string("env: its networks are ") +
+                           (o.f32 ? "float32" : "float64") + " but theta is " +
+                           (std::is_same_v<S, float> ? "float32" : "float64"));
+    }
+    e.rnn_env = true;
+    e.rnn = o.view<S>();
+  } else if (py::isinstance<MopCartPoleEnv>(env)) {
+    e.cartpole = env.cast<MopCartPoleEnv>();
+  } else {
+    throw py::type_error("env: expected a MopRnnEnv or MopCartPoleEnv, got " +
+                         py::str(py::type::of(env).attr("__name__")).cast<std::string>());
   }
-  if (e.kind != "rnn") throw py::value_error("env: kind must be 'rnn' or 'cartpole'");
-  e.W = env["W"].cast<Arr<S>>();
-  e.b = env["b"].cast<Arr<S>>();
-  e.K = env["K"].cast<Arr<S>>();
-  if (e.W.ndim() != 3 || e.W.shape(1) != e.W.shape(2)) {
-    throw py::value_error("W: expected (P, n, n)");
-  }
-  const Index P = e.W.shape(0), n = e.W.shape(1);
-  if (e.K.ndim() != 3) throw py::value_error("K: expected (P, n, n_bits)");
-  const Index M = e.K.shape(2);
-  if (M < 1 || M > 16) throw py::value_error("n_bits: must be in 1..16");
-  checked(e.W, {P, n, n}, "W");
-  checked(e.b, {P, n}, "b");
-  checked(e.K, {P, n, M}, "K");
-  e.rnn.W = e.W.data();
-  e.rnn.b = e.b.data();
-  e.rnn.K = e.K.data();
-  e.rnn.P = P;
-  e.rnn.n = n;
-  e.rnn.M = M;
-  e.rnn.rho = env["rho"].cast<double>();
-  e.rnn.alpha = env["alpha"].cast<double>();
-  e.rnn.phi = phi_from_name(env["phi"].cast<std::string>());
-  e.rnn.noise_std = env["noise_std"].cast<double>();
-  e.rnn.noise_samples = env["noise_samples"].cast<Index>();
-  if (e.rnn.noise_samples < 1) throw py::value_error("noise_samples: must be >= 1");
   return e;
 }
 
 // Calls f(env) with the kernel's environment type.
 template <class S, class F>
-void with_env(const EnvArrays<S>& e, F&& f) {
-  if (e.kind == "rnn") {
+void with_env(const EnvView<S>& e, F&& f) {
+  if (e.rnn_env) {
     f(e.rnn);
   } else {
     f(e.cartpole);
   }
 }
 
+// Every context of a call in 0..n_contexts-1.
+void check_contexts(const Arr<std::int64_t>& contexts, Index n_contexts) {
+  for (Index i = 0; i < contexts.size(); ++i) {
+    if (contexts.data()[i] < 0 || contexts.data()[i] >= n_contexts) {
+      throw py::value_error("contexts: must lie in 0..n_contexts-1");
+    }
+  }
+}
+
+// The terminal and reward programs of a call and their custom predicates, checked for states of
+// dimension d, one terminal program per context.
+template <class S>
+struct CallPrograms {
+  ProgramArrays term, rew;
+  CustomAtoms<S> predicates;
+  bool any_custom = false;
+  const CustomAtoms<S>* custom() const { return any_custom ? &predicates : nullptr; }
+};
+
+template <class S>
+CallPrograms<S> programs_from(const py::object& terminal, const py::object& reward,
+                              const py::list& custom, Index d, Index n_contexts) {
+  CallPrograms<S> c;
+  c.term = program_from(terminal, d, Index(custom.size()), "terminal");
+  c.rew = program_from(reward, d, Index(custom.size()), "reward");
+  if (c.term.prog.n_programs != n_contexts) {
+    throw py::value_error("terminal: one program per context expected");
+  }
+  c.predicates = custom_from<S>(custom);
+  c.any_custom = c.term.prog.has_custom || c.rew.prog.has_custom;
+  return c;
+}
+
+// An epoch's outputs for P networks, B trajectories of at most T steps, states of dimension d.
+template <class S>
+struct EpochOutputs {
+  Index T, B;
+  Arr<S> states, entropy, targets, weights;
+  Arr<std::int64_t> actions, lifetime;
+  Arr<bool> terminated;
+
+  EpochOutputs(Index P, Index T_, Index B_, Index d)
+      : T(T_), B(B_), states(std::vector<py::ssize_t>{P, T + 1, B, d}),
+        entropy(std::vector<py::ssize_t>{P, T, B}), targets(std::vector<py::ssize_t>{P, T + 1, B}),
+        weights(std::vector<py::ssize_t>{P, T + 1, B}), actions(std::vector<py::ssize_t>{P, T, B}),
+        lifetime(std::vector<py::ssize_t>{P, B}), terminated(std::vector<py::ssize_t>{P, B}) {}
+
+  MopTrajectories<S> view() {
+    return {states.mutable_data(),  actions.mutable_data(),
+            entropy.mutable_data(), targets.mutable_data(),
+            weights.mutable_data(), lifetime.mutable_data(),
+            reinterpret_cast<std::uint8_t*>(terminated.mutable_data()),
+            T,                      B};
+  }
+
+  py::dict as_dict(const Arr<double>& losses) const {
+    py::dict out;
+    out["states"] = states;
+    out["actions"] = actions;
+    out["entropy"] = entropy;
+    out["targets"] = targets;
+    out["weights"] = weights;
+    out["lifetime"] = lifetime;
+    out["terminated"] = terminated;
+    out["losses"] = losses;
+    return out;
+  }
+};
+
+// The fit of an epoch: its options (MopFitOptions: lr, updates, batch_size; the seeds and
+// streams of the call) and the P value networks theta with Adam's moments and step counts, all
+// updated in place.
+template <class S>
+struct ValueFit {
+  MopFitOptions options;
+  ValueNets<S> nets;
+};
+
+template <class S>
+ValueFit<S> fit_from(const MopFitOptions& fit, S* theta, std::optional<Arr<S>>& adam_m,
+                     std::optional<Arr<S>>& adam_v, std::optional<Arr<std::int64_t>>& adam_step,
+                     const Arr<std::uint64_t>& seeds, std::uint64_t stream0,
+                     const MopAgentOptions& opt, Index P, Index d, Index n_params) {
+  ValueFit<S> f;
+  f.options = fit;
+  f.options.seeds = seeds.data();
+  f.options.stream0 = stream0;
+  if (!adam_m || !adam_v || !adam_step) {
+    throw py::value_error("adam_m, adam_v, adam_step: needed when fitting");
+  }
+  f.nets.theta = theta;
+  f.nets.m = inout(*adam_m, {P, n_params}, "adam_m");
+  f.nets.v = inout(*adam_v, {P, n_params}, "adam_v");
+  checked(*adam_step, {P}, "adam_step", false);
+  if (!adam_step->writeable()) throw py::value_error("adam_step: array is read-only");
+  f.nets.step = adam_step->mutable_data();
+  f.nets.P = P;
+  f.nets.d = d;
+  f.nets.n_contexts = opt.n_contexts;
+  f.nets.hidden = opt.hidden;
+  return f;
+}
+
+template <class S>
+py::dict mop_epoch_call(const py::object& env, const MopAgentOptions& opt, const py::object& terminal,
+                        const py::object& reward, const py::list& custom, Arr<S>& theta,
+                        const Arr<S>& x0, const Arr<std::int64_t>& contexts, Index horizon,
+                        const Arr<std::uint64_t>& seeds, std::uint64_t stream0,
+                        const std::optional<MopFitOptions>& fit, std::optional<Arr<S>>& adam_m,
+                        std::optional<Arr<S>>& adam_v,
+                        std::optional<Arr<std::int64_t>>& adam_step) {
+  const EnvView<S> e = env_from<S>(env);
+  const Index P = e.P(), d = e.dim();
+  if (x0.ndim() != 3) throw py::value_error("x0: expected (P, B, d)");
+  const Index B = x0.shape(1);
+  checked(x0, {P, B, d}, "x0");
+  checked(contexts, {P, B}, "contexts", false);
+  checked(seeds, {P}, "seeds", false);
+  check_contexts(contexts, opt.n_contexts);
+  const Index n_params = value_param_count(value_input_dim(d, opt.n_contexts), opt.hidden);
+  if (horizon < 0) throw py::value_error("horizon: must be >= 0");
+  const CallPrograms<S> programs = programs_from<S>(terminal, reward, custom, d, opt.n_contexts);
+  EpochOutputs<S> out(P, horizon, B, d);
+  const MopTrajectories<S> tr = out.view();
+  MopRunOptions run;
+  run.horizon = horizon;
+  run.seeds = seeds.data();
+  run.stream0 = stream0;
+
+  const bool fitting = fit.has_value();
+  S* th = fitting ? inout(theta, {P, n_params}, "theta")
+                  : const_cast<S*>(checked(theta, {P, n_params}, "theta"));
+  ValueFit<S> vf;
+  if (fitting) {
+    vf = fit_from<S>(*fit, th, adam_m, adam_v, adam_step, seeds, stream0, opt, P,
+                     d, n_params);
+  }
+  Arr<double> losses(std::vector<py::ssize_t>{P, fitting ? vf.options.updates : 0});
+  InPlace in_place;  // an interrupted epoch leaves the value networks and Adam as they were
+  if (fitting) {
+    in_place.keep(vf.nets.theta, P * n_params);
+    in_place.keep(vf.nets.m, P * n_params);
+    in_place.keep(vf.nets.v, P * n_params);
+    in_place.keep(vf.nets.step, P);
+  }
+  {
+    const LongCall call;
+    with_env(e, [&](const auto& kernel_env) {
+      mop_rollout<S>(kernel_env, programs.term.prog, programs.rew.prog, opt, run, th, x0.data(),
+                     contexts.data(), programs.custom(), tr);
+    });
+    if (fitting) {
+      mop_fit(vf.nets, tr, contexts.data(), opt.scale, vf.options, losses.mutable_data());
+    }
+  }
+  in_place.commit();
+  return out.as_dict(losses);
+}
+
+template <class S>
+py::tuple mop_evaluate_call(const py::object& env, const MopAgentOptions& opt,
+                            const py::object& terminal, const py::object& reward,
+                            const py::list& custom, const Arr<S>& theta, Index p, const Arr<S>& X,
+                            const Arr<std::int64_t>& contexts) {
+  const EnvView<S> e = env_from<S>(env);
+  const Index d = e.dim(), A = Index{1} << e.n_bits();
+  if (p < 0 || p >= e.P()) throw py::value_error("p: no such network");
+  if (X.ndim() != 2) throw py::value_error("X: expected (m, d)");
+  const Index rows = X.shape(0);
+  checked(X, {rows, d}, "X");
+  checked(contexts, {rows}, "contexts", false);
+  check_contexts(contexts, opt.n_contexts);
+  const Index n_params = value_param_count(value_input_dim(d, opt.n_contexts), opt.hidden);
+  checked(theta, {n_params}, "theta");
+  const CallPrograms<S> programs = programs_from<S>(terminal, reward, custom, d, opt.n_contexts);
+  Arr<double> Q(std::vector<py::ssize_t>{rows, A}), policy(std::vector<py::ssize_t>{rows, A});
+  Arr<double> target(std::vector<py::ssize_t>{rows}), entropy(std::vector<py::ssize_t>{rows});
+  {
+    const LongCall call;
+    with_env(e, [&](const auto& kernel_env) {
+      mop_evaluate<S>(kernel_env, p, programs.term.prog, programs.rew.prog, opt, theta.data(),
+                      X.data(), rows, contexts.data(), programs.custom(), Q.mutable_data(),
+                      policy.mutable_data(), target.mutable_data(), entropy.mutable_data());
+    });
+  }
+  return py::make_tuple(Q, policy, target, entropy);
+}
+
 template <class S>
 void register_dtype(py::module_& m) {
-  m.def(
-      "mop_epoch",
-      [](const py::dict& env, const py::dict& agent, const py::object& terminal,
-         const py::object& reward, const py::list& custom, Arr<S>& theta, const Arr<S>& x0,
-         const Arr<std::int64_t>& contexts, Index horizon, const Arr<std::uint64_t>& seeds,
-         std::uint64_t stream0, const py::object& fit, std::optional<Arr<S>>& adam_m,
-         std::optional<Arr<S>>& adam_v,
-         std::optional<Arr<std::int64_t>>& adam_step) {
-        const EnvArrays<S> e = env_from<S>(env);
-        const MopAgentOptions opt = agent_options(agent);
-        const Index P = e.P(), d = e.dim();
-        if (x0.ndim() != 3) throw py::value_error("x0: expected (P, B, d)");
-        const Index B = x0.shape(1);
-        checked(x0, {P, B, d}, "x0");
-        checked(contexts, {P, B}, "contexts", false);
-        checked(seeds, {P}, "seeds", false);
-        for (Index i = 0; i < P * B; ++i) {
-          if (contexts.data()[i] < 0 || contexts.data()[i] >= opt.n_contexts) {
-            throw py::value_error("contexts: must lie in 0..n_contexts-1");
-          }
-        }
-        const Index n_params = value_param_count(value_input_dim(d, opt.n_contexts), opt.hidden);
-        if (horizon < 0) throw py::value_error("horizon: must be >= 0");
-        const ProgramArrays term = program_from(terminal, d, Index(custom.size()), "terminal");
-        const ProgramArrays rew = program_from(reward, d, Index(custom.size()), "reward");
-        if (term.prog.n_programs != opt.n_contexts) {
-          throw py::value_error("terminal: one program per context expected");
-        }
-        const CustomAtoms<S> predicates = custom_from<S>(custom);
-        const bool any_custom = term.prog.has_custom || rew.prog.has_custom;
+  m.def("mop_epoch", &mop_epoch_call<S>, py::arg("env"), py::arg("agent"), py::arg("terminal"),
+        py::arg("reward"), py::arg("custom"), py::arg("theta").noconvert(), py::arg("x0"),
+        py::arg("contexts"), py::arg("horizon"), py::arg("seeds"), py::arg("stream0"),
+        py::arg("fit"), py::arg("adam_m").noconvert() = py::none(),
+        py::arg("adam_v").noconvert() = py::none(),
+        py::arg("adam_step").noconvert() = py::none(),
+        "One NeuroMOP epoch for P networks (env: MopRnnEnv or MopCartPoleEnv; network p draws "
+        "from seeds[p]; agent: MopAgentOptions): B trajectories each from x0 (P, B, d) in "
+        "contexts (P, B), then (fit: MopFitOptions or None) Adam steps on the value networks theta (P, "
+        "n_params), adam_m/adam_v (P, n_params), adam_step (P,) in place. Returns dict(states "
+        "(P, T+1, B, d), actions (P, T, B), entropy (P, T, B), targets and weights (P, T+1, B), "
+        "lifetime (P, B), terminated (P, B), losses (P, updates)).");
 
-        Arr<S> states(std::vector<py::ssize_t>{P, horizon + 1, B, d});
-        Arr<std::int64_t> actions(std::vector<py::ssize_t>{P, horizon, B});
-        Arr<S> entropy(std::vector<py::ssize_t>{P, horizon, B});
-        Arr<S> targets(std::vector<py::ssize_t>{P, horizon + 1, B});
-        Arr<S> weights(std::vector<py::ssize_t>{P, horizon + 1, B});
-        Arr<std::int64_t> lifetime(std::vector<py::ssize_t>{P, B});
-        Arr<bool> terminated(std::vector<py::ssize_t>{P, B});
-        MopTrajectories<S> tr{states.mutable_data(),  actions.mutable_data(),
-                              entropy.mutable_data(), targets.mutable_data(),
-                              weights.mutable_data(), lifetime.mutable_data(),
-                              reinterpret_cast<std::uint8_t*>(terminated.mutable_data()),
-                              horizon,                B};
-        MopRunOptions run;
-        run.horizon = horizon;
-        run.seeds = seeds.data();
-        run.stream0 = stream0;
-
-        MopFitOptions fo;
-        ValueNets<S> nets;
-        const bool fitting = !fit.is_none();
-        S* th = fitting ? inout(theta, {P, n_params}, "theta")
-                        : const_cast<S*>(checked(theta, {P, n_params}, "theta"));
-        if (fitting) {
-          const auto f = fit.cast<py::dict>();
-          fo.lr = f["lr"].cast<double>();
-          fo.updates = f["updates"].cast<Index>();
-          fo.batch_size = f["batch_size"].cast<Index>();
-          fo.seeds = seeds.data();
-          fo.stream0 = stream0;
-          if (fo.updates < 0 || fo.batch_size < 1) {
-            throw py::value_error("fit: updates must be >= 0 and batch_size >= 1");
-          }
-          if (!adam_m || !adam_v || !adam_step) {
-            throw py::value_error("adam_m, adam_v, adam_step: needed when fitting");
-          }
-          nets.theta = th;
-          nets.m = inout(*adam_m, {P, n_params}, "adam_m");
-          nets.v = inout(*adam_v, {P, n_params}, "adam_v");
-          checked(*adam_step, {P}, "adam_step", false);
-          if (!adam_step->writeable()) throw py::value_error("adam_step: array is read-only");
-          nets.step = adam_step->mutable_data();
-          nets.P = P;
-          nets.d = d;
-          nets.n_contexts = opt.n_contexts;
-          nets.hidden = opt.hidden;
-        }
-        Arr<double> losses(std::vector<py::ssize_t>{P, fitting ? fo.updates : 0});
-        InPlace in_place;  // an interrupted epoch leaves the value networks and Adam as they were
-        if (fitting) {
-          in_place.keep(nets.theta, P * n_params);
-          in_place.keep(nets.m, P * n_params);
-          in_place.keep(nets.v, P * n_params);
-          in_place.keep(nets.step, P);
-        }
-        {
-          const LongCall call;
-          with_env(e, [&](const auto& kernel_env) {
-            mop_rollout<S>(kernel_env, term.prog, rew.prog, opt, run, th, x0.data(),
-                           contexts.data(), any_custom ? &predicates : nullptr, tr);
-          });
-          if (fitting) mop_fit(nets, tr, contexts.data(), opt.scale, fo, losses.mutable_data());
-        }
-        in_place.commit();
-        py::dict out;
-        out["states"] = states;
-        out["actions"] = actions;
-        out["entropy"] = entropy;
-        out["targets"] = targets;
-        out["weights"] = weights;
-        out["lifetime"] = lifetime;
-        out["terminated"] = terminated;
-        out["losses"] = losses;
-        return out;
-      },
-      py::arg("env"), py::arg("agent"), py::arg("terminal"), py::arg("reward"),
-      py::arg("custom"), py::arg("theta").noconvert(), py::arg("x0"), py::arg("contexts"),
-      py::arg("horizon"), py::arg("seeds"), py::arg("stream0"), py::arg("fit"),
-      py::arg("adam_m").noconvert() = py::none(), py::arg("adam_v").noconvert() = py::none(),
-      py::arg("adam_step").noconvert() = py::none(),
-      "One NeuroMOP epoch for P networks (network p draws from seeds[p]): B trajectories each "
-      "from x0 (P, B, d) in contexts (P, B), then (fit: dict(lr, updates, batch_size) or None) "
-      "Adam steps on the value "
-      "networks theta (P, n_params), adam_m/adam_v (P, n_params), adam_step (P,) in place. "
-      "Returns dict(states (P, T+1, B, d), actions (P, T, B), entropy (P, T, B), targets and "
-      "weights (P, T+1, B), lifetime (P, B), terminated (P, B), losses (P, updates)).");
-
-  m.def(
-      "mop_evaluate",
-      [](const py::dict& env, const py::dict& agent, const py::object& terminal,
-         const py::object& reward, const py::list& custom, const Arr<S>& theta, Index p,
-         const Arr<S>& X, const Arr<std::int64_t>& contexts) {
-        const EnvArrays<S> e = env_from<S>(env);
-        const MopAgentOptions opt = agent_options(agent);
-        const Index d = e.dim(), A = Index{1} << e.n_bits();
-        if (p < 0 || p >= e.P()) throw py::value_error("p: no such network");
-        if (X.ndim() != 2) throw py::value_error("X: expected (m, d)");
-        const Index rows = X.shape(0);
-        checked(X, {rows, d}, "X");
-        checked(contexts, {rows}, "contexts", false);
-        for (Index i = 0; i < rows; ++i) {
-          if (contexts.data()[i] < 0 || contexts.data()[i] >= opt.n_contexts) {
-            throw py::value_error("contexts: must lie in 0..n_contexts-1");
-          }
-        }
-        const Index n_params = value_param_count(value_input_dim(d, opt.n_contexts), opt.hidden);
-        checked(theta, {n_params}, "theta");
-        const ProgramArrays term = program_from(terminal, d, Index(custom.size()), "terminal");
-        const ProgramArrays rew = program_from(reward, d, Index(custom.size()), "reward");
-        if (term.prog.n_programs != opt.n_contexts) {
-          throw py::value_error("terminal: one program per context expected");
-        }
-        const CustomAtoms<S> predicates = custom_from<S>(custom);
-        const bool any_custom = term.prog.has_custom || rew.prog.has_custom;
-        Arr<double> Q(std::vector<py::ssize_t>{rows, A}), policy(std::vector<py::ssize_t>{rows, A});
-        Arr<double> target(std::vector<py::ssize_t>{rows}), entropy(std::vector<py::ssize_t>{rows});
-        {
-          const LongCall call;
-          with_env(e, [&](const auto& kernel_env) {
-            mop_evaluate<S>(kernel_env, p, term.prog, rew.prog, opt, theta.data(), X.data(), rows,
-                            contexts.data(), any_custom ? &predicates : nullptr,
-                            Q.mutable_data(), policy.mutable_data(), target.mutable_data(),
-                            entropy.mutable_data());
-          });
-        }
-        return py::make_tuple(Q, policy, target, entropy);
-      },
-      py::arg("env"), py::arg("agent"), py::arg("terminal"), py::arg("reward"),
-      py::arg("custom"), py::arg("theta").noconvert(), py::arg("p"), py::arg("X"),
-      py::arg("contexts"),
-      "The step quantities of network p's agent at states X (m, d) (noise-free successors): "
-      "Returns (Q (m, A), policy (m, A), target (m,), entropy (m,)) in float64.");
+  m.def("mop_evaluate", &mop_evaluate_call<S>, py::arg("env"), py::arg("agent"),
+        py::arg("terminal"), py::arg("reward"), py::arg("custom"), py::arg("theta").noconvert(),
+        py::arg("p"), py::arg("X"), py::arg("contexts"),
+        "The step quantities of network p's agent (env: MopRnnEnv or MopCartPoleEnv; agent: "
+        "MopAgentOptions) at states "
+        "X (m, d) (noise-free successors): Returns (Q (m, A), policy (m, A), target (m,), "
+        "entropy (m,)) in float64.");
 
   m.def(
       "mop_terminal",
@@ -476,6 +561,72 @@ void register_mop(py::module_& m) {
       .value("l1", AtomKind::l1)
       .value("heart", AtomKind::heart)
       .value("custom", AtomKind::custom);
+  py::enum_<MopAgentKind>(m, "MopAgentKind", "The agent: MOP (occupancy) or R (reward).")
+      .value("mop", MopAgentKind::mop)
+      .value("reward", MopAgentKind::reward);
+  py::class_<MopAgentOptions>(m, "MopAgentOptions",
+                              "A NeuroMOP agent's options (docs/neuromop.md): agent kind, "
+                              "gamma, beta (state entropy), mu (reward region), eps (R agent's "
+                              "exploration), scale (V = scale * output), the value network's "
+                              "hidden units and the number of contexts.")
+      .def(py::init([](MopAgentKind agent, double gamma, double beta, double mu, double eps,
+                       double scale, Index hidden, Index n_contexts) {
+             if (hidden < 1) throw py::value_error("hidden: must be >= 1");
+             if (n_contexts < 1) throw py::value_error("n_contexts: must be >= 1");
+             return MopAgentOptions{agent, gamma, beta, mu, eps, scale, hidden, n_contexts};
+           }),
+           py::arg("agent"), py::arg("gamma"), py::arg("beta"), py::arg("mu"), py::arg("eps"),
+           py::arg("scale"), py::arg("hidden"), py::arg("n_contexts"))
+      .def_readonly("agent", &MopAgentOptions::agent)
+      .def_readonly("gamma", &MopAgentOptions::gamma)
+      .def_readonly("beta", &MopAgentOptions::beta)
+      .def_readonly("mu", &MopAgentOptions::mu)
+      .def_readonly("eps", &MopAgentOptions::eps)
+      .def_readonly("scale", &MopAgentOptions::scale)
+      .def_readonly("hidden", &MopAgentOptions::hidden)
+      .def_readonly("n_contexts", &MopAgentOptions::n_contexts);
+  py::class_<MopFitOptions>(m, "MopFitOptions",
+                            "The value fit of a NeuroMOP epoch: Adam's learning rate lr, "
+                            "updates (Adam steps) and batch_size (rows per step).")
+      .def(py::init([](double lr, Index updates, Index batch_size) {
+             if (updates < 0) throw py::value_error("updates: must be >= 0");
+             if (batch_size < 1) throw py::value_error("batch_size: must be >= 1");
+             MopFitOptions f;
+             f.lr = lr;
+             f.updates = updates;
+             f.batch_size = batch_size;
+             return f;
+           }),
+           py::arg("lr"), py::arg("updates"), py::arg("batch_size"))
+      .def_readonly("lr", &MopFitOptions::lr)
+      .def_readonly("updates", &MopFitOptions::updates)
+      .def_readonly("batch_size", &MopFitOptions::batch_size);
+  py::class_<MopRnnEnvObject>(
+      m, "MopRnnEnv",
+      "The NeuroMOP RNN environment of a kernel call (docs/neuromop.md): P networks of the "
+      "rate form, each its own RateRNNParams (W (n, n), b (n,), W_in = K (n, n_bits)), their "
+      "common RateOptions (alpha, phi tanh or relu, form rate), the action drive rho, and the "
+      "state noise noise_std with noise_samples draws per step. Holds the parameter objects.")
+      .def(py::init(&MopRnnEnvObject::make), py::arg("nets"), py::arg("options"),
+           py::arg("rho"), py::arg("noise_std") = 0.0, py::arg("noise_samples") = 1)
+      .def_property_readonly("P", [](const MopRnnEnvObject& e) { return e.nets.size(); })
+      .def_readonly("n", &MopRnnEnvObject::n)
+      .def_readonly("n_bits", &MopRnnEnvObject::M)
+      .def_readonly("options", &MopRnnEnvObject::rate)
+      .def_readonly("rho", &MopRnnEnvObject::rho)
+      .def_readonly("noise_std", &MopRnnEnvObject::noise_std)
+      .def_readonly("noise_samples", &MopRnnEnvObject::noise_samples);
+  py::class_<MopCartPoleEnv>(m, "MopCartPoleEnv",
+                             "The NeuroMOP cart-pole environment of a kernel call "
+                             "(docs/neuromop.md), for P agents.")
+      .def(py::init([](Index P) {
+             if (P < 1) throw py::value_error("P: must be >= 1");
+             MopCartPoleEnv e;
+             e.P = P;
+             return e;
+           }),
+           py::arg("P"))
+      .def_readonly("P", &MopCartPoleEnv::P);
   m.def(
       "mop_check_program",
       [](const py::object& program, Index d, Index n_custom, const std::string& name) {

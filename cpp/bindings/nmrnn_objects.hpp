@@ -97,16 +97,7 @@ struct NMRNNDriveObject : HeldArrays {
   // The kernel's drive, checked against the parameters' sizes.
   template <class S>
   NMRNNDrive<S> view(const NMRNNParamsObject& p) const {
-    if (f32 != p.f32) {
-      throw py::type_error(std::string("drive: its arrays are ") + (f32 ? "float32" : "float64") +
-                           " but the parameters are " + (p.f32 ? "float32" : "float64"));
-    }
-    const CTensor3<S> uv = py_bind::view(a<S>(u), "u");
-    if (uv.N != p.n_in) {
-      throw py::value_error("u: expected shape (T, B, n_in) with n_in = " + std::to_string(p.n_in) +
-                            " (the columns of B_z and B_x), got last axis " +
-                            std::to_string(uv.N));
-    }
+    const CTensor3<S> uv = drive_inputs<S>(u, f32, p.f32, p.n_in, "B_z and B_x");
     const S* clamp = nullptr;
     if (s_clamp) clamp = checked(a<S>(*s_clamp), {p.rank}, "s_clamp", false);
     return {uv, checked(a<S>(x0), {uv.B, p.n}, "x0"), checked(a<S>(z0), {uv.B, p.n_mod}, "z0"),

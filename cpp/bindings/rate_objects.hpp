@@ -96,18 +96,8 @@ struct RateDriveObject {
   // The kernel's drive, checked against the parameters' sizes.
   template <class S>
   flexrnn::RateDrive<S> view(const RateParamsObject& p) const {
-    if (f32 != p.f32) {
-      throw py::type_error(std::string("drive: its arrays are ") + (f32 ? "float32" : "float64") +
-                           " but the parameters are " + (p.f32 ? "float32" : "float64"));
-    }
     flexrnn::RateDrive<S> d;
-    d.u = py_bind::view(RateParamsObject::a<S>(u), "u");
-    if (d.u.N != p.n_in) {
-      throw py::value_error("u: expected shape (T, B, n_in) with n_in = " + std::to_string(p.n_in) +
-                            " (the columns of W_in), got (" +
-                            std::to_string(d.u.T) + ", " + std::to_string(d.u.B) + ", " +
-                            std::to_string(d.u.N) + ")");
-    }
+    d.u = drive_inputs<S>(u, f32, p.f32, p.n_in, "W_in");
     d.x0 = checked(RateParamsObject::a<S>(x0), {d.u.B, p.n}, "x0");
     if (gain) d.gain = checked(RateParamsObject::a<S>(*gain), {d.u.T, d.u.B}, "gain");
     d.gain_scalar = S(gain_scalar);

@@ -459,13 +459,15 @@ class RateRNN(_RateBase):
     _kernel_params = ("W", "W_in", "b", "W_out", "b_out")
     _kernel_class = _core.RateRNNParams
     low_rank = False
-    # the learning rules that train a dense W or W_out take this model's _kernel() object
+    # the learning rules that train a dense W or W_out, and the NeuroMOP environment that
+    # drives one, take this model's _kernel() object
     kernels: ClassVar[dict[str, Any]] = {
         **_RateBase.kernels,
         "force": _core.force_run,
         "full_force": _core.full_force_run,
         "hebbian": _core.hebbian_run,
         "population_loss": _core.population_loss,
+        "mop_env": _core.MopRnnEnv,  # the NeuroMOP environment of these networks
     }
     _hyper = ("tau", "dt", "phi", "form", "readout")
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "flexrnn/phi.hpp"
+#include "flexrnn/rate_rnn.hpp"
 #include "flexrnn/rate_step.hpp"
 #include "flexrnn/types.hpp"
 
@@ -28,12 +29,12 @@ RowMat<S> action_bits(Index M) {
 }
 
 // P RNNs (a RateRNN of the "rate" form each): x' = (1 - alpha) x + alpha phi(h),
-// h = W x + b + rho K a (+ noise_std xi). Arrays stacked over the networks.
+// h = W x + b + rho K a (+ noise_std xi), with K the network's input weights W_in. Each
+// network is its own parameters (W_out and b_out are not read); alpha and phi are the
+// networks' common RateOptions.
 template <class S>
 struct MopRnnEnv {
-  const S* W = nullptr;  // (P, n, n)
-  const S* b = nullptr;  // (P, n)
-  const S* K = nullptr;  // (P, n, M)
+  std::vector<RateRNNParams<S>> nets;  // P networks: W (n, n), W_in = K (n, M), b (n)
   Index P = 0, n = 0, M = 0;
   double rho = 2.0, alpha = 0.1, noise_std = 0.0;
   Index noise_samples = 1;  // successor sets per step when noise_std > 0
@@ -97,10 +98,11 @@ struct MopPrepared {
 template <class S>
 MopPrepared<S> prepare(const MopRnnEnv<S>& env, Index p, const S* theta, Index n_params) {
   MopPrepared<S> prep;
-  const RowMat<S> K = CMatMap<S>(env.K + p * env.n * env.M, env.n, env.M);
+  const RateRNNParams<S>& net = env.nets[static_cast<std::size_t>(p)];
+  const RowMat<S> K = net.W_in;
   prep.drive.noalias() = S(env.rho) * action_bits<S>(env.M) * K.transpose();
-  prep.W = CMatMap<S>(env.W + p * env.n * env.n, env.n, env.n);
-  prep.b = Eigen::Map<const Eigen::Matrix<S, Eigen::Dynamic, 1>>(env.b + p * env.n, env.n);
+  prep.W = net.W;
+  prep.b = Eigen::Map<const Eigen::Matrix<S, Eigen::Dynamic, 1>>(net.b, env.n);
   prep.diag_W = prep.W.diagonal();
   prep.theta = Eigen::Map<const Eigen::Matrix<S, Eigen::Dynamic, 1>>(theta, n_params);
   return prep;

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 
@@ -40,6 +40,8 @@ from .terminal import TerminalSet, compile_sets
 PathLike = Union[str, Path]
 _EPOCH_STREAM = 2**40  # stream0 of epoch e is e 2^40 (docs/internals.md)
 _ROLLOUT_STREAM = 2**62  # evaluation rollouts (agent.rollout) draw from streams above this
+# the agents' names (MOPAgent.agent, RAgent.agent) -> the core's agent kinds
+_AGENT_KIND = {"mop": _core.MopAgentKind.mop, "r": _core.MopAgentKind.reward}
 
 
 @dataclass
@@ -194,7 +196,8 @@ class _Agent:
         n_ctx = self.env.n_contexts
         return self.env.dim + (n_ctx if n_ctx > 1 else 0)
 
-    def _options(self, epoch: int) -> dict:
+    def _settings(self, epoch: int) -> dict:
+        """The agent's options at an epoch, as plain values (compared across agents)."""
         return {
             "agent": self.agent,
             "gamma": self.gamma,
@@ -206,12 +209,17 @@ class _Agent:
             "n_contexts": self.env.n_contexts,
         }
 
+    def _options(self, epoch: int) -> Any:
+        """The ``_core.MopAgentOptions`` of the kernels at an epoch."""
+        settings = self._settings(epoch)
+        return _core.MopAgentOptions(**{**settings, "agent": _AGENT_KIND[settings["agent"]]})
+
     def eps_at(self, epoch: int) -> float:
         return 0.0
 
     def _signature(self) -> tuple:
         """What must agree for agents to share one kernel call."""
-        return (type(self), self._options(self.epoch), self.lr, self.updates, self.batch_size)
+        return (type(self), self._settings(self.epoch), self.lr, self.updates, self.batch_size)
 
     def _reward_program(self):
         if self.reward is None or self.mu == 0:
@@ -352,7 +360,7 @@ class MOPAgent(_Agent):
         seed: int = 0,
     ) -> None:
         self.beta = _validate.scalar("beta", beta)
-        if self.beta != 0 and not isinstance(env, RNNEnv):
+        if self.beta != 0 and not getattr(env, "state_entropy", False):
             raise ValueError("beta: the state-entropy term is defined for RNNEnv only")
         super().__init__(
             env, hidden=hidden, gamma=gamma, mu=mu, reward=reward, lr=lr, updates=updates,
@@ -477,7 +485,9 @@ def _call(agents, *, trajectories, horizon, contexts, x0s, seeds, stream0, epoch
         horizon,
         np.asarray(seeds, dtype=np.uint64),
         stream0,
-        {"lr": first.lr, "updates": first.updates, "batch_size": first.batch_size} if fit else None,
+        _core.MopFitOptions(lr=first.lr, updates=first.updates, batch_size=first.batch_size)
+        if fit
+        else None,
         **kwargs,
     )
     if fit:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,8 @@ class _Env(ABC):
     dim: int
     dtype: np.dtype
     kind: str
+    # capability, stated as data: the kernels define the state-entropy term (MOPAgent's beta)
+    state_entropy: bool = False
 
     def __init__(self, terminal) -> None:
         self.terminal = _terminal_list(terminal)
@@ -116,8 +119,9 @@ class _Env(ABC):
         """The state after action index k from x (d,)."""
 
     @abstractmethod
-    def kernel_env(self, envs: Sequence[_Env]) -> dict:
-        """The C++ kernel's description of several environments of this kind (stacked)."""
+    def kernel_env(self, envs: Sequence[_Env]) -> Any:
+        """The environment of a C++ kernel call running ``envs`` (this one first, all
+        ``compatible`` with it): a bound ``_core.MopRnnEnv`` or ``_core.MopCartPoleEnv``."""
 
     @abstractmethod
     def compatible(self, other: _Env) -> bool:
@@ -135,6 +139,7 @@ class RNNEnv(_Env):
     """
 
     kind = "rnn"
+    state_entropy = True  # s_a = dt Tr grad f of the network's map
 
     def __init__(
         self,
@@ -145,7 +150,7 @@ class RNNEnv(_Env):
         noise_std: float = 0.0,
         noise_samples: int = 8,
     ) -> None:
-        if not isinstance(net, RateRNN):
+        if "mop_env" not in getattr(net, "kernels", {}):  # a model states what it can drive
             raise TypeError(f"net: expected a RateRNN, got {type(net).__name__}")
         if net.form != "rate":
             raise ValueError('net: NeuroMOP drives a RateRNN of form="rate"')
@@ -231,17 +236,15 @@ class RNNEnv(_Env):
         return net.run(u, x0=x[None, :]).x[0, 0]
 
     def kernel_env(self, envs):
-        return {
-            "kind": "rnn",
-            "W": np.ascontiguousarray(np.stack([e.net.W for e in envs])),
-            "b": np.ascontiguousarray(np.stack([e.net.b for e in envs])),
-            "K": np.ascontiguousarray(np.stack([e.net.W_in for e in envs])),
-            "rho": self.rho,
-            "alpha": self.alpha,
-            "phi": self.net.phi,
-            "noise_std": self.noise_std,
-            "noise_samples": self.noise_samples,
-        }
+        """A ``_core.MopRnnEnv`` of the networks' own bound parameters (``net._kernel()``,
+        W_in as K) and options (``net._options()``: alpha, phi, form)."""
+        return self.net.kernels["mop_env"](
+            [e.net._kernel() for e in envs],
+            self.net._options(),
+            rho=self.rho,
+            noise_std=self.noise_std,
+            noise_samples=self.noise_samples,
+        )
 
     def compatible(self, other: _Env) -> bool:
         """Whether other can run in the same kernel call (same sizes and options)."""
@@ -283,7 +286,7 @@ class CartPole(_Env):
         return _core.cartpole_step(x[None, :].astype(self.dtype), force)[0]
 
     def kernel_env(self, envs):
-        return {"kind": "cartpole", "P": len(envs)}
+        return _core.MopCartPoleEnv(len(envs))
 
     def compatible(self, other: _Env) -> bool:
         return isinstance(other, CartPole) and other.dtype == self.dtype
