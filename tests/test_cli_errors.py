@@ -16,6 +16,7 @@ from flexrnn.experiments import (
     neuromop_report,
     training_report,
 )
+from flexrnn.experiments.learning_rules_report import learning_rules_report
 
 
 def _flexrnn(*args, cwd):
@@ -55,7 +56,8 @@ def test_misuse_prints_one_line_naming_the_argument(args, message, tmp_path):
 @pytest.mark.parametrize(
     "study, report",
     [("training", training_report), ("learning", learning_report),
-     ("analysis", analysis_report), ("neuromop", neuromop_report)],
+     ("analysis", analysis_report), ("neuromop", neuromop_report),
+     ("learning-rules", learning_rules_report)],
 )  # fmt: skip
 def test_only_choices_are_the_parts_each_study_accepts(study, report, tmp_path):
     with pytest.raises(ValueError) as info:

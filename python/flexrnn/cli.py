@@ -14,6 +14,7 @@ STUDY_PARTS = {
     "learning": ("force", "full_force", "genetic", "hebbian"),
     "analysis": ("lyapunov", "transition", "trained"),
     "neuromop": ("calibration", "energy", "box", "shapes", "beta_mu", "cartpole"),
+    "learning-rules": ("decision", "context", "noise"),
 }
 
 
@@ -77,11 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "study",
-        choices=["training", "learning", "analysis", "neuromop", "nmrnn"],
+        choices=["training", "learning", "analysis", "neuromop", "nmrnn", "learning-rules"],
         help="training: BPTT evidence (training.md); learning: FORCE, full-FORCE, genetic and "
         "Hebbian learning (learning.md); analysis: fixed points, Lyapunov exponents, regimes "
         "under gain (analysis.md); neuromop: maximum-occupancy control of RNNs "
-        "(reproductions/neuromop.md); nmrnn: the NM-RNN study (reproductions/nmrnn.md)",
+        "(reproductions/neuromop.md); nmrnn: the NM-RNN study (reproductions/nmrnn.md); "
+        "learning-rules: topology and geometry of networks trained by BPTT, GA, full-FORCE and "
+        "Hebbian learning (reproductions/learning_rules.md)",
     )
     p.add_argument(
         "--out",
@@ -107,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--networks",
         type=_positive_int,
-        default=10,
-        help="neuromop: networks per condition (default 10)",
+        default=None,
+        help="neuromop, learning-rules: networks per condition (default 10 for neuromop; 20 "
+        "for learning-rules, 2 with --quick)",
     )
     p.add_argument(
         "--workers",
@@ -198,6 +202,7 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             neuromop_report,
             training_report,
         )
+        from flexrnn.experiments.learning_rules_report import learning_rules_report
 
         if args.study == "nmrnn":
             return _nmrnn(parser, args)
@@ -207,6 +212,7 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             "learning": learning_report,
             "analysis": analysis_report,
             "neuromop": neuromop_report,
+            "learning-rules": learning_rules_report,
         }[args.study]
         unknown = [part for part in args.only or [] if part not in STUDY_PARTS[args.study]]
         if unknown:
@@ -224,7 +230,11 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             print(f"flexrnn reproduce neuromop: redrew {Path(args.out) / 'reproductions'}/")
             return 0
         out = Path(args.out) if args.out is not None else _new_folder(args.study)
-        extra = {"networks": args.networks} if args.study == "neuromop" else {}
+        extra = {}
+        if args.study == "neuromop":
+            extra["networks"] = 10 if args.networks is None else args.networks
+        elif args.study == "learning-rules":
+            extra["networks"] = args.networks
         population = {"workers": args.workers, "scheduler": args.scheduler, "runs": args.runs}
         if args.study == "training":
             given = [f"--{k}" for k, v in population.items() if v is not None]

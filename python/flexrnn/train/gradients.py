@@ -87,6 +87,7 @@ def loss_and_grad(
     noise_std: float = 0.0,
     seed: int = 0,
     return_output: bool = False,
+    x0: Any = None,
 ):
     """Loss of ``net`` on a batch and its gradient with respect to every parameter.
 
@@ -105,6 +106,8 @@ def loss_and_grad(
         trials); None picks cross_entropy for integer targets, mse otherwise.
     gain, neuron_gain, noise_std, seed : as in ``RateRNN.run`` (rate networks only).
     return_output : also return the outputs ``y`` (T, B, n_out) of the forward pass.
+    x0 : initial states of a rate network's trials: None (its ``x0``), (n,) or (B, n); the
+        gradient ``grads["x0"]`` is then that of the model's ``x0`` as if it were used.
 
     Returns
     -------
@@ -119,10 +122,11 @@ def loss_and_grad(
     if not isinstance(net, Model):
         raise TypeError(f"net: expected a flexrnn model, got {type(net).__name__}")
     if net.takes_gain:
-        args = net._kernel_args(u, None, gain, neuron_gain, noise_std, seed)
+        args = net._kernel_args(u, x0, gain, neuron_gain, noise_std, seed)
     else:
-        defaults = {"gain": 1.0, "neuron_gain": None, "noise_std": 0.0}
-        for name, value in (("gain", gain), ("neuron_gain", neuron_gain), ("noise_std", noise_std)):
+        defaults = {"gain": 1.0, "neuron_gain": None, "noise_std": 0.0, "x0": None}
+        for name, value in (("gain", gain), ("neuron_gain", neuron_gain), ("noise_std", noise_std),
+                            ("x0", x0)):  # fmt: skip
             if not (value is defaults[name] or (np.ndim(value) == 0 and value == defaults[name])):
                 raise ValueError(f"{name}: only rate networks take it, not {type(net).__name__}")
         args = net._kernel_args(u)
