@@ -14,6 +14,7 @@ STUDY_PARTS = {
     "learning": ("force", "full_force", "genetic", "hebbian"),
     "analysis": ("lyapunov", "transition", "trained"),
     "neuromop": ("calibration", "energy", "box", "shapes", "beta_mu", "cartpole"),
+    "nmrnn": ("mwg", "element_finder", "multitask", "rank1"),
 }
 
 
@@ -199,15 +200,6 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             training_report,
         )
 
-        if args.study == "nmrnn":
-            return _nmrnn(parser, args)
-
-        report = {
-            "training": training_report,
-            "learning": learning_report,
-            "analysis": analysis_report,
-            "neuromop": neuromop_report,
-        }[args.study]
         unknown = [part for part in args.only or [] if part not in STUDY_PARTS[args.study]]
         if unknown:
             parts = ", ".join(STUDY_PARTS[args.study])
@@ -224,6 +216,14 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             print(f"flexrnn reproduce neuromop: redrew {Path(args.out) / 'reproductions'}/")
             return 0
         out = Path(args.out) if args.out is not None else _new_folder(args.study)
+        if args.study == "nmrnn":
+            return _nmrnn(parser, args, out)
+        report = {
+            "training": training_report,
+            "learning": learning_report,
+            "analysis": analysis_report,
+            "neuromop": neuromop_report,
+        }[args.study]
         extra = {"networks": args.networks} if args.study == "neuromop" else {}
         population = {"workers": args.workers, "scheduler": args.scheduler, "runs": args.runs}
         if args.study == "training":
@@ -253,7 +253,7 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
-def _nmrnn(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _nmrnn(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path) -> int:
     from flexrnn.experiments.nmrnn import nmrnn_report
 
     given = [f"--{k}" for k in ("workers", "scheduler", "runs") if getattr(args, k) is not None]
@@ -268,9 +268,10 @@ def _nmrnn(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             part_scale[part] = float("nan")
         if not sep or part_scale[part] != part_scale[part]:
             parser.error(f"--part-scale: expected PART=FRACTION, got {item!r}")
-    nmrnn_report(out=args.out, seed=args.seed, only=args.only, progress=not args.no_progress,
+    nmrnn_report(out=out, seed=args.seed, only=args.only, progress=not args.no_progress,
                  quick=args.quick, scale=args.scale, seeds=args.seeds,
                  part_scale=part_scale or None)  # fmt: skip
+    print(f"flexrnn reproduce nmrnn: report written under {out}/")
     return 0
 
 

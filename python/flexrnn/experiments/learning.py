@@ -471,7 +471,7 @@ def _markdown(results: dict[str, Any], paths: dict[str, str], meta: dict[str, An
 
 
 def learning_report(
-    out: str | Path = "docs",
+    out: str | Path,
     seed: int = 0,
     only: list[str] | None = None,
     progress: bool = True,
@@ -483,6 +483,7 @@ def learning_report(
     """Run the learning-rule evidence and write ``out/learning.md``, ``out/learning.json`` and
     the figures under ``out/figures``. ``only``: a subset of ("force", "full_force",
     "genetic", "hebbian"); ``quick`` shortens every run (a smoke test, not evidence).
+    ``out`` is required (the committed report is made with ``out="docs"``).
 
     The three Hebbian networks are runs of :func:`flexrnn.sweep.run`: ``workers`` processes
     of a local Dask cluster (default: one per core) or the cluster at ``scheduler``;
