@@ -14,6 +14,7 @@ STUDY_PARTS = {
     "learning": ("force", "full_force", "genetic", "hebbian"),
     "analysis": ("lyapunov", "transition", "trained"),
     "neuromop": ("calibration", "energy", "box", "shapes", "beta_mu", "cartpole"),
+    "nmrnn": ("mwg", "element_finder", "multitask", "rank1"),
     "learning-rules": ("decision", "context", "noise"),
 }
 
@@ -204,16 +205,6 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         )
         from flexrnn.experiments.learning_rules_report import learning_rules_report
 
-        if args.study == "nmrnn":
-            return _nmrnn(parser, args)
-
-        report = {
-            "training": training_report,
-            "learning": learning_report,
-            "analysis": analysis_report,
-            "neuromop": neuromop_report,
-            "learning-rules": learning_rules_report,
-        }[args.study]
         unknown = [part for part in args.only or [] if part not in STUDY_PARTS[args.study]]
         if unknown:
             parts = ", ".join(STUDY_PARTS[args.study])
@@ -230,6 +221,15 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             print(f"flexrnn reproduce neuromop: redrew {Path(args.out) / 'reproductions'}/")
             return 0
         out = Path(args.out) if args.out is not None else _new_folder(args.study)
+        if args.study == "nmrnn":
+            return _nmrnn(parser, args, out)
+        report = {
+            "training": training_report,
+            "learning": learning_report,
+            "analysis": analysis_report,
+            "neuromop": neuromop_report,
+            "learning-rules": learning_rules_report,
+        }[args.study]
         extra = {}
         if args.study == "neuromop":
             extra["networks"] = 10 if args.networks is None else args.networks
@@ -263,7 +263,7 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
-def _nmrnn(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _nmrnn(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path) -> int:
     from flexrnn.experiments.nmrnn import nmrnn_report
 
     given = [f"--{k}" for k in ("workers", "scheduler", "runs") if getattr(args, k) is not None]
@@ -278,9 +278,10 @@ def _nmrnn(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             part_scale[part] = float("nan")
         if not sep or part_scale[part] != part_scale[part]:
             parser.error(f"--part-scale: expected PART=FRACTION, got {item!r}")
-    nmrnn_report(out=args.out, seed=args.seed, only=args.only, progress=not args.no_progress,
+    nmrnn_report(out=out, seed=args.seed, only=args.only, progress=not args.no_progress,
                  quick=args.quick, scale=args.scale, seeds=args.seeds,
                  part_scale=part_scale or None)  # fmt: skip
+    print(f"flexrnn reproduce nmrnn: report written under {out}/")
     return 0
 
 

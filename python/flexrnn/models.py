@@ -1191,17 +1191,31 @@ class NMRNN(_Factorised, Model):
         )
 
     def run(
-        self, u: Any, x0: Any = None, z0: Any = None, s_clamp: Any = None, ablate: Any = None
+        self,
+        u: Any,
+        x0: Any = None,
+        z0: Any = None,
+        s_clamp: Any = None,
+        ablate: Any = None,
+        *,
+        batch_first: bool | None = None,
     ) -> NMRNNTrajectory:
         """Simulate a batch in C++.
 
-        u: (T, B, n_in); x0: None, (n,) or (B, n); z0: None, (n_mod,) or (B, n_mod);
+        u: (T, B, n_in), time-major; (B, T, n_in) with ``batch_first=True``;
+        x0: None, (n,) or (B, n); z0: None, (n_mod,) or (B, n_mod);
         s_clamp: None or (rank,) with NaN for free components and a value for held ones;
-        ablate: component indices held at 0 (shorthand for s_clamp).
-        Returns x, r = tanh(x): (T, B, n), z: (T, B, n_mod), s: (T, B, rank), y: (T, B, n_out).
+        ablate: component indices held at 0 (shorthand for s_clamp);
+        batch_first: as in :meth:`RateRNN.run` (True: batch-major in and out; None: time-major,
+        warning when ``u`` looks batch-major; False: time-major, no warning).
+        Returns x, r = tanh(x): (T, B, n), z: (T, B, n_mod), s: (T, B, rank), y: (T, B, n_out)
+        ((B, T, ·) with ``batch_first=True``).
         """
+        u, _, batch_major = _to_time_major(u, 1.0, batch_first)
         x, r, z, s, y = self.kernels["rollout"](*self._kernel_args(u, x0, z0, s_clamp, ablate))
         _warn_if_diverged(x)
+        if batch_major:
+            x, r, z, s, y = (a.swapaxes(0, 1) for a in (x, r, z, s, y))
         return NMRNNTrajectory(x=x, r=r, y=y, z=z, s=s)
 
     def _drive(self, u, x0=None, z0=None, s_clamp=None, ablate=None, p=None) -> Any:
@@ -1317,10 +1331,21 @@ class LSTM(Model):
             dtype=dtype,
         )
 
-    def run(self, u: Any, h0: Any = None, c0: Any = None) -> LSTMTrajectory:
-        """u: (T, B, n_in); h0, c0: None, (n,) or (B, n). Returns h, c: (T, B, n), y."""
+    def run(
+        self, u: Any, h0: Any = None, c0: Any = None, *, batch_first: bool | None = None
+    ) -> LSTMTrajectory:
+        """Simulate a batch in C++.
+
+        u: (T, B, n_in), time-major; (B, T, n_in) with ``batch_first=True``; h0, c0: None,
+        (n,) or (B, n); batch_first: as in :meth:`RateRNN.run` (True: batch-major in and out;
+        None: time-major, warning when ``u`` looks batch-major; False: no warning).
+        Returns h, c: (T, B, n), y: (T, B, n_out) ((B, T, ·) with ``batch_first=True``).
+        """
+        u, _, batch_major = _to_time_major(u, 1.0, batch_first)
         h, c, y = self.kernels["rollout"](*self._kernel_args(u, h0, c0))
         _warn_if_diverged(c)
+        if batch_major:
+            h, c, y = h.swapaxes(0, 1), c.swapaxes(0, 1), y.swapaxes(0, 1)
         return LSTMTrajectory(h=h, c=c, y=y)
 
     def _drive(self, u, h0=None, c0=None, p=None) -> Any:

@@ -300,7 +300,8 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
         "# The learning-rule study (McMahan et al., NeurIPS 2021) with flexrnn",
         "",
         f"Produced by `flexrnn reproduce learning-rules{' --quick' if meta['quick'] else ''}"
-        f"{' --networks ' + str(s['networks']) if meta.get('networks_given') else ''}`.",
+        f"{' --networks ' + str(s['networks']) if meta.get('networks_given') else ''}"
+        " --out docs`.",
         f"Machine: {meta['machine']}, flexrnn {meta['flexrnn']}, seed {meta['seed']}; "
         f"this call {meta['minutes']:.1f} min (networks already in the `--runs` folder are "
         f"not rerun); the networks' own run times sum to {meta['network_minutes']:.1f} min."
@@ -538,7 +539,7 @@ def _findings(comparisons: dict, noise: dict) -> str:
 
 
 def learning_rules_report(
-    out: str | Path = "docs",
+    out: str | Path,
     seed: int = 0,
     only: list[str] | None = None,
     progress: bool = True,
@@ -549,7 +550,8 @@ def learning_rules_report(
     networks: int | None = None,
 ) -> dict[str, Any]:
     """Run the study's populations and write ``out/reproductions/learning_rules.md`` (with
-    ``learning_rules.json`` and figures ``out/reproductions/figures/lr_*.png``).
+    ``learning_rules.json`` and figures ``out/reproductions/figures/lr_*.png``); ``out`` has no
+    default (``docs`` rewrites the committed report).
 
     only : a subset of ("decision", "context", "noise").
     quick : small populations and budgets (a smoke test).
