@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from conftest import small_models
 from flexrnn._io import FileFormatError
+from flexrnn.models import FORMAT_VERSION as MODEL_FORMAT_VERSION
+from flexrnn.train.checkpoint import FORMAT_VERSION as CKPT_FORMAT_VERSION
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,7 +70,7 @@ ARRAY_CORRUPTIONS = [
     ("metadata-number", lambda a: _set(a, "__meta__", np.array(1.5)), "malformed metadata"),
     ("metadata-1d", lambda a: _set(a, "__meta__", np.array(["{}", "{}"])), "malformed metadata"),
     ("other-format", lambda a: _with_meta(a, format="something-else"), "format"),
-    ("newer-version", lambda a: _with_meta(a, format_version=2), "newer"),
+    ("newer-version", lambda a: _with_meta(a, format_version=MODEL_FORMAT_VERSION + 1), "newer"),
     ("version-not-int", lambda a: _with_meta(a, format_version="1"), "format_version"),
     ("unknown-class", lambda a: _with_meta(a, model="Transformer"), "Transformer"),
     ("bad-dtype", lambda a: _with_meta(a, dtype="int8"), "dtype"),
@@ -258,7 +260,7 @@ def checkpoint(tmp_path):
 CHECKPOINT_CORRUPTIONS = [
     ("no-metadata", lambda a: _set(a, "__meta__", _DROP), "no __meta__"),
     ("other-format", lambda a: _with_meta(a, format="flexrnn-model"), "format"),
-    ("newer-version", lambda a: _with_meta(a, format_version=3), "newer"),
+    ("newer-version", lambda a: _with_meta(a, format_version=CKPT_FORMAT_VERSION + 1), "newer"),
     ("bad-iteration", lambda a: _with_meta(a, iteration=-1), "iteration"),
     ("no-args", lambda a: _with_meta(a, args=_DROP), "args"),
     ("bad-fingerprints", lambda a: _with_meta(a, experiment={"task": 1}), "fingerprints"),

@@ -142,7 +142,7 @@ def test_same_task_resumes_silently_and_bitwise(tmp_path):
 
 
 def test_task_arrays_are_verified(tmp_path):
-    net = lambda: fr.NMRNN.random(n=6, rank=2, n_mod=2, n_in=1, n_out=1, seed=0)  # noqa: E731
+    net = lambda: fr.NMRNN.random(n=6, rank=2, n_mod=2, n_in=3, n_out=1, seed=0)  # noqa: E731
     path = tmp_path / "run.npz"
     _bptt(net(), fr.tasks.MeasureWaitGo(intervals=[12, 14]), 1, checkpoint=path)
     with pytest.raises(ValueError, match=r"task\.intervals: \[12, 14\]"):

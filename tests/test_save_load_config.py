@@ -76,7 +76,7 @@ def test_file_from_newer_format_version_raises(tmp_path):
     path = tmp_path / "model.npz"
     small_models()["RateRNN"].save(path)
     meta = _rewrite_meta(path)
-    assert meta["format"] == "flexrnn-model" and meta["format_version"] == 1
+    assert meta["format"] == "flexrnn-model" and meta["format_version"] == fr.models.FORMAT_VERSION
     assert meta["model"] == "RateRNN" and meta["flexrnn_version"] == fr.__version__
     fr.load(path)  # the current version loads
     _rewrite_meta(path, format_version=meta["format_version"] + 1)

@@ -18,6 +18,8 @@ ALL_TASKS = {
     "IntervalRamp": tasks.IntervalRamp,
     "ElementFinder": tasks.ElementFinder,
     "MultiTask": lambda: tasks.MultiTask(sigma=0.1),
+    "MeasureWaitGo1": lambda: tasks.MeasureWaitGo(channels=1),
+    "MultiTaskStudy": lambda: tasks.MultiTask(convention="study"),
 }
 DECISION_TASKS = ("PerceptualDecision", "ContextIntegration")
 
@@ -155,17 +157,21 @@ def test_measure_wait_go_constant_and_per_step_mean_predictors_match_the_spec():
     assert round(per_step_mse, 4) == 0.0095
 
 
-def test_measure_wait_go_has_three_pulses_and_a_ramp_over_the_interval():
-    task = tasks.MeasureWaitGo()
+@pytest.mark.parametrize("channels", [3, 1])
+def test_measure_wait_go_has_three_pulses_and_a_ramp_over_the_interval(channels):
+    task = tasks.MeasureWaitGo(channels=channels)
     trials = task.training_set()
+    assert task.n_in == channels and trials.u.shape == (task.T, 40, channels)
     interval, t_m, t_go = (trials.info[k] for k in ("interval", "t_m", "t_go"))
     assert trials.batch_size == 40 and len(set(zip(interval, t_m))) == 40
     np.testing.assert_array_equal(t_go, t_m + interval + 15)
     b = np.arange(40)
-    u = trials.u[:, :, 0]
-    for cue in (t_m, t_m + interval, t_go):
-        np.testing.assert_array_equal(u[cue, b], 10.0)
-    assert (u != 0).sum() == 3 * 40
+    for k, cue in enumerate((t_m, t_m + interval, t_go)):  # measure, wait, go
+        channel = k if channels == 3 else 0
+        np.testing.assert_array_equal(trials.u[cue, b, channel], 10.0)
+        if channels == 3:
+            assert (trials.u[:, :, channel] != 0).sum() == 40  # one pulse per channel
+    assert (trials.u != 0).sum() == 3 * 40
     target = trials.target[:, :, 0]
     t = np.arange(task.T)[:, None]
     assert np.all(target[t <= t_go] == -0.5)
@@ -302,6 +308,45 @@ def test_multitask_epochs_inputs_and_targets():
     np.testing.assert_allclose(trials.target[-1, :, 1:], sign * direction)
 
 
+def test_multitask_study_convention_draws_epochs_in_seconds_and_rescales_them():
+    task = tasks.MultiTask(convention="study")
+    B = 400
+    trials = task.batch(B, 10)
+    info = trials.info
+    # the same generator calls, in seconds, as the study's sample_* functions
+    rng = np.random.default_rng(10)
+    task_index = rng.integers(0, 4, size=B)
+    rng.uniform(0.0, 2 * np.pi, size=B)
+    stim_on, stim_len, memory_delay, delay_go, response = (
+        rng.uniform(lo, hi, size=B)
+        for lo, hi in ((0.3, 0.7), (0.2, 1.6), (0.2, 1.6), (0.2, 1.5), (0.3, 0.7))
+    )
+    memory = task_index >= 2
+    stim_off = stim_on + stim_len
+    fix_off = np.where(memory, stim_off + memory_delay, stim_on + delay_go)
+    scale = task.T / (fix_off + response)
+    t = np.arange(task.T)[:, None]
+    np.testing.assert_array_equal(info["task"], task_index)
+    np.testing.assert_array_equal(trials.u[:, :, 0], t < fix_off * scale)
+    shown = np.hypot(trials.u[:, :, 1], trials.u[:, :, 2]) > 0.5
+    on = t >= stim_on * scale
+    np.testing.assert_array_equal(shown, np.where(memory, on & (t < stim_off * scale), on))
+    np.testing.assert_allclose(trials.target[:, :, 0], 0.8 * (t < fix_off * scale))
+    assert (trials.mask == 1).all()  # no grace period
+    assert task.grace == 0 and task.decode == "arctan"
+
+
+def test_multitask_study_score_decodes_the_angle_modulo_pi_like_the_study():
+    study = tasks.MultiTask(convention="study")
+    full = tasks.MultiTask(convention="study", decode="atan2")
+    trials = study.batch(64, 3)
+    flipped = trials.target.copy()
+    flipped[:, :, 1:] *= -1  # every response at theta + pi
+    assert study.score(trials.target, trials) == full.score(trials.target, trials) == 1.0
+    assert study.score(flipped, trials) == 1.0  # arctan(sin / cos) cannot tell them apart
+    assert full.score(flipped, trials) == 0.0
+
+
 def test_multitask_subset_uses_the_full_rule_layout():
     task = tasks.MultiTask(tasks="MemoryAnti")
     trials = task.batch(10, 0)
@@ -356,6 +401,10 @@ BAD_ARGUMENTS = [
     (lambda: tasks.MultiTask(T=10), "T"),
     (lambda: tasks.MultiTask(grace=40), "grace"),
     (lambda: tasks.MultiTask(sigma=-0.1), "sigma"),
+    (lambda: tasks.MultiTask(convention="yang"), "convention"),
+    (lambda: tasks.MultiTask(convention="study", grace=3), "grace"),
+    (lambda: tasks.MultiTask(decode="atan"), "decode"),
+    (lambda: tasks.MeasureWaitGo(channels=2), "channels"),
     (lambda: tasks.ElementFinder().batch(0), "B"),
     (lambda: tasks.ElementFinder().batch(4, rng="seed"), "rng"),
     (lambda: tasks.ElementFinder().batch(4, rng=-1), "rng"),

@@ -11,7 +11,7 @@ in ``flexrnn/docs/``.
 
 from __future__ import annotations
 
-from flexrnn import _core, _validate, analysis, mop, sweep, tasks, train
+from flexrnn import _core, _validate, analysis, modulation, mop, presets, sweep, tasks, train
 from flexrnn._version import __version__
 from flexrnn.models import LSTM, NMRNN, LowRankRNN, RateRNN, load
 
@@ -29,7 +29,9 @@ __all__ = [
     "get_num_threads",
     "load",
     "max_num_threads",
+    "modulation",
     "mop",
+    "presets",
     "set_buffer_cache",
     "set_num_threads",
     "sweep",

@@ -14,6 +14,8 @@ STUDY_PARTS = {
     "learning": ("force", "full_force", "genetic", "hebbian"),
     "analysis": ("lyapunov", "transition", "trained"),
     "neuromop": ("calibration", "energy", "box", "shapes", "beta_mu", "cartpole"),
+    "nmrnn": ("mwg", "element_finder", "multitask", "rank1"),
+    "learning-rules": ("decision", "context", "noise"),
 }
 
 
@@ -77,11 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "study",
-        choices=["training", "learning", "analysis", "neuromop"],
+        choices=["training", "learning", "analysis", "neuromop", "nmrnn", "learning-rules"],
         help="training: BPTT evidence (training.md); learning: FORCE, full-FORCE, genetic and "
         "Hebbian learning (learning.md); analysis: fixed points, Lyapunov exponents, regimes "
         "under gain (analysis.md); neuromop: maximum-occupancy control of RNNs "
-        "(reproductions/neuromop.md)",
+        "(reproductions/neuromop.md); nmrnn: the NM-RNN study (reproductions/nmrnn.md); "
+        "learning-rules: topology and geometry of networks trained by BPTT, GA, full-FORCE and "
+        "Hebbian learning (reproductions/learning_rules.md)",
     )
     p.add_argument(
         "--out",
@@ -107,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--networks",
         type=_positive_int,
-        default=10,
-        help="neuromop: networks per condition (default 10)",
+        default=None,
+        help="neuromop, learning-rules: networks per condition (default 10 for neuromop; 20 "
+        "for learning-rules, 2 with --quick)",
     )
     p.add_argument(
         "--workers",
@@ -121,6 +126,18 @@ def main(argv: list[str] | None = None) -> int:
         help="a Dask scheduler address (tcp://host:8786) instead of a local cluster, or "
         "'serial' (this process only; the default when Dask is not installed)",
     )
+    p.add_argument(
+        "--scale",
+        type=float,
+        help="nmrnn: fraction of the study's numbers of updates (default 1, the full protocol)",
+    )
+    p.add_argument(
+        "--part-scale",
+        action="append",
+        metavar="PART=FRACTION",
+        help="nmrnn: a fraction for one part (mwg, element_finder, multitask, rank1); repeatable",
+    )
+    p.add_argument("--seeds", type=int, help="nmrnn: networks per condition (default 5)")
     p.add_argument(
         "--runs",
         help="keep each network's result in this sweep folder and resume from it "
@@ -186,13 +203,8 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             neuromop_report,
             training_report,
         )
+        from flexrnn.experiments.learning_rules_report import learning_rules_report
 
-        report = {
-            "training": training_report,
-            "learning": learning_report,
-            "analysis": analysis_report,
-            "neuromop": neuromop_report,
-        }[args.study]
         unknown = [part for part in args.only or [] if part not in STUDY_PARTS[args.study]]
         if unknown:
             parts = ", ".join(STUDY_PARTS[args.study])
@@ -209,7 +221,20 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             print(f"flexrnn reproduce neuromop: redrew {Path(args.out) / 'reproductions'}/")
             return 0
         out = Path(args.out) if args.out is not None else _new_folder(args.study)
-        extra = {"networks": args.networks} if args.study == "neuromop" else {}
+        if args.study == "nmrnn":
+            return _nmrnn(parser, args, out)
+        report = {
+            "training": training_report,
+            "learning": learning_report,
+            "analysis": analysis_report,
+            "neuromop": neuromop_report,
+            "learning-rules": learning_rules_report,
+        }[args.study]
+        extra = {}
+        if args.study == "neuromop":
+            extra["networks"] = 10 if args.networks is None else args.networks
+        elif args.study == "learning-rules":
+            extra["networks"] = args.networks
         population = {"workers": args.workers, "scheduler": args.scheduler, "runs": args.runs}
         if args.study == "training":
             given = [f"--{k}" for k, v in population.items() if v is not None]
@@ -235,6 +260,28 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(flexrnn.get_cmake_dir())
     elif args.command == "include-dir":
         print(flexrnn.get_include())
+    return 0
+
+
+def _nmrnn(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path) -> int:
+    from flexrnn.experiments.nmrnn import nmrnn_report
+
+    given = [f"--{k}" for k in ("workers", "scheduler", "runs") if getattr(args, k) is not None]
+    if given:
+        parser.error(f"{', '.join(given)}: nmrnn runs its networks in this process")
+    part_scale = {}
+    for item in args.part_scale or []:
+        part, sep, value = item.partition("=")
+        try:
+            part_scale[part] = float(value) if sep else float("nan")
+        except ValueError:
+            part_scale[part] = float("nan")
+        if not sep or part_scale[part] != part_scale[part]:
+            parser.error(f"--part-scale: expected PART=FRACTION, got {item!r}")
+    nmrnn_report(out=out, seed=args.seed, only=args.only, progress=not args.no_progress,
+                 quick=args.quick, scale=args.scale, seeds=args.seeds,
+                 part_scale=part_scale or None)  # fmt: skip
+    print(f"flexrnn reproduce nmrnn: report written under {out}/")
     return 0
 
 

@@ -30,8 +30,10 @@ PHI = _core.Phi.__members__
 FORM = _core.Form.__members__
 READOUT = _core.Readout.__members__
 
+PARAMETRIZATIONS = ("qr",)  # of a low-rank factor U; None: U is used as stored
+
 FORMAT = "flexrnn-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a RateRNN's connectivity ``mask`` and ``cell_type`` (Dale's law)
 
 PathLike = Union[str, Path]
 
@@ -168,6 +170,10 @@ class Model(ABC):
     _params: ClassVar[tuple[str, ...]] = ()
     _optional: ClassVar[tuple[str, ...]] = ()
     _hyper: ClassVar[tuple[str, ...]] = ()
+    # hyperparameters added after format version 1 and their values in files that lack them
+    _hyper_defaults: ClassVar[dict[str, Any]] = {}
+    # structural arrays: not trained, kept by every learning rule, saved with the parameters
+    _structure: ClassVar[tuple[str, ...]] = ()
 
     # Capabilities, stated as data: consumers ask the model, not isinstance.
     takes_gain: ClassVar[bool] = False  # run/loss_and_grad take gain, neuron_gain, noise_std, seed
@@ -189,6 +195,7 @@ class Model(ABC):
         at every call), rebuilt when one is reassigned. ``p``: the checked parameters
         (``_check_shapes()``), when the caller has them."""
         p = self._check_shapes() if p is None else p
+        p = self._network_arrays(p)
         arrays = tuple(p[name] for name in self._kernel_params)
         cached = self.__dict__.get("_kernel_cache")
         if cached is not None and all(a is b for a, b in zip(cached[0], arrays)):
@@ -196,6 +203,18 @@ class Model(ABC):
         params = self._kernel_class(*arrays)
         self._kernel_cache = (arrays, params)
         return params
+
+    def _network_arrays(self, p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The arrays the network computes with, from the stored parameters ``p``: the same,
+        except for a parametrised factor (``parametrize="qr"``: U becomes its Q)."""
+        return p
+
+    def effective_params(self) -> dict[str, np.ndarray]:
+        """Parameter arrays as the network uses them: :meth:`params`, except that a
+        parametrised factor is replaced by what the forward pass uses (``parametrize="qr"``:
+        ``U`` is the Q of the stored raw factor). For NumPy references and analysis."""
+        p = self._network_arrays(self._check_shapes())
+        return {name: p[name] for name in self.params()}
 
     @abstractmethod
     def _kernel_args(self, u: Any) -> tuple:
@@ -286,9 +305,29 @@ class Model(ABC):
     def hyperparameters(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._hyper}
 
+    def structure(self) -> dict[str, np.ndarray]:
+        """The structural arrays that are set (a RateRNN's ``mask`` and ``cell_type``): not
+        parameters (never trained), but kept by every learning rule and saved with the model."""
+        return {
+            name: getattr(self, name) for name in self._structure if getattr(self, name) is not None
+        }
+
+    def _constrain(self) -> None:
+        """Project the parameters onto the model's structure (see :meth:`RateRNN._constrain`);
+        models without structural arrays have nothing to project."""
+        return
+
+    def _mask_gradients(self, grads: dict[str, np.ndarray]) -> None:
+        """Zero, in place, the gradient entries of weights the structure fixes at zero; models
+        without structural arrays have none."""
+        return
+
     def astype(self, dtype: Any) -> Model:
-        """A copy with every parameter in ``dtype`` (float32 or float64)."""
-        return type(self)(**self.params(), **self.hyperparameters(), dtype=dtype)
+        """A copy with every parameter in ``dtype`` (float32 or float64); structural arrays
+        (``mask``, ``cell_type``) are copied too."""
+        return type(self)(
+            **self.params(), **self.structure(), **self.hyperparameters(), dtype=dtype
+        )
 
     def copy(self) -> Model:
         return self.astype(self._dtype)
@@ -302,8 +341,11 @@ class Model(ABC):
             "flexrnn_version": __version__,
             "dtype": self._dtype.name,
             "hyperparameters": self.hyperparameters(),
+            "structure": list(self.structure()),
         }
-        atomic_savez(path, {"__meta__": np.array(json.dumps(meta)), **self.params()})
+        atomic_savez(
+            path, {"__meta__": np.array(json.dumps(meta)), **self.params(), **self.structure()}
+        )
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={v}" for k, v in self._size_summary().items())
@@ -405,6 +447,46 @@ def _rng(seed: Any) -> np.random.Generator:
 
 def _normal(rng: np.random.Generator, shape: tuple, std: float) -> np.ndarray:
     return rng.standard_normal(shape) * std
+
+
+def qr_factor(U_raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Q, R) of the reduced QR of ``U_raw`` (n, rank), n >= rank: ``numpy.linalg.qr``
+    (LAPACK's signs: the diagonal of R may be negative), Q (n, rank) C-contiguous and R
+    (rank, rank), both in U_raw's dtype. The factor a ``parametrize="qr"`` model uses."""
+    Q, R = np.linalg.qr(U_raw)
+    return np.ascontiguousarray(Q, U_raw.dtype), np.ascontiguousarray(R, U_raw.dtype)
+
+
+def _check_parametrize(parametrize: Any, U: np.ndarray) -> str | None:
+    """None or "qr" (which needs rank <= n: a reduced QR of U (n, rank))."""
+    if parametrize is None:
+        return None
+    value = check.choice("parametrize", parametrize, PARAMETRIZATIONS)
+    if U.ndim == 2 and U.shape[1] > U.shape[0]:
+        raise ValueError(
+            f"parametrize: 'qr' orthonormalises the columns of U (n, rank), so rank <= n; "
+            f"got U of shape {U.shape}"
+        )
+    return value
+
+
+class _Factorised:
+    """A low-rank model whose factor ``U`` may be stored raw (``parametrize="qr"``): the
+    network then uses Q of ``numpy.linalg.qr(U)`` in every forward pass, and gradients (from
+    :func:`flexrnn.train.loss_and_grad`) are taken with respect to the stored raw U."""
+
+    parametrize: str | None
+    _hyper_defaults: ClassVar[dict[str, Any]] = {"parametrize": None}
+
+    def factor(self) -> np.ndarray:
+        """U as the network uses it, (n, rank): Q of the stored U for
+        ``parametrize="qr"``, else U itself."""
+        return self._network_arrays(self._check_shapes())["U"]  # type: ignore[attr-defined]
+
+    def _network_arrays(self, p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.parametrize == "qr":
+            return {**p, "U": qr_factor(p["U"])[0]}
+        return p
 
 
 class _RateBase(Model):
@@ -607,7 +689,20 @@ class RateRNN(_RateBase):
     Parameters: ``W`` (n, n), ``W_in`` (n, n_in), ``b`` (n,), ``W_out`` (n_out, n),
     ``b_out`` (n_out,), ``x0`` (n,). The arrays are copied unless ``copy=False`` (see
     :class:`Model`).
+
+    Structure (docs/models.md, "E/I networks and connectivity masks"), kept by every
+    learning rule and saved with the model; both are copied and checked against ``W``:
+
+    - ``mask``: None (dense) or a boolean (n, n) array, True where a connection exists;
+      ``W`` must be zero wherever it is False.
+    - ``cell_type``: None or (n,) of +1 (excitatory) / -1 (inhibitory) per neuron (Dale's
+      law): column j of ``W`` (neuron j's outgoing weights) is >= 0 for +1, <= 0 for -1.
+
+    Assigning ``net.W`` directly is not checked against them (a run does not pay for it);
+    the trainers project ``W`` back onto them after every update.
     """
+
+    _structure = ("mask", "cell_type")
 
     _params = ("W", "W_in", "b", "W_out", "b_out", "x0")
     _recurrent = ("W",)
@@ -646,6 +741,8 @@ class RateRNN(_RateBase):
         phi="tanh",
         form="current",
         readout="rate",
+        mask=None,
+        cell_type=None,
         dtype=None,
         copy=True,
     ):
@@ -654,7 +751,111 @@ class RateRNN(_RateBase):
         if W_arr.ndim != 2 or W_arr.shape[0] != W_arr.shape[1] or W_arr.shape[0] == 0:
             raise ValueError(f"W: expected a square (n, n) matrix with n >= 1, got {W_arr.shape}")
         n = W_arr.shape[0]
+        self._mask = self._cell_type = None
         self._set_rate_params({"W": W_arr}, n, W_in, W_out, b, b_out, x0, dtype, copy)
+        self.mask = mask
+        self.cell_type = cell_type
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """None (dense) or the boolean (n, n) connectivity mask: True where ``W`` may be
+        nonzero. Setting it copies and checks it (shape, dtype bool, ``W`` zero outside it)."""
+        return self._mask
+
+    @mask.setter
+    def mask(self, value: Any) -> None:
+        if value is None:
+            self._mask = None
+            return
+        mask = _check_mask(value, self.W.shape[0])
+        outside = (self.W != 0) & ~mask
+        if outside.any():
+            i, j = np.argwhere(outside)[0]
+            raise ValueError(
+                f"W: {int(outside.sum())} nonzero weight(s) where mask is False (first "
+                f"W[{i}, {j}] = {self.W[i, j]:.4g}); zero them (W * mask) or allow them in mask"
+            )
+        self._mask = mask
+
+    @property
+    def cell_type(self) -> np.ndarray | None:
+        """None, or (n,) int8: +1 for an excitatory neuron (its column of ``W`` >= 0), -1
+        for an inhibitory one (<= 0). Setting it copies and checks it against ``W``."""
+        return self._cell_type
+
+    @cell_type.setter
+    def cell_type(self, value: Any) -> None:
+        if value is None:
+            self._cell_type = None
+            return
+        cell_type = _check_cell_type(value, self.W.shape[0])
+        for sign, name, bad in ((1, "excitatory", self.W < 0), (-1, "inhibitory", self.W > 0)):
+            bad &= (cell_type == sign)[None, :]
+            if bad.any():
+                i, j = np.argwhere(bad)[0]
+                raise ValueError(
+                    f"W: {int(bad.sum())} weight(s) of the wrong sign for cell_type (Dale's "
+                    f"law: the column of an {name} neuron must be "
+                    f"{'>= 0' if sign > 0 else '<= 0'}; first W[{i}, {j}] = {self.W[i, j]:.4g})"
+                )
+        self._cell_type = cell_type
+
+    def cell_gains(self, E: float = 1.0, I: float = 1.0, *, site: str = "pre") -> np.ndarray:  # noqa: E741
+        """Per-neuron gain vector (n,) of a cell-type modulation: ``E`` for every excitatory
+        neuron, ``I`` for every inhibitory one, in the model's dtype.
+
+        ``site="pre"`` (default): the vector for ``pre_gain``, scaling what each cell type
+        sends (``W diag(g)``: the columns of E cells by ``E``, of I cells by ``I``);
+        ``site="post"``: for ``post_gain``, scaling what each cell type receives
+        (``diag(g) W``: the rows). Both hold the same values (one per neuron, by its type);
+        ``site`` names the kernel keyword the vector is meant for and is checked. Gains
+        must be >= 0: a negative gain would flip the sign of a cell type's weights.
+        """
+        if self._cell_type is None:
+            raise ValueError(
+                "cell_gains: this network has no cell types (build it with "
+                "RateRNN.random(..., dale=0.8) or pass cell_type=)"
+            )
+        check.choice("site", site, ("pre", "post"))
+        gains = {}
+        for name, value in (("E", E), ("I", I)):
+            gains[name] = check.scalar(name, value)
+            if gains[name] < 0:
+                raise ValueError(
+                    f"{name}: a negative gain flips the sign of the {name} cells' weights "
+                    f"(Dale's law); expected >= 0, got {gains[name]}"
+                )
+        return np.where(self._cell_type > 0, gains["E"], gains["I"]).astype(self._dtype)
+
+    def _constrain_W(self, W: np.ndarray) -> None:
+        """Project ``W`` (n, n), or a stack (..., n, n), in place onto the structure: zero
+        outside ``mask``, each column clipped to its cell type's sign (an excitatory
+        column's negative entries to 0, an inhibitory column's positive entries to 0)."""
+        if self._mask is not None:
+            np.copyto(W, 0, where=~self._mask)
+        if self._cell_type is not None:
+            exc = self._cell_type > 0
+            lo = np.where(exc, 0.0, -np.inf).astype(W.dtype)
+            hi = np.where(exc, np.inf, 0.0).astype(W.dtype)
+            np.clip(W, lo, hi, out=W)
+
+    def _constrain(self) -> None:
+        """Project ``W`` in place onto ``mask`` and ``cell_type`` (nothing without them):
+        the trainers call it after every update. ``W`` is written only when it leaves the
+        structure, so a rule that does not train it (FORCE) never writes into it."""
+        W = self.W
+        if self._mask is not None and W[~self._mask].any():
+            self._constrain_W(W)
+        elif self._cell_type is not None:
+            exc = self._cell_type > 0
+            if (W[:, exc] < 0).any() or (W[:, ~exc] > 0).any():
+                self._constrain_W(W)
+
+    def _mask_gradients(self, grads: dict[str, np.ndarray]) -> None:
+        """Zero ``grads["W"]`` outside ``mask``, in place (BPTT, before clipping and the
+        optimiser: Adam's moments of an absent connection stay zero)."""
+        if self._mask is not None and "W" in grads:
+            np.copyto(grads["W"], 0, where=~self._mask)
 
     def _shapes(self, p):
         n, n_in, n_out = _dim(p["W"], 0), _dim(p["W_in"], 1), _dim(p["W_out"], 0)
@@ -683,10 +884,29 @@ class RateRNN(_RateBase):
         zero_diag: bool = False,
         seed: int = 0,
         dtype: Any = "float64",
+        dale: float | None = None,
+        mask: Any = None,
     ) -> RateRNN:
         """Random network: ``W ~ N(0, g^2/n)`` (kept with probability ``p``, rescaled so the
         variance stays ``g^2/n``), ``W_in ~ N(0, 1/n_in)``, ``W_out ~ N(0, 1/n)``, biases 0,
-        ``x0 = 0``."""
+        ``x0 = 0``.
+
+        Structure: ``p < 1``, ``zero_diag`` or a given boolean (n, n) ``mask`` (True = a
+        connection; combined with the others by AND) set ``net.mask``; None when none is
+        given (dense). With a given mask the variance is rescaled by its density too.
+
+        ``dale``: the fraction of excitatory neurons, in (0, 1) (None: no cell types). The
+        first ``round(dale n)`` neurons are excitatory (``cell_type`` +1), the others
+        inhibitory (-1), at least one of each. Balanced scaling as in Rajan & Abbott (2006):
+        magnitudes ``|N(0, 1)|`` on the kept connections, signed by the sending neuron's type
+        (E columns >= 0, I columns <= 0); each row's inhibitory weights are scaled so the
+        row sums to zero (every neuron's excitatory and inhibitory input balance; a row
+        without inhibitory or excitatory inputs is left as drawn, its inhibitory weights
+        scaled by ``f / (1 - f)``, f the E fraction); then ``W`` is scaled so that
+        ``n (f var_E + (1 - f) var_I) = g^2``, with var_E, var_I the variances of the
+        entries of the E and I columns (masked zeros included): Rajan & Abbott's radius of
+        the eigenvalue bulk, so a balanced network's spectral radius is close to ``g``.
+        """
         n = check.integer("n", n, minimum=1)
         n_in = check.integer("n_in", n_in, minimum=0)
         n_out = check.integer("n_out", n_out, minimum=0)
@@ -694,23 +914,92 @@ class RateRNN(_RateBase):
         p = check.scalar("p", p, positive=True)
         if p > 1:
             raise ValueError(f"p: connection probability must be in (0, 1], got {p}")
+        if not isinstance(zero_diag, (bool, np.bool_)):
+            raise TypeError(f"zero_diag: expected True or False, got {type(zero_diag).__name__}")
+        given = None if mask is None else _check_mask(mask, n)
+        n_exc = None
+        if dale is not None:
+            dale = check.scalar("dale", dale)
+            if not 0 < dale < 1:
+                raise ValueError(f"dale: the excitatory fraction must be in (0, 1), got {dale}")
+            n_exc = int(round(dale * n))
+            if not 1 <= n_exc <= n - 1:
+                raise ValueError(
+                    f"dale: {dale} of n = {n} neurons gives {n_exc} excitatory; an E/I network "
+                    "needs at least one of each (raise n or change dale)"
+                )
         rng = _rng(seed)
-        W = _normal(rng, (n, n), g / np.sqrt(n * p))
-        if p < 1:
-            W *= rng.random((n, n)) < p
+        density = 1.0 if given is None or not given.any() else float(given.mean())
+        if n_exc is None:  # the draws of networks without Dale's law are those of before
+            W = _normal(rng, (n, n), g / np.sqrt(n * p * density))
+        conn = rng.random((n, n)) < p if p < 1 else None
         if zero_diag:
-            np.fill_diagonal(W, 0.0)
+            conn = np.ones((n, n), bool) if conn is None else conn
+            np.fill_diagonal(conn, False)
+        if given is not None:
+            conn = given if conn is None else conn & given
+        cell_type = None
+        if n_exc is not None:
+            cell_type = np.where(np.arange(n) < n_exc, 1, -1).astype(np.int8)
+            W = _balanced_ei(np.abs(rng.standard_normal((n, n))), conn, cell_type, g)
+        elif conn is not None:
+            W *= conn
         W_in = _normal(rng, (n, n_in), 1 / np.sqrt(max(n_in, 1)))
         W_out = _normal(rng, (n_out, n), 1 / np.sqrt(n))
-        return cls(W, W_in, W_out, tau=tau, dt=dt, phi=phi, form=form, readout=readout, dtype=dtype)
+        return cls(W, W_in, W_out, tau=tau, dt=dt, phi=phi, form=form, readout=readout,
+                   mask=conn, cell_type=cell_type, dtype=dtype)  # fmt: skip
 
 
-class LowRankRNN(_RateBase):
+def _check_mask(value: Any, n: int) -> np.ndarray:
+    """A boolean (n, n) connectivity mask, copied; TypeError / ValueError naming ``mask``."""
+    arr = np.asarray(value)
+    if arr.dtype != np.bool_:
+        raise TypeError(
+            f"mask: expected a boolean (n, n) array (True = a connection), got dtype {arr.dtype}"
+        )
+    if arr.shape != (n, n):
+        raise ValueError(f"mask: expected shape ({n}, {n}), got {arr.shape}")
+    return np.array(arr, dtype=bool, order="C")
+
+
+def _check_cell_type(value: Any, n: int) -> np.ndarray:
+    """(n,) int8 of +1 / -1, copied; TypeError / ValueError naming ``cell_type``."""
+    arr = check.real_array("cell_type", value)
+    if arr.shape != (n,):
+        raise ValueError(f"cell_type: expected shape ({n},), got {arr.shape}")
+    if not np.isin(arr, (1, -1)).all():
+        bad = arr[~np.isin(arr, (1, -1))][0]
+        raise ValueError(
+            f"cell_type: expected +1 (excitatory) or -1 (inhibitory) per neuron, got {bad!r}"
+        )
+    return arr.astype(np.int8)
+
+
+def _balanced_ei(A: np.ndarray, conn: np.ndarray | None, cell_type: np.ndarray, g: float):
+    """Rajan & Abbott's balanced E/I matrix from magnitudes ``A`` (n, n) >= 0 (see
+    ``RateRNN.random``): signed by column type, rows balanced, scaled to radius ``g``."""
+    n = A.shape[0]
+    if conn is not None:
+        A = A * conn
+    exc = cell_type > 0
+    f = float(exc.mean())
+    sum_e, sum_i = A[:, exc].sum(axis=1), A[:, ~exc].sum(axis=1)
+    both = (sum_e > 0) & (sum_i > 0)
+    ratio = np.where(both, sum_e / np.where(both, sum_i, 1.0), f / (1 - f))
+    W = A.copy()
+    W[:, ~exc] *= -ratio[:, None]
+    radius = np.sqrt(n * (f * W[:, exc].var() + (1 - f) * W[:, ~exc].var()))
+    return W * (g / radius) if radius > 0 else W
+
+
+class LowRankRNN(_Factorised, _RateBase):
     """Low-rank rate RNN, ``W = U V^T / n`` (never formed in the loop), current form.
 
     Parameters: ``U``, ``V`` (n, rank), ``W_in`` (n, n_in), ``b`` (n,), ``W_out`` (n_out, n),
     ``b_out`` (n_out,), ``x0`` (n,). The arrays are copied unless ``copy=False`` (see
-    :class:`Model`).
+    :class:`Model`). ``parametrize="qr"``: ``U`` is a raw factor and the network uses
+    ``Q`` of ``numpy.linalg.qr(U)`` (reduced), so ``W = Q V^T / n``; gradients are with
+    respect to the raw U (:meth:`factor` returns the U in use).
     """
 
     _params = ("U", "V", "W_in", "b", "W_out", "b_out", "x0")
@@ -727,7 +1016,7 @@ class LowRankRNN(_RateBase):
         }
 
     low_rank = True
-    _hyper = ("tau", "dt", "phi", "readout")
+    _hyper = ("tau", "dt", "phi", "readout", "parametrize")
 
     def __init__(
         self,
@@ -743,6 +1032,7 @@ class LowRankRNN(_RateBase):
         dt=1.0,
         phi="tanh",
         readout="rate",
+        parametrize=None,
         dtype=None,
         copy=True,
     ):
@@ -750,8 +1040,13 @@ class LowRankRNN(_RateBase):
         U_arr = check.real_array("U", U)
         if U_arr.ndim != 2 or U_arr.shape[0] == 0:
             raise ValueError(f"U: expected shape (n, rank) with n >= 1, got {U_arr.shape}")
+        self.parametrize = _check_parametrize(parametrize, U_arr)
         n = U_arr.shape[0]
         self._set_rate_params({"U": U_arr, "V": V}, n, W_in, W_out, b, b_out, x0, dtype, copy)
+
+    def _check_hyper(self):
+        super()._check_hyper()
+        self.parametrize = _check_parametrize(self.parametrize, np.asarray(self.U))
 
     def _shapes(self, p):
         n, rank = _dim(p["U"], 0), _dim(p["U"], 1)
@@ -772,8 +1067,9 @@ class LowRankRNN(_RateBase):
 
     @property
     def W(self) -> np.ndarray:
-        """The full (n, n) matrix U V^T / n, formed on request (for analysis, not for runs)."""
-        return self.U @ self.V.T / self.n
+        """The full (n, n) matrix U V^T / n (U: :meth:`factor`), formed on request (for
+        analysis, not for runs)."""
+        return self.factor() @ self.V.T / self.n
 
     @classmethod
     def random(
@@ -788,10 +1084,11 @@ class LowRankRNN(_RateBase):
         readout: str = "rate",
         seed: int = 0,
         dtype: Any = "float64",
+        parametrize: str | None = None,
     ) -> LowRankRNN:
         """Random low-rank network: ``U, V ~ N(0, 1)`` (so ``W = U V^T / n`` has entries of
         order ``sqrt(rank)/n``), ``W_in ~ N(0, 1/n_in)``, ``W_out ~ N(0, 1/n)``, zeros
-        elsewhere."""
+        elsewhere. ``parametrize="qr"``: U is kept raw and the network uses its Q."""
         n = check.integer("n", n, minimum=1)
         rank = check.integer("rank", rank, minimum=1)
         n_in = check.integer("n_in", n_in, minimum=0)
@@ -801,22 +1098,26 @@ class LowRankRNN(_RateBase):
         V = rng.standard_normal((n, rank))
         W_in = _normal(rng, (n, n_in), 1 / np.sqrt(max(n_in, 1)))
         W_out = _normal(rng, (n_out, n), 1 / np.sqrt(n))
-        return cls(U, V, W_in, W_out, tau=tau, dt=dt, phi=phi, readout=readout, dtype=dtype)
+        return cls(U, V, W_in, W_out, tau=tau, dt=dt, phi=phi, readout=readout,
+                   parametrize=parametrize, dtype=dtype)  # fmt: skip
 
 
-class NMRNN(Model):
+class NMRNN(_Factorised, Model):
     """Neuromodulated low-rank RNN (Costacurta et al. 2024; docs/models.md).
 
     Modulator: ``W_z`` (n_mod, n_mod), ``B_z`` (n_mod, n_in), ``b_z`` (n_mod,), ``A_z``
     (rank, n_mod), ``c_z`` (rank,), ``z0`` (n_mod,), optional feedback ``W_zx`` (n_mod, n).
     Output network: ``U``, ``V`` (n, rank), ``B_x`` (n, n_in), ``x0`` (n,); readout ``C``
     (n_out, n), ``d`` (n_out,). ``n_scale``: 1 (orthonormal U, the timing-task code) or n.
-    The arrays are copied unless ``copy=False`` (see :class:`Model`).
+    The arrays are copied unless ``copy=False`` (see :class:`Model`). ``parametrize="qr"``
+    (the study's code): ``U`` is a raw factor and every forward pass uses ``Q`` of
+    ``numpy.linalg.qr(U)`` (reduced); gradients are with respect to the raw U
+    (:meth:`factor` returns the U in use).
     """
 
     _params = ("W_z", "B_z", "b_z", "A_z", "c_z", "U", "V", "B_x", "C", "d", "x0", "z0", "W_zx")
     _optional = ("W_zx",)
-    _hyper = ("tau_x", "tau_z", "dt", "n_scale")
+    _hyper = ("tau_x", "tau_z", "dt", "n_scale", "parametrize")
     _kernel_params = ("W_z", "B_z", "b_z", "A_z", "c_z", "U", "V", "B_x", "C", "d", "W_zx")
     _kernel_class = _core.NMRNNParams
     low_rank = True
@@ -848,6 +1149,7 @@ class NMRNN(Model):
         tau_z=100.0,
         dt=1.0,
         n_scale=1.0,
+        parametrize=None,
         dtype=None,
         copy=True,
     ):
@@ -856,6 +1158,7 @@ class NMRNN(Model):
         W_z_arr = check.real_array("W_z", W_z)
         if U_arr.ndim != 2 or U_arr.shape[0] == 0:
             raise ValueError(f"U: expected shape (n, rank) with n >= 1, got {U_arr.shape}")
+        self.parametrize = _check_parametrize(parametrize, U_arr)
         if W_z_arr.ndim != 2:
             raise ValueError(f"W_z: expected shape (n_mod, n_mod), got {W_z_arr.shape}")
         n, rank = U_arr.shape
@@ -883,6 +1186,7 @@ class NMRNN(Model):
 
     def _check_hyper(self):
         self._init_hyper(self.tau_x, self.tau_z, self.dt, self.n_scale)
+        self.parametrize = _check_parametrize(self.parametrize, np.asarray(self.U))
 
     def _init_hyper(self, tau_x, tau_z, dt, n_scale):
         self.tau_x = check.scalar("tau_x", tau_x, positive=True)
@@ -943,11 +1247,13 @@ class NMRNN(Model):
         feedback: bool = False,
         seed: int = 0,
         dtype: Any = "float64",
+        parametrize: str | None = None,
     ) -> NMRNN:
         """Random NM-RNN. With ``n_scale=1`` U has orthonormal columns and ``V ~ N(0, 1)``
         (the timing-task code); with ``n_scale="n"`` ``U, V ~ N(0, 1)`` and W = U V^T / n.
         ``W_z ~ N(0, 1/n_mod)``, ``B_z``, ``B_x ~ N(0, 1/n_in)``, ``A_z ~ N(0, 1/n_mod)``,
-        ``C ~ N(0, 1/n)``, ``W_zx ~ N(0, 1/n)`` when ``feedback``; x0 = z0 = 0.1."""
+        ``C ~ N(0, 1/n)``, ``W_zx ~ N(0, 1/n)`` when ``feedback``; x0 = z0 = 0.1.
+        ``parametrize="qr"``: U is kept raw, ``~ N(0, 1)`` (the network uses its Q)."""
         n = check.integer("n", n, minimum=1)
         rank = check.integer("rank", rank, minimum=1)
         n_mod = check.integer("n_mod", n_mod, minimum=1)
@@ -962,7 +1268,7 @@ class NMRNN(Model):
             )
         rng = _rng(seed)
         U = rng.standard_normal((n, rank))
-        if n_scale == 1.0:
+        if n_scale == 1.0 and parametrize is None:
             U = np.linalg.qr(U)[0]
         V = rng.standard_normal((n, rank))
         in_std = 1 / np.sqrt(max(n_in, 1))
@@ -979,21 +1285,36 @@ class NMRNN(Model):
             tau_z=tau_z,
             dt=dt,
             n_scale=n_scale,
+            parametrize=parametrize,
             dtype=dtype,
         )
 
     def run(
-        self, u: Any, x0: Any = None, z0: Any = None, s_clamp: Any = None, ablate: Any = None
+        self,
+        u: Any,
+        x0: Any = None,
+        z0: Any = None,
+        s_clamp: Any = None,
+        ablate: Any = None,
+        *,
+        batch_first: bool | None = None,
     ) -> NMRNNTrajectory:
         """Simulate a batch in C++.
 
-        u: (T, B, n_in); x0: None, (n,) or (B, n); z0: None, (n_mod,) or (B, n_mod);
+        u: (T, B, n_in), time-major; (B, T, n_in) with ``batch_first=True``;
+        x0: None, (n,) or (B, n); z0: None, (n_mod,) or (B, n_mod);
         s_clamp: None or (rank,) with NaN for free components and a value for held ones;
-        ablate: component indices held at 0 (shorthand for s_clamp).
-        Returns x, r = tanh(x): (T, B, n), z: (T, B, n_mod), s: (T, B, rank), y: (T, B, n_out).
+        ablate: component indices held at 0 (shorthand for s_clamp);
+        batch_first: as in :meth:`RateRNN.run` (True: batch-major in and out; None: time-major,
+        warning when ``u`` looks batch-major; False: time-major, no warning).
+        Returns x, r = tanh(x): (T, B, n), z: (T, B, n_mod), s: (T, B, rank), y: (T, B, n_out)
+        ((B, T, ·) with ``batch_first=True``).
         """
+        u, _, batch_major = _to_time_major(u, 1.0, batch_first)
         x, r, z, s, y = self.kernels["rollout"](*self._kernel_args(u, x0, z0, s_clamp, ablate))
         _warn_if_diverged(x)
+        if batch_major:
+            x, r, z, s, y = (a.swapaxes(0, 1) for a in (x, r, z, s, y))
         return NMRNNTrajectory(x=x, r=r, y=y, z=z, s=s)
 
     def _drive(self, u, x0=None, z0=None, s_clamp=None, ablate=None, p=None) -> Any:
@@ -1109,10 +1430,21 @@ class LSTM(Model):
             dtype=dtype,
         )
 
-    def run(self, u: Any, h0: Any = None, c0: Any = None) -> LSTMTrajectory:
-        """u: (T, B, n_in); h0, c0: None, (n,) or (B, n). Returns h, c: (T, B, n), y."""
+    def run(
+        self, u: Any, h0: Any = None, c0: Any = None, *, batch_first: bool | None = None
+    ) -> LSTMTrajectory:
+        """Simulate a batch in C++.
+
+        u: (T, B, n_in), time-major; (B, T, n_in) with ``batch_first=True``; h0, c0: None,
+        (n,) or (B, n); batch_first: as in :meth:`RateRNN.run` (True: batch-major in and out;
+        None: time-major, warning when ``u`` looks batch-major; False: no warning).
+        Returns h, c: (T, B, n), y: (T, B, n_out) ((B, T, ·) with ``batch_first=True``).
+        """
+        u, _, batch_major = _to_time_major(u, 1.0, batch_first)
         h, c, y = self.kernels["rollout"](*self._kernel_args(u, h0, c0))
         _warn_if_diverged(c)
+        if batch_major:
+            h, c, y = h.swapaxes(0, 1), c.swapaxes(0, 1), y.swapaxes(0, 1)
         return LSTMTrajectory(h=h, c=c, y=y)
 
     def _drive(self, u, h0=None, c0=None, p=None) -> Any:
@@ -1137,7 +1469,8 @@ MODELS = {cls.__name__: cls for cls in (RateRNN, LowRankRNN, NMRNN, LSTM)}
 
 
 def load(path: PathLike) -> Model:
-    """Read a model written by ``Model.save`` (any model class, format version 1).
+    """Read a model written by ``Model.save`` (any model class, format versions 1 and 2;
+    version 2 adds a RateRNN's structural arrays ``mask`` and ``cell_type``).
 
     Stale temporary files of interrupted saves to ``path`` are removed first. Every
     malformed file (truncated, not a zip, missing or bad metadata, unknown class, missing,
@@ -1150,10 +1483,28 @@ def load(path: PathLike) -> Model:
         meta = f.meta()
         f.check_format(meta, FORMAT, FORMAT_VERSION)
         cls, dtype, hyper = model_from_meta(f, meta)
-        keys = [k for k in f.members if k != "__meta__"]
-        check_declared_params(f, cls, dtype, keys)
-        arrays = {k: f.read(k) for k in keys}
+        keys = [k for k in f.members if k != "__meta__" and k not in cls._structure]
+        declared = check_declared_params(f, cls, dtype, keys)
+        structure = check_declared_structure(f, cls, declared)
+        arrays = {k: f.read(k) for k in keys + structure}
     return build_model(f, cls, arrays, hyper, dtype)
+
+
+def check_declared_structure(
+    f: NpzReader, cls: type[Model], declared: dict[str, tuple[int, ...]], prefix: str = ""
+) -> list[str]:
+    """The structural arrays ``prefix + name`` of a file (``mask`` bool (n, n), ``cell_type``
+    integer (n,), n from the declared parameter shapes), checked from their headers; returns
+    their keys in the file."""
+    keys = [prefix + name for name in cls._structure if prefix + name in f.members]
+    if keys:
+        n = declared["x0"][0]
+        expected = {"mask": (np.bool_, (n, n)), "cell_type": (("i",), (n,))}
+        for key in keys:
+            dtype, shape = expected[key[len(prefix) :]]
+            f.check_dtype(key, dtype)
+            f.check_shape(key, shape)
+    return keys
 
 
 def model_from_meta(f: NpzReader, meta: dict[str, Any]) -> tuple[type[Model], np.dtype, dict]:
@@ -1168,6 +1519,7 @@ def model_from_meta(f: NpzReader, meta: dict[str, Any]) -> tuple[type[Model], np
     hyper = meta.get("hyperparameters")
     if not isinstance(hyper, dict):
         f.fail(f"has no hyperparameters object in its metadata (got {hyper!r})")
+    hyper = {**cls._hyper_defaults, **hyper}  # files written before a hyperparameter existed
     missing = [h for h in cls._hyper if h not in hyper]
     extra = [h for h in hyper if h not in cls._hyper]
     if missing or extra:

@@ -102,11 +102,13 @@ def decision_task(
 
 def measure_wait_go(seed: int, iters: int, progress: bool) -> tuple[dict[str, Any], Any, Any]:
     """NM-RNN (n=100, rank 3, n_mod 5, tau_x 10, tau_z 100, x0 = z0 = 0.1) trained on the 40
-    MeasureWaitGo training trials (full batch), Adam lr 3e-3 with a cosine decay."""
-    task = tasks.MeasureWaitGo()
+    MeasureWaitGo training trials (full batch), Adam lr 3e-3 with a cosine decay. The three
+    pulses summed on one input channel (``channels=1``), as this report was first run; the
+    study's three-channel inputs are reproduced by ``flexrnn reproduce nmrnn``."""
+    task = tasks.MeasureWaitGo(channels=1)
     train = task.training_set()
     net = flexrnn.NMRNN.random(
-        n=100, rank=3, n_mod=5, n_in=1, n_out=1, tau_x=10.0, tau_z=100.0, seed=seed
+        n=100, rank=3, n_mod=5, n_in=task.n_in, n_out=1, tau_x=10.0, tau_z=100.0, seed=seed
     )
     fixed = tasks.FixedTrials(task, train)
     t0 = time.perf_counter()
@@ -239,7 +241,7 @@ def _markdown(results: dict[str, Any], paths: dict[str, str], meta: dict[str, An
     lines = [
         "# Training by BPTT: evidence",
         "",
-        "Produced by `flexrnn reproduce training` (this file, its figures and "
+        "Produced by `flexrnn reproduce training --out docs` (this file, its figures and "
         "`training.json`); rerun it to check. Every run is a call of `flexrnn.train.bptt`: "
         "batches from the task, loss and gradient in one C++ call, Adam with global-norm "
         "clipping at 1. Times are wall-clock on the machine below, validation included.",
@@ -338,14 +340,15 @@ def _markdown(results: dict[str, Any], paths: dict[str, str], meta: dict[str, An
 
 
 def training_report(
-    out: str | Path = "docs",
+    out: str | Path,
     seed: int = 0,
     only: list[str] | None = None,
     progress: bool = True,
     quick: bool = False,
 ) -> dict[str, Any]:
     """Run the BPTT evidence and write ``out/training.md``, ``out/training.json`` and the
-    figures under ``out/figures``. ``quick`` shortens every run (a smoke test, not evidence)."""
+    figures under ``out/figures``. ``quick`` shortens every run (a smoke test, not evidence).
+    ``out`` is required (the committed report is made with ``out="docs"``)."""
     out = Path(out)
     say = _say(progress)
     names = ["perceptual_decision", "context_integration", "measure_wait_go", "neurogym"]

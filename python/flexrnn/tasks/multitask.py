@@ -16,6 +16,15 @@ ANGLE_TOLERANCE = np.pi / 10
 STIM_ON = (10, 20)  # stimulus onset
 GO_AFTER_STIM = (30, 50)  # fix-off, counted from the stimulus onset
 MEMORY_STIM = (10, 20)  # stimulus duration of the Memory tasks
+# convention="study" (Costacurta et al. 2024, after Duncker et al. 2020): epoch durations in
+# seconds, U(low, high), then the whole trial rescaled to T steps.
+STUDY_STIM_ON = (0.3, 0.7)  # from the trial start to the stimulus onset
+STUDY_DELAY_GO = (0.2, 1.5)  # Delay tasks: from the stimulus onset to fix-off
+STUDY_MEMORY_STIM = (0.2, 1.6)  # Memory tasks: stimulus duration
+STUDY_MEMORY_DELAY = (0.2, 1.6)  # Memory tasks: from the stimulus offset to fix-off
+STUDY_RESPONSE = (0.3, 0.7)  # from fix-off to the end of the trial
+CONVENTIONS = ("flexrnn", "study")
+DECODINGS = ("atan2", "arctan")
 
 
 def _task_names(tasks: Any) -> tuple[str, ...]:
@@ -60,6 +69,16 @@ class MultiTask(Task):
     fix-off) and the direction of the last output's response units, ``atan2(y_sin, y_cos)``,
     lies within pi/10 of the target direction.
 
+    ``convention="study"`` follows the NM-RNN study's code (Costacurta et al. 2024): epoch
+    durations are drawn in seconds and the trial is rescaled to T steps: stimulus onset
+    ``U(0.3, 0.7)``; Delay tasks: fix-off ``U(0.2, 1.5)`` after the onset; Memory tasks:
+    the stimulus lasts ``U(0.2, 1.6)``, fix-off comes ``U(0.2, 1.6)`` after its offset; the
+    response lasts ``U(0.3, 0.7)``; each time ``t_e`` in seconds becomes the first step
+    ``>= t_e T / total``. The mask is all ones (no grace period), and the score decodes the
+    angle as the study does, ``arctan(y_sin / y_cos)`` for the output and the target, and
+    compares the two in (-pi/2, pi/2) without wrapping: a response at theta + pi counts as
+    correct (``decode="atan2"`` scores the full angle instead).
+
     Parameters
     ----------
     tasks : sequence of str
@@ -71,10 +90,16 @@ class MultiTask(Task):
     sigma : float
         Standard deviation of independent Gaussian noise added to every input at every step
         (>= 0; default 0).
-    grace : int
-        Steps after fix-off excluded from the loss (>= 0; default 5).
+    grace : int or None
+        Steps after fix-off excluded from the loss (>= 0; default 5, and 0 for
+        ``convention="study"``, which takes no other value).
     dt : float
         Duration of one step (metadata; default 1.0; Yang et al. use 20 ms).
+    convention : "flexrnn" (default) or "study"
+        Epoch timings, mask and angle decoding (see above).
+    decode : None, "atan2" or "arctan"
+        How the score decodes the response angle from ``(y_sin, y_cos)``: the full angle
+        (``"atan2"``) or modulo pi (``"arctan"``, the study's). None: the convention's.
 
     Shapes: ``u: (T, B, 7)``, ``target, mask: (T, B, 3)``; ``info``: ``task`` (B,) int,
     ``theta`` and ``response_angle`` (B,) in [0, 2 pi), ``stim_on``, ``stim_off``,
@@ -89,13 +114,23 @@ class MultiTask(Task):
         tasks: Any = TASK_NAMES,
         T: int = 100,
         sigma: float = 0.0,
-        grace: int = 5,
+        grace: int | None = None,
         dt: float = 1.0,
+        convention: str = "flexrnn",
+        decode: str | None = None,
     ) -> None:
         self.tasks = _task_names(tasks)
         self.T = check_steps("T", T, 20)
         self.sigma = check.scalar("sigma", sigma, nonneg=True)
-        self.grace = check.integer("grace", grace, minimum=0)
+        self.convention = check.choice("convention", convention, CONVENTIONS)
+        study = self.convention == "study"
+        self.grace = check.integer("grace", (0 if study else 5) if grace is None else grace,
+                                   minimum=0)  # fmt: skip
+        if study and self.grace != 0:
+            raise ValueError(f"grace: convention='study' has no grace period, got {grace}")
+        self.decode = check.choice(
+            "decode", ("arctan" if study else "atan2") if decode is None else decode, DECODINGS
+        )
         self.dt = check_dt(dt)
         scale = self.T / 100
         self._stim_on, self._go_after, self._memory = (
@@ -111,19 +146,39 @@ class MultiTask(Task):
         self._task_index = np.array([TASK_NAMES.index(t) for t in self.tasks])
         self.n_in = 3 + len(TASK_NAMES)
         self.n_out = 3
-        self.name = f"MultiTask({', '.join(self.tasks)})"
+        extra = ", convention='study'" if study else ""
+        if self.decode != ("arctan" if study else "atan2"):
+            extra += f", decode={self.decode!r}"
+        self.name = f"MultiTask({', '.join(self.tasks)}{extra})"
+
+    def _epochs(self, task: np.ndarray, rng: np.random.Generator):
+        """(stim_on, stim_off, fix_off): (B,) int steps; stim_off = T for the Delay tasks."""
+        B, T = task.size, self.T
+        is_memory = task >= 2
+        if self.convention == "study":
+            stim_on = rng.uniform(*STUDY_STIM_ON, size=B)
+            memory_stim = rng.uniform(*STUDY_MEMORY_STIM, size=B)
+            memory_delay = rng.uniform(*STUDY_MEMORY_DELAY, size=B)
+            delay_go = rng.uniform(*STUDY_DELAY_GO, size=B)
+            response = rng.uniform(*STUDY_RESPONSE, size=B)
+            stim_off = stim_on + memory_stim
+            fix_off = np.where(is_memory, stim_off + memory_delay, stim_on + delay_go)
+            scale = T / (fix_off + response)  # the whole trial, in seconds, onto T steps
+            # a step t is in an epoch that starts at time e when t >= e * scale
+            step = lambda e: np.ceil(e * scale).astype(np.int64)  # noqa: E731
+            return step(stim_on), np.where(is_memory, step(stim_off), T), step(fix_off)
+        stim_on = rng.integers(self._stim_on[0], self._stim_on[1] + 1, size=B)
+        fix_off = stim_on + rng.integers(self._go_after[0], self._go_after[1] + 1, size=B)
+        memory_stim = rng.integers(self._memory[0], self._memory[1] + 1, size=B)
+        return stim_on, np.where(is_memory, stim_on + memory_stim, T), fix_off
 
     def _generate(self, B: int, rng: np.random.Generator, dtype: np.dtype) -> Trials:
         T = self.T
         # the same draws whatever the subset: a seed gives the same directions and timings
         task = self._task_index[rng.integers(0, self._task_index.size, size=B)]
         theta = rng.uniform(0.0, 2 * np.pi, size=B)
-        stim_on = rng.integers(self._stim_on[0], self._stim_on[1] + 1, size=B)
-        fix_off = stim_on + rng.integers(self._go_after[0], self._go_after[1] + 1, size=B)
-        memory_stim = rng.integers(self._memory[0], self._memory[1] + 1, size=B)
-        is_memory = task >= 2
+        stim_on, stim_off, fix_off = self._epochs(task, rng)
         is_anti = task % 2 == 1
-        stim_off = np.where(is_memory, stim_on + memory_stim, T)
 
         t = np.arange(T)[:, None]
         fixating = t < fix_off  # (T, B)
@@ -158,6 +213,12 @@ class MultiTask(Task):
         fix_off = trials.info["fix_off"]
         before_go = np.arange(y.shape[0])[:, None] < fix_off
         held = np.all((y[:, :, 0] > 0.5) | ~before_go, axis=0)
-        angle = np.arctan2(y[-1, :, 1], y[-1, :, 2])
-        error = np.angle(np.exp(1j * (angle - trials.info["response_angle"])))  # wrapped
-        return held & (np.abs(error) < ANGLE_TOLERANCE)
+        wanted = trials.info["response_angle"]
+        if self.decode == "arctan":  # the study's decoding: the angle modulo pi
+            with np.errstate(divide="ignore", invalid="ignore"):
+                angle = np.arctan(y[-1, :, 1] / y[-1, :, 2])
+            error = np.abs(angle - np.arctan(np.tan(wanted)))  # both in (-pi/2, pi/2)
+        else:
+            angle = np.arctan2(y[-1, :, 1], y[-1, :, 2])
+            error = np.abs(np.angle(np.exp(1j * (angle - wanted))))  # wrapped
+        return held & (error < ANGLE_TOLERANCE)

@@ -167,12 +167,14 @@ class _RampTask(Task):
 class MeasureWaitGo(_RampTask):
     """Measure-wait-go timing task of the NM-RNN study (Costacurta et al. 2024).
 
-    One input channel carries three one-step pulses of height ``pulse`` (10): *measure* at
-    ``t_m``, *wait* at ``t_m + I`` (so the interval between the first two pulses is I), and
-    *go* at ``t_go = t_m + I + delay``. After go, the output must ramp from -0.5 to +0.5 over
-    I steps (see the module docstring for the target and the score). The input is 0 during
-    the ramp. One channel, as in the study's code: the network must tell the pulses apart by
-    their order.
+    Three one-step pulses of height ``pulse`` (10): *measure* at ``t_m``, *wait* at
+    ``t_m + I`` (so the interval between the first two pulses is I), and *go* at
+    ``t_go = t_m + I + delay``. After go, the output must ramp from -0.5 to +0.5 over I steps
+    (see the module docstring for the target and the score). The input is 0 during the ramp.
+
+    ``channels=3`` (default, the study's inputs): each pulse on its own channel, measure on
+    channel 0, wait on 1, go on 2. ``channels=1``: the three pulses summed on one channel (not
+    the study's task: the network must tell the pulses apart by their order).
 
     ``batch(B, rng)`` draws B conditions uniformly (with replacement) from the 40 training
     conditions I in {12, 14, 16, 18} x t_m in {10, ..., 19}; :meth:`training_set` returns all
@@ -193,9 +195,11 @@ class MeasureWaitGo(_RampTask):
         Height of the pulses (default 10).
     dt : float
         Duration of one step (metadata; default 1.0).
+    channels : 3 or 1
+        Input channels (default 3, see above).
 
-    Shapes: ``u: (T, B, 1)``, ``target, mask: (T, B, 1)``; ``info``: ``interval``, ``t_m``,
-    ``t_go`` (B,) int.
+    Shapes: ``u: (T, B, channels)``, ``target, mask: (T, B, 1)``; ``info``: ``interval``,
+    ``t_m``, ``t_go`` (B,) int.
     """
 
     def __init__(
@@ -208,20 +212,24 @@ class MeasureWaitGo(_RampTask):
         delay: int = 15,
         pulse: float = 10.0,
         dt: float = 1.0,
+        channels: int = 3,
     ) -> None:
         super().__init__(
             T, intervals, measure_times, test_intervals, test_measure_time, delay, pulse, dt
         )
-        self.n_in = 1
+        self.channels = check.integer("channels", channels)
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels: expected 3 (the study's inputs) or 1, got {channels}")
+        self.n_in = self.channels
         self.n_out = 1
-        self.name = "MeasureWaitGo"
+        self.name = "MeasureWaitGo" if self.channels == 3 else "MeasureWaitGo(channels=1)"
 
     def _inputs(self, interval, t_m, t_go, dtype):
         B = interval.size
-        u = np.zeros((self.T, B, 1), dtype=dtype)
+        u = np.zeros((self.T, B, self.channels), dtype=dtype)
         b = np.arange(B)
-        for cue in (t_m, t_m + interval, t_go):  # three cues, each a fancy-indexed write
-            u[cue, b, 0] = self.pulse
+        for k, cue in enumerate((t_m, t_m + interval, t_go)):  # each a fancy-indexed write
+            u[cue, b, k if self.channels == 3 else 0] = self.pulse
         return u
 
 

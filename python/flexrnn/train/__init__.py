@@ -10,7 +10,7 @@ from .checkpoint import Checkpoint, load_checkpoint
 from .evolution import genetic, population_loss
 from .force import ForceHistory, feedback_run, force, full_force, integration_hint
 from .gradients import loss_and_grad
-from .hebbian import exploratory_run, hebbian
+from .hebbian import exploratory_run, hebbian, hold_units
 from .history import History, StopWhenAccuracy, stop_when_accuracy
 from .optim import (
     Adam,
@@ -26,6 +26,7 @@ from .optim import (
     clip_value,
     global_norm,
 )
+from .staged import Stage, StagedResult, staged, trainable_except
 
 __all__ = [
     "Adam",
@@ -39,6 +40,8 @@ __all__ = [
     "LinearWarmup",
     "Optimizer",
     "Schedule",
+    "Stage",
+    "StagedResult",
     "StepDecay",
     "StopWhenAccuracy",
     "bptt",
@@ -51,10 +54,13 @@ __all__ = [
     "genetic",
     "global_norm",
     "hebbian",
+    "hold_units",
     "integration_hint",
     "load_checkpoint",
     "loss_and_grad",
     "population_loss",
+    "staged",
     "stop_when_accuracy",
     "task_loss",
+    "trainable_except",
 ]

@@ -19,11 +19,12 @@ import numpy as np
 
 from flexrnn import _validate as check
 from flexrnn.models import Model
+from flexrnn.modulation import Modulation
 from flexrnn.reference.losses import masked_loss
 from flexrnn.reference.names import LOSSES
 
 from . import gradients
-from .checkpoint import load_checkpoint, verify_resume
+from .checkpoint import check_same_structure, load_checkpoint, verify_resume
 from .history import History, StopCriterion
 from .loop import Checkpointing, LoopOptions, Rule
 from .loop import run as run_loop
@@ -46,15 +47,19 @@ def bptt(
     clip_value: float | None = None,
     clip_norm: float | None = None,
     trainable: Sequence[str] | str | None = None,
+    freeze: dict[str, Sequence[int]] | None = None,
     schedule: ScheduleLike = None,
     loss: str | None = None,
     gain: float | Callable[[np.random.Generator], Any] = 1.0,
     neuron_gain: Any = None,
+    modulation: Modulation | None = None,
     noise_std: float = 0.0,
     pre_gain: Any = None,
     post_gain: Any = None,
     val_every: int | None = 50,
     val_batch: int = 256,
+    x0_std: float = 0.0,
+    val_trials: Any = None,
     stop: StopCriterion | None = None,
     progress: bool = True,
     checkpoint: PathLike | None = None,
@@ -86,6 +91,10 @@ def bptt(
         ``clip_value``, when both are given).
     trainable : names of the parameters to train (e.g. ``["W", "W_out"]``); the others stay
         bitwise unchanged. Default: all.
+    freeze : ``{name: column indices}``: columns of trainable 2-D parameters held bitwise
+        fixed (their gradient is zeroed before clipping and the gradient norm, and their
+        values are restored after each step, so AdamW's weight decay leaves them too), e.g.
+        ``{"W_in": [3, 4, 5]}`` to train a network's response to one new input only.
     schedule : None (constant ``lr``), a :class:`~flexrnn.train.Schedule` (a factor of
         ``lr``: ``Cosine``, ``StepDecay``, ``Exponential``, ``LinearWarmup``, ``Constant``)
         or any callable ``it -> lr`` (it = 0, 1, ...).
@@ -98,9 +107,20 @@ def bptt(
     pre_gain, post_gain : None or (n,): gains of the sending (``W diag(pre_gain)``) and
         receiving (``diag(post_gain) W``) neurons during training and validation
         (RateRNN / LowRankRNN; see ``RateRNN.run``).
+    modulation : None or a :class:`flexrnn.modulation.Modulation` (RateRNN / LowRankRNN;
+        not with ``gain``): each batch's gain is ``modulation.sample(rng, T, B)`` drawn
+        with the batch's generator after the batch (validation: with the validation
+        generator): gains per trial, or varying within trials (switches, drift).
     noise_std : recurrent noise during training and validation (RateRNN / LowRankRNN).
     val_every : validate after every ``val_every`` updates (None: never) on a fresh batch
         of ``val_batch`` trials: accuracy ``task.score(net.run(u).y, trials)`` and loss.
+    x0_std : rate networks only: when > 0, every update starts its trials from random
+        states ``x0_std * N(0, I)`` (one per trial, redrawn every update from a generator
+        keyed by ``(seed, update)``) instead of the trained-or-not ``x0`` (the learning-rule
+        study's 0.3); validation then also starts from such states.
+    val_trials : a fixed validation set (``Trials``, e.g. the learning-rule study's 2000
+        trials at set coherences) used at every validation instead of fresh batches of
+        ``val_batch``; with ``x0_std`` its initial states are drawn once too.
     stop : a criterion ``history -> bool`` checked before each update, e.g.
         ``stop_when_accuracy(0.9, window=10)`` (min of the last 10 validation accuracies
         >= 0.9); when it holds, training ends and ``history.stopped == "criterion"``.
@@ -141,6 +161,7 @@ def bptt(
                                stop=stop, callback=callback)  # fmt: skip
     seed = check.seed("seed", seed)
     noise_std = check.scalar("noise_std", noise_std, nonneg=True)
+    x0_std = check.scalar("x0_std", x0_std, nonneg=True)
     if clip_value is not None:
         clip_value = check.scalar("clip_value", clip_value, positive=True)
     if clip_norm is not None:
@@ -156,15 +177,21 @@ def bptt(
     dtype = net.dtype
     _check_task(task, net, validating=loop.val_every is not None)
     trainable = _trainable(trainable, net, params)
+    freeze = _frozen_columns(freeze, params, trainable)
     opt, base_lr = _optimizer(optimizer, lr, weight_decay)
     lr_at = learning_rate_fn(schedule, base_lr)
     gain_fn, gain = _gain(gain)
+    if modulation is not None:
+        gain_fn = _modulation(modulation, gain_fn, gain, net)
     if neuron_gain is not None:
         neuron_gain = check.array("neuron_gain", neuron_gain, dtype, (params["x0"].shape[0],))
     run_options = _run_options(net, gain_fn, gain, neuron_gain, noise_std)
     site_gains = _site_gains(net, dtype, pre_gain=pre_gain, post_gain=post_gain)
     if run_options is not None:
         run_options.update(site_gains)
+    if x0_std > 0 and not getattr(net, "takes_gain", False):
+        raise ValueError(f"x0_std: only rate networks take it, not {type(net).__name__}")
+    val_trials = _val_trials(val_trials, net)
     if loss is None:
         loss = getattr(task, "loss", None)
         loss = loss if loss in LOSSES else None  # None: loss_and_grad infers it per batch
@@ -178,6 +205,11 @@ def bptt(
     for name, value in site_gains.items():  # recorded only when given: older records match
         args[name] = True
         arg_arrays[name] = value
+    if freeze:  # recorded only when given, so earlier checkpoints still compare equal
+        args["freeze"] = {name: cols.tolist() for name, cols in freeze.items()}
+    if x0_std > 0 or val_trials is not None:  # recorded only when used: old checkpoints resume
+        args["x0_std"] = x0_std
+        experiment["val_trials"] = val_trials
 
     ckpt = None
     if resume is not None:
@@ -194,6 +226,8 @@ def bptt(
                      lr_at=lr_at, clip_value=clip_value, clip_norm=clip_norm,
                      run_options=run_options, val_batch=loop.val_batch)  # fmt: skip
     step.site_gains = site_gains
+    step.freeze = freeze
+    step.x0_std, step.val_trials = x0_std, val_trials
     saving = Checkpointing(loop.checkpoint, loop.checkpoint_every, args, arg_arrays, experiment)
     return run_loop(step, iters=iters, seed=seed, options=loop, desc=f"bptt {args['task']}",
                     progress=progress, net=net, checkpointing=saving, resume=ckpt)  # fmt: skip
@@ -203,6 +237,9 @@ class _BpttStep(Rule):
     """One BPTT update: a batch, the C++ loss and gradient, clipping, the optimiser step."""
 
     rule = "bptt"
+    freeze: dict[str, np.ndarray] = {}  # noqa: RUF012 (replaced per run, never mutated)
+    x0_std: float = 0.0
+    val_trials: Any = None
 
     def __init__(self, *, net: Model, task: Any, batch_size: int, loss: str | None,
                  gain_fn: Callable | None, gain: float, neuron_gain: Any, noise_std: float,
@@ -219,7 +256,10 @@ class _BpttStep(Rule):
 
     def step(self, it: int) -> tuple[float, float, float]:
         trials = self.task.batch(self.batch_size, self.rng, dtype=self.net.dtype)
-        batch_gain = self.gain_fn(self.rng) if self.gain_fn is not None else self.gain
+        batch_gain = _batch_gain(self.gain_fn, self.gain, self.rng, trials)
+        x0 = None
+        if self.x0_std > 0:
+            x0 = _random_x0(self.net, self.x0_std, trials.u.shape[1], [self.seed, it, _X0_KEY])
         try:
             value, grads = gradients.loss_and_grad(
                 self.net,
@@ -230,11 +270,17 @@ class _BpttStep(Rule):
                 noise_std=self.noise_std,
                 seed=(self.seed * NOISE_SEED_STRIDE + it) % 2**64,
                 **self.site_gains,
+                **({} if x0 is None else {"x0": x0}),
             )
         except FloatingPointError as err:  # the forward pass diverged
             raise FloatingPointError(_non_finite_message(it, math.nan, {}, self.saved_at)) from err
         value = float(value)
         step_grads = {name: grads[name] for name in self.train_params}
+        for name, cols in self.freeze.items():
+            step_grads[name][:, cols] = 0.0
+        # absent connections (a RateRNN's mask) get no gradient, so the norm, the clipping
+        # and the optimiser's moments never see them; the loop then projects the signs
+        self.net._mask_gradients(step_grads)
         norm = global_norm(step_grads)
         if not (math.isfinite(value) and math.isfinite(norm)):
             raise FloatingPointError(_non_finite_message(it, value, step_grads, self.saved_at))
@@ -248,12 +294,34 @@ class _BpttStep(Rule):
                 for g in step_grads.values():
                     g *= scale
         step_lr = self.lr_at(it)
+        held = {name: self.train_params[name][:, cols] for name, cols in self.freeze.items()}
         self.opt.step(self.train_params, step_grads, step_lr)
+        for name, cols in self.freeze.items():
+            self.train_params[name][:, cols] = held[name]
         return value, norm, step_lr
 
     def validate(self, done: int) -> tuple[float, float]:
+        if self.x0_std > 0 or self.val_trials is not None:
+            return self._validate_study(done)
         return _validate(self.net, self.task, self.val_rng, self.val_batch, self.loss,
                          self.run_options, self.gain_fn, self.seed, done)  # fmt: skip
+
+    def _validate_study(self, done: int) -> tuple[float, float]:
+        """Validation with random initial states and / or the fixed validation set."""
+        fixed = self.val_trials is not None
+        trials = self.val_trials if fixed else self.task.batch(self.val_batch, self.val_rng,
+                                                               dtype=self.net.dtype)  # fmt: skip
+        options = dict(self.run_options or {})
+        if self.gain_fn is not None:
+            options["gain"] = self.gain_fn(self.val_rng)
+        if self.x0_std > 0:
+            key = [self.seed, _X0_KEY] if fixed else [self.seed, done, _X0_KEY, 1]
+            options["x0"] = _random_x0(self.net, self.x0_std, trials.u.shape[1], key)
+        if self.run_options is not None:
+            key = self.seed * NOISE_SEED_STRIDE + VALIDATION_NOISE_OFFSET + done
+            options["seed"] = key % 2**64
+        y = self.net.run(trials.u.astype(self.net.dtype, copy=False), **options).y
+        return float(self.task.score(y, trials)), task_loss(y, trials, self.loss)
 
     def state(self) -> dict[str, Any]:
         return self.opt.state_dict()
@@ -277,7 +345,7 @@ def _run_record(net, task, batch_size, opt, base_lr, clip_value, clip_norm, trai
         "trainable": list(trainable),
         "schedule": repr(schedule) if schedule is None or isinstance(schedule, Schedule) else "",
         "loss": loss,
-        "gain": "callable" if gain_fn is not None else gain,
+        "gain": _gain_record(gain_fn, gain),
         "neuron_gain": neuron_gain is not None,
         "noise_std": noise_std,
         "val_every": loop.val_every,
@@ -292,6 +360,27 @@ def _run_record(net, task, batch_size, opt, base_lr, clip_value, clip_norm, trai
     if gain_fn is not None:
         experiment["gain"] = gain_fn
     return args, arg_arrays, experiment
+
+
+_X0_KEY = 0x5830  # generator key of the random initial states (x0_std)
+
+
+def _random_x0(net: Model, std: float, B: int, key: list[int]) -> np.ndarray:
+    """(B, n) initial states ``std * N(0, I)`` from ``default_rng(key)``, in net's dtype."""
+    x0 = np.random.default_rng(key).standard_normal((B, net.x0.shape[0]))
+    return (std * x0).astype(net.dtype)
+
+
+def _val_trials(val_trials: Any, net: Model) -> Any:
+    if val_trials is None:
+        return None
+    u = getattr(val_trials, "u", None)
+    if u is None or not hasattr(val_trials, "target"):
+        raise TypeError("val_trials: expected Trials (u, target, mask), e.g. task.batch(...)")
+    n_in = getattr(net, "n_in", np.shape(u)[-1])
+    if np.ndim(u) != 3 or np.shape(u)[2] != n_in:
+        raise ValueError(f"val_trials: u must be (T, B, {n_in}), got {np.shape(u)}")
+    return val_trials
 
 
 def _own_params(net: Model) -> dict[str, np.ndarray]:
@@ -343,6 +432,32 @@ def _trainable(trainable: Any, net: Model, params: dict[str, np.ndarray]) -> lis
     return [name for name in params if name in set(names)]
 
 
+def _frozen_columns(freeze: Any, params: dict[str, np.ndarray], trainable: list[str]):
+    """{name: sorted unique int64 column indices} of trainable 2-D parameters, checked."""
+    if freeze is None:
+        return {}
+    if not isinstance(freeze, dict):
+        raise TypeError(
+            f"freeze: expected a dict name -> column indices, got {type(freeze).__name__}"
+        )
+    out = {}
+    for name, cols in freeze.items():
+        if name not in trainable:
+            raise ValueError(f"freeze: {name!r} is not among the trainable parameters {trainable}")
+        if params[name].ndim != 2:
+            raise ValueError(f"freeze: {name} has shape {params[name].shape}; columns need 2-D")
+        idx = np.asarray(cols)
+        if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
+            raise ValueError(
+                f"freeze: {name}: expected a non-empty 1-D list of column indices, got {cols!r}"
+            )
+        n_cols = params[name].shape[1]
+        if idx.min() < 0 or idx.max() >= n_cols:
+            raise ValueError(f"freeze: {name} has columns 0..{n_cols - 1}, got {idx.tolist()}")
+        out[name] = np.unique(idx).astype(np.int64)
+    return out
+
+
 def _optimizer(optimizer: Any, lr: Any, weight_decay: Any) -> tuple[Any, float]:
     if isinstance(optimizer, str):
         kind = check.choice("optimizer", optimizer, tuple(OPTIMIZERS))
@@ -388,6 +503,37 @@ def _site_gains(net: Model, dtype: np.dtype, **gains: Any) -> dict[str, np.ndarr
     return given
 
 
+def _modulation(modulation: Any, gain_fn: Callable | None, gain: float, net: Model) -> Modulation:
+    """The checked ``modulation=`` of bptt: a Modulation, for a model that takes a gain,
+    without ``gain``."""
+    if not isinstance(modulation, Modulation):
+        raise TypeError(
+            "modulation: expected a flexrnn.modulation.Modulation (e.g. "
+            f"fr.modulation.uniform(0.5, 2.0)), got {type(modulation).__name__}"
+        )
+    if gain_fn is not None or gain != 1.0:
+        raise ValueError("modulation: give either gain or modulation, not both")
+    if not net.takes_gain:
+        raise ValueError(f"modulation: {type(net).__name__} takes no gain")
+    return modulation
+
+
+def _gain_record(gain_fn: Any, gain: float) -> Any:
+    """The gain as a checkpoint records it: the Modulation's repr, "callable", or the value."""
+    if isinstance(gain_fn, Modulation):
+        return repr(gain_fn)
+    return "callable" if gain_fn is not None else gain
+
+
+def _batch_gain(gain_fn: Any, gain: float, rng: np.random.Generator, trials: Any) -> Any:
+    """The gain of one batch: the Modulation's sample for the batch's (T, B), the callable's
+    value, or the fixed gain."""
+    if isinstance(gain_fn, Modulation):
+        T, B = np.shape(trials.u)[:2]
+        return gain_fn.sample(rng, T, B)
+    return gain_fn(rng) if gain_fn is not None else gain
+
+
 def _run_options(net, gain_fn, gain, neuron_gain, noise_std) -> dict[str, Any] | None:
     """The gain and noise options of validation runs, for models whose run() takes them
     (RateRNN, LowRankRNN), else None; raises when such options are set for another model."""
@@ -409,7 +555,7 @@ def _validate(net, task, val_rng, val_batch, loss, run_options, gain_fn, seed, d
     if run_options is not None:
         options = run_options
         if gain_fn is not None:
-            options = {**options, "gain": gain_fn(val_rng)}
+            options = {**options, "gain": _batch_gain(gain_fn, 1.0, val_rng, trials)}
         key = (seed * NOISE_SEED_STRIDE + VALIDATION_NOISE_OFFSET + done) % 2**64
         y = net.run(trials.u, seed=key, **options).y
     else:
@@ -459,6 +605,7 @@ def _load_for_resume(resume, net, params, args, arg_arrays, iters, experiment, a
         )
     verify_resume(ckpt, args=_jsonable(args), experiment=experiment, arrays=arg_arrays,
                   structural=_STRUCTURAL, allow_mismatch=allow_mismatch)  # fmt: skip
+    check_same_structure(ckpt.net, net)
     if ckpt.iteration > iters:
         raise ValueError(f"iters: the checkpoint has already done {ckpt.iteration} > {iters}")
     return ckpt

@@ -25,13 +25,20 @@ import numpy as np
 
 from flexrnn._io import NpzReader, atomic_savez, remove_stale_temporaries
 from flexrnn._version import __version__
-from flexrnn.models import Model, build_model, check_declared_params, model_from_meta
+from flexrnn.models import (
+    Model,
+    build_model,
+    check_declared_params,
+    check_declared_structure,
+    model_from_meta,
+)
 
 from .fingerprint import differences, fingerprint
 from .history import HISTORY_FIELDS, RULE_FIELDS, VALIDATION_FIELDS, History
 
 FORMAT = "flexrnn-checkpoint"
-FORMAT_VERSION = 2  # 2: the experiment's fingerprints (the task's) in the metadata
+FORMAT_VERSION = 3  # 2: the experiment's fingerprints (the task's) in the metadata;
+# 3: the model's structural arrays (a RateRNN's mask and cell_type) as struct/<name>
 
 PathLike = Union[str, Path]
 
@@ -93,6 +100,7 @@ def save_checkpoint(
     }
     content: dict[str, np.ndarray] = {"__meta__": np.array(json.dumps(meta))}
     content.update({f"param/{k}": v for k, v in net.params().items()})
+    content.update({f"struct/{k}": v for k, v in net.structure().items()})
     content.update(
         {f"optim/{k}": v for k, v in optimizer_state.items() if isinstance(v, np.ndarray)}
     )
@@ -103,7 +111,7 @@ def save_checkpoint(
     atomic_savez(path, content)
 
 
-_GROUPS = ("param", "optim", "hist", "arg")
+_GROUPS = ("param", "struct", "optim", "hist", "arg")
 
 
 def load_checkpoint(path: PathLike) -> Checkpoint:
@@ -145,12 +153,16 @@ def load_checkpoint(path: PathLike) -> Checkpoint:
         params = check_declared_params(
             f, cls, dtype, [k for k in keys if k.startswith("param/")], prefix="param/"
         )
+        structure = check_declared_structure(f, cls, params, prefix="struct/")
+        unknown = [k for k in keys if k.startswith("struct/") and k not in structure]
+        if unknown:
+            f.fail(f"has unexpected array(s) {', '.join(map(repr, unknown))}")
         _check_declared_state(f, keys, params, iteration, meta)
         groups: dict[str, dict[str, np.ndarray]] = {g: {} for g in _GROUPS}
         for key in keys:
             group, _, name = key.partition("/")
             groups[group][name] = f.read(key)
-        net = build_model(f, cls, groups["param"], hyper, dtype)
+        net = build_model(f, cls, {**groups["param"], **groups["struct"]}, hyper, dtype)
         try:
             rule = meta["args"].get("rule")  # genetic, hebbian; None: BPTT (from the fields)
             history = History.from_dict(
@@ -264,6 +276,23 @@ def resume_run(ckpt: Checkpoint) -> tuple[np.random.Generator, np.random.Generat
     )
 
 
+def check_same_structure(saved: Any, net: Any) -> None:
+    """ValueError naming ``resume`` when the checkpoint's network and ``net`` differ in their
+    structural arrays (a RateRNN's ``mask``, ``cell_type``): the run would continue under
+    other constraints than it was trained with."""
+    if net is None:
+        return
+    mine, theirs = net.structure(), saved.structure()
+    for name in sorted(set(mine) | set(theirs)):
+        a, b = mine.get(name), theirs.get(name)
+        if (a is None) != (b is None) or (a is not None and not np.array_equal(a, b)):
+            state = "has none" if b is None else "differs"
+            raise ValueError(
+                f"resume: the checkpoint's network {state} in {name} from this network's; "
+                "resume with the network the run started from"
+            )
+
+
 def load_for_resume(
     path: PathLike,
     args: dict[str, Any],
@@ -273,10 +302,12 @@ def load_for_resume(
     experiment: dict[str, Any] | None = None,
     structural: tuple[str, ...] = (),
     allow_mismatch: bool = False,
+    net: Model | None = None,
 ) -> Checkpoint:
     """Read a checkpoint to continue a run with the training arguments ``args`` and the
     ``experiment`` objects (``{"task": task}``) on a model of ``model_type`` and ``dtype``,
-    verified with :func:`verify_resume`."""
+    verified with :func:`verify_resume`; with ``net``, also that its structural arrays
+    (mask, cell types) are the checkpoint's (:func:`check_same_structure`)."""
     ckpt = load_checkpoint(path)
     if type(ckpt.net) is not model_type or ckpt.net.dtype != dtype:
         raise ValueError(
@@ -285,6 +316,7 @@ def load_for_resume(
         )
     verify_resume(ckpt, args=args, experiment=experiment, structural=structural,
                   allow_mismatch=allow_mismatch)  # fmt: skip
+    check_same_structure(ckpt.net, net)
     return ckpt
 
 

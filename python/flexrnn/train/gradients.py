@@ -8,7 +8,7 @@ import numpy as np
 
 from flexrnn import _core
 from flexrnn import _validate as check
-from flexrnn.models import Model
+from flexrnn.models import Model, qr_factor
 from flexrnn.reference.names import LOSSES
 
 LOSS = _core.Loss.__members__  # the core's loss enum by the names of reference/names.py
@@ -78,6 +78,31 @@ def _loss_arrays(trials: Any, loss: str | None, T: int, B: int, n_out: int, dtyp
     return loss, target, mask
 
 
+def qr_backward(Q: np.ndarray, R: np.ndarray, dQ: np.ndarray) -> np.ndarray:
+    """Gradient with respect to A of a loss that depends on A (n, k), n >= k, only through
+    Q of its reduced QR ``A = Q R`` (Q (n, k) orthonormal columns, R (k, k) upper
+    triangular, invertible), given ``dQ`` = dLoss/dQ (n, k)::
+
+        M  = -dQ^T Q
+        dA = (dQ + Q copyltu(M)) R^{-T},   copyltu(M) = tril(M) + tril(M, -1)^T
+
+    (the reverse-mode rule of the QR with dLoss/dR = 0, as in JAX and PyTorch). Independent
+    of the signs LAPACK chose. Raises ValueError when R is singular to rounding (A
+    rank-deficient: Q is then not a differentiable function of A).
+    """
+    diag = np.abs(np.diagonal(R))
+    if diag.size and not diag.min() > np.finfo(R.dtype).eps * max(Q.shape) * diag.max():
+        raise ValueError(
+            "U: the raw factor is rank-deficient (its R has a zero on the diagonal, to "
+            "rounding), so the gradient through its QR is undefined"
+        )
+    M = -(dQ.T @ Q)
+    lower = np.tril(M, -1)
+    B = dQ + Q @ (lower + lower.T + np.diag(np.diagonal(M)))
+    # B R^{-T}: solve R X = B^T (R upper triangular)
+    return np.ascontiguousarray(np.linalg.solve(R, B.T).T, dtype=dQ.dtype)
+
+
 def loss_and_grad(
     net: Model,
     trials: Any,
@@ -91,6 +116,7 @@ def loss_and_grad(
     seed: int = 0,
     wrt: Any = (),
     return_output: bool = False,
+    x0: Any = None,
 ):
     """Loss of ``net`` on a batch and its gradient with respect to every parameter.
 
@@ -115,11 +141,15 @@ def loss_and_grad(
         ``gain``; (n,) for a per-neuron gain left at None, i.e. ones), so that a learned
         modulation can be trained.
     return_output : also return the outputs ``y`` (T, B, n_out) of the forward pass.
+    x0 : initial states of a rate network's trials: None (its ``x0``), (n,) or (B, n); the
+        gradient ``grads["x0"]`` is then that of the model's ``x0`` as if it were used.
 
     Returns
     -------
     (loss, grads) or (loss, grads, y): ``grads`` maps every parameter name to an array of the
-    parameter's shape and dtype.
+    parameter's shape and dtype. For ``parametrize="qr"`` models, ``grads["U"]`` is with
+    respect to the stored raw factor: the kernels take its Q and :func:`qr_backward` applies
+    the chain rule through the QR.
     """
     u = getattr(trials, "u", None)
     if u is None or not hasattr(trials, "target"):
@@ -129,13 +159,13 @@ def loss_and_grad(
     wrt = _wrt_names(wrt)
     if net.takes_gain:
         args = net._kernel_args(
-            u, None, gain, neuron_gain, noise_std, seed, pre_gain=pre_gain, post_gain=post_gain
+            u, x0, gain, neuron_gain, noise_std, seed, pre_gain=pre_gain, post_gain=post_gain
         )
     else:
         defaults = {"gain": 1.0, "neuron_gain": None, "pre_gain": None, "post_gain": None}
         given = {"gain": gain, "neuron_gain": neuron_gain, "pre_gain": pre_gain}
-        given.update({"post_gain": post_gain, "noise_std": noise_std})
-        defaults["noise_std"] = 0.0
+        given.update({"post_gain": post_gain, "noise_std": noise_std, "x0": x0})
+        defaults.update({"noise_std": 0.0, "x0": None})
         for name, value in given.items():
             if not (value is defaults[name] or (np.ndim(value) == 0 and value == defaults[name])):
                 raise ValueError(f"{name}: only rate networks take it, not {type(net).__name__}")
@@ -151,6 +181,9 @@ def loss_and_grad(
     for name in _INITIAL_STATES:
         if name in grads:
             grads[name] = grads[name].sum(axis=0)
+    if getattr(net, "parametrize", None) == "qr":  # grads["U"] is dLoss/dQ; the stored U is raw
+        Q, R = qr_factor(net.U)
+        grads["U"] = qr_backward(Q, R, grads["U"])
     if not np.isfinite(value):
         raise FloatingPointError(
             "loss: the forward pass diverged or produced non-finite outputs (loss is "

@@ -8,10 +8,14 @@ A learning rule supplies only its step, as a :class:`Rule`:
   (BPTT: loss, grad_norm, lr; genetic: loss, median_loss, sigma; ...);
 - ``validate(done) -> (accuracy, loss)``: a fresh batch drawn from ``self.val_rng``;
 - ``state() -> dict``: what a checkpoint holds of the rule beyond the parameters, the
-  generators and the history (optimiser moments, the population, running errors).
+  generators and the history (optimiser moments, the population, running errors);
+- ``constrain()``: project what the rule trains onto the model's structure (a RateRNN's
+  connectivity ``mask`` and Dale's-law ``cell_type``); the default projects ``self.net``.
 
 :func:`run` owns everything else. Per update, in this order: the stopping criterion
-(``stop(history)``, before the update), the step, its records and wall time, a validation
+(``stop(history)``, before the update), the step, the projection onto the model's structure
+(``rule.constrain()``: masked weights back to zero, signs kept; also once before the first
+update, so that a rule's initial state obeys it), its records and wall time, a validation
 every ``val_every`` updates, a checkpoint every ``checkpoint_every`` updates, the progress
 bar, the callback (``callback(done, history, net) is True`` ends the run); after the last
 update a final checkpoint unless the last one is current. The training generator
@@ -38,6 +42,7 @@ from .checkpoint import (
     Checkpoint,
     check_allow_mismatch,
     check_checkpoint_folder,
+    check_same_structure,
     resume_run,
     save_run,
 )
@@ -84,6 +89,16 @@ class Rule(ABC):
     def advance(self, it: int) -> int:
         """Progress-bar units of update ``it`` (1: one update)."""
         return 1
+
+    def constrain(self) -> None:
+        """Project the trained model (``self.net``, which every rule holds) onto its
+        structure, in place: ``net._constrain()`` sets weights outside a RateRNN's ``mask``
+        to zero and clips each column of ``W`` to its cell type's sign (nothing for models
+        without structure). The loop calls it after every step and once before the first.
+        Rules that keep other copies of the weights (a population) project those too."""
+        net = getattr(self, "net", None)
+        if net is not None:
+            net._constrain()
 
 
 @dataclass
@@ -172,6 +187,7 @@ def run(
         from it): the generators, the history and the iteration count continue from it.
     """
     if resume is not None:
+        check_same_structure(resume.net, net)
         rule.rng, rule.val_rng, history, start = resume_run(resume)
         if history.rule != rule.rule:  # a checkpoint of an earlier version: BPTT's field names
             history = History.from_dict(history.as_dict(), rule=rule.rule)
@@ -195,12 +211,14 @@ def run(
     bar = progress_bar(progress, iters if total is None else total, desc, rule.unit,
                        initial=start)  # fmt: skip
     done = start
+    rule.constrain()
     try:
         for it in range(start, iters):
             if stop is not None and stop(history):
                 history.stopped = "criterion"
                 break
             records = rule.step(it)
+            rule.constrain()
             done = it + 1
             history._append(*records, time.perf_counter() - t0)
             if val_every is not None and done % val_every == 0:
