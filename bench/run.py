@@ -17,10 +17,11 @@ module and list it in :data:`SECTIONS`. Sections import the harness; nothing imp
 but this registry.
 
 Sections: "forward" (RateRNN rollout), "backward" (loss and BPTT gradient, GEMM share, peak
-memory), "force" (FORCE steps per second, RLS kernel against the memory bandwidth), "ga" (one
-generation of the genetic algorithm), "analysis" (Lyapunov spectra, fixed points), "mop" (a
-NeuroMOP epoch), "sweep" (a population of trainings on Dask), "nmrnn" (a full-batch NM-RNN
-training step against JAX's jit of value_and_grad over lax.scan, when jax is installed).
+memory), "gains" (forward and BPTT with per-neuron pre/post gains against the
+global-gain path), "force" (FORCE steps per second, RLS kernel against the memory bandwidth),
+"ga" (one generation of the genetic algorithm), "analysis" (Lyapunov spectra, fixed points),
+"mop" (a NeuroMOP epoch), "sweep" (a population of trainings on Dask), "nmrnn" (a full-batch
+NM-RNN training step against JAX's jit of value_and_grad over lax.scan, when jax is installed).
 
 Timing rules (docs/benchmarks.md repeats them): every implementation is run once and its output
 checked against the C++ core's before anything is timed (this is also the warm-up); then the
@@ -53,7 +54,7 @@ from flexrnn._io import atomic_write_text
 from bench.hardware import environment, measure_hardware
 from bench.harness import BUSY, REPO, Context, Section, wait_until_idle
 from bench.render import render_markdown
-from bench.sections import analysis, backward, force, forward, ga, mop, nmrnn, sweep
+from bench.sections import analysis, backward, force, forward, ga, gains, mop, nmrnn, sweep
 
 DEFAULT_OUT = REPO / "bench" / "results"
 DEFAULT_MARKDOWN = REPO / "docs" / "benchmarks.md"
@@ -62,6 +63,7 @@ DEFAULT_MARKDOWN = REPO / "docs" / "benchmarks.md"
 SECTIONS: tuple[Section, ...] = (
     forward.SECTION,
     backward.SECTION,
+    gains.SECTION,
     force.SECTION,
     ga.SECTION,
     analysis.SECTION,

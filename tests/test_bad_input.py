@@ -82,15 +82,36 @@ def test_gain_must_be_broadcastable_to_steps_by_trials(name, shape):
         assert_rounding_equal(x, net.run(u, gain=np.broadcast_to(gain, (T, B)).copy()).x)
 
 
+def _broadcasts_to(shape, target):
+    try:
+        return len(shape) <= len(target) and np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
+@pytest.mark.parametrize("gain", ["neuron_gain", "pre_gain", "post_gain"])
 @pytest.mark.parametrize("name", ["RateRNN", "LowRankRNN"])
 @given(shape=shapes)
-def test_neuron_gain_must_have_one_value_per_neuron(name, shape):
+def test_per_neuron_gain_must_broadcast_to_steps_trials_neurons(name, gain, shape):
+    # accepted: (n,) or any shape broadcastable to (T, B, n) = (4, 3, n)
     net, u = _net_and_input(name)
-    if shape == (net.n,):
-        net.run(u, neuron_gain=np.ones(shape))
+    if shape == (net.n,) or _broadcasts_to(shape, (4, 3, net.n)):
+        net.run(u, **{gain: np.ones(shape)})
     else:
-        with raises_naming("neuron_gain", ValueError):
-            net.run(u, neuron_gain=np.ones(shape))
+        with raises_naming(gain, ValueError):
+            net.run(u, **{gain: np.ones(shape)})
+
+
+@pytest.mark.parametrize("gain", ["neuron_gain", "pre_gain", "post_gain"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_per_neuron_gain_is_reported(gain, bad):
+    net, u = _net_and_input("RateRNN")
+    values = np.ones((4, 1, net.n))
+    values[2, 0, 1] = bad
+    with raises_naming(gain, ValueError):
+        net.run(u, **{gain: values})
+    with raises_naming(gain, ValueError):
+        net.run(u, **{gain: values[2, 0]})
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

@@ -17,6 +17,8 @@ from flexrnn.experiments import (
     training_report,
 )
 from flexrnn.experiments.gain import gain_report
+from flexrnn.experiments.learning_rules_report import learning_rules_report
+from flexrnn.experiments.nmrnn import nmrnn_report
 
 
 def _flexrnn(*args, cwd):
@@ -35,6 +37,9 @@ MISUSE = [
     (["reproduce", "training", "--workers", "2"], "--workers: training runs one network"),
     (["reproduce", "learning", "--redraw", "--out", "x"], "--redraw: only for neuromop"),
     (["reproduce", "neuromop", "--redraw"], "--redraw: only for neuromop, with the --out"),
+    (["reproduce", "nmrnn", "--only", "mwg", "bogus"],
+     "flexrnn reproduce: error: --only: nmrnn has no part 'bogus'; its parts: mwg"),
+    (["reproduce", "nmrnn", "--redraw", "--out", "x"], "--redraw: only for neuromop"),
     (["reproduce", "neuromop", "--redraw", "--out", "."], "error: [Errno 2] No such file"),
     (["demo", "--n", "-3"], "argument --n: expected a number >= 1, got -3"),
     (["demo", "--steps", "many"], "argument --steps: expected a whole number, got 'many'"),
@@ -56,13 +61,27 @@ def test_misuse_prints_one_line_naming_the_argument(args, message, tmp_path):
 @pytest.mark.parametrize(
     "study, report",
     [("training", training_report), ("learning", learning_report),
-     ("analysis", analysis_report), ("neuromop", neuromop_report), ("gain", gain_report)],
+     ("analysis", analysis_report), ("neuromop", neuromop_report), ("nmrnn", nmrnn_report),
+     ("learning-rules", learning_rules_report), ("gain", gain_report)],
 )  # fmt: skip
 def test_only_choices_are_the_parts_each_study_accepts(study, report, tmp_path):
     with pytest.raises(ValueError) as info:
         report(out=tmp_path, only=["no_such_part"], progress=False)
     accepted = re.findall(r"'(\w+)'", str(info.value).split("choose from")[1])
     assert tuple(accepted) == cli.STUDY_PARTS[study]
+
+
+@pytest.mark.parametrize(
+    "report",
+    [training_report, learning_report, analysis_report, neuromop_report, nmrnn_report,
+     learning_rules_report],
+)  # fmt: skip
+def test_report_functions_have_no_default_folder(report, tmp_path, monkeypatch):
+    # called directly, a report never writes into ./docs (or anywhere) unless told where
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TypeError, match="'out'"):
+        report(only=["no_such_part"], progress=False)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_reproduce_writes_into_a_new_folder_by_default(tmp_path):

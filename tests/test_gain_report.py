@@ -47,6 +47,10 @@ def test_tiny_run_writes_report_json_and_every_figure(tiny, tmp_path):
     sites_ran = any(k.startswith("accuracy.pre") for k in conds["gain 1"])
     assert sites_ran == data["meta"]["site_gains"]
     assert ("pre_gain" in text.split("## Conditions not run")[1]) != sites_ran
+    if sites_ran:  # pre, post, E-only, I-only: their accuracies, figure and summary
+        assert set(conds["gain 1"]) >= {f"accuracy.{s}" for s in study.SITES}
+        assert (folder / "figures" / "gain_measure_wait_go_sites.png").stat().st_size > 10_000
+        assert "E-only" in text.split("## (d)")[1]
 
 
 def test_gain_1_and_gain_varied_networks_start_from_the_same_weights():

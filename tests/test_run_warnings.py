@@ -94,3 +94,46 @@ def test_calls_from_flexrnn_modules_do_not_warn():
         warnings.simplefilter("error")
         exec("out = net.run(u)", scope)
     assert scope["out"].x.shape == (8, 256, 8)
+
+
+def _nmrnn_and_lstm():
+    return [
+        fr.NMRNN.random(n=10, rank=2, n_mod=3, n_in=2, n_out=3, seed=0),
+        fr.LSTM.random(n=6, n_in=2, n_out=3, seed=0),
+    ]
+
+
+@pytest.mark.parametrize("net", _nmrnn_and_lstm(), ids=["NMRNN", "LSTM"])
+def test_nmrnn_and_lstm_batch_first_return_every_array_batch_major(net):
+    u = np.random.default_rng(1).normal(0, 1, (20, 5, 2))  # (T, B, n_in)
+    ref = net.run(u)
+    out = net.run(u.transpose(1, 0, 2), batch_first=True)
+    fields = ["x", "r", "z", "s", "y"] if isinstance(net, fr.NMRNN) else ["h", "c", "y"]
+    for name in fields:
+        time_major = getattr(ref, name)
+        assert getattr(out, name).shape == (5, 20) + time_major.shape[2:], name
+        np.testing.assert_array_equal(getattr(out, name), time_major.transpose(1, 0, 2))
+    # the other arguments keep their meaning: per-trial initial states stay (B, ·)
+    if isinstance(net, fr.NMRNN):
+        x0 = np.random.default_rng(2).normal(0, 0.5, (5, 10))
+        moved = net.run(u.transpose(1, 0, 2), x0=x0, ablate=[1], batch_first=True)
+        np.testing.assert_array_equal(moved.x, net.run(u, x0=x0, ablate=[1]).x.swapaxes(0, 1))
+    else:
+        h0 = np.random.default_rng(2).normal(0, 0.5, (5, 6))
+        moved = net.run(u.transpose(1, 0, 2), h0=h0, batch_first=True)
+        np.testing.assert_array_equal(moved.h, net.run(u, h0=h0).h.swapaxes(0, 1))
+
+
+@pytest.mark.parametrize("net", _nmrnn_and_lstm(), ids=["NMRNN", "LSTM"])
+def test_nmrnn_and_lstm_warn_on_batch_major_looking_input_like_the_rate_models(net):
+    u = np.zeros((16, 400, 2))  # as (B, T, n_in) would be
+    with pytest.warns(UserWarning, match=r"read time-major, as T = 16 steps of B = 400 trials; "
+                      r"if the first axis is the batch, pass batch_first=True"):  # fmt: skip
+        net.run(u)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.run(u, batch_first=False)
+    with pytest.raises(TypeError, match="batch_first"):
+        net.run(np.zeros((2, 5, 2)), batch_first="yes")
+    with pytest.raises(ValueError, match=r"u: expected \(B, T, n_in\)"):
+        net.run(np.zeros((5, 2)), batch_first=True)

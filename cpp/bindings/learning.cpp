@@ -90,7 +90,8 @@ py::object full_force_call(const RateParamsObject& p, const ForceOptions& fopt,
                            const py::object& w_h_, const py::object& P_, const py::object& u_,
                            const py::object& f_, const py::object& hint_,
                            const py::object& mask_, const py::object& x_,
-                           const py::object& x_D_) {
+                           const py::object& x_D_, const py::object& W_in_D_,
+                           bool carry_teacher, std::int64_t rls_from) {
   if (fopt.rate.form != Form::current || fopt.rate.readout != Readout::rate) {
     throw py::value_error("options: full-FORCE needs form current and readout rate");
   }
@@ -98,7 +99,10 @@ py::object full_force_call(const RateParamsObject& p, const ForceOptions& fopt,
   const Index n = p.n, n_out = p.n_out;
   Arr<S> J = in_place_arr<S>(p.W, "W"), W_out = in_place_arr<S>(p.W_out, "W_out");
   const Arr<S> J_D = as_arr<S>(J_D_), w_f = as_arr<S>(w_f_), w_h = as_arr<S>(w_h_);
-  const Arr<S> u = as_arr<S>(u_), x_D = as_arr<S>(x_D_);
+  const Arr<S> u = as_arr<S>(u_);
+  // the teacher's states: read only, or written back (final states) when carried
+  Arr<S> x_D = carry_teacher && fopt.learn ? in_place_arr<S>(x_D_, "x_D") : as_arr<S>(x_D_);
+  const auto W_in_D = as_optional<S>(W_in_D_);
   const auto f = as_optional<S>(f_), hint = as_optional<S>(hint_), mask = as_optional<S>(mask_);
   Arr<S> P = in_place_arr<S>(P_, "P"), x = in_place_arr<S>(x_, "x");
   const bool learn = fopt.learn;
@@ -116,6 +120,9 @@ py::object full_force_call(const RateParamsObject& p, const ForceOptions& fopt,
   const S* mk = optional_checked(mask, {T, B}, "mask");
   S* xs = inout(x, {B, n}, "x");
   const S* xd = learn ? checked(x_D, {B, n}, "x_D") : x_D.data();
+  S* xd_out = learn && carry_teacher ? inout(x_D, {B, n}, "x_D") : nullptr;
+  const S* w_in_d = optional_checked(W_in_D, {n, p.n_in}, "W_in_D");
+  if (rls_from < 0) throw py::value_error("rls_from: must be >= 0");
   S* pp = learn ? inout(P, {n, n}, "P") : const_cast<S*>(P.data());
   if (learn && !fv) throw py::value_error("f: needed when learn is True");
   if (learn && n_hint > 0 && !hv) throw py::value_error("hint: needed when w_h has columns");
@@ -125,6 +132,8 @@ py::object full_force_call(const RateParamsObject& p, const ForceOptions& fopt,
   opt.update_every = fopt.update_every;
   opt.step0 = fopt.step0;
   opt.learn = learn;
+  opt.carry_teacher = carry_teacher;
+  opt.rls_from = rls_from;
   FullForceNet<S> net{MatMap<S>(j, n, n),
                       base.W_in,
                       base.b,
@@ -133,7 +142,9 @@ py::object full_force_call(const RateParamsObject& p, const ForceOptions& fopt,
                       CMatMap<S>(J_D.data(), n, n),
                       CMatMap<S>(w_f.data(), n, n_out),
                       CMatMap<S>(w_h.data(), n, n_hint),
-                      MatMap<S>(pp, learn ? n : 0, learn ? n : 0)};
+                      MatMap<S>(pp, learn ? n : 0, learn ? n : 0),
+                      w_in_d,
+                      xd_out};
   Arr<S> y = empty3<S>(T, B, n_out);
   std::int64_t updates;
   InPlace in_place;  // an interrupted call leaves J, W_out, P and x as they were
@@ -143,6 +154,7 @@ py::object full_force_call(const RateParamsObject& p, const ForceOptions& fopt,
     in_place.keep(w_out, n_out * n);
     in_place.keep(pp, n * n);
   }
+  if (xd_out) in_place.keep(xd_out, B * n);
   {
     const LongCall call;
     updates = full_force_run(net, opt, uv, fv, hv, n_hint, mk, xs, xd, view(y));
@@ -169,6 +181,12 @@ py::object hebbian_call(const RateParamsObject& p, const HebbianOptions& opt,
   const S* tg = checked(target, {B, n_out}, "target");
   const S* x0p = checked(x0, {B, n}, "x0");
   if (opt.window < 1) throw py::value_error("window: must be >= 1");
+  if (opt.clamp_units.size() != opt.clamp_values.size()) {
+    throw py::value_error("clamp_values: expected one value per unit of clamp_units");
+  }
+  for (const std::int64_t unit : opt.clamp_units) {
+    if (unit < 0 || unit >= n) throw py::value_error("clamp_units: units must be in [0, n)");
+  }
   if (Rbar.ndim() != 1 || Rbar.shape(0) < 1) {
     throw py::value_error("Rbar: expected a 1-d array (n_conditions,)");
   }
@@ -352,7 +370,12 @@ void register_rule_options(py::module_& m) {
       .def_readwrite("window", &HebbianOptions::window)
       .def_readwrite("seed", &HebbianOptions::seed)
       .def_readwrite("trial0", &HebbianOptions::trial0)
-      .def_readwrite("learn", &HebbianOptions::learn);
+      .def_readwrite("learn", &HebbianOptions::learn)
+      // the learning-rule study's variant (McMahan et al. 2021)
+      .def_readwrite("rbar_factor", &HebbianOptions::rbar_factor)
+      .def_readwrite("learn_from", &HebbianOptions::learn_from)
+      .def_readwrite("clamp_units", &HebbianOptions::clamp_units)
+      .def_readwrite("clamp_values", &HebbianOptions::clamp_values);
 }
 
 void register_rate_rules(py::module_& m) {
@@ -378,21 +401,26 @@ void register_rate_rules(py::module_& m) {
       [](const RateParamsObject& p, const ForceOptions& opt, const py::object& J_D,
          const py::object& w_f, const py::object& w_h, const py::object& P, const py::object& u,
          const py::object& f, const py::object& hint, const py::object& mask,
-         const py::object& x, const py::object& x_D) {
+         const py::object& x, const py::object& x_D, const py::object& W_in_D,
+         bool carry_teacher, std::int64_t rls_from) {
         require_dense(p, "full-FORCE");
         return in_dtype(p, [&](auto s) {
           return full_force_call<decltype(s)>(p, opt, J_D, w_f, w_h, P, u, f, hint, mask, x,
-                                              x_D);
+                                              x_D, W_in_D, carry_teacher, rls_from);
         });
       },
       py::arg("params"), py::arg("options"), py::arg("J_D"), py::arg("w_f"), py::arg("w_h"),
       py::arg("P"), py::arg("u"), py::arg("f"), py::arg("hint"), py::arg("mask"), py::arg("x"),
-      py::arg("x_D"),
+      py::arg("x_D"), py::arg("W_in_D") = py::none(), py::arg("carry_teacher") = false,
+      py::arg("rls_from") = 0,
       "full-FORCE on a RateRNN (params: its W (= J) and W_out trained in place) over trials run "
       "in order: teacher J_D (n, n) with target input w_f (n, n_out) and hint input w_h (n, "
       "n_hint); u (T, B, n_in), f (T, B, n_out), hint (T, B, n_hint), mask (T, B) or None; P "
-      "and x (B, n) updated in place, x_D (B, n) the teacher's initial states. Returns (y (T, "
-      "B, n_out), updates).");
+      "and x (B, n) updated in place, x_D (B, n) the teacher's initial states. The learning-rule "
+      "study's variant: W_in_D (n, n_in) the teacher's own input weights; carry_teacher: the "
+      "teacher is never reset (trial b starts from trial b - 1's final teacher state) and x_D "
+      "receives the final teacher states; rls_from > 0: updates only after steps t = 0 and t >= "
+      "rls_from. Returns (y (T, B, n_out), updates).");
   m.def(
       "hebbian_run",
       [](const RateParamsObject& p, const HebbianOptions& opt, const py::object& u,

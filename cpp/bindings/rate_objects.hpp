@@ -72,23 +72,46 @@ struct RateParamsObject : HeldArrays {
   }
 };
 
+// A per-neuron gain argument, (n,) or (T or 1, B or 1, n), as the kernel's NeuronGains.
+template <class S>
+NeuronGains<S> neuron_gains(const std::optional<py::array>& g, Index T, Index B, Index n,
+                            const char* name) {
+  if (!g) return {};
+  const Arr<S> a = HeldArrays::a<S>(*g);
+  const std::vector<py::ssize_t> got(a.shape(), a.shape() + a.ndim());
+  if (a.ndim() == 1) return {checked(a, {n}, name), 0, 0};
+  if (a.ndim() == 3 && (got[0] == 1 || got[0] == T) && (got[1] == 1 || got[1] == B) &&
+      got[2] == n) {
+    require_finite(a, name);
+    return {a.data(), got[0] == 1 ? 0 : got[1] * n, got[1] == 1 ? 0 : n};
+  }
+  throw py::value_error(std::string(name) + ": expected shape (n,) = " + shape_str({n}) +
+                        " or (T or 1, B or 1, n) with (T, B, n) = " + shape_str({T, B, n}) +
+                        ", got " + shape_str(got));
+}
+
 // One run's drive: inputs u (T, B, n_in), initial states x0 (B, n), the recurrent gain
-// ((T, B) array or a scalar) and the per-neuron gain (n,) or none.
+// ((T, B) array or a scalar) and the per-neuron gains neuron_gain (slope of phi), pre_gain
+// (sending neurons) and post_gain (receiving neurons), each (n,), (T or 1, B or 1, n) or none.
 struct RateDriveObject {
   bool f32 = false;
   py::array u, x0;
-  std::optional<py::array> gain, neuron_gain;
+  std::optional<py::array> gain, neuron_gain, pre_gain, post_gain;
   double gain_scalar = 1.0;
 
   template <class S>
   static RateDriveObject make(const Arr<S>& u, const Arr<S>& x0, const std::optional<Arr<S>>& gain,
-                              double gain_scalar, const std::optional<Arr<S>>& neuron_gain) {
+                              double gain_scalar, const std::optional<Arr<S>>& neuron_gain,
+                              const std::optional<Arr<S>>& pre_gain,
+                              const std::optional<Arr<S>>& post_gain) {
     RateDriveObject d;
     d.f32 = std::is_same_v<S, float>;
     d.u = u;
     d.x0 = x0;
     if (gain) d.gain = *gain;
     if (neuron_gain) d.neuron_gain = *neuron_gain;
+    if (pre_gain) d.pre_gain = *pre_gain;
+    if (post_gain) d.post_gain = *post_gain;
     d.gain_scalar = gain_scalar;
     return d;
   }
@@ -101,9 +124,9 @@ struct RateDriveObject {
     d.x0 = checked(RateParamsObject::a<S>(x0), {d.u.B, p.n}, "x0");
     if (gain) d.gain = checked(RateParamsObject::a<S>(*gain), {d.u.T, d.u.B}, "gain");
     d.gain_scalar = S(gain_scalar);
-    if (neuron_gain) {
-      d.neuron_gain = checked(RateParamsObject::a<S>(*neuron_gain), {p.n}, "neuron_gain");
-    }
+    d.neuron_gain = neuron_gains<S>(neuron_gain, d.u.T, d.u.B, p.n, "neuron_gain");
+    d.pre_gain = neuron_gains<S>(pre_gain, d.u.T, d.u.B, p.n, "pre_gain");
+    d.post_gain = neuron_gains<S>(post_gain, d.u.T, d.u.B, p.n, "post_gain");
     return d;
   }
 };

@@ -45,10 +45,12 @@ py::tuple run(const Params& params, const RateArgs<S>& a) {
 // Forward, loss and gradients. grads: the recurrent arrays' names (W, or U and V) first.
 using NamedShapes = std::vector<std::pair<const char*, std::vector<py::ssize_t>>>;
 
+// wrt: gradients of the gains also wanted, among "gain" (T, B), "pre_gain", "post_gain" and
+// "neuron_gain" (T, B, n), per step and trial.
 template <class S, class Params>
 py::tuple loss_and_grad_run(const Params& params, const RateArgs<S>& a, const NamedShapes& rec,
-                            LossKind loss, const py::object& target,
-                            const py::object& mask) {
+                            LossKind loss, const py::object& target, const py::object& mask,
+                            const std::vector<std::string>& wrt) {
   const LossArgs<S> L = loss_args<S>(loss, target, mask, a.T, a.B, a.n_out);
   Arr<S> x = empty3<S>(a.T, a.B, a.n), r = empty3<S>(a.T, a.B, a.n);
   Arr<S> y = empty3<S>(a.T, a.B, a.n_out);
@@ -72,6 +74,22 @@ py::tuple loss_and_grad_run(const Params& params, const RateArgs<S>& a, const Na
   g.W_out = add("W_out", {a.n_out, a.n});
   g.b_out = add("b_out", {a.n_out});
   g.x0 = add("x0", {a.B, a.n});
+  for (const std::string& name : wrt) {
+    if (name == "gain") {
+      g.gains.gain = add("gain", {a.T, a.B});
+    } else if (name == "pre_gain") {
+      g.gains.pre_gain = add("pre_gain", {a.T, a.B, a.n});
+    } else if (name == "post_gain") {
+      g.gains.post_gain = add("post_gain", {a.T, a.B, a.n});
+    } else if (name == "neuron_gain") {
+      g.gains.neuron_gain = add("neuron_gain", {a.T, a.B, a.n});
+    } else {
+      throw py::value_error("wrt: unknown gain '" + name +
+                            "' (expected gain, pre_gain, post_gain or neuron_gain)");
+    }
+  }
+  Arr<S> z = empty3<S>(g.gains.need_rec() ? a.T : 0, a.B, a.n);
+  if (g.gains.need_rec()) tr.rec = view(z);
   double value;
   {
     const LongCall call;
@@ -167,19 +185,25 @@ void register_params(py::module_& m) {
 void register_drive(py::module_& m) {
   py::class_<RateDriveObject>(m, "RateDrive",
                               "One run of a rate network: u (T, B, n_in), x0 (B, n), gain (T, "
-                              "B) or None (then gain_scalar everywhere), neuron_gain (n,) or "
+                              "B) or None (then gain_scalar everywhere), and the per-neuron "
+                              "gains neuron_gain (slope of phi), pre_gain (W diag(pre)) and "
+                              "post_gain (diag(post) W), each (n,), (T or 1, B or 1, n) or "
                               "None, in the parameters' dtype. Keeps references to the arrays.")
       .def(py::init(&RateDriveObject::make<double>), py::arg("u"), py::arg("x0"),
            py::arg("gain") = py::none(), py::arg("gain_scalar") = 1.0,
-           py::arg("neuron_gain") = py::none())
+           py::arg("neuron_gain") = py::none(), py::arg("pre_gain") = py::none(),
+           py::arg("post_gain") = py::none())
       .def(py::init(&RateDriveObject::make<float>), py::arg("u"), py::arg("x0"),
            py::arg("gain") = py::none(), py::arg("gain_scalar") = 1.0,
-           py::arg("neuron_gain") = py::none())
+           py::arg("neuron_gain") = py::none(), py::arg("pre_gain") = py::none(),
+           py::arg("post_gain") = py::none())
       .def_readonly("u", &RateDriveObject::u)
       .def_readonly("x0", &RateDriveObject::x0)
       .def_readonly("gain", &RateDriveObject::gain)
       .def_readonly("gain_scalar", &RateDriveObject::gain_scalar)
-      .def_readonly("neuron_gain", &RateDriveObject::neuron_gain);
+      .def_readonly("neuron_gain", &RateDriveObject::neuron_gain)
+      .def_readonly("pre_gain", &RateDriveObject::pre_gain)
+      .def_readonly("post_gain", &RateDriveObject::post_gain);
 }
 
 }  // namespace
@@ -240,21 +264,23 @@ void register_rate_rnn(py::module_& m) {
   m.def(
       "rate_loss_and_grad",
       [](const RateParamsObject& p, const RateOptions& opt, const RateDriveObject& d,
-         const py::object& loss, const py::object& target, const py::object& mask) {
+         const py::object& loss, const py::object& target, const py::object& mask,
+         const std::vector<std::string>& wrt) {
         const LossKind kind = enum_arg<LossKind>(loss, &loss_from_name, "loss");
         return dispatch(p, opt, d, [&](const auto& params, const auto& a) {
           const std::vector<py::ssize_t> rec{p.n, p.low_rank ? p.U.shape(1) : p.n};
           const NamedShapes names =
               p.low_rank ? NamedShapes{{"U", rec}, {"V", rec}} : NamedShapes{{"W", rec}};
-          return loss_and_grad_run(params, a, names, kind, target, mask);
+          return loss_and_grad_run(params, a, names, kind, target, mask, wrt);
         });
       },
       py::arg("params"), py::arg("options"), py::arg("drive"), py::arg("loss"),
-      py::arg("target"), py::arg("mask"),
+      py::arg("target"), py::arg("mask"), py::arg("wrt") = std::vector<std::string>{},
       "Forward + loss + BPTT of a RateRNN or LowRankRNN: as rate_rollout, plus loss (Loss or "
       "its name; mse: target, mask (T, B, n_out); cross_entropy: integer labels (T, B), mask "
       "(T, B)). Returns (loss, grads, y): grads keyed W (or U, V), W_in, b, W_out, b_out, x0 "
-      "(per trial, (B, n)).");
+      "(per trial, (B, n)), and the gains named in wrt (gain: (T, B); pre_gain, post_gain, "
+      "neuron_gain: (T, B, n), per step and trial).");
 }
 
 

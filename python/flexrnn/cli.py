@@ -14,6 +14,8 @@ STUDY_PARTS = {
     "learning": ("force", "full_force", "genetic", "hebbian"),
     "analysis": ("lyapunov", "transition", "trained"),
     "neuromop": ("calibration", "energy", "box", "shapes", "beta_mu", "cartpole"),
+    "nmrnn": ("mwg", "element_finder", "multitask", "rank1"),
+    "learning-rules": ("decision", "context", "noise"),
     "gain": ("context_integration", "measure_wait_go"),
 }
 
@@ -78,12 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "study",
-        choices=["training", "learning", "analysis", "neuromop", "nmrnn", "gain"],
+        choices=["training", "learning", "analysis", "neuromop", "nmrnn", "learning-rules", "gain"],
         help="training: BPTT evidence (training.md); learning: FORCE, full-FORCE, genetic and "
         "Hebbian learning (learning.md); analysis: fixed points, Lyapunov exponents, regimes "
         "under gain (analysis.md); neuromop: maximum-occupancy control of RNNs "
-        "(reproductions/neuromop.md); nmrnn: the NM-RNN study (reproductions/nmrnn.md); gain: "
-        "performance and attractor structure under gain modulation (reproductions/gain.md)",
+        "(reproductions/neuromop.md); nmrnn: the NM-RNN study (reproductions/nmrnn.md); "
+        "learning-rules: topology and geometry of networks trained by BPTT, GA, full-FORCE and "
+        "Hebbian learning (reproductions/learning_rules.md); gain: performance and attractor "
+        "structure under gain modulation (reproductions/gain.md)",
     )
     p.add_argument(
         "--out",
@@ -109,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--networks",
         type=_positive_int,
-        default=10,
-        help="neuromop: networks per condition (default 10)",
+        default=None,
+        help="neuromop, learning-rules: networks per condition (default 10 for neuromop; 20 "
+        "for learning-rules, 2 with --quick)",
     )
     p.add_argument(
         "--workers",
@@ -203,18 +208,8 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             neuromop_report,
             training_report,
         )
+        from flexrnn.experiments.learning_rules_report import learning_rules_report
 
-        if args.study == "nmrnn":
-            return _nmrnn(parser, args)
-        if args.study == "gain":
-            return _gain(parser, args)
-
-        report = {
-            "training": training_report,
-            "learning": learning_report,
-            "analysis": analysis_report,
-            "neuromop": neuromop_report,
-        }[args.study]
         unknown = [part for part in args.only or [] if part not in STUDY_PARTS[args.study]]
         if unknown:
             parts = ", ".join(STUDY_PARTS[args.study])
@@ -231,7 +226,22 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             print(f"flexrnn reproduce neuromop: redrew {Path(args.out) / 'reproductions'}/")
             return 0
         out = Path(args.out) if args.out is not None else _new_folder(args.study)
-        extra = {"networks": args.networks} if args.study == "neuromop" else {}
+        if args.study == "nmrnn":
+            return _nmrnn(parser, args, out)
+        if args.study == "gain":
+            return _gain(parser, args, out)
+        report = {
+            "training": training_report,
+            "learning": learning_report,
+            "analysis": analysis_report,
+            "neuromop": neuromop_report,
+            "learning-rules": learning_rules_report,
+        }[args.study]
+        extra = {}
+        if args.study == "neuromop":
+            extra["networks"] = 10 if args.networks is None else args.networks
+        elif args.study == "learning-rules":
+            extra["networks"] = args.networks
         population = {"workers": args.workers, "scheduler": args.scheduler, "runs": args.runs}
         if args.study == "training":
             given = [f"--{k}" for k, v in population.items() if v is not None]
@@ -260,7 +270,7 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
-def _nmrnn(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _nmrnn(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path) -> int:
     from flexrnn.experiments.nmrnn import nmrnn_report
 
     given = [f"--{k}" for k in ("workers", "scheduler", "runs") if getattr(args, k) is not None]
@@ -275,24 +285,20 @@ def _nmrnn(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             part_scale[part] = float("nan")
         if not sep or part_scale[part] != part_scale[part]:
             parser.error(f"--part-scale: expected PART=FRACTION, got {item!r}")
-    nmrnn_report(out=args.out, seed=args.seed, only=args.only, progress=not args.no_progress,
+    nmrnn_report(out=out, seed=args.seed, only=args.only, progress=not args.no_progress,
                  quick=args.quick, scale=args.scale, seeds=args.seeds,
                  part_scale=part_scale or None)  # fmt: skip
+    print(f"flexrnn reproduce nmrnn: report written under {out}/")
     return 0
 
 
-def _gain(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from flexrnn.experiments.gain import PARTS, gain_report
+def _gain(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path) -> int:
+    from flexrnn.experiments.gain import gain_report
 
-    unknown = [part for part in args.only or [] if part not in PARTS]
-    if unknown:
-        _fail(parser, "reproduce", f"--only: gain has no part {', '.join(map(repr, unknown))}; "
-              f"its parts: {', '.join(PARTS)}")  # fmt: skip
-    if args.redraw or args.part_scale:
-        _fail(parser, "reproduce", "--redraw, --part-scale: not options of gain")
+    if args.part_scale or args.networks is not None:
+        _fail(parser, "reproduce", "--part-scale, --networks: not options of gain")
     if args.seeds is not None and args.seeds < 1:
         _fail(parser, "reproduce", f"--seeds: expected a number >= 1, got {args.seeds}")
-    out = Path(args.out) if args.out is not None else _new_folder(args.study)
     gain_report(out=out, seed=args.seed, only=args.only, progress=not args.no_progress,
                 quick=args.quick, scale=args.scale, seeds=args.seeds, workers=args.workers,
                 scheduler=args.scheduler, runs=args.runs)  # fmt: skip

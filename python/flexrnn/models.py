@@ -404,6 +404,43 @@ def _gain_args(gain: Any, T: int, B: int, dtype: np.dtype) -> tuple[np.ndarray |
     return check.array("gain", full, dtype), 1.0
 
 
+NEURON_GAINS = ("neuron_gain", "pre_gain", "post_gain")  # the per-neuron gains of a rate run
+
+
+def _neuron_gain_arg(name: str, value: Any, T: int, B: int, n: int, dtype: np.dtype) -> Any:
+    """A per-neuron gain: None, (n,), or an array broadcastable to (T, B, n) -> None, (n,) or
+    (T or 1, B or 1, n) (axes it is constant over kept at 1), C-contiguous in ``dtype``."""
+    if value is None:
+        return None
+    arr = check.real_array(name, value)
+    if arr.shape == (n,):
+        return check.array(name, arr, dtype, (n,))
+    try:
+        if arr.ndim > 3 or np.broadcast_shapes(arr.shape, (T, B, n)) != (T, B, n):
+            raise ValueError
+    except ValueError as err:
+        raise ValueError(
+            f"{name}: expected shape (n,) = ({n},) or an array broadcastable to (T, B, n) = "
+            f"({T}, {B}, {n}), got shape {arr.shape}"
+        ) from err
+    arr = arr.reshape((1,) * (3 - arr.ndim) + arr.shape)
+    shape = (T if arr.shape[0] != 1 else 1, B if arr.shape[1] != 1 else 1, n)
+    return check.array(name, np.broadcast_to(arr, shape), dtype, shape)
+
+
+def _batch_first_gain(name: str, value: Any, B: int, T: int) -> Any:
+    """A per-neuron gain given batch-major, (n,) or broadcastable to (B, T, n) -> time-major."""
+    if value is None or np.ndim(value) <= 1:
+        return value
+    arr = check.real_array(name, value)
+    if arr.ndim > 3:
+        raise ValueError(
+            f"{name}: expected (n,) or an array broadcastable to (B, T, n) with "
+            f"batch_first=True, got shape {arr.shape}"
+        )
+    return arr.reshape((1,) * (3 - arr.ndim) + arr.shape).swapaxes(0, 1)
+
+
 def _rng(seed: Any) -> np.random.Generator:
     return np.random.default_rng(check.seed("seed", seed))
 
@@ -455,7 +492,8 @@ class _Factorised:
 class _RateBase(Model):
     """RateRNN and LowRankRNN: shared hyperparameters and run()."""
 
-    takes_gain = True  # run and loss_and_grad take gain, neuron_gain, noise_std and seed
+    # run and loss_and_grad take gain, neuron_gain, pre_gain, post_gain, noise_std and seed
+    takes_gain = True
     has_modulator = False
     kernels: ClassVar[dict[str, Any]] = {
         "rollout": _core.rate_rollout,
@@ -516,6 +554,8 @@ class _RateBase(Model):
         noise_std: float = 0.0,
         seed: int = 0,
         *,
+        pre_gain: Any = None,
+        post_gain: Any = None,
         batch_first: bool | None = None,
     ) -> Trajectory:
         """Simulate a batch of trials in C++.
@@ -526,10 +566,17 @@ class _RateBase(Model):
         x0 : None (``self.x0``), (n,) for every trial, or (B, n).
         gain : recurrent gain: a scalar, or an array broadcastable to (T, B)
             (time-varying, per trial); to (B, T) with ``batch_first=True``.
-        neuron_gain : None or (n,): per-neuron slope of phi, ``phi(ng * x)``.
+        neuron_gain : None, (n,) or an array broadcastable to (T, B, n): per-neuron slope of
+            phi, ``r = phi(ng * x)``; ``neuron_gain[t]`` is the slope of step t's output (and
+            of its input in form "rate"), ``neuron_gain[0]`` also that of ``x0``'s rates.
         noise_std : std of the recurrent noise ``sqrt(2 alpha) noise_std xi``.
         seed : key of the counter-based noise generator; trial b at step t draws
             from (seed, b, t), so results do not depend on the thread count.
+        pre_gain : None, (n,) or an array broadcastable to (T, B, n): gain of each sending
+            neuron, the recurrent weights of step t are ``W diag(pre_gain[t])``.
+        post_gain : None, (n,) or broadcastable to (T, B, n): gain of each receiving neuron,
+            ``diag(post_gain[t]) W``. All four gains compose: the recurrent drive of step t
+            is ``gain[t] * post_gain[t] * (W @ (pre_gain[t] * s))``, s = r or x by form.
         batch_first : True: ``u`` is (B, T, n_in) and the arrays returned are (B, T, ·)
             (views of the time-major results). None (default): time-major, with a
             UserWarning when ``u`` looks batch-major (second axis >= 100 and >= 4 times the
@@ -540,9 +587,22 @@ class _RateBase(Model):
         Trajectory with ``x``, ``r``: (T, B, n) and ``y``: (T, B, n_out), the state
         after each step ((B, T, ·) with ``batch_first=True``).
         """
+        gains = {"neuron_gain": neuron_gain, "pre_gain": pre_gain, "post_gain": post_gain}
+        if batch_first:
+            B, T = np.shape(u)[:2]
+            gains = {k: _batch_first_gain(k, v, B, T) for k, v in gains.items()}
         u, gain, batch_major = _to_time_major(u, gain, batch_first)
         x, r, y = self.kernels["rollout"](
-            *self._kernel_args(u, x0, gain, neuron_gain, noise_std, seed)
+            *self._kernel_args(
+                u,
+                x0,
+                gain,
+                gains["neuron_gain"],
+                noise_std,
+                seed,
+                pre_gain=gains["pre_gain"],
+                post_gain=gains["post_gain"],
+            )
         )
         _warn_if_diverged(x)
         if batch_major:
@@ -568,10 +628,13 @@ class _RateBase(Model):
         gain: Any = 1.0,
         neuron_gain: Any = None,
         p: dict[str, np.ndarray] | None = None,
+        *,
+        pre_gain: Any = None,
+        post_gain: Any = None,
     ) -> Any:
         """The ``_core.RateDrive`` of a run: inputs, initial states (None: the model's x0),
-        gains, checked and in the model's dtype (converted once here). ``p``: the checked
-        parameters (``_check_shapes()``), when the caller has them."""
+        gains (``run``'s), checked and in the model's dtype (converted once here). ``p``: the
+        checked parameters (``_check_shapes()``), when the caller has them."""
         p = self._check_shapes() if p is None else p
         dt = self._dtype
         n = p["x0"].shape[0]
@@ -579,9 +642,11 @@ class _RateBase(Model):
         T, B = u.shape[:2]
         x0 = check.initial_state("x0", x0, p["x0"], B)
         gain_arr, gain_scalar = _gain_args(gain, T, B, dt)
-        if neuron_gain is not None:
-            neuron_gain = check.array("neuron_gain", neuron_gain, dt, (n,))
-        return _core.RateDrive(u, x0, gain_arr, gain_scalar, neuron_gain)
+        per_neuron = [
+            _neuron_gain_arg(name, value, T, B, n, dt)
+            for name, value in zip(NEURON_GAINS, (neuron_gain, pre_gain, post_gain))
+        ]
+        return _core.RateDrive(u, x0, gain_arr, gain_scalar, *per_neuron)
 
     def _kernel_args(
         self,
@@ -591,12 +656,31 @@ class _RateBase(Model):
         neuron_gain: Any = None,
         noise_std: Any = 0.0,
         seed: Any = 0,
+        *,
+        pre_gain: Any = None,
+        post_gain: Any = None,
     ) -> tuple[Any, Any, Any]:
         """(params, options, drive): the arguments of ``kernels["rollout"]`` and (followed by
         the loss) of ``kernels["loss_and_grad"]``."""
         p = self._check_shapes()
-        drive = self._drive(u, x0, gain, neuron_gain, p)
+        drive = self._drive(u, x0, gain, neuron_gain, p, pre_gain=pre_gain, post_gain=post_gain)
         return self._kernel(p), self._options(noise_std, seed), drive
+
+    def _map_kernel(
+        self, p: dict[str, np.ndarray], pre_gain: Any = None, post_gain: Any = None
+    ) -> Any:
+        """The kernel parameters of the dynamics maps (fixed points, Lyapunov spectra) under
+        constant per-neuron gains pre_gain, post_gain: None or (n,), folded into the recurrent
+        arrays (the map's matrix diag(post) W diag(pre), see ``_fold_site_gains``); without
+        them the model's own ``_kernel(p)``."""
+        if pre_gain is None and post_gain is None:
+            return self._kernel(p)
+        n, dt = p["x0"].shape[0], self._dtype
+        ones = np.ones(n, dt)
+        pre = ones if pre_gain is None else check.array("pre_gain", pre_gain, dt, (n,))
+        post = ones if post_gain is None else check.array("post_gain", post_gain, dt, (n,))
+        folded = {**p, **self._fold_site_gains(p, pre, post)}
+        return self._kernel_class(*(folded[name] for name in self._kernel_params))
 
 
 class RateRNN(_RateBase):
@@ -624,6 +708,12 @@ class RateRNN(_RateBase):
     _recurrent = ("W",)
     _kernel_params = ("W", "W_in", "b", "W_out", "b_out")
     _kernel_class = _core.RateRNNParams
+
+    @staticmethod
+    def _fold_site_gains(p, pre, post):
+        """diag(post) W diag(pre): (n,) gains -> the recurrent array they make."""
+        return {"W": np.ascontiguousarray(post[:, None] * p["W"] * pre[None, :])}
+
     low_rank = False
     # the learning rules that train a dense W or W_out, and the NeuroMOP environment that
     # drives one, take this model's _kernel() object
@@ -916,6 +1006,15 @@ class LowRankRNN(_Factorised, _RateBase):
     _recurrent = ("U", "V")
     _kernel_params = ("U", "V", "W_in", "b", "W_out", "b_out")
     _kernel_class = _core.LowRankRNNParams
+
+    @staticmethod
+    def _fold_site_gains(p, pre, post):
+        """diag(post) U V^T diag(pre) / n: (n,) gains -> the factors they make."""
+        return {
+            "U": np.ascontiguousarray(post[:, None] * p["U"]),
+            "V": np.ascontiguousarray(pre[:, None] * p["V"]),
+        }
+
     low_rank = True
     _hyper = ("tau", "dt", "phi", "readout", "parametrize")
 
@@ -1191,17 +1290,31 @@ class NMRNN(_Factorised, Model):
         )
 
     def run(
-        self, u: Any, x0: Any = None, z0: Any = None, s_clamp: Any = None, ablate: Any = None
+        self,
+        u: Any,
+        x0: Any = None,
+        z0: Any = None,
+        s_clamp: Any = None,
+        ablate: Any = None,
+        *,
+        batch_first: bool | None = None,
     ) -> NMRNNTrajectory:
         """Simulate a batch in C++.
 
-        u: (T, B, n_in); x0: None, (n,) or (B, n); z0: None, (n_mod,) or (B, n_mod);
+        u: (T, B, n_in), time-major; (B, T, n_in) with ``batch_first=True``;
+        x0: None, (n,) or (B, n); z0: None, (n_mod,) or (B, n_mod);
         s_clamp: None or (rank,) with NaN for free components and a value for held ones;
-        ablate: component indices held at 0 (shorthand for s_clamp).
-        Returns x, r = tanh(x): (T, B, n), z: (T, B, n_mod), s: (T, B, rank), y: (T, B, n_out).
+        ablate: component indices held at 0 (shorthand for s_clamp);
+        batch_first: as in :meth:`RateRNN.run` (True: batch-major in and out; None: time-major,
+        warning when ``u`` looks batch-major; False: time-major, no warning).
+        Returns x, r = tanh(x): (T, B, n), z: (T, B, n_mod), s: (T, B, rank), y: (T, B, n_out)
+        ((B, T, ·) with ``batch_first=True``).
         """
+        u, _, batch_major = _to_time_major(u, 1.0, batch_first)
         x, r, z, s, y = self.kernels["rollout"](*self._kernel_args(u, x0, z0, s_clamp, ablate))
         _warn_if_diverged(x)
+        if batch_major:
+            x, r, z, s, y = (a.swapaxes(0, 1) for a in (x, r, z, s, y))
         return NMRNNTrajectory(x=x, r=r, y=y, z=z, s=s)
 
     def _drive(self, u, x0=None, z0=None, s_clamp=None, ablate=None, p=None) -> Any:
@@ -1317,10 +1430,21 @@ class LSTM(Model):
             dtype=dtype,
         )
 
-    def run(self, u: Any, h0: Any = None, c0: Any = None) -> LSTMTrajectory:
-        """u: (T, B, n_in); h0, c0: None, (n,) or (B, n). Returns h, c: (T, B, n), y."""
+    def run(
+        self, u: Any, h0: Any = None, c0: Any = None, *, batch_first: bool | None = None
+    ) -> LSTMTrajectory:
+        """Simulate a batch in C++.
+
+        u: (T, B, n_in), time-major; (B, T, n_in) with ``batch_first=True``; h0, c0: None,
+        (n,) or (B, n); batch_first: as in :meth:`RateRNN.run` (True: batch-major in and out;
+        None: time-major, warning when ``u`` looks batch-major; False: no warning).
+        Returns h, c: (T, B, n), y: (T, B, n_out) ((B, T, ·) with ``batch_first=True``).
+        """
+        u, _, batch_major = _to_time_major(u, 1.0, batch_first)
         h, c, y = self.kernels["rollout"](*self._kernel_args(u, h0, c0))
         _warn_if_diverged(c)
+        if batch_major:
+            h, c, y = h.swapaxes(0, 1), c.swapaxes(0, 1), y.swapaxes(0, 1)
         return LSTMTrajectory(h=h, c=c, y=y)
 
     def _drive(self, u, h0=None, c0=None, p=None) -> Any:

@@ -171,6 +171,10 @@ struct FullForceOptions {
   std::int64_t update_every = 1;
   std::int64_t step0 = 0;
   bool learn = true;
+  // the learning-rule study's variant (McMahan et al. 2021), appended:
+  bool carry_teacher = false;  // the teacher is never reset: trial b > 0 starts from the
+                               // final teacher state of trial b - 1 (trial 0 from x_D[0])
+  std::int64_t rls_from = 0;   // > 0: updates only after in-trial steps t = 0 and t >= rls_from
 };
 
 template <class S>
@@ -184,6 +188,8 @@ struct FullForceNet {
   CMatMap<S> w_f;    // (n, n_out) target input of the teacher
   CMatMap<S> w_h;    // (n, n_hint) hint input of the teacher
   MatMap<S> P;       // (n, n) shared by J and W_out
+  const S* W_in_D = nullptr;  // (n, n_in) the teacher's own input weights (null: W_in)
+  S* x_D_out = nullptr;       // (B, n) the teacher's final state of each trial, or null
 };
 
 // full-FORCE on a batch of trials run one after the other. Teacher (driven by the target
@@ -197,6 +203,9 @@ struct FullForceNet {
 // Without learning only the student runs (teacher arrays unused), trials in parallel.
 //   u: (T, B, n_in); f: (T, B, n_out); hint: (T, B, n_hint); mask: (T, B) or null;
 //   x, x_D: (B, n) initial states (x: final states out); y: (T, B, n_out) out.
+// The study's variant: net.W_in_D replaces W_in in the teacher; opt.carry_teacher chains the
+// teacher's state through the trials; opt.rls_from restricts the updates to t = 0 and
+// t >= rls_from; net.x_D_out receives the teacher's final states.
 template <class S>
 std::int64_t full_force_run(FullForceNet<S>& net, const FullForceOptions& opt,
                             const CTensor3<S>& u, const S* f, const S* hint, Index n_hint,
@@ -208,6 +217,10 @@ std::int64_t full_force_run(FullForceNet<S>& net, const FullForceOptions& opt,
   }
   if (learn && opt.update_every < 1) throw std::invalid_argument("update_every must be >= 1");
   const RowMat<S> W_inT = net.W_in.transpose();
+  const RowMat<S> W_in_DT =
+      net.W_in_D ? RowMat<S>(CMatMap<S>(net.W_in_D, n, u.N).transpose()) : RowMat<S>();
+  const RowMat<S>& teacher_W_inT = net.W_in_D ? W_in_DT : W_inT;
+  detail::Vec<S> carried(learn && opt.carry_teacher ? n : 0);  // trials run in order
   std::int64_t updates = 0;
   const double work = double(T) * B * n * (n + u.N + n_out);
 
@@ -217,7 +230,11 @@ std::int64_t full_force_run(FullForceNet<S>& net, const FullForceOptions& opt,
     V xD(learn ? n : 0), rD(learn ? n : 0), dD(learn ? n : 0);
     apply_phi<S>(opt.rate.phi, xs.data(), r.data(), n);
     if (learn) {
-      xD = detail::CVecMap<S>(x_D + b * n, n);
+      if (opt.carry_teacher && b > 0) {
+        xD = carried;
+      } else {
+        xD = detail::CVecMap<S>(x_D + b * n, n);
+      }
       apply_phi<S>(opt.rate.phi, xD.data(), rD.data(), n);
     }
     const CMatMap<S> W_out(net.W_out.data(), n_out, n);
@@ -239,7 +256,7 @@ std::int64_t full_force_run(FullForceNet<S>& net, const FullForceOptions& opt,
       detail::add_input<S>(W_inT, net.b, u.slab(t, b, 1).data(), drive.data(), n);
       if (learn) {
         teacher_input(t);
-        detail::add_input<S>(W_inT, net.b, u.slab(t, b, 1).data(), dD.data(), n);
+        detail::add_input<S>(teacher_W_inT, net.b, u.slab(t, b, 1).data(), dD.data(), n);
         detail::euler_step<S>(opt.rate, dD.data(), xD.data(), rD.data(), n);
       }
       detail::euler_step<S>(opt.rate, drive.data(), xs.data(), r.data(), n);
@@ -249,6 +266,7 @@ std::int64_t full_force_run(FullForceNet<S>& net, const FullForceOptions& opt,
       // 2. RLS step on r = r[t+1], errors a priori
       const std::int64_t step = std::int64_t(b) * T + t;
       if (!learn || !detail::update_due(opt, step)) continue;
+      if (opt.rls_from > 0 && t != 0 && t < opt.rls_from) continue;
       const bool train_J = t + 1 < T;
       const bool train_out = !mask || mask[t * B + b] != S(0);
       if (!train_J && !train_out) continue;
@@ -266,6 +284,8 @@ std::int64_t full_force_run(FullForceNet<S>& net, const FullForceOptions& opt,
       ++updates;
     }
     detail::VecMap<S>(x + b * n, n) = xs;
+    if (learn && opt.carry_teacher) carried = xD;
+    if (learn && net.x_D_out) detail::VecMap<S>(net.x_D_out + b * n, n) = xD;
   });
   if (learn) mirror_upper(net.P);
   return updates;

@@ -15,6 +15,13 @@
 //   Rbar is the running average of the trial's condition (Miconi keeps one per trial type);
 //   if it is not finite (the condition's first trial) Rbar = R;
 //   W += clip(-eta e (R - Rbar), -clip, clip);  Rbar <- reward_decay Rbar + (1 - reward_decay) R
+//
+// The learning-rule study's variant (McMahan et al. 2021, options appended below):
+//   rbar_factor: W += clip(-eta Rbar e (R - Rbar), -clip, clip) (Rbar before its update);
+//   learn_from: W changes only on trials trial0 + b >= learn_from (Rbar is tracked on all);
+//   clamp_units / clamp_values: those units' x is held at the values (set at the start of the
+//   trial and after every Euler step, r = phi(value)); their kicks have no effect and their
+//   deviation from the running average is 0, so only the weights from them change.
 #pragma once
 
 #include <algorithm>
@@ -43,6 +50,11 @@ struct HebbianOptions {
   std::uint64_t seed = 0;
   std::int64_t trial0 = 0;     // trials done before this call: the stream of the kicks
   bool learn = true;
+  // the study's variant (appended)
+  bool rbar_factor = false;
+  std::int64_t learn_from = 0;
+  std::vector<std::int64_t> clamp_units{};
+  std::vector<double> clamp_values{};
 };
 
 template <class S>
@@ -74,8 +86,25 @@ void hebbian_run(HebbianNet<S>& net, const HebbianOptions& opt, const CTensor3<S
   InterruptPoint interruption;
   const double step_work = double(n) * (n + u.N + n_out) + (opt.learn ? double(n) * n : 0.0);
 
+  const std::size_t n_clamped = std::min(opt.clamp_units.size(), opt.clamp_values.size());
+  const auto clamp = [&](V& state) {
+    for (std::size_t c = 0; c < n_clamped; ++c) state[opt.clamp_units[c]] = S(opt.clamp_values[c]);
+  };
+  V clamped_rates(n_clamped > 0 ? n : 0);
+  if (n_clamped > 0) {
+    V held = V::Zero(n);
+    clamp(held);
+    apply_phi<S>(opt.rate.phi, held.data(), clamped_rates.data(), n);
+  }
+  const auto clamp_rates = [&](V& rates) {
+    for (std::size_t c = 0; c < n_clamped; ++c) {
+      rates[opt.clamp_units[c]] = clamped_rates[opt.clamp_units[c]];
+    }
+  };
+
   for (Index b = 0; b < B; ++b) {
     x = detail::CVecMap<S>(x0 + b * n, n);
+    clamp(x);
     apply_phi<S>(opt.rate.phi, x.data(), r.data(), n);
     xbar = x;
     if (opt.learn) e.setZero();
@@ -92,6 +121,10 @@ void hebbian_run(HebbianNet<S>& net, const HebbianOptions& opt, const CTensor3<S
       }
       // 2. Euler step
       detail::euler_step<S>(opt.rate, drive.data(), x.data(), rn.data(), n);
+      if (n_clamped > 0) {
+        clamp(x);
+        clamp_rates(rn);
+      }
       // 3.-4. eligibility from the deviation of x from the running average of earlier steps
       if (opt.learn) {
         d3 = (x - xbar).array().cube().matrix();
@@ -113,8 +146,11 @@ void hebbian_run(HebbianNet<S>& net, const HebbianOptions& opt, const CTensor3<S
     if (!opt.learn) continue;
     double& rbar = Rbar[condition ? condition[b] : 0];
     if (!std::isfinite(rbar)) rbar = R[b];
-    const S scale = S(-opt.eta * (R[b] - rbar)), lim = S(opt.clip);
-    net.W.array() += (scale * e.array()).max(-lim).min(lim);
+    if (opt.trial0 + b >= opt.learn_from) {
+      const double factor = opt.rbar_factor ? rbar : 1.0;
+      const S scale = S(-opt.eta * factor * (R[b] - rbar)), lim = S(opt.clip);
+      net.W.array() += (scale * e.array()).max(-lim).min(lim);
+    }
     rbar = opt.reward_decay * rbar + (1.0 - opt.reward_decay) * R[b];
   }
 }

@@ -1,9 +1,13 @@
 // RateRNN and LowRankRNN: the continuous-time rate network of docs/models.md,
-//   form "current": x[t+1] = (1-alpha) x[t] + alpha (gain[t] W phi(ng x[t]) + W_in u[t] + b) + sqrt(2 alpha) sigma xi[t]
-//   form "rate":    x[t+1] = (1-alpha) x[t] + alpha phi(ng (gain[t] W x[t] + W_in u[t] + b)) + sqrt(2 alpha) sigma xi[t]
-//   r[t+1] = phi(ng x[t+1]),  y[t] = W_out r[t+1] + b_out   (readout "rate"; "state" reads x)
-// with W dense or low-rank (W = U V^T / n, never formed). Stored arrays hold the
-// state after each step: x[t] here is x[t+1] of the spec.
+//   form "current": x[t+1] = (1-alpha) x[t] + alpha (gain[t] post[t] * W (pre[t] * r[t])
+//                              + W_in u[t] + b) + sqrt(2 alpha) sigma xi[t]
+//   form "rate":    x[t+1] = (1-alpha) x[t] + alpha phi(ng[t] (gain[t] post[t] * W (pre[t] * x[t])
+//                              + W_in u[t] + b)) + sqrt(2 alpha) sigma xi[t]
+//   r[t+1] = phi(ng[t] x[t+1]),  r[0] = phi(ng[0] x[0]),
+//   y[t] = W_out r[t+1] + b_out   (readout "rate"; "state" reads x)
+// with W dense or low-rank (W = U V^T / n, never formed); post (receiving neurons: diag(post) W)
+// and pre (sending neurons: W diag(pre)) are per-neuron gains, ng the slope of phi. Stored
+// arrays hold the state after each step: x[t] here is x[t+1] of the spec.
 #pragma once
 
 #include <algorithm>
@@ -37,6 +41,18 @@ struct RateOptions {
   std::uint64_t seed = 0;
 };
 
+// A per-neuron gain of one run: the n values of step t, trial b at data + t * t_stride +
+// b * b_stride (a stride is 0 along an axis the gain is constant over: (n,) has both 0);
+// null data for ones.
+template <class S>
+struct NeuronGains {
+  const S* data = nullptr;
+  Index t_stride = 0, b_stride = 0;
+  explicit operator bool() const { return data != nullptr; }
+  bool constant() const { return t_stride == 0 && b_stride == 0; }
+  const S* at(Index t, Index b) const { return data + t * t_stride + b * b_stride; }
+};
+
 // Everything that varies per run; buffers are owned by the caller.
 template <class S>
 struct RateDrive {
@@ -44,13 +60,28 @@ struct RateDrive {
   const S* x0 = nullptr;           // (B, n)
   const S* gain = nullptr;         // (T, B), or null for gain_scalar everywhere
   S gain_scalar = S(1);
-  const S* neuron_gain = nullptr;  // (n), or null for ones
+  NeuronGains<S> neuron_gain;      // slope of phi, ng
+  NeuronGains<S> pre_gain;         // per sending neuron: W diag(pre)
+  NeuronGains<S> post_gain;        // per receiving neuron: diag(post) W
 };
 
 template <class S>
 struct RateTrajectory {
   Tensor3<S> x, r, y;  // (T, B, n), (T, B, n), (T, B, n_out)
   Tensor3<S> pre{};    // (T, B, n) or unset: form "rate" keeps phi's argument for backward
+  Tensor3<S> rec{};    // (T, B, n) or unset: W (pre * s) of each step, for the gains' gradients
+};
+
+// Where the gradients of the gains go (each per step and trial; null: not wanted): gain
+// (T, B), pre_gain, post_gain (T, B, n), any contents; neuron_gain (T, B, n), zeros on entry
+// (the slope of step t collects from step t and t + 1).
+template <class S>
+struct GainGrads {
+  S* gain = nullptr;
+  S* pre_gain = nullptr;
+  S* post_gain = nullptr;
+  S* neuron_gain = nullptr;
+  bool need_rec() const { return gain || post_gain; }
 };
 
 // Recurrent weights that are an (n, n) matrix: rec = R W^T. W^T is kept as a
@@ -145,13 +176,26 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
   const RowMat<S> W_inT = W_in.transpose();  // rows of W_in^T are contiguous for the axpys
   const bool current = opt.form == Form::current;
 
-  // R = phi(ng x), with ng the per-neuron gain; R may alias X
-  auto rates = [&](const auto& X, auto&& R) {
-    if (drive.neuron_gain) {
-      R.array() = X.array().rowwise() * CRowVecMap<S>(drive.neuron_gain, n).array();
-      apply_phi_rows<S>(opt.phi, R, R);
-    } else {
+  const NeuronGains<S>& ng = drive.neuron_gain;
+  // R = phi(ng[t] x) for the trials b0.. of the block, ng the per-neuron slope; R may alias X
+  auto rates = [&](Index t, Index b0, const auto& X, auto&& R) {
+    if (!ng) {
       apply_phi_rows<S>(opt.phi, X, R);
+      return;
+    }
+    if (ng.constant()) {
+      R.array() = X.array().rowwise() * CRowVecMap<S>(ng.data, n).array();
+    } else {
+      for (Index i = 0; i < R.rows(); ++i) {
+        R.row(i).array() = X.row(i).array() * CRowVecMap<S>(ng.at(t, b0 + i), n).array();
+      }
+    }
+    apply_phi_rows<S>(opt.phi, R, R);
+  };
+  // rows of A times a per-neuron gain of step t (trials b0..)
+  auto scale_rows = [&](const NeuronGains<S>& g, Index t, Index b0, auto&& A) {
+    for (Index i = 0; i < A.rows(); ++i) {
+      A.row(i).array() *= CRowVecMap<S>(g.at(t, b0 + i), n).array();
     }
   };
 
@@ -160,9 +204,10 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
 
   for_each_chunk(B, batch_chunk_rows(B, n), work, [&](Index b0, Index rows) {
     RowMat<S> r0(rows, n), work(rows, rec.work_cols());
+    RowMat<S> source(drive.pre_gain ? rows : 0, n);  // pre * s
     std::vector<double> xi(noisy ? static_cast<std::size_t>(n) : 0);
     const CMatMap<S> X0(drive.x0 + b0 * n, rows, n);
-    if (current) rates(X0, r0);
+    if (current) rates(0, b0, X0, r0);
     InterruptPoint interruption;
     const double step_work = trial_step_work * double(rows);
 
@@ -172,12 +217,17 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
       const CMatMap<S> R(t == 0 ? r0.data() : out.r.slab(t - 1, b0, rows).data(), rows, n);
       MatMap<S> Xn = out.x.slab(t, b0, rows);
 
-      // 1. recurrent drive gain[t] W phi(ng x) (current) or gain[t] W x (rate)
-      if (current) {
-        rec.apply(R, Xn, work);
+      // 1. recurrent drive gain[t] post[t] * W (pre[t] * s), s = phi(ng x) (current) or x (rate)
+      const CMatMap<S>& Src = current ? R : X;
+      if (drive.pre_gain) {
+        source = Src;
+        scale_rows(drive.pre_gain, t, b0, source);
+        rec.apply(source, Xn, work);
       } else {
-        rec.apply(X, Xn, work);
+        rec.apply(Src, Xn, work);
       }
+      if (out.rec.data) out.rec.slab(t, b0, rows) = Xn;
+      if (drive.post_gain) scale_rows(drive.post_gain, t, b0, Xn);
       if (drive.gain) {
         for (Index i = 0; i < rows; ++i) Xn.row(i) *= drive.gain[t * B + b0 + i];
       } else if (drive.gain_scalar != S(1)) {
@@ -187,7 +237,7 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
       add_input_drive<S>(drive.u.slab(t, b0, rows), W_inT, b, Xn);
       // 3. Euler step
       if (!current && out.pre.data) out.pre.slab(t, b0, rows) = Xn;
-      euler(X, Xn, Xn, rates);
+      euler(X, Xn, Xn, [&](const auto& A, auto&& R_) { rates(t, b0, A, R_); });
       // 4. recurrent noise, keyed by (seed, trial, step)
       if (noisy) {
         for (Index i = 0; i < rows; ++i) {
@@ -198,7 +248,7 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
       }
       // 5. rates and readout of the new state
       MatMap<S> Rn = out.r.slab(t, b0, rows);
-      rates(Xn, Rn);
+      rates(t, b0, Xn, Rn);
       if (opt.readout == Readout::rate) {
         readout<S>(Rn, W_out, b_out, out.y.slab(t, b0, rows));
       } else {
@@ -208,20 +258,27 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
   });
 }
 
-// Adjoint of rate_rollout (BPTT), run over the stored trajectory `tr` (x, r, y, and pre for
-// form "rate"). With g = dL/dx[t+1] (spec indexing) and D = dL/d(drive at step t):
+// Adjoint of rate_rollout (BPTT), run over the stored trajectory `tr` (x, r, y, pre for
+// form "rate", rec when the gradients of gain or post_gain are wanted). With g = dL/dx[t+1]
+// (spec indexing), D = dL/d(drive at step t), s = r[t] (current) or x[t] (rate) and
+// z = W (pre[t] * s) (tr.rec):
 //   readout:  g += dy W_out [* ng phi'(ng x[t+1])],  dW_out += dy^T h[t+1],  db_out += dy
-//   current:  D = alpha g;                            source = gain[t] r[t]
-//   rate:     D = alpha g * ng phi'(ng pre[t]);       source = gain[t] x[t]
-//   dW += D^T source,  dW_in += D^T u[t],  db += D
-//   g <- (1 - alpha) g + (gain[t] D W) [* ng phi'(ng x[t]) in form "current"]
+//   current:  D = alpha g;                            source = gain[t] pre[t] * r[t]
+//   rate:     D = alpha g * ng phi'(ng pre[t]);       source = gain[t] pre[t] * x[t]
+//   dW += (post[t] * D)^T source,  dW_in += D^T u[t],  db += D
+//   J = gain[t] (post[t] * D) W
+//   g <- (1 - alpha) g + pre[t] * J [* ng phi'(ng x[t]) in form "current"]
+//   dgain[t] = sum(post[t] * D * z),  dpost[t] = gain[t] D * z,  dpre[t] = J * s
+//   dng: for each phi(ng v), (dL/d phi) * phi'(ng v) * v: the readout's r[t+1] (step t's
+//   slope), the rates r[t] the recurrence reads (current: step t-1's slope, step 0's for
+//   x0) and the update phi(ng pre[t]) (rate form, step t's slope)
 // Parameter gradients are accumulated over windows of steps as one matrix product per
 // window (a product per step would have an inner dimension of a few trials).
 template <class S, class Rec>
 double rate_backward(const Rec& rec, const CMatMap<S>& W_out, const RateOptions& opt,
                      const RateDrive<S>& drive, const RateTrajectory<S>& tr,
                      const LossSpec<S>& loss, const std::vector<S*>& rec_grads, S* dW_in, S* db,
-                     S* dW_out, S* db_out, S* dx0) {
+                     S* dW_out, S* db_out, S* dx0, const GainGrads<S>& dgains) {
   const Index T = tr.x.T, B = tr.x.B, n = tr.x.N, n_out = tr.y.N, n_in = drive.u.N;
   const S alpha = S(opt.alpha), decay = S(1.0 - opt.alpha);
   const S scale = S(loss.scale());
@@ -239,12 +296,25 @@ double rate_backward(const Rec& rec, const CMatMap<S>& W_out, const RateOptions&
   const Index n_chunks = (B + rows_per_chunk - 1) / rows_per_chunk;
   ChunkGrads<S> grads(n_chunks, shapes);
   std::vector<double> chunk_loss(static_cast<std::size_t>(n_chunks), 0.0);
-  const CRowVecMap<S> ng(drive.neuron_gain ? drive.neuron_gain : nullptr,
-                         drive.neuron_gain ? n : 0);
+  const NeuronGains<S>& ngs = drive.neuron_gain;
+  const CRowVecMap<S> ng(ngs.constant() ? ngs.data : nullptr, ngs && ngs.constant() ? n : 0);
+  // rows of A times a per-neuron gain of step t (trials b0..)
+  auto scale_rows = [&](const NeuronGains<S>& g, Index t, Index b0, auto&& A) {
+    for (Index i = 0; i < A.rows(); ++i) {
+      A.row(i).array() *= CRowVecMap<S>(g.at(t, b0 + i), n).array();
+    }
+  };
 
-  // out = ng * phi'(ng X) row by row (out may not alias X)
-  auto dphi_of = [&](const auto& X, RowMat<S>& out) {
-    if (drive.neuron_gain) {
+  // out = ng[t] * phi'(ng[t] X) row by row for the trials b0.. (out may not alias X)
+  auto dphi_of = [&](Index t, Index b0, const auto& X, RowMat<S>& out) {
+    if (ngs && !ngs.constant()) {
+      for (Index i = 0; i < out.rows(); ++i) {
+        const CRowVecMap<S> ng_i(ngs.at(t, b0 + i), n);
+        out.row(i).array() = X.row(i).array() * ng_i.array();
+        apply_dphi<S>(opt.phi, out.row(i).data(), out.row(i).data(), n);
+        out.row(i).array() *= ng_i.array();
+      }
+    } else if (ngs) {
       out.array() = X.array().rowwise() * ng.array();
       for (Index i = 0; i < out.rows(); ++i) {
         apply_dphi<S>(opt.phi, out.row(i).data(), out.row(i).data(), n);
@@ -273,24 +343,49 @@ double rate_backward(const Rec& rec, const CMatMap<S>& W_out, const RateOptions&
     // windows of `steps` time steps x `rows` trials
     const Index steps = std::max<Index>(1, 256 / rows);
     RowMat<S> Dwin(steps * rows, n), Swin(steps * rows, n), Uwin(steps * rows, n_in);
+    RowMat<S> DPwin(drive.post_gain ? steps * rows : 0, n);  // post * D: the side of dW
+    RowVec<S> dz(dgains.need_rec() ? n : 0);
+    const bool want_dng = dgains.neuron_gain != nullptr;
+    RowMat<S> E(want_dng ? rows : 0, n), A(want_dng ? rows : 0, n);
+    // E = phi'(ng[t] X) * X, the derivative of phi(ng X) in ng per unit of dL/d phi
+    auto dphi_dng = [&](Index t, Index b0_, const auto& X) {
+      for (Index i = 0; i < rows; ++i) {
+        if (ngs) {
+          E.row(i).array() = X.row(i).array() * CRowVecMap<S>(ngs.at(t, b0_ + i), n).array();
+        } else {
+          E.row(i) = X.row(i);
+        }
+        apply_dphi<S>(opt.phi, E.row(i).data(), E.row(i).data(), n);
+        E.row(i).array() *= X.row(i).array();
+      }
+    };
+    auto add_dng = [&](Index t, const RowMat<S>& Adj) {  // dng[t] += Adj * E
+      MatMap<S> out(dgains.neuron_gain + (t * B + b0) * n, rows, n);
+      out.array() += Adj.array() * E.array();
+    };
     RowMat<S> G = RowMat<S>::Zero(rows, n), D(rows, n), J(rows, n), dY(rows, n_out);
     RowMat<S> dphi_cur(rows, n), dphi_prev(rows, n), work(rows * steps, rec.work_cols());
     RowMat<S> r0(current ? rows : 0, n);
     const CMatMap<S> X0(drive.x0 + b0 * n, rows, n);
     if (current) {
-      if (drive.neuron_gain) {
-        r0.array() = X0.array().rowwise() * ng.array();
+      if (ngs) {
+        r0 = X0;
+        scale_rows(ngs, 0, b0, r0);
         apply_phi_rows<S>(opt.phi, r0, r0);
       } else {
         apply_phi_rows<S>(opt.phi, X0, r0);
       }
     }
-    if (read_rate && T > 0) dphi_of(tr.x.slab(T - 1, b0, rows), dphi_cur);
+    if (read_rate && T > 0) dphi_of(T - 1, b0, tr.x.slab(T - 1, b0, rows), dphi_cur);
     Index filled = 0;  // steps in the window
     auto flush = [&]() {
       if (filled == 0) return;
       const Index m = filled * rows;
-      rec.accumulate(Dwin.topRows(m), Swin.topRows(m), g_rec, work);
+      if (drive.post_gain) {
+        rec.accumulate(DPwin.topRows(m), Swin.topRows(m), g_rec, work);
+      } else {
+        rec.accumulate(Dwin.topRows(m), Swin.topRows(m), g_rec, work);
+      }
       g_W_in.noalias() += Dwin.topRows(m).transpose() * Uwin.topRows(m);
       g_b += Dwin.topRows(m).colwise().sum();
       filled = 0;
@@ -308,30 +403,72 @@ double rate_backward(const Rec& rec, const CMatMap<S>& W_out, const RateOptions&
       if (read_rate) {
         detail::readout_backward<S>(dY, tr.r.slab(t, b0, rows), W_out, g_W_out, g_b_out, G,
                                     dphi_cur.data());
+        if (want_dng) {
+          A.noalias() = dY * W_out;
+          dphi_dng(t, b0, Xt);
+          add_dng(t, A);
+        }
       } else {
         detail::readout_backward<S>(dY, Xt, W_out, g_W_out, g_b_out, G,
                                     static_cast<const S*>(nullptr));
       }
       // 2. phi' at the previous state: for the adjoint (current) and the next readout
-      if (current || read_rate) dphi_of(Xp, dphi_prev);
+      if (current || read_rate) dphi_of(t == 0 ? 0 : t - 1, b0, Xp, dphi_prev);
       // 3. D = dL/d(drive), stored in the window with its source and input
       const Index w = filled * rows;
       auto Dw = Dwin.middleRows(w, rows);
+      const CMatMap<S> Src(current ? (t == 0 ? r0.data() : tr.r.slab(t - 1, b0, rows).data())
+                                   : Xp.data(),
+                           rows, n);
       if (current) {
         Dw = alpha * G;
-        Swin.middleRows(w, rows) =
-            CMatMap<S>(t == 0 ? r0.data() : tr.r.slab(t - 1, b0, rows).data(), rows, n);
       } else {
         const CMatMap<S> P(tr.pre.slab(t, b0, rows).data(), rows, n);
-        dphi_of(P, D);
+        dphi_of(t, b0, P, D);
         Dw.array() = alpha * G.array() * D.array();
-        Swin.middleRows(w, rows) = Xp;
+        if (want_dng) {
+          A = alpha * G;
+          dphi_dng(t, b0, P);
+          add_dng(t, A);
+        }
       }
+      Swin.middleRows(w, rows) = Src;
       for (Index i = 0; i < rows; ++i) Swin.row(w + i) *= gain_at(t, b0 + i);
+      if (drive.pre_gain) scale_rows(drive.pre_gain, t, b0, Swin.middleRows(w, rows));
       Uwin.middleRows(w, rows) = drive.u.slab(t, b0, rows);
-      // 4. adjoint through the recurrence: g <- (1 - alpha) g + (gain D W) [* dphi]
+      // gradients of the gains that act after W: dgain = sum(post D z), dpost = gain D z
+      if (dgains.need_rec()) {
+        const CMatMap<S> Z(tr.rec.slab(t, b0, rows).data(), rows, n);
+        for (Index i = 0; i < rows; ++i) {
+          const Index tb = t * B + b0 + i;
+          dz = Dw.row(i).cwiseProduct(Z.row(i));
+          if (dgains.post_gain) {
+            Eigen::Map<RowVec<S>>(dgains.post_gain + tb * n, n) = gain_at(t, b0 + i) * dz;
+          }
+          if (dgains.gain) {
+            if (drive.post_gain) {
+              dz.array() *= CRowVecMap<S>(drive.post_gain.at(t, b0 + i), n).array();
+            }
+            dgains.gain[tb] = dz.sum();
+          }
+        }
+      }
+      // 4. adjoint through the recurrence: g <- (1 - alpha) g + pre * (gain post D W) [* dphi]
       for (Index i = 0; i < rows; ++i) D.row(i) = gain_at(t, b0 + i) * Dw.row(i);
+      if (drive.post_gain) {
+        scale_rows(drive.post_gain, t, b0, D);
+        DPwin.middleRows(w, rows) = Dw;
+        scale_rows(drive.post_gain, t, b0, DPwin.middleRows(w, rows));
+      }
       rec.apply_adjoint(D, J, work);
+      if (dgains.pre_gain) {
+        MatMap<S>(dgains.pre_gain + (t * B + b0) * n, rows, n) = J.cwiseProduct(Src);
+      }
+      if (drive.pre_gain) scale_rows(drive.pre_gain, t, b0, J);
+      if (current && want_dng) {
+        dphi_dng(t == 0 ? 0 : t - 1, b0, Xp);
+        add_dng(t == 0 ? 0 : t - 1, J);
+      }
       if (current) J.array() *= dphi_prev.array();
       G = decay * G + J;
       std::swap(dphi_cur, dphi_prev);
@@ -353,11 +490,13 @@ double rate_backward(const Rec& rec, const CMatMap<S>& W_out, const RateOptions&
 }  // namespace detail
 
 // Where loss_and_grad writes the gradients (caller-owned, row-major, any contents):
-// rec = {W} or {U, V}; x0 is per trial (B, n).
+// rec = {W} or {U, V}; x0 is per trial (B, n); gains as GainGrads (tr.rec must be set when
+// gains.need_rec()).
 template <class S>
 struct RateGrads {
   std::vector<S*> rec;
   S *W_in, *b, *W_out, *b_out, *x0;
+  GainGrads<S> gains{};
 };
 
 template <class S>
@@ -380,7 +519,7 @@ double loss_and_grad(const Params& p, const RateOptions& opt, const RateDrive<S>
   auto run = [&](const auto& rec) {
     detail::rate_rollout(rec, p.W_in, p.b, p.W_out, p.b_out, opt, drive, tr);
     return detail::rate_backward(rec, p.W_out, opt, drive, tr, loss, g.rec, g.W_in, g.b,
-                                 g.W_out, g.b_out, g.x0);
+                                 g.W_out, g.b_out, g.x0, g.gains);
   };
   if constexpr (std::is_same_v<Params, RateRNNParams<S>>) {
     return run(DenseRecurrence<S>(p.W));

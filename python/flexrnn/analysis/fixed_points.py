@@ -75,7 +75,11 @@ class _NetworkMap:
     """A model at constant input (and gain) as the map of its state: q, F, gradient,
     Jacobians and the Adam minimiser from ``_core``; the state size N; runs for sampling."""
 
-    def __init__(self, net: Any, u_const: Any, gain: Any, neuron_gain: Any):
+    def __init__(
+        self, net: Any, u_const: Any, gain: Any, neuron_gain: Any, pre_gain=None, post_gain=None
+    ):
+        # pre_gain, post_gain: None or (N,), folded into the map's matrix (rate networks)
+        self.site_gains = {"pre_gain": pre_gain, "post_gain": post_gain}
         if getattr(net, "takes_gain", False):  # a rate network: its bound parameters and options
             p = net._check_shapes()
             self.dtype = net.dtype
@@ -89,7 +93,8 @@ class _NetworkMap:
             )
             self.u = _u_const(u_const, self.n_in, self.dtype)
             self.alpha = net.alpha
-            self._args = (net._kernel(p), net._options(), self.u, self.gain, self.neuron_gain)
+            kernel = net._map_kernel(p, pre_gain, post_gain)
+            self._args = (kernel, net._options(), self.u, self.gain, self.neuron_gain)
             self._map_at, self._minimize = net.kernels["map_at"], net.kernels["minimize_q"]
             self.run_alpha = net.alpha
         elif getattr(net, "has_modulator", False):  # the NM-RNN: its joint state [x, z]
@@ -98,8 +103,9 @@ class _NetworkMap:
                     "gain: an NMRNN's gains come from its modulator; gain applies to "
                     "RateRNN and LowRankRNN only"
                 )
-            if neuron_gain is not None:
-                raise ValueError("neuron_gain: applies to RateRNN and LowRankRNN only")
+            for name, value in (("neuron_gain", neuron_gain), *self.site_gains.items()):
+                if value is not None:
+                    raise ValueError(f"{name}: applies to RateRNN and LowRankRNN only")
             p = net._check_shapes()
             self.dtype = net.dtype
             self.n_in = p["B_z"].shape[1]
@@ -137,7 +143,9 @@ class _NetworkMap:
             out = self.net.run(u, x0=x0[:, :n], z0=x0[:, n:])
             return np.concatenate([out.x, out.z], axis=2)
         x0 = rng.standard_normal((batch, self.N))
-        return self.net.run(u, x0=x0, gain=self.gain, neuron_gain=self.neuron_gain).x
+        return self.net.run(
+            u, x0=x0, gain=self.gain, neuron_gain=self.neuron_gain, **self.site_gains
+        ).x
 
     def as_states(self, name: str, value: Any) -> np.ndarray:
         """(samples, N) float64 from (samples, N) or (T, B, N) states."""
@@ -371,6 +379,8 @@ def fixed_points(
     seed: int = 0,
     gain: float = 1.0,
     neuron_gain: Any = None,
+    pre_gain: Any = None,
+    post_gain: Any = None,
     iters: int = 2000,
     lr: float = 0.01,
     refine: bool = True,
@@ -397,6 +407,8 @@ def fixed_points(
     seed : seed of the draws (initial states and noise).
     gain, neuron_gain : the map at this recurrent gain (scalar) and per-neuron slope (N,)
         (RateRNN and LowRankRNN).
+    pre_gain, post_gain : None or (N,): the map of the network whose recurrent matrix is
+        ``diag(post_gain) W diag(pre_gain)`` (RateRNN and LowRankRNN; see ``RateRNN.run``).
     iters, lr : Adam steps and step size of the minimiser (C++).
     refine : Levenberg-Marquardt on ``F(x) - x = 0`` from the states with
         ``q < refine_below``, at most ``refine_iters`` iterations; a step is kept only where
@@ -408,7 +420,7 @@ def fixed_points(
     -------
     FixedPoints (possibly empty).
     """
-    m = _NetworkMap(net, u_const, gain, neuron_gain)
+    m = _NetworkMap(net, u_const, gain, neuron_gain, pre_gain, post_gain)
     n_init = check.integer("n_init", n_init, minimum=0)
     if n_init == 0 and x_init is None:
         raise ValueError("n_init: must be >= 1 when no x_init is given")
@@ -688,7 +700,14 @@ def line_attractor(
     At the first input the stable fixed point of lowest q is followed; afterwards the
     stable fixed point nearest to the previous one. Returns a :class:`LineAttractor`.
     """
-    m = _NetworkMap(net, None, options.get("gain", 1.0), options.get("neuron_gain"))
+    m = _NetworkMap(
+        net,
+        None,
+        options.get("gain", 1.0),
+        options.get("neuron_gain"),
+        options.get("pre_gain"),
+        options.get("post_gain"),
+    )
     U = check.real_array("u_values", u_values)
     if U.ndim == 1 and m.n_in == 1:
         U = U[:, None]

@@ -14,9 +14,12 @@ rows; their numbers of units may differ. All computations are in float64 on cent
 - :func:`linear_cka`: linear centred kernel alignment (Kornblith et al. 2019).
 - :func:`procrustes_distance`: orthogonal Procrustes after centring and normalising.
 - :func:`distance_matrix`: any of these distances over a population of networks.
-- :func:`mds`: classical (Torgerson) multidimensional scaling of a distance matrix.
+- :func:`mds`: classical (Torgerson) multidimensional scaling of a distance matrix, or
+  (``method="rows"``) metric MDS (SMACOF) of the rows of the distance matrix used as feature
+  vectors, as the learning-rule study (McMahan et al. 2021) did.
 - :func:`silhouette_score`, :func:`silhouette_samples`: cluster quality from distances
-  (Rousseeuw 1987).
+  (Rousseeuw 1987), on the distance matrix itself or on its rows used as feature vectors.
+- :func:`row_distances`: Euclidean distances between the rows of a distance matrix.
 """
 
 from __future__ import annotations
@@ -39,12 +42,14 @@ __all__ = [
     "mds",
     "participation_ratio",
     "procrustes_distance",
+    "row_distances",
     "silhouette_samples",
     "silhouette_score",
     "svcca",
 ]
 
 METRICS = ("svcca", "cka", "procrustes")
+METHODS = ("precomputed", "rows")
 Metric = Union[str, Callable[[np.ndarray, np.ndarray], float]]
 
 # A cumulative variance fraction that equals the threshold in exact arithmetic may land a
@@ -586,39 +591,47 @@ def _only_options(options: dict, allowed: tuple[str, ...]) -> None:
         raise TypeError(f"options: unknown {', '.join(unknown)} for this metric (takes {takes})")
 
 
-def mds(D: Any, dims: int = 2) -> MDSResult:
-    """Classical (Torgerson) multidimensional scaling of a distance matrix.
-
-    Double-centres the squared distances, ``B = -J D² J / 2`` with ``J = I - 1 1^T / P``,
-    and places the items at ``V sqrt(λ)`` for the ``dims`` largest eigenvalues ``λ`` of ``B``
-    (negative ones count as 0). For Euclidean distances between points of dimension at most
-    ``dims`` this recovers the points up to translation, rotation and reflection. Each axis
-    is signed so that its largest-magnitude coordinate is positive.
+def row_distances(D: Any) -> np.ndarray:
+    """Euclidean distances between the rows of a distance matrix, each row used as the feature
+    vector of its item (the learning-rule study's way of clustering networks).
 
     Parameters
     ----------
     D : (P, P) array
-        Symmetric, non-negative, zero diagonal: e.g. from :func:`distance_matrix`.
-    dims : int, default 2
-        Embedding dimension, at most P.
+        Symmetric, non-negative, zero diagonal.
 
     Returns
     -------
-    MDSResult
-        ``embedding`` (P, dims), ``eigenvalues`` (P,) descending, ``stress`` (Kruskal's
-        stress-1).
+    (P, P) ndarray
+        ``E[i, j] = ||D[i] - D[j]||``: symmetric, zero diagonal, a Euclidean metric.
 
     Raises
     ------
     ValueError
-        ``D`` not a square symmetric non-negative matrix with zero diagonal, or with
-        non-finite values; ``dims`` outside [1, P].
+        ``D`` not a square symmetric non-negative matrix with zero diagonal, or non-finite.
     """
-    D = _distance_matrix_arg("D", D)
-    P = D.shape[0]
-    dims = check.integer("dims", dims, minimum=1)
-    if dims > P:
-        raise ValueError(f"dims: expected at most P = {P} (the number of items), got {dims}")
+    return _row_distances(_distance_matrix_arg("D", D))
+
+
+def _row_distances(D: np.ndarray) -> np.ndarray:
+    sq = np.sum(D**2, axis=1)
+    E2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (D @ D.T), 0.0)
+    # exact differences where the Gram form loses digits (tiny distances)
+    E = np.sqrt(E2)
+    small = E2 <= 1e-8 * max(float(sq.max()), 1e-300)
+    if small.any():
+        i, j = np.nonzero(small)
+        E[i, j] = np.linalg.norm(D[i] - D[j], axis=1)
+    np.fill_diagonal(E, 0.0)
+    return 0.5 * (E + E.T)
+
+
+def _method(value: Any) -> str:
+    return check.choice("method", value, METHODS)
+
+
+def _classical(D: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """Classical MDS: (embedding (P, dims), eigenvalues (P,) descending)."""
     D2 = D**2
     # 1. B = -J D² J / 2, written as row, column and grand means removed.
     B = -0.5 * (D2 - D2.mean(axis=0) - D2.mean(axis=1)[:, None] + D2.mean())
@@ -629,11 +642,88 @@ def mds(D: Any, dims: int = 2) -> MDSResult:
     V = V[:, :dims]
     signs = np.sign(V[np.argmax(np.abs(V), axis=0), np.arange(dims)])
     signs[signs == 0] = 1.0
-    embedding = V * signs * np.sqrt(np.maximum(lam[:dims], 0.0))
-    d = np.sqrt(np.sum((embedding[:, None, :] - embedding[None, :, :]) ** 2, axis=-1))
-    total = float(np.sum(D2))
+    return V * signs * np.sqrt(np.maximum(lam[:dims], 0.0)), lam.copy()
+
+
+def _pairwise(Z: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.sum((Z[:, None, :] - Z[None, :, :]) ** 2, axis=-1))
+
+
+def _smacof(D: np.ndarray, Z: np.ndarray, max_iter: int, eps: float) -> np.ndarray:
+    """Metric MDS by SMACOF (de Leeuw 1977): Guttman transforms from Z until the raw stress
+    ``sum_{i<j} (D - d)²`` falls by less than ``eps`` relative to it (as scikit-learn)."""
+    P = D.shape[0]
+    old = None
+    for _ in range(max_iter):
+        d = _pairwise(Z)
+        stress = 0.5 * float(np.sum((D - d) ** 2))
+        ratio = np.divide(D, d, out=np.zeros_like(D), where=d > 0)
+        Bz = -ratio
+        Bz[np.arange(P), np.arange(P)] = ratio.sum(axis=1)
+        Z = Bz @ Z / P
+        if old is not None and old - stress < eps * max(stress, 1e-300):
+            break
+        old = stress
+    return Z - Z.mean(axis=0)
+
+
+def mds(
+    D: Any, dims: int = 2, *, method: str = "precomputed", max_iter: int = 300, eps: float = 1e-6
+) -> MDSResult:
+    """Multidimensional scaling of a distance matrix.
+
+    ``method="precomputed"`` (default): classical (Torgerson) MDS of ``D`` itself.
+    Double-centres the squared distances, ``B = -J D² J / 2`` with ``J = I - 1 1^T / P``,
+    and places the items at ``V sqrt(λ)`` for the ``dims`` largest eigenvalues ``λ`` of ``B``
+    (negative ones count as 0). For Euclidean distances between points of dimension at most
+    ``dims`` this recovers the points up to translation, rotation and reflection. Each axis
+    is signed so that its largest-magnitude coordinate is positive.
+
+    ``method="rows"``: each row of ``D`` is the feature vector of its item (as the
+    learning-rule study did, with scikit-learn's metric MDS): the Euclidean distances ``E``
+    between the rows (:func:`row_distances`) are embedded by metric MDS (SMACOF), started
+    from the classical embedding of ``E`` (deterministic, no random restarts). Its stress
+    and eigenvalues are then those of ``E``.
+
+    Parameters
+    ----------
+    D : (P, P) array
+        Symmetric, non-negative, zero diagonal: e.g. from :func:`distance_matrix`.
+    dims : int, default 2
+        Embedding dimension, at most P.
+    method : {"precomputed", "rows"}, default "precomputed"
+    max_iter, eps : SMACOF's iteration limit and relative stress decrease at which it
+        stops (``method="rows"`` only).
+
+    Returns
+    -------
+    MDSResult
+        ``embedding`` (P, dims), ``eigenvalues`` (P,) descending (of the classical step),
+        ``stress`` (Kruskal's stress-1 against ``D``, or against ``E`` for ``"rows"``).
+
+    Raises
+    ------
+    ValueError
+        ``D`` not a square symmetric non-negative matrix with zero diagonal, or with
+        non-finite values; ``dims`` outside [1, P]; an unknown ``method``.
+    """
+    D = _distance_matrix_arg("D", D)
+    method = _method(method)
+    P = D.shape[0]
+    dims = check.integer("dims", dims, minimum=1)
+    if dims > P:
+        raise ValueError(f"dims: expected at most P = {P} (the number of items), got {dims}")
+    max_iter = check.integer("max_iter", max_iter, minimum=0)
+    eps = check.scalar("eps", eps, nonneg=True)
+    if method == "rows":
+        D = _row_distances(D)
+    embedding, lam = _classical(D, dims)
+    if method == "rows":
+        embedding = _smacof(D, embedding, max_iter, eps)
+    d = _pairwise(embedding)
+    total = float(np.sum(D**2))
     stress = float(np.sqrt(np.sum((D - d) ** 2) / total)) if total > 0 else 0.0
-    return MDSResult(embedding, lam.copy(), stress)
+    return MDSResult(embedding, lam, stress)
 
 
 def _labels(name: str, value: Any, P: int) -> tuple[np.ndarray, int]:
@@ -653,8 +743,8 @@ def _labels(name: str, value: Any, P: int) -> tuple[np.ndarray, int]:
     return codes, k
 
 
-def silhouette_samples(D: Any, labels: Any) -> np.ndarray:
-    """Silhouette of each item from a precomputed distance matrix (Rousseeuw 1987).
+def silhouette_samples(D: Any, labels: Any, *, method: str = "precomputed") -> np.ndarray:
+    """Silhouette of each item from a distance matrix (Rousseeuw 1987).
 
     ``s(i) = (b(i) - a(i)) / max(a(i), b(i))`` with ``a(i)`` the mean distance from ``i`` to
     the other members of its cluster and ``b(i)`` the smallest mean distance from ``i`` to
@@ -667,6 +757,11 @@ def silhouette_samples(D: Any, labels: Any) -> np.ndarray:
         Symmetric, non-negative, zero diagonal.
     labels : (P,) array
         Cluster of each item (any comparable values); between 2 and P - 1 distinct ones.
+    method : {"precomputed", "rows"}, default "precomputed"
+        ``"precomputed"``: the distances are ``D`` itself; ``"rows"``: each row of ``D`` is
+        the feature vector of its item and the distances are the Euclidean ones between rows
+        (:func:`row_distances`), as the learning-rule study computed its silhouettes
+        (``sklearn.metrics.silhouette_score(D, labels)`` on the matrix as features).
 
     Returns
     -------
@@ -677,9 +772,11 @@ def silhouette_samples(D: Any, labels: Any) -> np.ndarray:
     ------
     ValueError
         A bad ``D``; ``labels`` of the wrong length or with fewer than 2 or more than
-        ``P - 1`` distinct values.
+        ``P - 1`` distinct values; an unknown ``method``.
     """
     D = _distance_matrix_arg("D", D)
+    if _method(method) == "rows":
+        D = _row_distances(D)
     P = D.shape[0]
     codes, k = _labels("labels", labels, P)
     members = np.zeros((P, k))
@@ -698,12 +795,14 @@ def silhouette_samples(D: Any, labels: Any) -> np.ndarray:
     return s
 
 
-def silhouette_score(D: Any, labels: Any) -> float:
-    """Mean silhouette of a clustering, from a precomputed distance matrix.
+def silhouette_score(D: Any, labels: Any, *, method: str = "precomputed") -> float:
+    """Mean silhouette of a clustering, from a distance matrix.
 
     The mean over items of :func:`silhouette_samples` (same arguments and errors): near 1
     for compact, well-separated clusters, near 0 for overlapping ones, negative when items
-    sit closer to another cluster than to their own. Agrees with
-    ``sklearn.metrics.silhouette_score(D, labels, metric="precomputed")``.
+    sit closer to another cluster than to their own. With ``method="precomputed"`` it agrees
+    with ``sklearn.metrics.silhouette_score(D, labels, metric="precomputed")``; with
+    ``method="rows"`` with ``sklearn.metrics.silhouette_score(D, labels)`` (rows of ``D`` as
+    Euclidean feature vectors), the learning-rule study's number.
     """
-    return float(np.mean(silhouette_samples(D, labels)))
+    return float(np.mean(silhouette_samples(D, labels, method=method)))

@@ -50,6 +50,9 @@ def lyapunov_spectrum(
     reorthonormalize: int = 1,
     seed: int = 0,
     per: str = "tau",
+    *,
+    pre_gain: Any = None,
+    post_gain: Any = None,
 ) -> np.ndarray:
     """The ``k`` largest Lyapunov exponents of ``net`` at constant input, descending.
 
@@ -70,6 +73,8 @@ def lyapunov_spectrum(
         from ``philox_normal(seed, stream=b, step=i, n)``).
     per : ``"tau"`` (divide by alpha: exponents per unit of tau, the continuous-time reading)
         or ``"step"`` (per step of the map).
+    pre_gain, post_gain : None or (n,): the spectrum of the network whose recurrent matrix
+        is ``diag(post_gain) W diag(pre_gain)`` (see ``RateRNN.run``).
 
     Returns
     -------
@@ -105,7 +110,8 @@ def lyapunov_spectrum(
         neuron_gain = check.array("neuron_gain", neuron_gain, dtype, (n,))
     x0 = initial_states(x0, seed, n, G, dtype)
     exponents = net.kernels["lyapunov"](
-        net._kernel(p), net._options(), u, gains, neuron_gain, x0, k, steps, transient,
+        net._map_kernel(p, pre_gain, post_gain), net._options(), u, gains, neuron_gain, x0, k,
+        steps, transient,
         reorthonormalize, seed,
     )  # fmt: skip
     exponents = -np.sort(-exponents, axis=1)

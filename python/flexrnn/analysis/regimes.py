@@ -149,6 +149,8 @@ def gain_sweep(
     u_const: Any = None,
     x0: Any = None,
     neuron_gain: Any = None,
+    pre_gain: Any = None,
+    post_gain: Any = None,
     steps: int | None = None,
     transient: int | None = None,
     lyapunov_steps: int | None = None,
@@ -167,6 +169,8 @@ def gain_sweep(
     u_const : None (zeros) or (n_in,) constant input.
     x0 : None (``N(0, 1)`` drawn from ``seed``, the same for every gain), (n,) or (G, n).
     neuron_gain : None or (n,).
+    pre_gain, post_gain : None or (n,): the sweep of ``gains`` on the network whose
+        recurrent matrix is ``diag(post_gain) W diag(pre_gain)`` (see ``RateRNN.run``).
     steps : steps recorded after the transient (default 100 tau: ``ceil(100 / alpha)``).
     transient : steps discarded first (default 100 tau).
     lyapunov_steps : steps averaged for the exponent (default ``steps``), after a further
@@ -209,8 +213,9 @@ def gain_sweep(
 
     # one rollout: trial b at gains[b]
     T = transient + steps
+    site_gains = {"pre_gain": pre_gain, "post_gain": post_gain}
     out = net.run(np.broadcast_to(u, (T, G, n_in)), x0=x0, gain=g[None, :],
-                  neuron_gain=neuron_gain)  # fmt: skip
+                  neuron_gain=neuron_gain, **site_gains)  # fmt: skip
     x = out.x[transient:].astype(np.float64)  # (steps, G, n)
     finite = np.isfinite(x).all(axis=(0, 2))
     x = np.where(finite[None, :, None], x, 0)  # a diverged trial's statistics are NaN below
@@ -219,7 +224,7 @@ def gain_sweep(
     start = np.where(finite[:, None], out.x[-1], 0).astype(dtype)
     exponent = lyapunov_spectrum(net, k=1, steps=lyapunov_steps, transient=lyapunov_steps // 4,
                                  gain=g, u_const=u, x0=start, neuron_gain=neuron_gain,
-                                 seed=seed)[:, 0].astype(np.float64)  # fmt: skip
+                                 seed=seed, **site_gains)[:, 0].astype(np.float64)  # fmt: skip
     exponent[~finite] = np.nan
     frequency = np.full(G, np.nan)
     peak = np.full(G, np.nan)

@@ -258,7 +258,7 @@ def _markdown(results: dict[str, Any], paths: dict[str, str], meta: dict[str, An
     lines = [
         "# Dynamics analysis: known answers, the transition to chaos, a trained network",
         "",
-        "Produced by `flexrnn reproduce analysis` (this file, its figures and "
+        "Produced by `flexrnn reproduce analysis --out docs` (this file, its figures and "
         "`analysis.json`); rerun it to check. Every number comes from `flexrnn.analysis` "
         "(fixed points, Lyapunov spectra, regimes, SVCCA, participation ratio)."
         + (" **Quick run: a smoke test, not evidence.**" if meta["quick"] else ""),
@@ -411,7 +411,7 @@ def _markdown(results: dict[str, Any], paths: dict[str, str], meta: dict[str, An
 
 
 def analysis_report(
-    out: str | Path = "docs",
+    out: str | Path,
     seed: int = 0,
     only: list[str] | None = None,
     progress: bool = True,
@@ -421,7 +421,8 @@ def analysis_report(
     runs: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the analysis evidence and write ``out/analysis.md``, ``out/analysis.json`` and the
-    figures under ``out/figures``. ``quick`` shrinks every part (a smoke test).
+    figures under ``out/figures``. ``quick`` shrinks every part (a smoke test). ``out`` is
+    required (the committed report is made with ``out="docs"``).
 
     The Lyapunov part's networks are runs of :func:`flexrnn.sweep.run`: ``workers``
     processes of a local Dask cluster (default: one per core) or the cluster at

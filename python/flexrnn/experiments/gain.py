@@ -507,7 +507,7 @@ def markdown(results: dict[str, Any], comparisons: dict[str, Any], paths: dict[s
 
 
 def gain_report(
-    out: str | Path | None = None,
+    out: str | Path,
     seed: int = 0,
     only: list[str] | None = None,
     progress: bool = True,
@@ -541,8 +541,8 @@ def gain_report(
     if 1.0 not in gains:
         gains = sorted(gains + [1.0])
     eval_trials = QUICK["eval_trials"] if quick else EVAL_TRIALS
-    folder = Path(out if out is not None else "docs") / "reproductions"
-    command = "flexrnn reproduce gain --out " + str(out if out is not None else "docs")
+    folder = Path(out) / "reproductions"
+    command = f"flexrnn reproduce gain --out {out}"
     command += (" --quick" if quick else "") + (f" --scale {scale:g}" if scale else "")
     command += f" --seeds {seeds}" if seeds else ""
     command += f" --seed {seed}" if seed else ""

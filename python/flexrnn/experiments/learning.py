@@ -305,7 +305,7 @@ def _markdown(results: dict[str, Any], paths: dict[str, str], meta: dict[str, An
     lines = [
         "# FORCE, full-FORCE, genetic and Hebbian learning: evidence",
         "",
-        "Produced by `flexrnn reproduce learning` (this file, its figures and "
+        "Produced by `flexrnn reproduce learning --out docs` (this file, its figures and "
         "`learning.json`); rerun it to check. Each run is one call of the public API; "
         "times are wall-clock, validation included.",
         "",
@@ -471,7 +471,7 @@ def _markdown(results: dict[str, Any], paths: dict[str, str], meta: dict[str, An
 
 
 def learning_report(
-    out: str | Path = "docs",
+    out: str | Path,
     seed: int = 0,
     only: list[str] | None = None,
     progress: bool = True,
@@ -483,6 +483,7 @@ def learning_report(
     """Run the learning-rule evidence and write ``out/learning.md``, ``out/learning.json`` and
     the figures under ``out/figures``. ``only``: a subset of ("force", "full_force",
     "genetic", "hebbian"); ``quick`` shortens every run (a smoke test, not evidence).
+    ``out`` is required (the committed report is made with ``out="docs"``).
 
     The three Hebbian networks are runs of :func:`flexrnn.sweep.run`: ``workers`` processes
     of a local Dask cluster (default: one per core) or the cluster at ``scheduler``;

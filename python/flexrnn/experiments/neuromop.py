@@ -334,7 +334,7 @@ def _assemble(part: str, configs: list[dict], groups: list[list[dict]], say) -> 
 
 
 def neuromop_report(
-    out: str | Path = "docs",
+    out: str | Path,
     seed: int = 0,
     only: list[str] | None = None,
     progress: bool = True,
@@ -345,7 +345,8 @@ def neuromop_report(
     runs: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the NeuroMOP experiments and write ``out/reproductions/neuromop.md`` (+ JSON and
-    figures under ``out/reproductions/figures``). ``networks``: per condition.
+    figures under ``out/reproductions/figures``). ``networks``: per condition. ``out`` is
+    required (the committed report is made with ``out="docs"``).
 
     Every network of every condition is one run of :func:`flexrnn.sweep.run` (seed + k for
     network k): ``workers`` processes of a local Dask cluster (default: one per core), or

@@ -339,7 +339,7 @@ def _collect(runs: list[tuple[dict, dict]], keys: list[str]) -> dict[str, Any]:
 
 
 def nmrnn_report(
-    out: str | Path = "docs",
+    out: str | Path,
     seed: int = 0,
     only: list[str] | None = None,
     progress: bool = True,
@@ -349,7 +349,8 @@ def nmrnn_report(
     part_scale: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Run the NM-RNN study's experiments and write ``out/reproductions/nmrnn.md`` (+ JSON and
-    figures under ``out/reproductions/figures``).
+    figures under ``out/reproductions/figures``). ``out`` is required (the committed report
+    is made with ``out="docs"``).
 
     scale : fraction of the study's numbers of updates (default 1: the full protocol, 50k-70k
         updates per network, hours on one core; ``quick``: 1/2000, a smoke test).

@@ -195,6 +195,7 @@ def command(meta: dict) -> str:
         words.append(f"--seeds {len(meta['seeds'])}")
     if meta["seed"] != 0:
         words.append(f"--seed {meta['seed']}")
+    words.append("--out docs")  # the committed report lives there
     return " ".join(words)
 
 

@@ -241,7 +241,7 @@ def _markdown(results: dict[str, Any], paths: dict[str, str], meta: dict[str, An
     lines = [
         "# Training by BPTT: evidence",
         "",
-        "Produced by `flexrnn reproduce training` (this file, its figures and "
+        "Produced by `flexrnn reproduce training --out docs` (this file, its figures and "
         "`training.json`); rerun it to check. Every run is a call of `flexrnn.train.bptt`: "
         "batches from the task, loss and gradient in one C++ call, Adam with global-norm "
         "clipping at 1. Times are wall-clock on the machine below, validation included.",
@@ -340,14 +340,15 @@ def _markdown(results: dict[str, Any], paths: dict[str, str], meta: dict[str, An
 
 
 def training_report(
-    out: str | Path = "docs",
+    out: str | Path,
     seed: int = 0,
     only: list[str] | None = None,
     progress: bool = True,
     quick: bool = False,
 ) -> dict[str, Any]:
     """Run the BPTT evidence and write ``out/training.md``, ``out/training.json`` and the
-    figures under ``out/figures``. ``quick`` shortens every run (a smoke test, not evidence)."""
+    figures under ``out/figures``. ``quick`` shortens every run (a smoke test, not evidence).
+    ``out`` is required (the committed report is made with ``out="docs"``)."""
     out = Path(out)
     say = _say(progress)
     names = ["perceptual_decision", "context_integration", "measure_wait_go", "neurogym"]

@@ -15,17 +15,20 @@ through the stored states.
 Readout (all models, all t at once: it does not feed back), y[t] = W_out q[t+1] + b_out:
     dW_out = sum_t dy[t]^T q[t+1];  db_out = sum_{t,b} dy[t];  g += dy[t] W_out * dq/dx
     with q = r = phi(ng x) (dq/dx = ng phi'(ng x[t+1])) or q = x (dq/dx = 1).
-RateRNN, form="current":  x[t+1] = (1-alpha) x[t] + alpha (gain[t] W r[t] + W_in u[t] + b)
-    da = alpha g
-    dW += gain[t] da^T r[t];  dW_in += da^T u[t];  db += sum_b da
-    g_prev = (1-alpha) g + ng phi'(ng x[t]) * (gain[t] da W)
-RateRNN, form="rate":  x[t+1] = (1-alpha) x[t] + alpha phi(ng h[t]),  h = gain[t] W x + W_in u + b
-    dh = alpha g * ng phi'(ng h[t])
-    dW += gain[t] dh^T x[t];  dW_in += dh^T u[t];  db += sum_b dh
-    g_prev = (1-alpha) g + gain[t] dh W
-LowRankRNN, W = U V^T / n (current form), W never formed:
-    da = alpha g;  dU += gain[t] da^T (r[t] V) / n;  dV += r[t]^T (gain[t] da U) / n
-    g_prev = (1-alpha) g + ng phi'(ng x[t]) * (gain[t] (da U) V^T / n);  dW_in, db as RateRNN
+RateRNN, form="current":
+    x[t+1] = (1-alpha) x[t] + alpha (gain[t] post * W (pre * r[t]) + W_in u[t] + b)
+    (post, pre: post_gain[t], pre_gain[t], or 1; ng of r[t] is ng[t-1], ng[0] for t = 0)
+    da = alpha g;  z = W (pre r[t])
+    dW += (gain[t] post da)^T (pre r[t]);  dW_in += da^T u[t];  db += sum_b da
+    J = gain[t] (post da) W;  g_prev = (1-alpha) g + ng phi'(ng x[t]) * (pre J)
+    dgain[t] = sum(post da z);  dpost[t] = gain[t] da z;  dpre[t] = J r[t]
+RateRNN, form="rate":  x[t+1] = (1-alpha) x[t] + alpha phi(ng[t] h[t]),
+    h = gain[t] post * W (pre * x) + W_in u + b
+    dh = alpha g * ng[t] phi'(ng[t] h[t]);  then as "current" with da = dh, r[t] -> x[t] and
+    g_prev = (1-alpha) g + pre J
+LowRankRNN, W = U V^T / n (current form), W never formed, p = pre r[t]:
+    da = alpha g;  dU += (gain[t] post da)^T (p V) / n;  dV += p^T ((gain[t] post da) U) / n
+    J = ((gain[t] post da) U) V^T / n;  g_prev, the gains' gradients and dW_in, db as RateRNN
 NMRNN, gx = dL/dx[t+1], gz = dL/dz[t+1], p = V^T tanh(x[t]) (rank,):
     dax = alpha_x gx;  dm = dax U / n_scale  (dL/d(s[t+1] p))
     dU += dax^T (s[t+1] p) / n_scale;  dV += tanh(x[t])^T (dm s[t+1]);  dB_x += dax^T u[t]
@@ -49,7 +52,7 @@ import functools
 import numpy as np
 
 from .losses import loss_and_dy
-from .models import _batch_state, low_rank_rnn, lstm, nmrnn, rate_rnn
+from .models import _batch_state, _ng_of_state, _per_neuron, low_rank_rnn, lstm, nmrnn, rate_rnn
 from .phi import dphi as _dphi
 from .phi import phi as _phi
 from .phi import sigmoid
@@ -62,11 +65,42 @@ def _states_before(state0, states):
     return np.concatenate([first[None], states[:-1]])[:T]
 
 
-def _gains(gain, neuron_gain, T, B, dtype):
-    """gain -> (T, B, 1); ng -> (n,) or the scalar 1 (as in the forward reference)."""
+def _gains(gain, neuron_gain, T, B, n, dtype):
+    """gain -> (T, B, 1); ng -> (T, B, n) or the scalar 1 (as in the forward reference)."""
     gain = np.broadcast_to(np.asarray(gain, dtype=dtype), (T, B))[..., None]
-    ng = dtype.type(1) if neuron_gain is None else np.asarray(neuron_gain, dtype=dtype)
-    return gain, ng
+    return gain, _per_neuron(neuron_gain, T, B, n, dtype)
+
+
+def _at(a, t):
+    """Step t of a per-neuron gain: the scalar 1 or (T, B, n)[t]."""
+    return a if np.ndim(a) == 0 else a[t]
+
+
+class _GainGrads:
+    """Per-step gradients of the gains named in wrt: gain (T, B), pre_gain, post_gain and
+    neuron_gain (T, B, n)."""
+
+    def __init__(self, wrt, T, B, n, dtype, phi_name):
+        self.wrt = tuple(wrt)
+        shapes = {"gain": (T, B), "pre_gain": (T, B, n), "post_gain": (T, B, n)}
+        shapes["neuron_gain"] = (T, B, n)
+        self.grads = {name: np.zeros(shapes[name], dtype) for name in self.wrt}
+        self._dphi = functools.partial(_dphi, phi_name)
+
+    def slope(self, t, adjoint, ng_t, v):
+        """dL/d ng[t] += adjoint * phi'(ng[t] v) * v for a term phi(ng[t] v) whose gradient
+        is ``adjoint``."""
+        if "neuron_gain" in self.grads:
+            self.grads["neuron_gain"][t] += adjoint * self._dphi(ng_t * v) * v
+
+    def step(self, t, gain_t, post_t, da, z, J, s):
+        """da = dL/d(drive), z = W (pre s), J = gain post da W, s the source of step t."""
+        if "gain" in self.grads:
+            self.grads["gain"][t] = (post_t * da * z).sum(axis=-1)
+        if "post_gain" in self.grads:
+            self.grads["post_gain"][t] = gain_t * da * z
+        if "pre_gain" in self.grads:
+            self.grads["pre_gain"][t] = J * s
 
 
 def _readout_grad(dy, q, W_out):
@@ -97,15 +131,19 @@ def rate_rnn_loss_and_grad(
     readout="rate",
     gain=1.0,
     neuron_gain=None,
+    pre_gain=None,
+    post_gain=None,
     noise_std=0.0,
     seed=0,
     loss="mse",
+    wrt=(),
 ):
     """Loss and BPTT gradient of reference.rate_rnn (both forms, both readouts).
 
     u: (T, B, n_in); target, mask: as for losses.loss_and_dy with y: (T, B, n_out); the other
     arguments as in rate_rnn. Returns (loss, grads, y) with grads keyed W, W_in, b, W_out, b_out
-    (their shapes) and x0: (B, n), and y: (T, B, n_out) the forward's output.
+    (their shapes) and x0: (B, n), plus the gains named in wrt (gain: (T, B); pre_gain,
+    post_gain: (T, B, n), per step and trial), and y: (T, B, n_out) the forward's output.
     """
     out = rate_rnn(
         u,
@@ -121,14 +159,20 @@ def rate_rnn_loss_and_grad(
         readout=readout,
         gain=gain,
         neuron_gain=neuron_gain,
+        pre_gain=pre_gain,
+        post_gain=post_gain,
         noise_std=noise_std,
         seed=seed,
     )
     dtype = W.dtype
     u = np.asarray(u, dtype=dtype)
     T, B = u.shape[:2]
+    n = W.shape[0]
     alpha = dtype.type(alpha)
-    gain, ng = _gains(gain, neuron_gain, T, B, dtype)
+    gain, ng = _gains(gain, neuron_gain, T, B, n, dtype)
+    pre = _per_neuron(pre_gain, T, B, n, dtype)
+    post = _per_neuron(post_gain, T, B, n, dtype)
+    gains = _GainGrads(wrt, T, B, n, dtype, phi)
     dphi = functools.partial(_dphi, phi)
     phi = functools.partial(_phi, phi)
     loss_value, dy = loss_and_dy(out["y"], target, mask, loss)
@@ -136,25 +180,34 @@ def rate_rnn_loss_and_grad(
     x = _states_before(x0, out["x"])
     dW_out, db_out, dq = _readout_grad(dy, out["r"] if readout == "rate" else out["x"], W_out)
     if readout == "rate":
+        for t in range(T):
+            gains.slope(t, dq[t], _at(ng, t), out["x"][t])
         dq = dq * ng * dphi(ng * out["x"])
     dW, dW_in, db = _zeros(dtype, W, W_in, b)
-    g = np.zeros((B, W.shape[0]), dtype=dtype)
+    g = np.zeros((B, n), dtype=dtype)
     for t in reversed(range(T)):
         g = g + dq[t]  # dL/dx[t+1]
+        ng_s, pre_t, post_t = _ng_of_state(ng, t), _at(pre, t), _at(post, t)
+        s = phi(ng_s * x[t]) if form == "current" else x[t]
+        z = (pre_t * s) @ W.T
         if form == "current":
             da = alpha * g
-            dW += (gain[t] * da).T @ phi(ng * x[t])
-            dW_in += da.T @ u[t]
-            db += da.sum(axis=0)
-            g = (1 - alpha) * g + ng * dphi(ng * x[t]) * (gain[t] * (da @ W))
         else:
-            h = gain[t] * (x[t] @ W.T) + u[t] @ W_in.T + b
-            dh = alpha * g * ng * dphi(ng * h)
-            dW += (gain[t] * dh).T @ x[t]
-            dW_in += dh.T @ u[t]
-            db += dh.sum(axis=0)
-            g = (1 - alpha) * g + gain[t] * (dh @ W)
+            h = gain[t] * (post_t * z) + u[t] @ W_in.T + b
+            da = alpha * g * _at(ng, t) * dphi(_at(ng, t) * h)
+            gains.slope(t, alpha * g, _at(ng, t), h)
+        dW += (gain[t] * post_t * da).T @ (pre_t * s)
+        dW_in += da.T @ u[t]
+        db += da.sum(axis=0)
+        J = (gain[t] * post_t * da) @ W
+        gains.step(t, gain[t], post_t, da, z, J, s)
+        if form == "current":
+            gains.slope(max(t - 1, 0), pre_t * J, ng_s, x[t])
+            g = (1 - alpha) * g + ng_s * dphi(ng_s * x[t]) * (pre_t * J)
+        else:
+            g = (1 - alpha) * g + pre_t * J
     grads = {"W": dW, "W_in": dW_in, "b": db, "W_out": dW_out, "b_out": db_out, "x0": g}
+    grads.update(gains.grads)
     return loss_value, grads, out["y"]
 
 
@@ -175,14 +228,18 @@ def low_rank_rnn_loss_and_grad(
     readout="rate",
     gain=1.0,
     neuron_gain=None,
+    pre_gain=None,
+    post_gain=None,
     noise_std=0.0,
     seed=0,
     loss="mse",
+    wrt=(),
 ):
     """Loss and BPTT gradient of reference.low_rank_rnn (W = U V^T / n, never formed).
 
     U, V: (n, rank); other arguments as in rate_rnn_loss_and_grad. Returns (loss, grads, y)
-    with grads keyed U, V, W_in, b, W_out, b_out (their shapes) and x0: (B, n).
+    with grads keyed U, V, W_in, b, W_out, b_out (their shapes) and x0: (B, n), plus the gains
+    named in wrt as in rate_rnn_loss_and_grad.
     """
     out = low_rank_rnn(
         u,
@@ -198,6 +255,8 @@ def low_rank_rnn_loss_and_grad(
         readout=readout,
         gain=gain,
         neuron_gain=neuron_gain,
+        pre_gain=pre_gain,
+        post_gain=post_gain,
         noise_std=noise_std,
         seed=seed,
     )
@@ -206,7 +265,10 @@ def low_rank_rnn_loss_and_grad(
     T, B = u.shape[:2]
     n = U.shape[0]
     alpha = dtype.type(alpha)
-    gain, ng = _gains(gain, neuron_gain, T, B, dtype)
+    gain, ng = _gains(gain, neuron_gain, T, B, n, dtype)
+    pre = _per_neuron(pre_gain, T, B, n, dtype)
+    post = _per_neuron(post_gain, T, B, n, dtype)
+    gains = _GainGrads(wrt, T, B, n, dtype, phi)
     dphi = functools.partial(_dphi, phi)
     phi = functools.partial(_phi, phi)
     loss_value, dy = loss_and_dy(out["y"], target, mask, loss)
@@ -214,20 +276,29 @@ def low_rank_rnn_loss_and_grad(
     x = _states_before(x0, out["x"])
     dW_out, db_out, dq = _readout_grad(dy, out["r"] if readout == "rate" else out["x"], W_out)
     if readout == "rate":
+        for t in range(T):
+            gains.slope(t, dq[t], _at(ng, t), out["x"][t])
         dq = dq * ng * dphi(ng * out["x"])
     dU, dV, dW_in, db = _zeros(dtype, U, V, W_in, b)
     g = np.zeros((B, n), dtype=dtype)
     for t in reversed(range(T)):
         g = g + dq[t]  # dL/dx[t+1]
-        r = phi(ng * x[t])
+        ng_s, pre_t, post_t = _ng_of_state(ng, t), _at(pre, t), _at(post, t)
+        r = phi(ng_s * x[t])
+        p = pre_t * r
         da = alpha * g
-        da_U = (gain[t] * da) @ U  # (B, rank)
-        dU += (gain[t] * da).T @ (r @ V) / n
-        dV += r.T @ da_U / n
+        dd = gain[t] * post_t * da
+        da_U = dd @ U  # (B, rank)
+        dU += dd.T @ (p @ V) / n
+        dV += p.T @ da_U / n
         dW_in += da.T @ u[t]
         db += da.sum(axis=0)
-        g = (1 - alpha) * g + ng * dphi(ng * x[t]) * (da_U @ V.T / n)
+        J = da_U @ V.T / n
+        gains.step(t, gain[t], post_t, da, (p @ V) @ U.T / n, J, r)
+        gains.slope(max(t - 1, 0), pre_t * J, ng_s, x[t])
+        g = (1 - alpha) * g + ng_s * dphi(ng_s * x[t]) * (pre_t * J)
     grads = {"U": dU, "V": dV, "W_in": dW_in, "b": db, "W_out": dW_out, "b_out": db_out, "x0": g}
+    grads.update(gains.grads)
     return loss_value, grads, out["y"]
 
 

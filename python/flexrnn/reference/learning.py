@@ -93,7 +93,7 @@ def force_run(
 
 def full_force_run(
     J, W_in, b, W_out, b_out, J_D, w_f, w_h, P, u, f, hint, mask, x, x_D,
-    *, alpha, phi, update_every, step0, learn,
+    *, alpha, phi, update_every, step0, learn, W_in_D=None, carry_teacher=False, rls_from=0,
 ):  # fmt: skip
     """full-FORCE over the trials of u (T, B, n_in), run in order (form "current").
 
@@ -103,8 +103,15 @@ def full_force_run(
     P -= c k k^T; J -= c (J r - (J_D r_D + w_f f[t+1] + w_h hint[t+1])) k^T if t + 1 < T;
     W_out -= c (W_out r + b_out - f[t]) k^T if mask[t] != 0.
     J, W_out, P, x (B, n) are updated in place. Returns (y (T, B, n_out), updates).
+
+    The learning-rule study's variant: W_in_D (n, n_in) replaces W_in in the teacher;
+    carry_teacher: trial b > 0 starts the teacher from trial b - 1's final teacher state and
+    x_D receives each trial's final teacher state (in place); rls_from > 0: updates only after
+    steps t = 0 and t >= rls_from.
     """
     dtype = J.dtype
+    W_in_teacher = W_in if W_in_D is None else W_in_D
+    carried = None  # the teacher state carried from trial to trial (carry_teacher)
     alpha = dtype.type(alpha)
     T, B = u.shape[:2]
     y = np.empty((T, B, W_out.shape[0]), dtype=dtype)
@@ -120,17 +127,19 @@ def full_force_run(
         xs = x[b_].copy()
         r = _phi(phi, xs)
         if learn:
-            xD = x_D[b_].copy()
+            xD = (carried if carry_teacher and b_ > 0 else x_D[b_]).copy()
             rD = _phi(phi, xD)
         for t in range(T):
             drive = J @ r + W_in @ u[t, b_] + b
             if learn:
-                xD, rD = _step(xD, rD, teacher_input(rD, t, b_) + W_in @ u[t, b_] + b, alpha,
-                               phi, "current")  # fmt: skip
+                xD, rD = _step(xD, rD, teacher_input(rD, t, b_) + W_in_teacher @ u[t, b_] + b,
+                               alpha, phi, "current")  # fmt: skip
             xs, r = _step(xs, r, drive, alpha, phi, "current")
             z = W_out @ r + b_out
             y[t, b_] = z
             if not learn or (step0 + b_ * T + t + 1) % update_every != 0:
+                continue
+            if rls_from > 0 and t != 0 and t < rls_from:
                 continue
             train_J = t + 1 < T
             train_out = mask is None or mask[t, b_] != 0
@@ -145,6 +154,9 @@ def full_force_run(
                 W_out -= np.outer(c * (z - f[t, b_]), k)
             updates += 1
         x[b_] = xs
+        if learn and carry_teacher:
+            carried = xD
+            x_D[b_] = xD
     return y, updates
 
 
@@ -179,7 +191,7 @@ def mutate_population(src, parent, mutate, sigma, seed, generation):
 def hebbian_run(
     W, W_in, b, W_out, b_out, u, target, x0, condition, Rbar,
     *, alpha, phi, readout, kick_prob, kick_amp, trace_decay, eta, clip, reward_decay, window,
-    seed, trial0, learn,
+    seed, trial0, learn, rbar_factor=False, learn_from=0, clamp_units=(), clamp_values=(),
 ):  # fmt: skip
     """Reward-modulated Hebbian learning (Miconi 2017) over the trials of u, run in order.
 
@@ -191,8 +203,15 @@ def hebbian_run(
     (condition None: 0), set to R on the condition's first trial (NaN);
     W += clip(-eta e (R - Rbar), +-clip); Rbar <- reward_decay Rbar + (1-reward_decay) R.
     W and Rbar (n_conditions,) are updated in place. Returns (y (T, B, n_out), R (B,)).
+
+    The learning-rule study's variant: rbar_factor: W += clip(-eta Rbar e (R - Rbar), +-clip);
+    learn_from: W changes only on trials trial0 + b >= learn_from (Rbar tracked on all);
+    clamp_units, clamp_values: x of those units set to the values at the start of a trial and
+    after every step (r = phi(value)).
     """
     dtype = W.dtype
+    units = np.asarray(clamp_units, dtype=np.int64)
+    values = np.asarray(clamp_values, dtype=np.float64).astype(dtype)
     alpha = dtype.type(alpha)
     T, B = u.shape[:2]
     n = W.shape[0]
@@ -201,6 +220,7 @@ def hebbian_run(
     R = np.empty(B)
     for b_ in range(B):
         x = x0[b_].copy()
+        x[units] = values
         r = _phi(phi, x)
         xbar = x.copy()
         e = np.zeros((n, n), dtype=dtype)
@@ -210,6 +230,8 @@ def hebbian_run(
             kicked = w[:n] < kick_prob
             drive[kicked] += (kick_amp * (2 * w[n:][kicked] - 1)).astype(dtype)
             x_new, r_new = _step(x, r, drive, alpha, phi, "current")
+            x_new[units] = values
+            r_new[units] = _phi(phi, values)
             if learn:
                 e += np.outer(x_new - xbar, r) ** 3
             xbar = dtype.type(trace_decay) * xbar + dtype.type(1 - trace_decay) * x_new
@@ -222,7 +244,9 @@ def hebbian_run(
         c = 0 if condition is None else condition[b_]
         if not np.isfinite(Rbar[c]):
             Rbar[c] = R[b_]
-        lim = dtype.type(clip)
-        W += np.clip(dtype.type(-eta * (R[b_] - Rbar[c])) * e, -lim, lim)
+        if trial0 + b_ >= learn_from:
+            lim = dtype.type(clip)
+            factor = Rbar[c] if rbar_factor else 1.0
+            W += np.clip(dtype.type(-eta * factor * (R[b_] - Rbar[c])) * e, -lim, lim)
         Rbar[c] = reward_decay * Rbar[c] + (1 - reward_decay) * R[b_]
     return y, R

@@ -31,13 +31,26 @@ def _batch_state(state0, B, dtype):
     return np.array(np.broadcast_to(state0, (B, state0.shape[-1])))
 
 
+def _per_neuron(gain, T, B, n, dtype):
+    """A per-neuron gain: None -> the scalar 1; (n,) or broadcastable to (T, B, n) -> (T, B, n)."""
+    if gain is None:
+        return dtype.type(1)
+    return np.broadcast_to(np.asarray(gain, dtype=dtype), (T, B, n))
+
+
+def _ng_of_state(ng, t):
+    """The slope of phi at the state before step t: ng[t-1] (the previous step's output),
+    ng[0] for x0. ng: the scalar 1 or (T, B, n)."""
+    return ng if np.ndim(ng) == 0 else ng[max(t - 1, 0)]
+
+
 def _gain_and_noise(gain, neuron_gain, noise_std, alpha, seed, T, B, n, dtype):
-    """gain -> (T, B, 1); ng -> (n,) or the scalar 1; noise(t) -> sqrt(2 alpha) noise_std xi[t].
+    """gain -> (T, B, 1); ng -> (T, B, n) or the scalar 1; noise(t) -> sqrt(2 alpha) sigma xi[t].
 
     xi[t] of trial b is philox_normal(seed, stream=b, step=t, n); noise(t) is (B, n) or 0.
     """
     gain = np.broadcast_to(np.asarray(gain, dtype=dtype), (T, B))[..., None]
-    ng = dtype.type(1) if neuron_gain is None else np.asarray(neuron_gain, dtype=dtype)
+    ng = _per_neuron(neuron_gain, T, B, n, dtype)
     noise_std = dtype.type(noise_std)
     streams = np.arange(B)
 
@@ -65,13 +78,18 @@ def rate_rnn(
     readout="rate",
     gain=1.0,
     neuron_gain=None,
+    pre_gain=None,
+    post_gain=None,
     noise_std=0.0,
     seed=0,
 ):
     """Continuous-time rate RNN, both forms of docs/models.md "RateRNN".
 
     u: (T, B, n_in); W: (n, n); W_in: (n, n_in); b: (n,); W_out: (n_out, n); b_out: (n_out,);
-    x0: (n,) or (B, n); gain: scalar or broadcastable to (T, B); neuron_gain: None or (n,).
+    x0: (n,) or (B, n); gain: scalar or broadcastable to (T, B); neuron_gain (slope of phi),
+    pre_gain (W diag(pre)), post_gain (diag(post) W): None, (n,) or broadcastable to (T, B, n).
+    The recurrent drive of step t is gain[t] post[t] * ((pre[t] * s) @ W.T), s = r or x; the
+    rates stored at step t are phi(ng[t] x[t+1]) (r[0] = phi(ng[0] x0)).
     Returns {"x": (T, B, n), "r": (T, B, n), "y": (T, B, n_out)}.
     """
     _check_option("phi", phi, PHI_NAMES)
@@ -85,20 +103,24 @@ def rate_rnn(
     alpha = dtype.type(alpha)
     x = _batch_state(x0, B, dtype)
     gain, ng, noise = _gain_and_noise(gain, neuron_gain, noise_std, alpha, seed, T, B, n, dtype)
+    pre = _per_neuron(pre_gain, T, B, n, dtype)
+    post = _per_neuron(post_gain, T, B, n, dtype)
+
+    def at(a, t):
+        return a if np.ndim(a) == 0 else a[t]
 
     xs = np.empty((T, B, n), dtype=dtype)
     rs = np.empty((T, B, n), dtype=dtype)
-    r = phi(ng * x)
+    r = phi(_ng_of_state(ng, 0) * x)
     for t in range(T):
+        ng_t, pre_t, post_t = at(ng, t), at(pre, t), at(post, t)
         if form == "current":
-            x = (1 - alpha) * x + alpha * (gain[t] * (r @ W.T) + u[t] @ W_in.T + b) + noise(t)
+            rec = gain[t] * (post_t * ((pre_t * r) @ W.T))
+            x = (1 - alpha) * x + alpha * (rec + u[t] @ W_in.T + b) + noise(t)
         else:
-            x = (
-                (1 - alpha) * x
-                + alpha * phi(ng * (gain[t] * (x @ W.T) + u[t] @ W_in.T + b))
-                + noise(t)
-            )
-        r = phi(ng * x)
+            rec = gain[t] * (post_t * ((pre_t * x) @ W.T))
+            x = (1 - alpha) * x + alpha * phi(ng_t * (rec + u[t] @ W_in.T + b)) + noise(t)
+        r = phi(ng_t * x)
         xs[t], rs[t] = x, r
     y = (rs if readout == "rate" else xs) @ W_out.T + b_out
     return {"x": xs, "r": rs, "y": y}
@@ -119,12 +141,15 @@ def low_rank_rnn(
     readout="rate",
     gain=1.0,
     neuron_gain=None,
+    pre_gain=None,
+    post_gain=None,
     noise_std=0.0,
     seed=0,
 ):
     """Low-rank RNN, W = U V^T / n in the "current" form, applied as U (V^T r) / n.
 
-    u: (T, B, n_in); U, V: (n, rank); other arguments and the result as in rate_rnn.
+    u: (T, B, n_in); U, V: (n, rank); other arguments (gains included) and the result as in
+    rate_rnn.
     """
     _check_option("phi", phi, PHI_NAMES)
     _check_option("readout", readout, READOUTS)
@@ -136,14 +161,19 @@ def low_rank_rnn(
     alpha = dtype.type(alpha)
     x = _batch_state(x0, B, dtype)
     gain, ng, noise = _gain_and_noise(gain, neuron_gain, noise_std, alpha, seed, T, B, n, dtype)
+    pre = _per_neuron(pre_gain, T, B, n, dtype)
+    post = _per_neuron(post_gain, T, B, n, dtype)
+
+    def at(a, t):
+        return a if np.ndim(a) == 0 else a[t]
 
     xs = np.empty((T, B, n), dtype=dtype)
     rs = np.empty((T, B, n), dtype=dtype)
-    r = phi(ng * x)
+    r = phi(_ng_of_state(ng, 0) * x)
     for t in range(T):
-        W_r = (r @ V) @ U.T / n  # never form W: O(n rank) per trial
-        x = (1 - alpha) * x + alpha * (gain[t] * W_r + u[t] @ W_in.T + b) + noise(t)
-        r = phi(ng * x)
+        W_r = ((at(pre, t) * r) @ V) @ U.T / n  # never form W: O(n rank) per trial
+        x = (1 - alpha) * x + alpha * (gain[t] * (at(post, t) * W_r) + u[t] @ W_in.T + b) + noise(t)
+        r = phi(at(ng, t) * x)
         xs[t], rs[t] = x, r
     y = (rs if readout == "rate" else xs) @ W_out.T + b_out
     return {"x": xs, "r": rs, "y": y}

@@ -10,7 +10,7 @@ from .checkpoint import Checkpoint, load_checkpoint
 from .evolution import genetic, population_loss
 from .force import ForceHistory, feedback_run, force, full_force, integration_hint
 from .gradients import loss_and_grad
-from .hebbian import exploratory_run, hebbian
+from .hebbian import exploratory_run, hebbian, hold_units
 from .history import History, StopWhenAccuracy, stop_when_accuracy
 from .optim import (
     Adam,
@@ -54,6 +54,7 @@ __all__ = [
     "genetic",
     "global_norm",
     "hebbian",
+    "hold_units",
     "integration_hint",
     "load_checkpoint",
     "loss_and_grad",

@@ -54,8 +54,12 @@ def bptt(
     neuron_gain: Any = None,
     modulation: Modulation | None = None,
     noise_std: float = 0.0,
+    pre_gain: Any = None,
+    post_gain: Any = None,
     val_every: int | None = 50,
     val_batch: int = 256,
+    x0_std: float = 0.0,
+    val_trials: Any = None,
     stop: StopCriterion | None = None,
     progress: bool = True,
     checkpoint: PathLike | None = None,
@@ -100,6 +104,9 @@ def bptt(
         (a scalar or an array broadcastable to (T, B)) called once per batch with the
         batch's generator: training across gains, the neuromodulation use case.
     neuron_gain : None or (n,): per-neuron slope of phi (RateRNN / LowRankRNN).
+    pre_gain, post_gain : None or (n,): gains of the sending (``W diag(pre_gain)``) and
+        receiving (``diag(post_gain) W``) neurons during training and validation
+        (RateRNN / LowRankRNN; see ``RateRNN.run``).
     modulation : None or a :class:`flexrnn.modulation.Modulation` (RateRNN / LowRankRNN;
         not with ``gain``): each batch's gain is ``modulation.sample(rng, T, B)`` drawn
         with the batch's generator after the batch (validation: with the validation
@@ -107,6 +114,13 @@ def bptt(
     noise_std : recurrent noise during training and validation (RateRNN / LowRankRNN).
     val_every : validate after every ``val_every`` updates (None: never) on a fresh batch
         of ``val_batch`` trials: accuracy ``task.score(net.run(u).y, trials)`` and loss.
+    x0_std : rate networks only: when > 0, every update starts its trials from random
+        states ``x0_std * N(0, I)`` (one per trial, redrawn every update from a generator
+        keyed by ``(seed, update)``) instead of the trained-or-not ``x0`` (the learning-rule
+        study's 0.3); validation then also starts from such states.
+    val_trials : a fixed validation set (``Trials``, e.g. the learning-rule study's 2000
+        trials at set coherences) used at every validation instead of fresh batches of
+        ``val_batch``; with ``x0_std`` its initial states are drawn once too.
     stop : a criterion ``history -> bool`` checked before each update, e.g.
         ``stop_when_accuracy(0.9, window=10)`` (min of the last 10 validation accuracies
         >= 0.9); when it holds, training ends and ``history.stopped == "criterion"``.
@@ -147,6 +161,7 @@ def bptt(
                                stop=stop, callback=callback)  # fmt: skip
     seed = check.seed("seed", seed)
     noise_std = check.scalar("noise_std", noise_std, nonneg=True)
+    x0_std = check.scalar("x0_std", x0_std, nonneg=True)
     if clip_value is not None:
         clip_value = check.scalar("clip_value", clip_value, positive=True)
     if clip_norm is not None:
@@ -171,6 +186,12 @@ def bptt(
     if neuron_gain is not None:
         neuron_gain = check.array("neuron_gain", neuron_gain, dtype, (params["x0"].shape[0],))
     run_options = _run_options(net, gain_fn, gain, neuron_gain, noise_std)
+    site_gains = _site_gains(net, dtype, pre_gain=pre_gain, post_gain=post_gain)
+    if run_options is not None:
+        run_options.update(site_gains)
+    if x0_std > 0 and not getattr(net, "takes_gain", False):
+        raise ValueError(f"x0_std: only rate networks take it, not {type(net).__name__}")
+    val_trials = _val_trials(val_trials, net)
     if loss is None:
         loss = getattr(task, "loss", None)
         loss = loss if loss in LOSSES else None  # None: loss_and_grad infers it per batch
@@ -181,8 +202,14 @@ def bptt(
         net, task, batch_size, opt, base_lr, clip_value, clip_norm, trainable, schedule, loss,
         gain_fn, gain, neuron_gain, noise_std, loop, seed,
     )  # fmt: skip
+    for name, value in site_gains.items():  # recorded only when given: older records match
+        args[name] = True
+        arg_arrays[name] = value
     if freeze:  # recorded only when given, so earlier checkpoints still compare equal
         args["freeze"] = {name: cols.tolist() for name, cols in freeze.items()}
+    if x0_std > 0 or val_trials is not None:  # recorded only when used: old checkpoints resume
+        args["x0_std"] = x0_std
+        experiment["val_trials"] = val_trials
 
     ckpt = None
     if resume is not None:
@@ -198,7 +225,9 @@ def bptt(
                      train_params={name: params[name] for name in trainable}, opt=opt,
                      lr_at=lr_at, clip_value=clip_value, clip_norm=clip_norm,
                      run_options=run_options, val_batch=loop.val_batch)  # fmt: skip
+    step.site_gains = site_gains
     step.freeze = freeze
+    step.x0_std, step.val_trials = x0_std, val_trials
     saving = Checkpointing(loop.checkpoint, loop.checkpoint_every, args, arg_arrays, experiment)
     return run_loop(step, iters=iters, seed=seed, options=loop, desc=f"bptt {args['task']}",
                     progress=progress, net=net, checkpointing=saving, resume=ckpt)  # fmt: skip
@@ -209,6 +238,8 @@ class _BpttStep(Rule):
 
     rule = "bptt"
     freeze: dict[str, np.ndarray] = {}  # noqa: RUF012 (replaced per run, never mutated)
+    x0_std: float = 0.0
+    val_trials: Any = None
 
     def __init__(self, *, net: Model, task: Any, batch_size: int, loss: str | None,
                  gain_fn: Callable | None, gain: float, neuron_gain: Any, noise_std: float,
@@ -221,10 +252,14 @@ class _BpttStep(Rule):
         self.noise_std, self.seed, self.train_params, self.opt = noise_std, seed, train_params, opt
         self.lr_at, self.clip_value, self.clip_norm = lr_at, clip_value, clip_norm
         self.run_options, self.val_batch = run_options, val_batch
+        self.site_gains: dict[str, np.ndarray] = {}  # pre_gain / post_gain when given
 
     def step(self, it: int) -> tuple[float, float, float]:
         trials = self.task.batch(self.batch_size, self.rng, dtype=self.net.dtype)
         batch_gain = _batch_gain(self.gain_fn, self.gain, self.rng, trials)
+        x0 = None
+        if self.x0_std > 0:
+            x0 = _random_x0(self.net, self.x0_std, trials.u.shape[1], [self.seed, it, _X0_KEY])
         try:
             value, grads = gradients.loss_and_grad(
                 self.net,
@@ -234,6 +269,8 @@ class _BpttStep(Rule):
                 neuron_gain=self.neuron_gain,
                 noise_std=self.noise_std,
                 seed=(self.seed * NOISE_SEED_STRIDE + it) % 2**64,
+                **self.site_gains,
+                **({} if x0 is None else {"x0": x0}),
             )
         except FloatingPointError as err:  # the forward pass diverged
             raise FloatingPointError(_non_finite_message(it, math.nan, {}, self.saved_at)) from err
@@ -264,8 +301,27 @@ class _BpttStep(Rule):
         return value, norm, step_lr
 
     def validate(self, done: int) -> tuple[float, float]:
+        if self.x0_std > 0 or self.val_trials is not None:
+            return self._validate_study(done)
         return _validate(self.net, self.task, self.val_rng, self.val_batch, self.loss,
                          self.run_options, self.gain_fn, self.seed, done)  # fmt: skip
+
+    def _validate_study(self, done: int) -> tuple[float, float]:
+        """Validation with random initial states and / or the fixed validation set."""
+        fixed = self.val_trials is not None
+        trials = self.val_trials if fixed else self.task.batch(self.val_batch, self.val_rng,
+                                                               dtype=self.net.dtype)  # fmt: skip
+        options = dict(self.run_options or {})
+        if self.gain_fn is not None:
+            options["gain"] = self.gain_fn(self.val_rng)
+        if self.x0_std > 0:
+            key = [self.seed, _X0_KEY] if fixed else [self.seed, done, _X0_KEY, 1]
+            options["x0"] = _random_x0(self.net, self.x0_std, trials.u.shape[1], key)
+        if self.run_options is not None:
+            key = self.seed * NOISE_SEED_STRIDE + VALIDATION_NOISE_OFFSET + done
+            options["seed"] = key % 2**64
+        y = self.net.run(trials.u.astype(self.net.dtype, copy=False), **options).y
+        return float(self.task.score(y, trials)), task_loss(y, trials, self.loss)
 
     def state(self) -> dict[str, Any]:
         return self.opt.state_dict()
@@ -304,6 +360,27 @@ def _run_record(net, task, batch_size, opt, base_lr, clip_value, clip_norm, trai
     if gain_fn is not None:
         experiment["gain"] = gain_fn
     return args, arg_arrays, experiment
+
+
+_X0_KEY = 0x5830  # generator key of the random initial states (x0_std)
+
+
+def _random_x0(net: Model, std: float, B: int, key: list[int]) -> np.ndarray:
+    """(B, n) initial states ``std * N(0, I)`` from ``default_rng(key)``, in net's dtype."""
+    x0 = np.random.default_rng(key).standard_normal((B, net.x0.shape[0]))
+    return (std * x0).astype(net.dtype)
+
+
+def _val_trials(val_trials: Any, net: Model) -> Any:
+    if val_trials is None:
+        return None
+    u = getattr(val_trials, "u", None)
+    if u is None or not hasattr(val_trials, "target"):
+        raise TypeError("val_trials: expected Trials (u, target, mask), e.g. task.batch(...)")
+    n_in = getattr(net, "n_in", np.shape(u)[-1])
+    if np.ndim(u) != 3 or np.shape(u)[2] != n_in:
+        raise ValueError(f"val_trials: u must be (T, B, {n_in}), got {np.shape(u)}")
+    return val_trials
 
 
 def _own_params(net: Model) -> dict[str, np.ndarray]:
@@ -413,6 +490,17 @@ def _gain(gain: Any) -> tuple[Callable | None, float]:
     if callable(gain):
         return gain, 1.0
     return None, check.scalar("gain", gain)
+
+
+def _site_gains(net: Model, dtype: np.dtype, **gains: Any) -> dict[str, np.ndarray]:
+    """pre_gain / post_gain of bptt: the ones given, checked (n,) arrays in the model's dtype;
+    only rate networks take them."""
+    given = {name: value for name, value in gains.items() if value is not None}
+    for name, value in given.items():
+        if not net.takes_gain:
+            raise ValueError(f"{name}: {type(net).__name__} takes no {name}")
+        given[name] = check.array(name, value, dtype, (net.n,))
+    return given
 
 
 def _modulation(modulation: Any, gain_fn: Callable | None, gain: float, net: Model) -> Modulation:

@@ -77,6 +77,7 @@ def genetic(
     allow_mismatch: bool = False,
     seed: int = 0,
     callback: Callable[[int, History, RateRNN], Any] | None = None,
+    initial_population: Sequence[RateRNN] | None = None,
 ) -> History:
     """Evolve ``net`` (a RateRNN) on ``task`` with a genetic algorithm.
 
@@ -96,6 +97,10 @@ def genetic(
     checkpoint, checkpoint_every, resume, allow_mismatch : as in :func:`bptt` (the task is
         verified on resume); the checkpoint holds the whole population.
     seed : batches, parents, mutations.
+    initial_population : the first population as given, ``population`` RateRNNs of
+        ``net``'s sizes, hyperparameters and dtype (e.g. independently drawn networks, as the
+        learning-rule study did) instead of ``net`` and its mutants; ``init_sigma`` then
+        plays no part. ``net`` receives the best member.
 
     Returns
     -------
@@ -142,12 +147,16 @@ def genetic(
         "seed": seed,
     }
 
+    if initial_population is not None:
+        args["initial_population"] = "given"
     ckpt = None
     if resume is not None:
         ckpt = load_for_resume(resume, args, RateRNN, dt, experiment={"task": task},
                                structural=("rule", "dtype", "population", "trainable"),
                                net=net, allow_mismatch=loop.allow_mismatch)  # fmt: skip
         pop = {name: np.array(ckpt.optimizer_state[name]) for name in PARAMS}
+    elif initial_population is not None:
+        pop = _given_population(initial_population, net, params, population)
     else:
         stacked = {name: np.repeat(params[name][None], population, axis=0) for name in PARAMS}
         mutate = np.ones(population, np.uint8)
@@ -218,6 +227,38 @@ class _GeneticStep(Rule):
         if self.net.structure():
             self.net._constrain_W(self.pop["W"])
         self.net._constrain()
+
+
+def _given_population(members: Any, net: RateRNN, params: dict, population: int) -> dict:
+    """The stacked arrays (P, ...) of ``initial_population``, checked against ``net``."""
+    if isinstance(members, (str, bytes)) or not isinstance(members, Sequence):
+        raise TypeError(
+            f"initial_population: expected a sequence of RateRNNs, got {type(members).__name__}"
+        )
+    if len(members) != population:
+        raise ValueError(
+            f"initial_population: expected {population} networks (population), got {len(members)}"
+        )
+    hyper = net.hyperparameters()
+    for i, member in enumerate(members):
+        if not isinstance(member, RateRNN):
+            raise TypeError(
+                f"initial_population[{i}]: expected a RateRNN, got {type(member).__name__}"
+            )
+        if member.hyperparameters() != hyper or member.dtype != net.dtype:
+            raise ValueError(
+                f"initial_population[{i}]: hyperparameters and dtype must be net's ({hyper}, "
+                f"{net.dtype.name}), got {member.hyperparameters()}, {member.dtype.name}"
+            )
+    arrays = [m._check_shapes() for m in members]
+    for i, a in enumerate(arrays):
+        for name in PARAMS:
+            if a[name].shape != params[name].shape:
+                raise ValueError(
+                    f"initial_population[{i}]: {name} has shape {a[name].shape}, net's "
+                    f"{params[name].shape}"
+                )
+    return {name: np.stack([a[name] for a in arrays]).astype(net.dtype) for name in PARAMS}
 
 
 def _next_generation(pop, trainable, parent, mutate, sigma, seed, generation):

@@ -48,6 +48,7 @@ class ForceHistory(History):
         self.x: np.ndarray | None = None
         self.z: np.ndarray | None = None
         self.teacher: dict[str, np.ndarray] = {}
+        self.teacher_state: np.ndarray | None = None  # full-FORCE, carry_teacher: (n,)
         self.updates = 0
 
 
@@ -81,6 +82,8 @@ def feedback_run(
     T: int | None = None,
     x0: Any = None,
     z0: Any = None,
+    pre_gain: Any = None,
+    post_gain: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``net`` with output feedback ``W_fb`` (n, n_out) and learning off (as FORCE runs
     it): ``drive = W s + W_fb z + W_in u[t] + b`` with z the current output.
@@ -89,6 +92,8 @@ def feedback_run(
     x0 : None (the model's x0), (n,) or (B, n).
     z0 : None (the readout of x0) or (n_out,) / (B, n_out): the output fed back at the first
         step (``hist.z`` after FORCE on a target continues that run).
+    pre_gain, post_gain : None or (n,): constant gains of the sending and receiving neurons
+        (the recurrent matrix ``diag(post_gain) W diag(pre_gain)``, see ``RateRNN.run``).
     Returns (y (T, B, n_out), x (B, n) the final states).
     """
     net = _check_net(net, "feedback_run")
@@ -111,7 +116,8 @@ def feedback_run(
     _own(net, "W_out")  # the kernel takes it writeable
     options = _core.ForceOptions(rate=net._options(), update_every=1, step0=0, learn=False)
     P_unused = np.zeros((0, 0), dt)  # no learning: P is not read
-    y, _ = _force_kernel(net, net._kernel(), options, W_fb=W_fb, P=P_unused, u=u, target=None,
+    params = net._map_kernel(net._check_shapes(), pre_gain, post_gain)
+    y, _ = _force_kernel(net, params, options, W_fb=W_fb, P=P_unused, u=u, target=None,
                          mask=None, x=x, z=z)  # fmt: skip
     return y, x
 
@@ -158,6 +164,8 @@ def force(
     stop: StopCriterion | None = None,
     progress: bool = True,
     seed: int = 0,
+    pre_gain: Any = None,
+    post_gain: Any = None,
 ) -> ForceHistory:
     """Train the readout ``W_out`` of ``net`` by FORCE (Sussillo & Abbott 2009).
 
@@ -188,6 +196,9 @@ def force(
         (validation runs with feedback and learning off).
     progress : tqdm bar.
     seed : feedback weights, task batches.
+    pre_gain, post_gain : None or (n,): constant gains of the sending and receiving neurons
+        while training and validating, the recurrent matrix ``diag(post_gain) W
+        diag(pre_gain)`` (see ``RateRNN.run``); W itself is not trained by FORCE.
 
     Returns
     -------
@@ -205,7 +216,8 @@ def force(
     W_fb = check.array("W_fb", W_fb, dt, (n, n_out))
     P = (np.eye(n) / alpha).astype(dt) if P is None else check.array("P", P, dt, (n, n)).copy()
     _own(net, "W_out")  # updated in place by the kernel
-    p = net._kernel()  # the bound parameters: W_out is trained in place through them
+    # the bound parameters (W with the gains folded in): W_out is trained in place through them
+    p = net._map_kernel(net._check_shapes(), pre_gain, post_gain)
     hist = ForceHistory()
     hist.P, hist.W_fb = P, W_fb
     common = {"rate": net._options(), "update_every": update_every}  # ForceOptions but step0, learn
@@ -220,6 +232,7 @@ def force(
     batch_size = check.integer("batch_size", batch_size, minimum=1)
     loop = LoopOptions.checked(val_every=val_every, val_batch=val_batch, stop=stop)
     task_step = _ForceTaskStep(net, p, hist, task, batch_size, x0, loop.val_batch, alpha, common)
+    task_step.site_gains = {"pre_gain": pre_gain, "post_gain": post_gain}
     return run_loop(task_step, iters=iters, seed=seed, options=loop,  # type: ignore[return-value]
                     desc=f"force {getattr(task, 'name', '')}", progress=progress,
                     history=hist)  # fmt: skip
@@ -313,6 +326,7 @@ class _ForceTaskStep(Rule):
         self.net, self.p, self.hist, self.task, self.batch_size = net, p, hist, task, batch_size
         self.x0, self.val_batch, self.rls_alpha, self.common = x0, val_batch, rls_alpha, common
         self.steps = 0  # time steps run: the key of the RLS schedule
+        self.site_gains: dict[str, Any] = {}  # pre_gain / post_gain of the validation runs
 
     def step(self, it: int) -> tuple[float, float, float]:
         net, hist, dt = self.net, self.hist, self.net.dtype
@@ -333,7 +347,7 @@ class _ForceTaskStep(Rule):
 
     def validate(self, done: int) -> tuple[float, float]:
         vt = self.task.batch(self.val_batch, self.val_rng, dtype=self.net.dtype)
-        vy, _ = feedback_run(self.net, self.hist.W_fb, vt.u, x0=self.x0)
+        vy, _ = feedback_run(self.net, self.hist.W_fb, vt.u, x0=self.x0, **self.site_gains)
         vtarget, vmask = _target_and_mask(vt, self.net.n_out, self.net.dtype)
         return float(self.task.score(vy, vt)), _masked_mse(vy, vtarget, vmask)
 
@@ -406,6 +420,9 @@ def full_force(
     stop: StopCriterion | None = None,
     progress: bool = True,
     seed: int = 0,
+    teacher_input_std: float | None = None,
+    carry_teacher: bool = False,
+    rls_from: int = 0,
 ) -> ForceHistory:
     """Train the whole recurrent matrix ``W`` and the readout ``W_out`` of ``net`` by
     full-FORCE (DePasquale et al. 2018), one shared P.
@@ -436,6 +453,13 @@ def full_force(
         scored below chance on PerceptualDecision). A response period avoids this.
     val_every, val_batch, stop, progress, seed : as in :func:`bptt` (validation: the
         student alone, ``net.run``).
+    teacher_input_std, carry_teacher, rls_from : the learning-rule study's variant (McMahan
+        et al. 2021). ``teacher_input_std``: the teacher gets its own input weights
+        ``W_in ~ N(0, teacher_input_std²)`` (``teacher["W_in"]``; default: the student's
+        W_in). ``carry_teacher``: the teacher is never reset: each trial starts it from the
+        previous trial's final teacher state, across batches (the first trial of the run from
+        x0); ``hist.teacher_state`` holds the last one. ``rls_from`` > 0: RLS updates only
+        after the first step of a trial and from in-trial step ``rls_from`` on.
     """
     net = _check_net(net, "full_force", "full_force")
     if net.form != "current" or net.readout != "rate":
@@ -459,6 +483,11 @@ def full_force(
         raise TypeError(f"hint: expected a callable trials -> (T, B, n_hint), got {hint!r}")
     if response_steps is not None:
         response_steps = check.integer("response_steps", response_steps, minimum=1)
+    if teacher_input_std is not None:
+        teacher_input_std = check.scalar("teacher_input_std", teacher_input_std, nonneg=True)
+    if not isinstance(carry_teacher, (bool, np.bool_)):
+        raise TypeError(f"carry_teacher: expected True or False, got {carry_teacher!r}")
+    rls_from = check.integer("rls_from", rls_from, minimum=0)
 
     probe = task.batch(1, np.random.default_rng([seed, 3]), dtype=dt)
     n_hint = 0 if hint is None else np.asarray(hint(probe)).shape[-1]
@@ -469,6 +498,8 @@ def full_force(
             "w_f": target_scale * trng.uniform(-1, 1, (n, n_out)),
             "w_h": hint_scale * trng.uniform(-1, 1, (n, n_hint)),
         }
+        if teacher_input_std is not None:  # drawn after the others: their draws unchanged
+            teacher["W_in"] = trng.normal(0.0, teacher_input_std, (n, net.n_in))
     # copies: the teacher must not share memory with the student trained in place
     J_D = check.array("teacher['J_D']", teacher.get("J_D"), dt, (n, n)).copy()
     w_f = check.array("teacher['w_f']", teacher.get("w_f"), dt, (n, n_out)).copy()
@@ -477,9 +508,14 @@ def full_force(
     _own(net, "W"), _own(net, "W_out")  # updated in place by the kernel
     hist = ForceHistory("full_force")
     hist.P, hist.teacher = P, {"J_D": J_D, "w_f": w_f, "w_h": w_h}
+    if teacher.get("W_in") is not None:
+        W_in_D = check.array("teacher['W_in']", teacher["W_in"], dt, (n, net.n_in)).copy()
+        hist.teacher["W_in"] = W_in_D
+    hist.teacher_state = None
 
     step = _FullForceStep(net, hist, task, batch_size, hint, n_hint, response_steps, alpha,
                           update_every, loop.val_batch)  # fmt: skip
+    step.carry_teacher, step.rls_from = bool(carry_teacher), rls_from
     return run_loop(step, iters=iters, seed=seed, options=loop,  # type: ignore[return-value]
                     desc=f"full-force {getattr(task, 'name', '')}", progress=progress,
                     history=hist)  # fmt: skip
@@ -490,6 +526,8 @@ class _FullForceStep(Rule):
 
     rule = "full_force"
     label = "mse"
+    carry_teacher = False
+    rls_from = 0
 
     def __init__(self, net, hist, task, batch_size, hint, n_hint, response_steps, rls_alpha,
                  update_every, val_batch):  # fmt: skip
@@ -524,11 +562,20 @@ class _FullForceStep(Rule):
         options = _core.ForceOptions(
             rate=net._options(), update_every=self.update_every, step0=self.steps, learn=True
         )
+        x_D = x.copy()
+        variant = {}
+        if self.carry_teacher or self.rls_from or "W_in" in teacher:
+            variant = {"W_in_D": teacher.get("W_in"), "carry_teacher": self.carry_teacher,
+                       "rls_from": self.rls_from}  # fmt: skip
+            if self.carry_teacher and hist.teacher_state is not None:
+                x_D[0] = hist.teacher_state
         y, updates = net.kernels["full_force"](
             params=p, options=options, J_D=teacher["J_D"], w_f=teacher["w_f"],
             w_h=teacher["w_h"], P=hist.P, u=np.ascontiguousarray(trials.u, dt), f=target,
-            hint=h, mask=mask, x=x, x_D=x.copy(),
+            hint=h, mask=mask, x=x, x_D=x_D, **variant,
         )  # fmt: skip
+        if self.carry_teacher:
+            hist.teacher_state = x_D[-1].copy()
         self.steps += trials.u.shape[0] * self.batch_size
         hist.updates += int(updates)
         err = _masked_mse(y, target, mask)

@@ -16,6 +16,32 @@ LOSS = _core.Loss.__members__  # the core's loss enum by the names of reference/
 # the per-trial initial-state gradients the core returns, summed over the batch here because
 # the model's initial state is one (n,) vector shared by every trial
 _INITIAL_STATES = ("x0", "z0", "h0", "c0")
+# the gains whose gradients loss_and_grad gives when asked (wrt=...), rate networks only
+GAINS_WRT = ("gain", "pre_gain", "post_gain", "neuron_gain")
+
+
+def _sum_to_shape(full: np.ndarray, shape: tuple) -> np.ndarray:
+    """The gradient of an array of ``shape`` broadcast to ``full.shape``: ``full`` summed over
+    the axes the broadcast added or stretched."""
+    lead = full.ndim - len(shape)
+    g = full.sum(axis=tuple(range(lead))) if lead else full
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+def _wrt_names(wrt: Any) -> tuple[str, ...]:
+    if isinstance(wrt, str):
+        wrt = (wrt,)
+    try:
+        names = tuple(wrt)
+    except TypeError as err:
+        raise TypeError(
+            f"wrt: expected a sequence of names among {GAINS_WRT}, got {wrt!r}"
+        ) from err
+    for name in names:
+        if name not in GAINS_WRT:
+            raise ValueError(f"wrt: unknown name {name!r}; gradients of gains: {GAINS_WRT}")
+    return tuple(dict.fromkeys(names))
 
 
 def _loss_arrays(trials: Any, loss: str | None, T: int, B: int, n_out: int, dtype: np.dtype):
@@ -84,9 +110,13 @@ def loss_and_grad(
     loss: str | None = None,
     gain: Any = 1.0,
     neuron_gain: Any = None,
+    pre_gain: Any = None,
+    post_gain: Any = None,
     noise_std: float = 0.0,
     seed: int = 0,
+    wrt: Any = (),
     return_output: bool = False,
+    x0: Any = None,
 ):
     """Loss of ``net`` on a batch and its gradient with respect to every parameter.
 
@@ -103,8 +133,16 @@ def loss_and_grad(
     loss : "mse" (masked mean squared error, ``sum(mask (y - target)^2) / sum(mask)``) or
         "cross_entropy" (over the n_out outputs as logits, mask-weighted mean over steps and
         trials); None picks cross_entropy for integer targets, mse otherwise.
-    gain, neuron_gain, noise_std, seed : as in ``RateRNN.run`` (rate networks only).
+    gain, neuron_gain, pre_gain, post_gain, noise_std, seed : as in ``RateRNN.run`` (rate
+        networks only).
+    wrt : names among "gain", "pre_gain", "post_gain", "neuron_gain" (rate networks only):
+        their gradients
+        are added to ``grads``, each of the shape the gain was given in (a float for a scalar
+        ``gain``; (n,) for a per-neuron gain left at None, i.e. ones), so that a learned
+        modulation can be trained.
     return_output : also return the outputs ``y`` (T, B, n_out) of the forward pass.
+    x0 : initial states of a rate network's trials: None (its ``x0``), (n,) or (B, n); the
+        gradient ``grads["x0"]`` is then that of the model's ``x0`` as if it were used.
 
     Returns
     -------
@@ -118,17 +156,28 @@ def loss_and_grad(
         raise TypeError("trials: expected an object with u, target and mask (see task.batch)")
     if not isinstance(net, Model):
         raise TypeError(f"net: expected a flexrnn model, got {type(net).__name__}")
+    wrt = _wrt_names(wrt)
     if net.takes_gain:
-        args = net._kernel_args(u, None, gain, neuron_gain, noise_std, seed)
+        args = net._kernel_args(
+            u, x0, gain, neuron_gain, noise_std, seed, pre_gain=pre_gain, post_gain=post_gain
+        )
     else:
-        defaults = {"gain": 1.0, "neuron_gain": None, "noise_std": 0.0}
-        for name, value in (("gain", gain), ("neuron_gain", neuron_gain), ("noise_std", noise_std)):
+        defaults = {"gain": 1.0, "neuron_gain": None, "pre_gain": None, "post_gain": None}
+        given = {"gain": gain, "neuron_gain": neuron_gain, "pre_gain": pre_gain}
+        given.update({"post_gain": post_gain, "noise_std": noise_std, "x0": x0})
+        defaults.update({"noise_std": 0.0, "x0": None})
+        for name, value in given.items():
             if not (value is defaults[name] or (np.ndim(value) == 0 and value == defaults[name])):
                 raise ValueError(f"{name}: only rate networks take it, not {type(net).__name__}")
+        if wrt:
+            raise ValueError(
+                f"wrt: only rate networks give gradients of gains, not {type(net).__name__}"
+            )
         args = net._kernel_args(u)
     T, B = np.shape(u)[:2]  # u has been checked to be (T, B, n_in)
     loss, target, mask = _loss_arrays(trials, loss, T, B, net.n_out, net.dtype)
-    value, grads, y = net.kernels["loss_and_grad"](*args, LOSS[loss], target, mask)
+    extra = (list(wrt),) if wrt else ()
+    value, grads, y = net.kernels["loss_and_grad"](*args, LOSS[loss], target, mask, *extra)
     for name in _INITIAL_STATES:
         if name in grads:
             grads[name] = grads[name].sum(axis=0)
@@ -140,5 +189,13 @@ def loss_and_grad(
             "loss: the forward pass diverged or produced non-finite outputs (loss is "
             f"{value}); lower the learning rate or the gain"
         )
+    given = {"gain": gain, "pre_gain": pre_gain, "post_gain": post_gain}
+    given["neuron_gain"] = neuron_gain
+    gain_grads = {}
+    for name in wrt:
+        shape = (net.n,) if given[name] is None else np.shape(given[name])
+        g = _sum_to_shape(grads[name], shape)
+        gain_grads[name] = float(g) if shape == () else g.reshape(shape)
     grads = {name: grads[name] for name in net.params()}  # the model's parameter order
+    grads.update(gain_grads)
     return (value, grads, y) if return_output else (value, grads)

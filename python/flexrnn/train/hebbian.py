@@ -60,6 +60,9 @@ def hebbian(
     allow_mismatch: bool = False,
     seed: int = 0,
     callback: Callable[[int, History, RateRNN], Any] | None = None,
+    rbar_factor: bool = False,
+    learn_from: int = 0,
+    clamp: dict[int, float] | None = None,
 ) -> History:
     """Train the recurrent weights ``W`` of ``net`` by reward-modulated Hebbian learning.
 
@@ -85,6 +88,14 @@ def hebbian(
     val_every, val_batch, stop, progress, checkpoint, checkpoint_every, resume,
     allow_mismatch, seed, callback : as in :func:`bptt` (validation runs without kicks; the
         task is verified on resume).
+    rbar_factor, learn_from, clamp : the learning-rule study's variant (McMahan et al. 2021):
+        ``rbar_factor=True`` multiplies the update by the running error,
+        ``W += clip(-eta Rbar e (R - Rbar), +-clip)``; W changes only from trial
+        ``learn_from`` on (0, 1, ... over the whole run; the running errors are tracked from
+        the first); ``clamp={unit: value}`` holds those units' x at the values during
+        training (bias units; the study's ``{0: 1, 9: 1, 10: -1}``). For the network to run
+        the same way outside training, give those units zero rows of W and W_in, bias and
+        x0 equal to the value (:func:`hold_units`).
 
     Returns
     -------
@@ -110,6 +121,8 @@ def hebbian(
         if value > 1:
             raise ValueError(f"{name}: must be in [0, 1], got {value}")
     window = check.integer("window", window, minimum=1)
+    learn_from = check.integer("learn_from", learn_from, minimum=0)
+    clamp_units, clamp_values = _clamp(clamp, net.n)
     baseline = check.choice("baseline", baseline, ("target", "global"))
     loop = LoopOptions.checked(val_every=val_every, val_batch=val_batch, checkpoint=checkpoint,
                                checkpoint_every=checkpoint_every, allow_mismatch=allow_mismatch,
@@ -133,6 +146,9 @@ def hebbian(
         "val_batch": loop.val_batch,
         "seed": seed,
     }
+    if rbar_factor or learn_from or clamp_units:  # recorded when used: old checkpoints resume
+        args.update(rbar_factor=bool(rbar_factor), learn_from=learn_from,
+                    clamp_units=clamp_units, clamp_values=clamp_values)  # fmt: skip
     step = _HebbianStep(net, task, args)
     ckpt = None
     if resume is not None:
@@ -197,6 +213,9 @@ class _HebbianStep(Rule):
             reward_decay=a["reward_decay"], window=min(a["window"], T), seed=a["seed"],
             trial0=it * batch_size, learn=True,
         )  # fmt: skip
+        if "rbar_factor" in a:
+            options.rbar_factor, options.learn_from = a["rbar_factor"], a["learn_from"]
+            options.clamp_units, options.clamp_values = a["clamp_units"], a["clamp_values"]
         _, R = _hebbian_kernel(net, p, options, u=u, target=target, x0=x0, condition=condition,
                                Rbar=self.Rbar)  # fmt: skip
         change = float(np.linalg.norm((W - before).astype(np.float64)))
@@ -211,6 +230,35 @@ class _HebbianStep(Rule):
 
     def state(self) -> dict[str, Any]:
         return {"Rbar": self.Rbar, "baseline_keys": [list(k) for k in self.keys]}
+
+
+def _clamp(clamp: Any, n: int) -> tuple[list[int], list[float]]:
+    """(units, values) of the ``clamp`` mapping {unit: value}, checked."""
+    if clamp is None:
+        return [], []
+    if not isinstance(clamp, dict):
+        raise TypeError(f"clamp: expected a dict {{unit: value}}, got {type(clamp).__name__}")
+    units, values = [], []
+    for unit, value in sorted(clamp.items()):
+        unit = check.integer("clamp", unit, minimum=0)
+        if unit >= n:
+            raise ValueError(f"clamp: unit {unit} outside the network's {n} units")
+        units.append(unit)
+        values.append(check.scalar("clamp", value))
+    return units, values
+
+
+def hold_units(net: RateRNN, clamp: dict[int, float]) -> None:
+    """Make ``clamp``'s units of ``net`` (in place) constant at their values in any run: zero
+    rows of W and W_in, bias and x0 equal to the value (form "current": x stays at the value
+    up to rounding)."""
+    units, values = _clamp(clamp, net.n)
+    for name in ("W", "W_in", "b", "x0"):
+        _own(net, name)
+    net.W[units] = 0
+    net.W_in[units] = 0
+    net.b[units] = values
+    net.x0[units] = values
 
 
 def exploratory_run(

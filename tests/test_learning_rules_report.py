@@ -1,0 +1,113 @@
+"""The learning-rule study's presets and `flexrnn reproduce learning-rules` end to end (at a
+toy scale: short trials, two networks per rule, a few updates)."""
+
+from __future__ import annotations
+
+import json
+
+import flexrnn as fr
+import numpy as np
+import pytest
+from conftest import raises_naming
+from flexrnn.cli import main
+from flexrnn.experiments import learning_rules as lr
+from flexrnn.experiments import learning_rules_report as lrr
+
+
+def test_study_network_has_the_study_initialisation():
+    net = lr.study_network(n_in=4, n=400, seed=1)
+    assert net.phi == "shifted_tanh" and net.readout == "state"
+    assert net.W.std() == pytest.approx(0.02, rel=0.02)
+    assert net.W_in.std() == pytest.approx(0.5, rel=0.05)
+    assert net.W_out.std() == pytest.approx(0.1, rel=0.1)
+    assert not net.b.any() and not net.x0.any()
+    # options, not defaults: the package's random network is unchanged
+    assert fr.RateRNN.random(n=4, n_in=1, n_out=1).phi == "tanh"
+
+
+@pytest.mark.parametrize("task", [lr.study_task(None, T=30), lr.study_task(3, T=30)])
+def test_study_validation_trials_cycle_through_the_study_coherences(task):
+    val = lr.study_validation_trials(task, 45, seed=2)
+    np.testing.assert_array_equal(val.info["coherence"], np.resize(lr.VALIDATION_COHERENCES, 45))
+    # the noise-free part of the input is the signed coherence of the (cued) channel
+    noise = lr.study_validation_trials(task, 45, coherences=[0.0], seed=2).u
+    signal = (val.u - noise)[:, :, : getattr(task, "N", 1)]
+    signs = val.info["signs"] if "signs" in val.info else val.info["sign"][:, None]
+    np.testing.assert_allclose(signal, np.broadcast_to(signs * val.info["coherence"][:, None],
+                                                       signal.shape), atol=1e-12)  # fmt: skip
+    assert val.u.shape == (30, 45, task.n_in)
+    assert task.score(np.broadcast_to(val.info["sign"][None, :, None], (30, 45, 1)), val) == 1.0
+
+
+def test_hebbian_task_stimulus_then_silent_response():
+    task = lr.HebbianDecision(T=70, stimulus=50)
+    trials = task.batch(8, 0)
+    np.testing.assert_array_equal(trials.u[:50, :, 0], np.broadcast_to(trials.info["sign"] * 0.25,
+                                                                        (50, 8)))  # fmt: skip
+    assert not trials.u[50:].any()
+    assert trials.mask[:50].sum() == 0 and trials.mask[50:].all()
+    y = -np.broadcast_to(trials.info["sign"][None, :, None], (70, 8, 1))
+    assert task.score(y, trials) == 0.0 and task.score(-y, trials) == 1.0
+
+
+def test_hebbian_network_holds_the_study_bias_units():
+    net = lr.hebbian_network(n=20, seed=0)
+    x = net.run(np.zeros((30, 2, 1))).x
+    np.testing.assert_allclose(x[:, :, [1, 10, 11]], np.broadcast_to([1.0, 1.0, -1.0], (30, 2, 3)),
+                               atol=1e-12)  # fmt: skip
+
+
+def test_psychometric_curve_of_a_perfect_integrator_is_a_step():
+    # one linear unit that integrates the input, read out: choice = sign of the evidence
+    net = fr.RateRNN(np.eye(1), np.ones((1, 1)), np.ones((1, 1)), tau=10.0, dt=1.0,
+                     phi="identity", form="current")  # fmt: skip
+    task = lr.study_task(None, sigma=0.0, T=20)
+    levels, p = lr.psychometric(net, task, levels=[-0.1, -0.01, 0.01, 0.1], trials=20)
+    np.testing.assert_array_equal(p, [0.0, 0.0, 1.0, 1.0])
+
+
+def tiny_scale(quick, networks):
+    return {
+        "networks": networks or 2,
+        "contexts": [2],
+        "noise": [0.1, 1.0],
+        "T": 40,
+        "budgets": {"bptt": 3, "genetic": 2, "full_force": 2, "hebbian": 2},
+        "bptt": {"lr": 1e-2, "batch_size": 16, "val_every": 1, "val_count": 40},
+        "genetic": {"population": 4, "batch_size": 8},
+        "analysis": {"fp_init": 8, "fp_iters": 100, "psychometric_trials": 10},
+    }
+
+
+def test_learning_rules_report_writes_markdown_json_and_figures(tmp_path, monkeypatch):
+    monkeypatch.setattr(lrr, "scale", tiny_scale)
+    main(["reproduce", "learning-rules", "--quick", "--no-progress", "--out", str(tmp_path),
+          "--only", "decision", "--scheduler", "serial"])  # fmt: skip
+    out = tmp_path / "reproductions"
+    report = (out / "learning_rules.md").read_text()
+    data = json.loads((out / "learning_rules.json").read_text())
+    assert data["meta"]["quick"] is True
+    nets = data["results"]["networks"]
+    assert sorted({n["rule"] for n in nets}) == ["bptt", "full_force", "genetic", "hebbian"]
+    assert len(nets) == 8
+    for n in nets:
+        assert 0.0 <= n["accuracy"] <= 1.0
+    sil = data["results"]["comparisons"]["decision"]["silhouettes"]
+    for key in ("topology_strict", "topology_loose", "geometry"):
+        for method in ("precomputed", "rows"):
+            assert -1.0 <= sil[key][method] <= 1.0
+            assert sil[key][f"{method}_sem"] >= 0.0
+    D = np.array(data["results"]["comparisons"]["decision"]["matrices"]["geometry"])
+    assert D.shape == (8, 8) and np.allclose(D, D.T)
+    figures = [line for line in report.splitlines() if line.startswith("![")]
+    assert len(figures) >= 3
+    for line in figures:
+        assert (out / line.split("](")[1].rstrip(")")).is_file()
+    assert "--quick" in report and "not** the study's sizes" in report
+
+
+def test_learning_rules_report_names_bad_arguments():
+    with raises_naming("only"):
+        lrr.learning_rules_report(out="unused", only=["nope"], progress=False)
+    with raises_naming("networks"):
+        lrr.learning_rules_report(out="unused", networks=1, progress=False)
