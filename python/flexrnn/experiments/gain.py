@@ -279,14 +279,16 @@ def _figures(out: Path, results: dict[str, Any], nets: dict[str, Any]) -> dict[s
         paths[part] = f"figures/{name}"
         sites = [k for k in res["gain 1"] if k.startswith("accuracy.") and k != "accuracy.global"]
         if sites:
-            fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
+            fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+            styles = {"global": ("-", 4.0), "pre": ("--", 1.8), "post": (":", 1.8)}
             for i, key in enumerate(["accuracy.global"] + sites):
-                cres = res["gain 1"]
+                cres, site = res["gain 1"], key.split(".", 1)[1]
+                ls, lw = styles.get(site, ("-", 1.5))
                 ax.errorbar(cres["gains"], cres[key]["mean"], yerr=cres[key]["se"], marker="o",
-                            ms=3, capsize=2, color=f"C{i}", label=key.split(".", 1)[1])  # fmt: skip
-            ax.set(xlabel="gain", ylabel="accuracy", title=f"{TASK_NAMES[part]}: gain 1 "
-                   "networks, where the gain acts")  # fmt: skip
-            ax.legend(title="site", frameon=False, fontsize="small")
+                            ms=3, capsize=2, color=f"C{i}", ls=ls, lw=lw, label=site)  # fmt: skip
+            title = f"{TASK_NAMES[part]}: gain-1 networks,\nby where the gain acts"
+            ax.set(xlabel="gain at the site", ylabel="accuracy", title=title)
+            ax.legend(title="site (global, pre, post coincide)", frameon=False, fontsize="small")
             name = f"gain_{part}_sites.png"
             atomic_savefig(fig, folder / name, dpi=110)
             plt.close(fig)
