@@ -424,3 +424,32 @@ def test_force_under_site_gains_trains_the_readout_of_the_explicit_matrix(mode):
     y, _ = fr.train.feedback_run(net, hist.W_fb, T=30, pre_gain=pre, post_gain=post)
     y_explicit, _ = fr.train.feedback_run(explicit, hist.W_fb, T=30)
     np.testing.assert_allclose(y, y_explicit, atol=1e-10)
+
+
+# --- E/I networks ----------------------------------------------------------------------------
+
+
+def test_cell_type_gains_act_as_pre_and_post_gains():
+    net = fr.RateRNN.random(n=40, n_in=1, n_out=1, dale=0.8, seed=3)
+    u = np.random.default_rng(0).normal(0, 0.5, (15, 2, 1))
+    pre = net.cell_gains(E=1.2, I=0.8)
+    post = net.cell_gains(E=0.9, I=1.5, site="post")
+    out = net.run(u, pre_gain=pre, post_gain=post, batch_first=False)
+    expected = _explicit(net, pre, post).run(u, batch_first=False)
+    np.testing.assert_allclose(out.x, expected.x, atol=1e-12)
+
+
+@pytest.mark.parametrize("gain", ["gain", "pre_gain", "post_gain"])
+def test_negative_gain_on_a_dale_network_is_reported(gain):
+    net = fr.RateRNN.random(n=10, n_in=1, n_out=1, dale=0.8, seed=0)
+    u = np.zeros((4, 2, 1))
+    value = np.ones((4, 1, 10)) if gain != "gain" else np.ones((4, 2))
+    value[1, 0, ...] = -0.5
+    with raises_naming(gain, ValueError):
+        net.run(u, **{gain: value}, batch_first=False)
+    if gain == "gain":
+        with raises_naming("gain", ValueError):
+            net.run(u, gain=-1.0, batch_first=False)
+    # without cell types a negative gain is a valid modulation
+    plain = fr.RateRNN.random(n=10, n_in=1, n_out=1, seed=0)
+    plain.run(u, **{gain: value}, batch_first=False)

@@ -646,6 +646,15 @@ class _RateBase(Model):
             _neuron_gain_arg(name, value, T, B, n, dt)
             for name, value in zip(NEURON_GAINS, (neuron_gain, pre_gain, post_gain))
         ]
+        if getattr(self, "_cell_type", None) is not None:  # Dale's law: no weight may flip sign
+            weight_gains = zip(("gain", "gain", "pre_gain", "post_gain"),
+                               (gain_arr, gain_scalar, *per_neuron[1:]))  # fmt: skip
+            for name, value in weight_gains:
+                if value is not None and np.any(np.asarray(value) < 0):
+                    raise ValueError(
+                        f"{name}: a negative gain flips the sign of weights of a network with "
+                        "cell types (Dale's law); expected values >= 0"
+                    )
         return _core.RateDrive(u, x0, gain_arr, gain_scalar, *per_neuron)
 
     def _kernel_args(
