@@ -7,6 +7,7 @@
 // Stored arrays hold the state after each step; r[t] = tanh(x[t+1]).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -18,6 +19,9 @@
 #include "flexrnn/types.hpp"
 
 namespace flexrnn {
+
+// Rows (trial-steps) of the factors the backward pass gathers before one product reduces them.
+inline constexpr Index kGatherRows = 256;
 
 template <class S>
 struct NMRNNParams {
@@ -159,6 +163,21 @@ double loss_and_grad(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMR
     RowMat<S> gx = RowMat<S>::Zero(rows, n), gz = RowMat<S>::Zero(rows, n_mod);
     RowMat<S> dY(rows, n_out), Dx(rows, n), gr(rows, n), r0(rows, n), tz(rows, n_mod);
     RowMat<S> Dz(rows, n_mod), J(rows, n_mod), RV(rows, rank), dk(rows, rank), ds(rows, rank);
+    // The gradients of B_x, U and V are sums over steps of products (n x rows)(rows x small):
+    // the factors of `block` steps are gathered and reduced in one product each, since a
+    // product that thin per step costs mostly Eigen's call and packing overhead.
+    const Index block = std::max<Index>(1, kGatherRows / rows);
+    RowMat<S> Dx_all(block * rows, n), R_all(block * rows, n), U_all(block * rows, n_in);
+    RowMat<S> KS_all(block * rows, rank), dK_all(block * rows, rank);
+    Index gathered = 0;  // steps in the buffers
+    auto flush = [&]() {
+      const Index m = gathered * rows;
+      if (m == 0) return;
+      G(kBx).noalias() += Dx_all.topRows(m).transpose() * U_all.topRows(m);
+      G(kU).noalias() += Dx_all.topRows(m).transpose() * KS_all.topRows(m);
+      G(kV).noalias() += R_all.topRows(m).transpose() * dK_all.topRows(m);
+      gathered = 0;
+    };
     const CMatMap<S> X0(drive.x0 + b0 * n, rows, n), Z0(drive.z0 + b0 * n_mod, rows, n_mod);
     apply_phi_rows<S>(Phi::tanh, X0, r0);
     double lsum = 0.0;
@@ -178,14 +197,17 @@ double loss_and_grad(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMR
       detail::readout_backward<S>(dY, Xt, p.C, G(kC), G(kd), gx, static_cast<const S*>(nullptr));
       // 2. output network
       Dx = ax * gx;
-      G(kBx).noalias() += Dx.transpose() * Ut;
+      const Index at = gathered * rows;
+      Dx_all.middleRows(at, rows) = Dx;
+      U_all.middleRows(at, rows) = Ut;
+      R_all.middleRows(at, rows) = R;
       RV.noalias() = R * p.V;
-      dk.array() = RV.array() * St.array() * inv_scale;  // k s
-      G(kU).noalias() += Dx.transpose() * dk;
+      KS_all.middleRows(at, rows).array() = RV.array() * St.array() * inv_scale;  // k s
       dk.noalias() = Dx * p.U;
       ds.array() = dk.array() * RV.array() * inv_scale;
       dk.array() *= St.array() * inv_scale;  // dL/d(tanh(x) V)
-      G(kV).noalias() += R.transpose() * dk;
+      dK_all.middleRows(at, rows) = dk;
+      if (++gathered == block) flush();
       gr.noalias() = dk * p.V.transpose();
       // 3. component gains: clamped ones are constants
       if (drive.s_clamp) {
@@ -211,6 +233,7 @@ double loss_and_grad(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMR
       gz = (S(1) - az) * gz + (J.array() * (S(1) - tz.array().square())).matrix();
       gx = (S(1) - ax) * gx + (gr.array() * (S(1) - R.array().square())).matrix();
     }
+    flush();
     MatMap<S>(g.x0 + b0 * n, rows, n) = gx;
     MatMap<S>(g.z0 + b0 * n_mod, rows, n_mod) = gz;
     chunk_loss[static_cast<std::size_t>(chunk)] = lsum;
