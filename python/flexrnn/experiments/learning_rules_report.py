@@ -370,11 +370,7 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
             "| condition | representation | silhouette (precomputed) | silhouette (rows) |",
             "|---|---|---|---|",
         ]
-        for g, c in comparisons.items():
-            for key in ("topology_strict", "topology_loose", "geometry"):
-                sil = c["silhouettes"][key]
-                lines.append(f"| {g} | {key.replace('_', ' ')} | {_sils(sil, 'precomputed')} | "
-                             f"{_sils(sil, 'rows')} |")  # fmt: skip
+        lines += _silhouette_rows(comparisons)
         lines += ["", "Silhouettes: mean ± SEM over the networks' own silhouettes.", ""]
         if "mds" in paths:
             lines += [f"![MDS]({paths['mds']})", ""]
@@ -387,11 +383,7 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
             "| task | representation | silhouette of noise labels (precomputed) | (rows) |",
             "|---|---|---|---|",
         ]
-        for t, c in noise.items():
-            for key in ("topology_strict", "topology_loose", "geometry"):
-                sil = c["silhouettes"][key]
-                lines.append(f"| {t} | {key.replace('_', ' ')} | {_sils(sil, 'precomputed')} | "
-                             f"{_sils(sil, 'rows')} |")  # fmt: skip
+        lines += _silhouette_rows(noise)
         lines += [""]
         if "noise" in paths:
             lines += [f"![noise]({paths['noise']})", ""]
@@ -536,6 +528,16 @@ def _findings(comparisons: dict, noise: dict) -> str:
                 )  # fmt: skip
             )
     return "\n".join(out)
+
+
+def _silhouette_rows(groups: dict[str, Any]) -> list[str]:
+    """One table row per group and representation: its silhouettes both ways."""
+    return [
+        f"| {name} | {key.replace('_', ' ')} | {_sils(c['silhouettes'][key], 'precomputed')} | "
+        f"{_sils(c['silhouettes'][key], 'rows')} |"
+        for name, c in groups.items()
+        for key in ("topology_strict", "topology_loose", "geometry")
+    ]
 
 
 def learning_rules_report(
