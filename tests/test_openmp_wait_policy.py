@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-PYTHON_DIR = str(Path(__file__).resolve().parents[1] / "python")
+import flexrnn
+
+# the folder this flexrnn was imported from (the checkout's python/ or site-packages)
+PYTHON_DIR = str(Path(flexrnn.__file__).resolve().parents[1])
 
 
 def _policy_after_import(env_value: str | None) -> str:

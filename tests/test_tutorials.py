@@ -69,7 +69,11 @@ def test_tutorial_code_runs_as_written(path, tmp_path, monkeypatch, restore_thre
         (tmp_path / folder).symlink_to(ROOT / folder, target_is_directory=True)
     bin_dir = tmp_path / "_bin"  # `python` in the shell blocks: this interpreter
     bin_dir.mkdir()
-    (bin_dir / "python").symlink_to(sys.executable)
+    # a script, not a symlink: a venv's interpreter finds its environment from the path it
+    # was started by, so a link to it from elsewhere would run without the venv's packages
+    shim = bin_dir / "python"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    shim.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     can_build = cmake_package_installed() and shutil.which("cmake") is not None
     monkeypatch.chdir(tmp_path)
