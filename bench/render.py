@@ -187,7 +187,10 @@ def render_header(report: dict[str, Any], ctx: Context, json_path: Path) -> list
         "machine: ratios from one run are what counts, absolute times are indicative)",
         f"- threads: flexrnn {env['flexrnn_threads']} (OpenMP), PyTorch "
         f"{env['torch_threads'] if env['torch_threads'] is not None else '–'} "
-        f"(`torch.set_num_threads`), NumPy's OpenBLAS {blas.get('threads', '?')}",
+        f"(`torch.set_num_threads`), NumPy's OpenBLAS {blas.get('threads', '?')}; flexrnn's "
+        "idle OpenMP threads: `OMP_WAIT_POLICY="
+        f"{env.get('env_vars', {}).get('OMP_WAIT_POLICY') or 'unset'}` (flexrnn's default: "
+        "passive, they sleep); PyTorch loaded before flexrnn, with its own default",
         f"- flexrnn {env['flexrnn_version']} (`flexrnn.config()`: "
         + ", ".join(f"{k}={v}" for k, v in cfg.items())
         + ")",

@@ -48,8 +48,14 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import flexrnn
-from flexrnn._io import atomic_write_text
+# PyTorch, when installed, loads before flexrnn: its bundled OpenMP runtime reads
+# OMP_WAIT_POLICY as it loads, and importing flexrnn sets that variable (idle threads sleep)
+# for flexrnn's own runtime; loaded first, PyTorch runs with the defaults its users have.
+if "--no-torch" not in sys.argv and importlib.util.find_spec("torch") is not None:
+    import torch  # noqa: F401
+
+import flexrnn  # noqa: E402
+from flexrnn._io import atomic_write_text  # noqa: E402
 
 from bench.hardware import environment, measure_hardware
 from bench.harness import BUSY, REPO, Context, Section, wait_until_idle
