@@ -83,6 +83,34 @@ py::object nmrnn_loss_and_grad_call(const NMRNNParamsObject& p, const NMRNNOptio
   return py::make_tuple(value, grads, out.y);
 }
 
+// dLoss/dA of a loss that depends on A (n, k), n >= k, through Q of its reduced QR A = Q R,
+// given dQ (the reverse-mode rule with dLoss/dR = 0; flexrnn.reference.qr_backward):
+//   M = -dQ^T Q,  dA = (dQ + Q copyltu(M)) R^{-T},  copyltu(M) = tril(M) + tril(M, -1)^T
+template <class S>
+Arr<S> qr_backward_call(const Arr<S>& Q, const Arr<S>& R, const Arr<S>& dQ) {
+  if (Q.ndim() != 2) throw py::value_error("Q: expected a 2-d array (n, k)");
+  const Index n = Q.shape(0), k = Q.shape(1);
+  if (k > n) throw py::value_error("Q: expected n >= k, got shape " + shape_str({n, k}));
+  const CMatMap<S> q(checked(Q, {n, k}, "Q"), n, k);
+  const CMatMap<S> r(checked(R, {k, k}, "R"), k, k);
+  const CMatMap<S> dq(checked(dQ, {n, k}, "dQ"), n, k);
+  Arr<S> out(std::vector<py::ssize_t>{n, k});
+  MatMap<S> dA(out.mutable_data(), n, k);
+  {
+    const LongCall call;
+    RowMat<S> M = -(dq.transpose() * q);
+    RowMat<S> sym = M.template triangularView<Eigen::Lower>();
+    sym.template triangularView<Eigen::StrictlyUpper>() =
+        M.template triangularView<Eigen::StrictlyLower>().transpose();
+    RowMat<S> Bm = dq;
+    Bm.noalias() += q * sym;
+    // dA R^T = Bm, R^T lower triangular
+    dA = r.transpose().template triangularView<Eigen::Lower>().template solve<Eigen::OnTheRight>(
+        Bm);
+  }
+  return out;
+}
+
 }  // namespace
 
 void register_nmrnn_objects(py::module_& m) {
@@ -170,6 +198,13 @@ void register_nmrnn(py::module_& m) {
       "NM-RNN forward + loss + BPTT. Arguments as nmrnn_rollout plus the loss (Loss or its "
       "name; see rate_loss_and_grad). Returns (loss, grads, y): grads keyed by parameter name, "
       "x0 (B, n) and z0 (B, n_mod) per trial, W_zx only with feedback.");
+  m.def("qr_backward", &qr_backward_call<double>, py::arg("Q").noconvert(),
+        py::arg("R").noconvert(), py::arg("dQ").noconvert());
+  m.def("qr_backward", &qr_backward_call<float>, py::arg("Q").noconvert(),
+        py::arg("R").noconvert(), py::arg("dQ").noconvert(),
+        "dLoss/dA (n, k) through Q of the reduced QR A = Q R (n >= k), given Q (n, k), R (k, "
+        "k) invertible and dQ = dLoss/dQ (n, k), C-contiguous in one dtype: (dQ + Q "
+        "copyltu(-dQ^T Q)) R^{-T} (flexrnn.reference.qr_backward).");
 }
 
 }  // namespace flexrnn::py_bind

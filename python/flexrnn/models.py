@@ -487,8 +487,32 @@ class _Factorised:
 
     def _network_arrays(self, p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self.parametrize == "qr":
-            return {**p, "U": qr_factor(p["U"])[0]}
+            return {**p, "U": self._qr(p["U"])[0]}
         return p
+
+    def _qr(self, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`qr_factor` of the stored raw factor ``U``, computed once per value of U:
+        kept (read-only) with a copy of the U it came from, so that a forward pass and the
+        gradient through the QR of the same U share one factorisation (and the bound kernel
+        parameters, which are cached by array identity, are reused while U is unchanged)."""
+        cached = self.__dict__.get("_qr_cache")
+        if (
+            cached is not None
+            and cached[0].shape == U.shape
+            and cached[0].dtype == U.dtype
+            and np.array_equal(cached[0], U)
+        ):
+            return cached[1], cached[2]
+        Q, R = qr_factor(U)
+        Q.flags.writeable = False
+        R.flags.writeable = False
+        self._qr_cache = (U.copy(), Q, R)
+        return Q, R
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()  # type: ignore[misc]
+        state.pop("_qr_cache", None)
+        return state
 
 
 class _RateBase(Model):

@@ -427,6 +427,23 @@ def nmrnn_loss_and_grad(
     return loss_value, grads, out["y"]
 
 
+def qr_backward(Q, R, dQ):
+    """Gradient with respect to A (n, k), n >= k, of a loss that depends on A only through Q
+    of its reduced QR ``A = Q R`` (R invertible), given ``dQ`` = dLoss/dQ (n, k)::
+
+        M  = -dQ^T Q
+        dA = (dQ + Q copyltu(M)) R^{-T},   copyltu(M) = tril(M) + tril(M, -1)^T
+
+    (the reverse-mode rule of the QR with dLoss/dR = 0, as in JAX and PyTorch). Returns
+    (n, k) in dQ's dtype.
+    """
+    M = -(dQ.T @ Q)
+    lower = np.tril(M, -1)
+    B = dQ + Q @ (lower + lower.T + np.diag(np.diagonal(M)))
+    # B R^{-T}: solve R X = B^T (R upper triangular)
+    return np.ascontiguousarray(np.linalg.solve(R, B.T).T, dtype=dQ.dtype)
+
+
 def lstm_loss_and_grad(u, target, mask, W_ih, W_hh, b, C, d, h0, c0, *, loss="mse"):
     """Loss and BPTT gradient of reference.lstm (gate blocks i, f, g, o).
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from flexrnn import _core
 from flexrnn import _validate as check
-from flexrnn.models import Model, qr_factor
+from flexrnn.models import Model
 from flexrnn.reference.names import LOSSES
 
 LOSS = _core.Loss.__members__  # the core's loss enum by the names of reference/names.py
@@ -86,9 +86,11 @@ def qr_backward(Q: np.ndarray, R: np.ndarray, dQ: np.ndarray) -> np.ndarray:
         M  = -dQ^T Q
         dA = (dQ + Q copyltu(M)) R^{-T},   copyltu(M) = tril(M) + tril(M, -1)^T
 
-    (the reverse-mode rule of the QR with dLoss/dR = 0, as in JAX and PyTorch). Independent
-    of the signs LAPACK chose. Raises ValueError when R is singular to rounding (A
-    rank-deficient: Q is then not a differentiable function of A).
+    (the reverse-mode rule of the QR with dLoss/dR = 0, as in JAX and PyTorch), in C++ (the
+    NumPy twin: :func:`flexrnn.reference.qr_backward`). Independent of the signs LAPACK
+    chose. Q, R, dQ: C-contiguous in one dtype (float32 or float64); returns (n, k) in it.
+    Raises ValueError when R is singular to rounding (A rank-deficient: Q is then not a
+    differentiable function of A).
     """
     diag = np.abs(np.diagonal(R))
     if diag.size and not diag.min() > np.finfo(R.dtype).eps * max(Q.shape) * diag.max():
@@ -96,11 +98,7 @@ def qr_backward(Q: np.ndarray, R: np.ndarray, dQ: np.ndarray) -> np.ndarray:
             "U: the raw factor is rank-deficient (its R has a zero on the diagonal, to "
             "rounding), so the gradient through its QR is undefined"
         )
-    M = -(dQ.T @ Q)
-    lower = np.tril(M, -1)
-    B = dQ + Q @ (lower + lower.T + np.diag(np.diagonal(M)))
-    # B R^{-T}: solve R X = B^T (R upper triangular)
-    return np.ascontiguousarray(np.linalg.solve(R, B.T).T, dtype=dQ.dtype)
+    return _core.qr_backward(Q, R, dQ)
 
 
 def loss_and_grad(
@@ -186,7 +184,7 @@ def loss_and_grad(
         if name in grads:
             grads[name] = grads[name].sum(axis=0)
     if getattr(net, "parametrize", None) == "qr":  # grads["U"] is dLoss/dQ; the stored U is raw
-        Q, R = qr_factor(net.U)
+        Q, R = net._qr(net.U)  # the factorisation the forward pass used
         grads["U"] = qr_backward(Q, R, grads["U"])
     if not np.isfinite(value):
         raise FloatingPointError(
