@@ -83,6 +83,34 @@ py::object nmrnn_loss_and_grad_call(const NMRNNParamsObject& p, const NMRNNOptio
   return py::make_tuple(value, grads, out.y);
 }
 
+// dLoss/dA of a loss that depends on A (n, k), n >= k, through Q of its reduced QR A = Q R,
+// given dQ (the reverse-mode rule with dLoss/dR = 0; flexrnn.reference.qr_backward):
+//   M = -dQ^T Q,  dA = (dQ + Q copyltu(M)) R^{-T},  copyltu(M) = tril(M) + tril(M, -1)^T
+template <class S>
+Arr<S> qr_backward_call(const Arr<S>& Q, const Arr<S>& R, const Arr<S>& dQ) {
+  if (Q.ndim() != 2) throw py::value_error("Q: expected a 2-d array (n, k)");
+  const Index n = Q.shape(0), k = Q.shape(1);
+  if (k > n) throw py::value_error("Q: expected n >= k, got shape " + shape_str({n, k}));
+  const CMatMap<S> q(checked(Q, {n, k}, "Q"), n, k);
+  const CMatMap<S> r(checked(R, {k, k}, "R"), k, k);
+  const CMatMap<S> dq(checked(dQ, {n, k}, "dQ"), n, k);
+  Arr<S> out(std::vector<py::ssize_t>{n, k});
+  MatMap<S> dA(out.mutable_data(), n, k);
+  {
+    const LongCall call;
+    RowMat<S> M = -(dq.transpose() * q);
+    RowMat<S> sym = M.template triangularView<Eigen::Lower>();
+    sym.template triangularView<Eigen::StrictlyUpper>() =
+        M.template triangularView<Eigen::StrictlyLower>().transpose();
+    RowMat<S> Bm = dq;
+    Bm.noalias() += q * sym;
+    // dA R^T = Bm, R^T lower triangular
+    dA = r.transpose().template triangularView<Eigen::Lower>().template solve<Eigen::OnTheRight>(
+        Bm);
+  }
+  return out;
+}
+
 }  // namespace
 
 void register_nmrnn_objects(py::module_& m) {
@@ -122,18 +150,29 @@ void register_nmrnn_objects(py::module_& m) {
       .def_readonly("alpha_x", &NMRNNOptions::alpha_x)
       .def_readonly("alpha_z", &NMRNNOptions::alpha_z)
       .def_readonly("n_scale", &NMRNNOptions::n_scale);
-  py::class_<NMRNNDriveObject>(m, "NMRNNDrive",
-                               "One run of an NM-RNN: u (T, B, n_in), x0 (B, n), z0 (B, n_mod), "
-                               "s_clamp (rank,) with NaN = free, or None; in the parameters' "
-                               "dtype. Keeps references to the arrays.")
-      .def(py::init(&NMRNNDriveObject::make<double>), py::arg("u"), py::arg("x0"), py::arg("z0"),
-           py::arg("s_clamp") = py::none())
-      .def(py::init(&NMRNNDriveObject::make<float>), py::arg("u"), py::arg("x0"), py::arg("z0"),
-           py::arg("s_clamp") = py::none())
-      .def_readonly("u", &NMRNNDriveObject::u)
+  py::class_<NMRNNDriveObject> dc(
+      m, "NMRNNDrive",
+      "One run of an NM-RNN: u (T, B, n_in), x0 (B, n), z0 (B, n_mod), s_clamp (rank,) with "
+      "NaN = free, or None; the gains of the low-rank recurrent term gain[t] post[t] * (U "
+      "diag(s) V^T (pre[t] * tanh(x))): gain (T, B) or None (gain_scalar everywhere), "
+      "pre_gain and post_gain (n,), (T or 1, B or 1, n) or None; in the parameters' dtype. "
+      "Keeps references to the arrays.");
+  auto drive_init = [&](auto make) {
+    dc.def(py::init(make), py::arg("u"), py::arg("x0"), py::arg("z0"),
+           py::arg("s_clamp") = py::none(), py::arg("gain") = py::none(),
+           py::arg("gain_scalar") = 1.0, py::arg("pre_gain") = py::none(),
+           py::arg("post_gain") = py::none());
+  };
+  drive_init(&NMRNNDriveObject::make<double>);
+  drive_init(&NMRNNDriveObject::make<float>);
+  dc.def_readonly("u", &NMRNNDriveObject::u)
       .def_readonly("x0", &NMRNNDriveObject::x0)
       .def_readonly("z0", &NMRNNDriveObject::z0)
-      .def_readonly("s_clamp", &NMRNNDriveObject::s_clamp);
+      .def_readonly("s_clamp", &NMRNNDriveObject::s_clamp)
+      .def_readonly("gain", &NMRNNDriveObject::gain)
+      .def_readonly("gain_scalar", &NMRNNDriveObject::gain_scalar)
+      .def_readonly("pre_gain", &NMRNNDriveObject::pre_gain)
+      .def_readonly("post_gain", &NMRNNDriveObject::post_gain);
 }
 
 void register_nmrnn(py::module_& m) {
@@ -159,6 +198,13 @@ void register_nmrnn(py::module_& m) {
       "NM-RNN forward + loss + BPTT. Arguments as nmrnn_rollout plus the loss (Loss or its "
       "name; see rate_loss_and_grad). Returns (loss, grads, y): grads keyed by parameter name, "
       "x0 (B, n) and z0 (B, n_mod) per trial, W_zx only with feedback.");
+  m.def("qr_backward", &qr_backward_call<double>, py::arg("Q").noconvert(),
+        py::arg("R").noconvert(), py::arg("dQ").noconvert());
+  m.def("qr_backward", &qr_backward_call<float>, py::arg("Q").noconvert(),
+        py::arg("R").noconvert(), py::arg("dQ").noconvert(),
+        "dLoss/dA (n, k) through Q of the reduced QR A = Q R (n >= k), given Q (n, k), R (k, "
+        "k) invertible and dQ = dLoss/dQ (n, k), C-contiguous in one dtype: (dQ + Q "
+        "copyltu(-dQ^T Q)) R^{-T} (flexrnn.reference.qr_backward).");
 }
 
 }  // namespace flexrnn::py_bind

@@ -8,6 +8,7 @@ from .backward import (
     low_rank_rnn_loss_and_grad,
     lstm_loss_and_grad,
     nmrnn_loss_and_grad,
+    qr_backward,
     rate_rnn_loss_and_grad,
 )
 from .dynamics import (
@@ -66,6 +67,7 @@ __all__ = [
     "mutate_population",
     "nmrnn",
     "nmrnn_loss_and_grad",
+    "qr_backward",
     "nmrnn_map",
     "nmrnn_map_jacobian",
     "phi",

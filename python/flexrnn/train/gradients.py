@@ -8,7 +8,7 @@ import numpy as np
 
 from flexrnn import _core
 from flexrnn import _validate as check
-from flexrnn.models import Model, qr_factor
+from flexrnn.models import Model
 from flexrnn.reference.names import LOSSES
 
 LOSS = _core.Loss.__members__  # the core's loss enum by the names of reference/names.py
@@ -86,9 +86,11 @@ def qr_backward(Q: np.ndarray, R: np.ndarray, dQ: np.ndarray) -> np.ndarray:
         M  = -dQ^T Q
         dA = (dQ + Q copyltu(M)) R^{-T},   copyltu(M) = tril(M) + tril(M, -1)^T
 
-    (the reverse-mode rule of the QR with dLoss/dR = 0, as in JAX and PyTorch). Independent
-    of the signs LAPACK chose. Raises ValueError when R is singular to rounding (A
-    rank-deficient: Q is then not a differentiable function of A).
+    (the reverse-mode rule of the QR with dLoss/dR = 0, as in JAX and PyTorch), in C++ (the
+    NumPy twin: :func:`flexrnn.reference.qr_backward`). Independent of the signs LAPACK
+    chose. Q, R, dQ: C-contiguous in one dtype (float32 or float64); returns (n, k) in it.
+    Raises ValueError when R is singular to rounding (A rank-deficient: Q is then not a
+    differentiable function of A).
     """
     diag = np.abs(np.diagonal(R))
     if diag.size and not diag.min() > np.finfo(R.dtype).eps * max(Q.shape) * diag.max():
@@ -96,11 +98,7 @@ def qr_backward(Q: np.ndarray, R: np.ndarray, dQ: np.ndarray) -> np.ndarray:
             "U: the raw factor is rank-deficient (its R has a zero on the diagonal, to "
             "rounding), so the gradient through its QR is undefined"
         )
-    M = -(dQ.T @ Q)
-    lower = np.tril(M, -1)
-    B = dQ + Q @ (lower + lower.T + np.diag(np.diagonal(M)))
-    # B R^{-T}: solve R X = B^T (R upper triangular)
-    return np.ascontiguousarray(np.linalg.solve(R, B.T).T, dtype=dQ.dtype)
+    return _core.qr_backward(Q, R, dQ)
 
 
 def loss_and_grad(
@@ -134,7 +132,8 @@ def loss_and_grad(
         "cross_entropy" (over the n_out outputs as logits, mask-weighted mean over steps and
         trials); None picks cross_entropy for integer targets, mse otherwise.
     gain, neuron_gain, pre_gain, post_gain, noise_std, seed : as in ``RateRNN.run`` (rate
-        networks only).
+        networks); an NMRNN takes gain, pre_gain and post_gain (as in ``NMRNN.run``: on its
+        low-rank recurrent term).
     wrt : names among "gain", "pre_gain", "post_gain", "neuron_gain" (rate networks only):
         their gradients
         are added to ``grads``, each of the shape the gain was given in (a float for a scalar
@@ -166,14 +165,17 @@ def loss_and_grad(
         given = {"gain": gain, "neuron_gain": neuron_gain, "pre_gain": pre_gain}
         given.update({"post_gain": post_gain, "noise_std": noise_std, "x0": x0})
         defaults.update({"noise_std": 0.0, "x0": None})
+        taken = {name: given[name] for name in net.run_gains}  # an NMRNN's gains
         for name, value in given.items():
+            if name in taken:
+                continue
             if not (value is defaults[name] or (np.ndim(value) == 0 and value == defaults[name])):
                 raise ValueError(f"{name}: only rate networks take it, not {type(net).__name__}")
         if wrt:
             raise ValueError(
                 f"wrt: only rate networks give gradients of gains, not {type(net).__name__}"
             )
-        args = net._kernel_args(u)
+        args = net._kernel_args(u, **taken)
     T, B = np.shape(u)[:2]  # u has been checked to be (T, B, n_in)
     loss, target, mask = _loss_arrays(trials, loss, T, B, net.n_out, net.dtype)
     extra = (list(wrt),) if wrt else ()
@@ -182,7 +184,7 @@ def loss_and_grad(
         if name in grads:
             grads[name] = grads[name].sum(axis=0)
     if getattr(net, "parametrize", None) == "qr":  # grads["U"] is dLoss/dQ; the stored U is raw
-        Q, R = qr_factor(net.U)
+        Q, R = net._qr(net.U)  # the factorisation the forward pass used
         grads["U"] = qr_backward(Q, R, grads["U"])
     if not np.isfinite(value):
         raise FloatingPointError(
