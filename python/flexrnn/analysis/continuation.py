@@ -54,8 +54,9 @@ _MAX_FACTORISATIONS = 10  # per corrector call
 _EASY_ITERS = 8  # a step converged in this many chord iterations lets ds grow
 EIGENSOLVERS = ("auto", "dense", "arnoldi")
 _ARNOLDI_MIN_N = 200  # "auto" takes ARPACK from this N (dense eigenvalues cost 10 N^3)
-_ARNOLDI_MIN_K = 8  # eigenvalues ARPACK returns at first (doubled while not certified)
-_CAYLEY_SHIFT = 0.5  # sigma of the Cayley transform, per tau
+_ARNOLDI_MIN_K = 8  # eigenvalues ARPACK returns at first (doubled while all are unstable)
+_ARNOLDI_TOL = 1e-12  # ARPACK's relative residual: located crossings need ~1e-10
+_RITZ_TOL = 1e-13  # residual of a Rayleigh-Ritz eigenpair, relative to a bound on |J_x|
 _START_ITERS = 500  # Adam steps of the starting search: Newton finishes the job
 _LEADING = 6  # eigenvalues kept per point (largest real parts)
 _COLOURS = {
@@ -431,13 +432,13 @@ def continuation(
         ends of the piece of the step that holds it). Locating a Hopf point costs a few
         eigenvalue decompositions of N x N matrices.
     eig_every : eigenvalues at every ``eig_every``-th point (and wherever the stability
-        may change between two of them: bisection); default 1 with the Arnoldi solver or
-        for N <= 256, else ``ceil(N / 256)``. ``det J_x`` is checked at every point.
+        may change between two of them: bisection); default 1 for N <= 256, else
+        ``ceil(N / 256)``. ``det J_x`` is checked at every point.
     eigensolver : ``"dense"`` (every eigenvalue of J_x, ``10 N^3``), ``"arnoldi"`` (only
-        those nearest the imaginary axis: ARPACK on the Cayley transform of J_x, warm-started
-        from the previous point, certified to hold every eigenvalue right of a bound below 0;
-        dense where it cannot certify; needs SciPy) or ``"auto"`` (Arnoldi for
-        N >= 200 when SciPy is installed, else dense).
+        the few with the largest real parts, by ARPACK started from the previous point's
+        eigenvectors; more where all of those are unstable; dense where ARPACK does not
+        converge; needs SciPy) or ``"auto"`` (Arnoldi for N >= 200 when SciPy is
+        installed, else dense).
     chaos : also run :func:`flexrnn.analysis.gain_sweep` over ``gains`` (Lyapunov
         exponents and regimes; ``regimes``) and report where chaos begins.
     chaos_threshold, lyapunov_steps : passed to ``gain_sweep``.
@@ -466,8 +467,6 @@ def continuation(
     eig_every = None if eig_every is None else check.integer("eig_every", eig_every, minimum=1)
     chaos_threshold = check.scalar("chaos_threshold", chaos_threshold, nonneg=True)
     flow.spectrum = _Spectrum(N, eigensolver)
-    if eig_every is None and flow.spectrum.solver == "arnoldi":
-        eig_every = 1
     tol = 1e-10 if flow.dtype == np.float64 else 2e-4
     eig_every = max(1, math.ceil(N / 256)) if eig_every is None else eig_every
     opts = _Options(lo=lo, hi=hi, ds_max=ds_max, max_steps=max_steps, eig_every=eig_every,
@@ -596,6 +595,7 @@ class _Followed:
         self.eig: dict[int, np.ndarray] = {}  # point index -> eigenvalues of J_x (_Spectrum)
         self.end = "max_steps"
         self.factor: tuple[int, _Factor] | None = None  # (point index, its factorisation)
+        self.last_Jx: np.ndarray | None = None
 
     def add(self, flow: _GainFlow, y: np.ndarray, t: np.ndarray, fac: _Factor) -> None:
         """Point y with tangent t; sign and log|.| of det J_x from its factorisation, and
@@ -607,6 +607,7 @@ class _Followed:
         self.logdet.append(fac.logdet)
         if i % self.every == 0:
             self.eig[i] = flow.spectrum(fac.Jx)
+        self.last_Jx = fac.Jx  # the last point's eigenvalues are needed whatever its index
 
     def factor_at(self, flow: _GainFlow, i: int) -> _Factor:
         """The bordered matrix at point i with its tangent as last row (the corrector's
@@ -749,19 +750,17 @@ class _Factor:
 
 
 class _Spectrum:
-    """Eigenvalues of J_x at a point: all of them (``"dense"``), or (``"arnoldi"``) those
-    nearest the imaginary axis, every eigenvalue with a real part above a negative bound.
+    """Eigenvalues of J_x at a point: all of them (``"dense"``), or (``"arnoldi"``) the ``k``
+    with the largest real parts (those nearest the imaginary axis, or right of it).
 
-    Arnoldi: ARPACK's ``k`` eigenvalues ``mu`` of largest modulus of the Cayley transform
-    ``C = (J_x - sigma I)^{-1} (J_x + sigma I)`` (an LU of ``J_x - sigma I``; a product with
-    C is a product with J_x and two triangular solves). ``lambda = sigma (mu + 1) / (mu - 1)``
-    and ``|mu| > 1`` exactly when ``Re lambda > 0``; an eigenvalue not returned has
-    ``|mu| <= rho`` (the smallest returned modulus), so ``Re lambda <= -sigma (1 - rho) /
-    (1 + rho)``: when ``rho < 1`` and at least ``min(6, N)`` returned eigenvalues lie right
-    of that bound, the returned set holds every unstable eigenvalue and the rightmost six.
-    Otherwise k doubles (up to ``N / 4``), then the dense solver answers. The start vector is
-    built from the previous call's eigenvectors (the spectrum moves little between
-    neighbouring points), and ARPACK failing to converge falls back to the dense solver.
+    Arnoldi: ARPACK (``scipy.sparse.linalg.eigs``, ``which="LR"``) on products with J_x,
+    started from the previous call's eigenvectors (the spectrum moves little between
+    neighbouring points, and ARPACK then needs far fewer products than from a random start).
+    ``k`` starts at 8 and doubles (up to ``N / 4``) while every returned eigenvalue has a
+    positive real part (the unstable ones may not all be among them); past that, and where
+    ARPACK does not converge, the dense solver answers. ``bound`` is the smallest real part
+    returned: every eigenvalue right of it is in the set (as far as ARPACK's convergence
+    goes), so the count of unstable eigenvalues and the rightmost six are those of the set.
     """
 
     def __init__(self, N: int, solver: Any):
@@ -771,13 +770,15 @@ class _Spectrum:
             raise ValueError("eigensolver: 'arnoldi' needs SciPy (pip install scipy)")
         if solver == "auto":
             solver = "arnoldi" if N >= _ARNOLDI_MIN_N and _scipy_linalg() is not None else "dense"
-        if solver == "arnoldi" and N < _ARNOLDI_MIN_K + 8:
+        if solver == "arnoldi" and N < 4 * _ARNOLDI_MIN_K:
             solver = "dense"  # ARPACK needs k < N - 1; at this size dense is as fast
         self.solver = solver
         self.N = N
         self.k = _ARNOLDI_MIN_K
         self.warm: np.ndarray | None = None
-        self.calls = {"arnoldi": 0, "dense": 0, "fallback": 0}
+        self.bound = -math.inf
+        self.vectors: np.ndarray | None = None  # (N, k) ARPACK's eigenvectors of the last call
+        self.calls = {"arnoldi": 0, "dense": 0, "fallback": 0, "ritz": 0}
 
     def __call__(self, Jx: np.ndarray) -> np.ndarray:
         if self.solver == "arnoldi":
@@ -787,48 +788,58 @@ class _Spectrum:
                 return e
             self.calls["fallback"] += 1
         self.calls["dense"] += 1
+        self.bound, self.vectors = -math.inf, None
         return np.linalg.eigvals(Jx)
 
     def _arnoldi(self, Jx: np.ndarray) -> np.ndarray | None:
-        linalg, sparse = _scipy_linalg()
-        N, sigma = self.N, _CAYLEY_SHIFT
-        M = Jx.copy()
-        M.flat[:: N + 1] -= sigma
-        lu = _lu_factor(linalg, M)
-        if not np.all(np.isfinite(lu[0])) or np.any(np.diag(lu[0]) == 0):
-            return None
-
-        def cayley(v):
-            return linalg.lu_solve(lu, Jx @ v + sigma * v, check_finite=False)
-
-        C = sparse.LinearOperator((N, N), matvec=cayley, dtype=np.float64)
-        if self.warm is None:
-            v0 = np.random.default_rng(0).standard_normal(N)
-        else:  # the previous eigenvectors, and a little of every direction
-            v0 = self.warm + 1e-3 * np.random.default_rng(0).standard_normal(N)
-        k = self.k
-        k_max = max(_ARNOLDI_MIN_K, N // 4)
+        sparse = _scipy_linalg()[1]
+        N = self.N
+        rng = np.random.default_rng(0)  # a fixed start: the same answer every run
+        v0 = rng.standard_normal(N) if self.warm is None else self.warm
+        k, k_max = self.k, max(_ARNOLDI_MIN_K, N // 4)
         while True:
-            ncv = min(N, max(2 * k + 1, k + 20))
             try:
-                mu, V = sparse.eigs(C, k=k, which="LM", v0=v0, ncv=ncv, tol=0.0,
-                                    maxiter=50 * N)  # fmt: skip
+                lam, V = sparse.eigs(Jx, k=k, which="LR", v0=v0, ncv=min(N, 2 * k + 24),
+                                     tol=_ARNOLDI_TOL, maxiter=100 * N)  # fmt: skip
             except (sparse.ArpackNoConvergence, sparse.ArpackError):
+                self.warm = None
                 return None
-            with np.errstate(divide="ignore", invalid="ignore"):
-                lam = sigma * (mu + 1) / (mu - 1)
-            rho = float(np.abs(mu).min())
-            bound = -sigma * (1 - rho) / (1 + rho)
-            enough = np.sum(lam.real > bound) >= min(_LEADING, N)
-            if np.all(np.isfinite(lam)) and rho < 1 and enough:
+            lam = _with_conjugates(lam)
+            if np.all(np.isfinite(lam)) and lam.real.min() <= 0:
                 break
             if k >= k_max:
                 return None
             k = min(2 * k, k_max)
         self.k = k
-        wanted = np.argsort(-np.abs(mu))[: max(_LEADING, k // 2)]
-        self.warm = np.sum(V[:, wanted].real + V[:, wanted].imag, axis=1)
-        return _with_conjugates(lam)
+        # the next start: the eigenvectors found, and a little of every direction
+        v = np.sum(V.real + V.imag, axis=1)
+        self.warm = v / np.linalg.norm(v) + 1e-3 * rng.standard_normal(N) / math.sqrt(N)
+        self.bound, self.vectors = float(lam.real.min()), V
+        return lam
+
+    def near(self, Jx: np.ndarray, basis: np.ndarray, lam: complex) -> tuple:
+        """(eigenvalue of J_x nearest lam, its unit eigenvector), or (None, None): a
+        Rayleigh-Ritz step on ``basis`` (N, m) (eigenvectors at points nearby) and four block
+        products with J_x, accepted where its residual ``|J_x v - mu v|`` is at rounding
+        level; the located Hopf point's pair is followed this way at the cost of a few
+        matrix products."""
+        Q = np.linalg.qr(np.concatenate([basis.real, basis.imag], axis=1))[0]
+        block = Q
+        for _ in range(4):
+            block = Jx @ block
+            block = block - Q @ (Q.T @ block)
+            block = np.linalg.qr(block)[0]
+            Q = np.concatenate([Q, block], axis=1)
+        Q = np.linalg.qr(Q)[0]
+        w, Y = np.linalg.eig(Q.T @ Jx @ Q)
+        j = int(np.argmin(np.abs(w - lam)))
+        v = Q @ Y[:, j]
+        v /= np.linalg.norm(v)
+        residual = float(np.linalg.norm(Jx @ v - w[j] * v))
+        if not residual <= _RITZ_TOL * (1 + float(np.abs(Jx).max()) * math.sqrt(self.N)):
+            return None, None
+        self.calls["ritz"] += 1
+        return complex(w[j]), v
 
 
 def _with_conjugates(lam: np.ndarray) -> np.ndarray:
@@ -854,7 +865,8 @@ def _unit(t: np.ndarray, t_prev: np.ndarray) -> np.ndarray | None:
 
 
 def _correct(flow: _GainFlow, y_pred: np.ndarray, row: np.ndarray, tol: float,
-             fixed_gain: bool = False, factor: _Factor | None = None) -> tuple:  # fmt: skip
+             fixed_gain: bool = False, factor: _Factor | None = None,
+             factorise: bool = True) -> tuple:  # fmt: skip
     """Newton-chord from y_pred on H(y) = 0 and row . (y - y_pred) = 0 (or g fixed):
     ``(y, converged, easy, tangent, factorisation at y)``.
 
@@ -863,7 +875,8 @@ def _correct(flow: _GainFlow, y_pred: np.ndarray, row: np.ndarray, tol: float,
     ``_CHORD_CONTRACTION`` per iteration. The tangent (unit, along row; None with
     ``fixed_gain``) and the factorisation returned are those at the converged point (within
     ``tol`` of the last linearisation). ``easy``: converged on the first factorisation in at
-    most ``_EASY_ITERS`` iterations.
+    most ``_EASY_ITERS`` iterations. With ``factorise=False`` nothing is factorised at the
+    converged point (tangent and factorisation None).
     """
     s = math.sqrt(flow.N)
     if fixed_gain:
@@ -905,6 +918,8 @@ def _correct(flow: _GainFlow, y_pred: np.ndarray, row: np.ndarray, tol: float,
             if not res <= 1e3 * tol * (1 + np.linalg.norm(y)):
                 return y, False, False, None, None
             easy = factorisations == 0 and it <= _EASY_ITERS
+            if not factorise:
+                return y, True, easy, None, None
             if at is None or np.linalg.norm(y - at) > 10 * tol * (1 + np.linalg.norm(y)):
                 try:
                     fac = _Factor.at(flow, y, row)
@@ -962,6 +977,7 @@ def _follow(flow: _GainFlow, y0: np.ndarray, t_guess: np.ndarray, origin: str,
     if len(br.y) < 2:
         return None
     _stability(flow, br, o.eig_every)
+    br.last_Jx = None
     return br
 
 
@@ -974,7 +990,8 @@ def _stability(flow: _GainFlow, br: _Followed, every: int) -> None:
 
     def count(i: int) -> int:
         if i not in br.eig:
-            br.eig[i] = _eig(flow, br.y[i])
+            last = i == P - 1 and br.last_Jx is not None
+            br.eig[i] = flow.spectrum(br.last_Jx) if last else _eig(flow, br.y[i])
         counts[i] = int(np.sum(br.eig[i].real > 0))
         return counts[i]
 
@@ -1091,6 +1108,17 @@ def _along(flow: _GainFlow, br: _Followed, i: int, s: float, tol: float) -> tupl
     return (y, fac) if ok else (None, None)
 
 
+def _along_jacobian(flow: _GainFlow, br: _Followed, i: int, s: float, tol: float) -> tuple:
+    """As :func:`_along`, with J_x at the point instead of a factorisation (no LU at the
+    end): ``(y, J_x)`` or ``(None, None)``."""
+    t = br.t[i]
+    y, ok, *_ = _correct(flow, br.y[i] + s * t, t, tol, factor=br.factor_at(flow, i),
+                         factorise=False)  # fmt: skip
+    if not ok:
+        return None, None
+    return y, flow.linearise(y[:-1] * math.sqrt(flow.N), y[-1])[1]
+
+
 def _illinois(phi, a: float, b: float, fa: float, fb: float, iters: int, tol: float,
               ftol: float = 0.0):  # fmt: skip
     """Regula falsi (Illinois) for phi(s) = 0 on [a, b] with phi(a) = fa, phi(b) = fb of
@@ -1186,16 +1214,27 @@ def _locate_tracked(flow: _GainFlow, br: _Followed, i: int, a: tuple, b: tuple,
     (sa, lam_a), (sb, lam_b) = a, b
     known = {sa: complex(lam_a), sb: complex(lam_b)}
     track = [complex(lam_b)]
+    spectrum = flow.spectrum
+    basis = spectrum.vectors  # eigenvectors near the pair (None from the dense solver)
 
     def phi(s):
-        y, fac = _along(flow, br, i, s, o.tol)
+        nonlocal basis
+        y, Jx = _along_jacobian(flow, br, i, s, o.tol)
         if y is None:
             return None
-        e = flow.spectrum(fac.Jx)
-        e = e[~_is_real(e) & (e.imag > 0)]
-        if e.size == 0:
-            return None
-        lam = complex(e[np.argmin(np.abs(e - _predict(known, s)))])
+        predicted = _predict(known, s)
+        lam = None
+        if basis is not None:
+            lam, v = spectrum.near(Jx, basis, predicted)
+        if lam is None or lam.imag <= 0:
+            e = spectrum(Jx)
+            basis = spectrum.vectors
+            e = e[~_is_real(e) & (e.imag > 0)]
+            if e.size == 0:
+                return None
+            lam = complex(e[np.argmin(np.abs(e - predicted))])
+        else:
+            basis = np.concatenate([v[:, None], basis[:, : _ARNOLDI_MIN_K - 1]], axis=1)
         known[s] = lam
         track.append(lam)
         return float(lam.real) if abs(lam.real) > 1e-9 * (1 + abs(lam)) else 0.0
