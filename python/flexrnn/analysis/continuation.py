@@ -479,12 +479,12 @@ def continuation(
     scale = math.sqrt(N)
     direction = 1.0 if steps[0] > 0 else -1.0
     queue = [(np.append(x / scale, path[0]), np.append(np.zeros(N), direction), "fixed point",
-              None) for x in starts]  # fmt: skip
+              None, fac) for x, fac in starts]  # fmt: skip
     branches: list[_Followed] = []
     bifurcations: list[Bifurcation] = []
     truncated = False
     while queue:
-        y0, t0, origin, parent = queue.pop(0)
+        y0, t0, origin, parent, factor = queue.pop(0)
         if any(b.contains(y0) for k, b in enumerate(branches) if k != parent):
             continue
         if len(branches) == max_branches:
@@ -493,7 +493,7 @@ def continuation(
                           f"{len(queue) + 1} branch starts not followed", RuntimeWarning,
                           stacklevel=2)  # fmt: skip
             break
-        br = _follow(flow, y0, t0, origin, opts)
+        br = _follow(flow, y0, t0, origin, opts, factor)
         if br is None:
             continue
         index = len(branches)
@@ -502,7 +502,8 @@ def continuation(
             bifurcations.append(Bifurcation(kind, float(y[-1]), y[:-1] * scale, eig, index,
                                             target))  # fmt: skip
             if plane is not None and switch_branches:
-                queue.extend((start, tangent, "branch point", index) for start, tangent in plane)
+                queue.extend((start, tangent, "branch point", index, None)
+                             for start, tangent in plane)  # fmt: skip
     if chaos:
         regimes = gain_sweep(net, path, u_const=flow.u, neuron_gain=flow.neuron_gain, seed=seed,
                              chaos_threshold=chaos_threshold,
@@ -524,16 +525,18 @@ def _starting_points(net, flow, gain, n_init, x_init, seed, o) -> list:
     :func:`fixed_points` with 500 Adam steps and without its Levenberg-Marquardt refinement:
     the same draws, Adam and de-duplication, without the eigendecomposition of every point
     found), polished by Newton on f(x, gain) = 0; those where Newton converges, without
-    duplicates."""
+    duplicates, each with the factorisation there: ``[(x (N,), _Factor)]``."""
     s = math.sqrt(flow.N)
     row = np.zeros(flow.N + 1)
     row[-1] = 1.0
     starts: list[np.ndarray] = []
+    factors: list[_Factor] = []
     for x in _minimiser_points(net, flow, gain, n_init, x_init, seed):
-        y, ok, *_ = _correct(flow, np.append(x / s, gain), row, o.tol, fixed_gain=True)
+        y, ok, _, _, fac = _correct(flow, np.append(x / s, gain), row, o.tol, fixed_gain=True)
         if ok and not any(np.linalg.norm(y - z) <= 1e-6 * (1 + np.linalg.norm(y)) for z in starts):
             starts.append(y)
-    return [y[:-1] * s for y in starts]
+            factors.append(fac)
+    return [(y[:-1] * s, fac) for y, fac in zip(starts, factors)]
 
 
 def _minimiser_points(net, flow, gain, n_init, x_init, seed) -> np.ndarray:
@@ -695,6 +698,7 @@ class _Factor:
         if not np.all(np.isfinite(A)):
             raise np.linalg.LinAlgError("bordered matrix not finite")
         self.Jx, self.row = Jx, np.array(row, dtype=np.float64)
+        self.point: np.ndarray | None = None  # where J_x was taken (set by ``at``)
         la = _scipy_linalg()
         if la is not None:
             lu, piv = _lu_factor(la[0], A)
@@ -721,7 +725,9 @@ class _Factor:
     def at(cls, flow: _GainFlow, y: np.ndarray, row: np.ndarray) -> _Factor:
         s = math.sqrt(flow.N)
         _, Jx, Jg = flow.linearise(y[:-1] * s, y[-1])
-        return cls(Jx, Jg / s, row)
+        fac = cls(Jx, Jg / s, row)
+        fac.point = y.copy()
+        return fac
 
     def _solve(self, b: np.ndarray) -> np.ndarray:
         if self._inv is not None:
@@ -811,9 +817,10 @@ class _Spectrum:
                 return None
             k = min(2 * k, k_max)
         self.k = k
-        # the next start: the eigenvectors found, and a little of every direction
+        # the next start: the eigenvectors found (no noise added: ARPACK would have to
+        # filter it out again to its tolerance, which costs more products than it saves)
         v = np.sum(V.real + V.imag, axis=1)
-        self.warm = v / np.linalg.norm(v) + 1e-3 * rng.standard_normal(N) / math.sqrt(N)
+        self.warm = v / np.linalg.norm(v)
         self.bound, self.vectors = float(lam.real.min()), V
         return lam
 
@@ -883,7 +890,8 @@ def _correct(flow: _GainFlow, y_pred: np.ndarray, row: np.ndarray, tol: float,
         row = np.zeros(flow.N + 1)
         row[-1] = 1.0
     y = y_pred.copy()
-    fac, at = factor, None  # the factorisation, the point it was made at (None: elsewhere)
+    fac = factor
+    at = None if factor is None else factor.point  # where the factorisation was made
     last = math.inf
     factorisations = 0
     for it in range(1, _CHORD_ITERS + 1):
@@ -930,11 +938,13 @@ def _correct(flow: _GainFlow, y_pred: np.ndarray, row: np.ndarray, tol: float,
     return y, False, False, None, None
 
 
-def _follow(flow: _GainFlow, y0: np.ndarray, t_guess: np.ndarray, origin: str,
-            o: _Options) -> _Followed | None:  # fmt: skip
-    """One branch from y0 (corrected on the plane through y0 normal to t_guess) along the
-    direction of t_guess, until it leaves [lo, hi], closes or fails."""
-    y, ok, _, t, fac = _correct(flow, y0, t_guess / np.linalg.norm(t_guess), o.tol)
+def _follow(flow: _GainFlow, y0: np.ndarray, t_guess: np.ndarray, origin: str, o: _Options,
+            factor: _Factor | None = None) -> _Followed | None:  # fmt: skip
+    """One branch from y0 (corrected on the plane through y0 normal to t_guess; ``factor``:
+    a factorisation at or near y0) along the direction of t_guess, until it leaves
+    [lo, hi], closes or fails."""
+    y, ok, _, t, fac = _correct(flow, y0, t_guess / np.linalg.norm(t_guess), o.tol,
+                                factor=factor)  # fmt: skip
     if not ok:
         return None
     br = _Followed(origin, o.eig_every)
