@@ -787,7 +787,8 @@ class _Spectrum:
         self.calls = {"arnoldi": 0, "dense": 0, "fallback": 0, "ritz": 0}
 
     def __call__(self, Jx: np.ndarray) -> np.ndarray:
-        if self.solver == "arnoldi":
+        k_max = max(_ARNOLDI_MIN_K, self.N // 4)
+        if self.solver == "arnoldi" and self.k <= k_max:
             e = self._arnoldi(Jx)
             if e is not None:
                 self.calls["arnoldi"] += 1
@@ -795,14 +796,20 @@ class _Spectrum:
             self.calls["fallback"] += 1
         self.calls["dense"] += 1
         self.bound, self.vectors = -math.inf, None
-        return np.linalg.eigvals(Jx)
+        e = np.linalg.eigvals(Jx)
+        if self.solver == "arnoldi":  # too many unstable for ARPACK: dense until they are fewer
+            unstable = int(np.sum(e.real > 0))
+            self.k = k_max + 1 if unstable >= k_max // 2 else _ARNOLDI_MIN_K
+            while self.k < 2 * unstable and self.k < k_max:
+                self.k *= 2
+        return e
 
     def _arnoldi(self, Jx: np.ndarray) -> np.ndarray | None:
         sparse = _scipy_linalg()[1]
         N = self.N
         rng = np.random.default_rng(0)  # a fixed start: the same answer every run
         v0 = rng.standard_normal(N) if self.warm is None else self.warm
-        k, k_max = self.k, max(_ARNOLDI_MIN_K, N // 4)
+        k, k_max = min(self.k, N // 4), max(_ARNOLDI_MIN_K, N // 4)
         while True:
             try:
                 lam, V = sparse.eigs(Jx, k=k, which="LR", v0=v0, ncv=min(N, 2 * k + 24),
