@@ -94,6 +94,7 @@ class _GainFlow:
         self._kernel, self._options = net._kernel(p), net._options()
         self._map_at = net.kernels["map_at"]
         self.eps = float(np.finfo(self.dtype).eps)
+        self.spectrum = _Spectrum(self.N, "dense")  # continuation() sets the one it uses
 
     def _map(self, x: np.ndarray, g: float, jacobian: bool) -> tuple:
         X = np.ascontiguousarray(x[None, :], dtype=self.dtype)
