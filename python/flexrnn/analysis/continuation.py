@@ -1069,13 +1069,13 @@ def _isolate(flow: _GainFlow, br: _Followed, i: int, o: _Options, depth: int = 1
         events = abs(rb - ra) + abs(cb - ca) // 2
         if events == 0:
             continue
-        fac = None
+        Jx = None
         if events > 1 and level < depth:
-            _, fac = _along(flow, br, i, 0.5 * (sa + sb), o.tol)
-        if fac is None:
+            _, Jx = _along_jacobian(flow, br, i, 0.5 * (sa + sb), o.tol)
+        if Jx is None:
             pieces.append(((sa, ea), (sb, eb)))
             continue
-        em = flow.spectrum(fac.Jx)
+        em = flow.spectrum(Jx)
         sm = 0.5 * (sa + sb)
         stack += [((sm, em), (sb, eb), level + 1), ((sa, ea), (sm, em), level + 1)]
     return sorted(pieces, key=lambda p: p[0][0])
