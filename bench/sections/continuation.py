@@ -10,13 +10,15 @@ runs with flexrnn's threads set to 1 and to 2; for n <= 500 the dense eigenvalue
 (relative 1e-7, g* from ``np.linalg.eigvals(W)``) and the rows find the same bifurcations.
 The threads of NumPy's BLAS (LU factorisations, the products ARPACK asks for) are set by
 ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` before the run; the report records them and
-the load average.
+the load average, and the CPU time of one run (steadier than the wall-clock time on a shared
+machine).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Any
 
 import flexrnn
@@ -84,6 +86,15 @@ def _check(outs: dict[str, Any], g_star: float) -> dict[str, dict]:
     return result
 
 
+def _cpu_time(impl: Impl) -> float:
+    """CPU seconds (every thread of this process) of one call: on a shared machine a steadier
+    measure of the work than the wall-clock time, which counts the waits for a CPU."""
+    with impl.context() if impl.context else contextlib.nullcontext():
+        t0 = time.process_time()
+        impl.fn()
+        return time.process_time() - t0
+
+
 def run(ctx: Context) -> dict[str, Any]:
     """Each size: the network and g* once, then the rows checked and timed interleaved."""
     results: dict[str, Any] = {
@@ -100,6 +111,7 @@ def run(ctx: Context) -> dict[str, Any]:
         m = compare(ctx, lambda n=n, net=net, gains=gains: _impls(n, net, gains),
                     lambda outs, g=g_star: _check(outs, g))  # fmt: skip
         m["g_star"] = g_star
+        m["cpu_s"] = _cpu_time(_impls(n, net, gains)[0])
         m["loadavg"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
         results["by_n"][str(n)] = {"float64": m}
     return results
@@ -125,7 +137,8 @@ def render(data: dict[str, Any], ctx: Context) -> list[str]:
     for n, by in data["by_n"].items():
         m = by["float64"]
         load = m.get("loadavg")
-        lines += [f"**n = {n}** (g* = {m['g_star']:.6f}"
+        lines += [f"**n = {n}** (g* = {m['g_star']:.6f}; CPU time of one run at 1 thread "
+                  f"{fmt_time(m['cpu_s'])}"
                   + (f"; load average {load[0]:.1f}" if load else "") + ")", ""]  # fmt: skip
         lines += render_timing_table(by, _check_text, time_header="median time per run")
         lines += render_cpu_share(by)
@@ -133,8 +146,9 @@ def render(data: dict[str, Any], ctx: Context) -> list[str]:
     if big:
         t = big["float64"]["timings"]["flexrnn"]["median_s"]
         verdict = "met" if t <= data["workload"]["target_s"] else "**not met**"
-        lines += [f"n = 1000: {fmt_time(t)} (target {data['workload']['target_s']:g} s: "
-                  f"{verdict}).", ""]  # fmt: skip
+        cpu = big["float64"]["cpu_s"]
+        lines += [f"n = 1000: {fmt_time(t)} wall-clock, {fmt_time(cpu)} CPU (target "
+                  f"{data['workload']['target_s']:g} s wall-clock: {verdict}).", ""]  # fmt: skip
     return lines
 
 
