@@ -11,12 +11,17 @@ way) by pseudo-arclength predictor-corrector steps, in the scaled coordinates
 1. tangent ``t``: ``[J_x, J_g / sqrt(N); t_prev^T] t = [0; 1]``, normalised, oriented along
    ``t_prev`` (``J_x = (dF/dx - I) / alpha`` from the C++ Jacobian, ``J_g = df/dg``);
 2. predictor ``y_p = y + ds t``;
-3. corrector: Newton on ``f(x, g) = 0`` and ``t . (y - y_p) = 0`` (the bordered system);
-   a step that fails, or turns the tangent by more than 30 degrees, is retried at ``ds / 2``;
-   ``ds`` grows by 1.5 after an easy step, up to ``ds_max``.
+3. corrector: Newton-chord on ``f(x, g) = 0`` and ``t . (y - y_p) = 0`` (the bordered
+   system): the LU factorisation of the previous point's bordered matrix, its last row
+   replaced by ``t`` (Sherman-Morrison), refactorised only where the iterations contract
+   slowly; the tangent and the sign of ``det J_x`` (``z_g det A``, Cramer's rule) come from
+   the factorisation at the converged point, the next step's chord matrix. A step that
+   fails, or turns the tangent by more than 30 degrees, is retried at ``ds / 2``; ``ds``
+   grows by 1.5 after an easy step, up to ``ds_max``.
 
-Stability at each point: the eigenvalues of ``J_x`` (per unit of tau); the point is stable
-when every real part is negative. A real eigenvalue crossing 0 changes the sign of
+Stability at each point: the eigenvalues of ``J_x`` (per unit of tau; all of them, or for
+large N the few with the largest real parts from ARPACK, see :class:`_Spectrum`); the point
+is stable when every real part is negative. A real eigenvalue crossing 0 changes the sign of
 ``det J_x``: a saddle-node (fold) when the curve turns back in g there (the tangent's g
 component changes sign), else a branch point, where a second curve crosses: a pitchfork
 when that curve lies on one side of the branch point's gain, a transcritical point when it
