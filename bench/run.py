@@ -20,6 +20,7 @@ Sections: "forward" (RateRNN rollout), "backward" (loss and BPTT gradient, GEMM 
 memory), "gains" (forward and BPTT with per-neuron pre/post gains against the
 global-gain path), "force" (FORCE steps per second, RLS kernel against the memory bandwidth),
 "ga" (one generation of the genetic algorithm), "analysis" (Lyapunov spectra, fixed points),
+"continuation" (bifurcation continuation of a random network, n = 100, 500, 1000),
 "mop" (a NeuroMOP epoch), "sweep" (a population of trainings on Dask), "nmrnn" (a full-batch
 NM-RNN training step against JAX's jit of value_and_grad over lax.scan, when jax is installed).
 
@@ -60,7 +61,18 @@ from flexrnn._io import atomic_write_text  # noqa: E402
 from bench.hardware import environment, measure_hardware
 from bench.harness import BUSY, REPO, Context, Section, wait_until_idle
 from bench.render import render_markdown
-from bench.sections import analysis, backward, force, forward, ga, gains, mop, nmrnn, sweep
+from bench.sections import (
+    analysis,
+    backward,
+    continuation,
+    force,
+    forward,
+    ga,
+    gains,
+    mop,
+    nmrnn,
+    sweep,
+)
 
 DEFAULT_OUT = REPO / "bench" / "results"
 DEFAULT_MARKDOWN = REPO / "docs" / "benchmarks.md"
@@ -73,6 +85,7 @@ SECTIONS: tuple[Section, ...] = (
     force.SECTION,
     ga.SECTION,
     analysis.SECTION,
+    continuation.SECTION,
     mop.SECTION,
     sweep.SECTION,
     nmrnn.SECTION,

@@ -4,6 +4,8 @@ reference, the diagram, and bad input."""
 
 from __future__ import annotations
 
+import importlib
+
 import flexrnn as fr
 import matplotlib
 import numpy as np
@@ -219,9 +221,13 @@ def test_bad_input_names_the_argument():
         fr.analysis.continuation(net, [0.5, 1.0], chaos=False).plot(measure="mean")
 
 
-def test_every_crossing_on_the_origin_of_a_random_network_is_found_at_its_eigenvalue():
+@pytest.mark.parametrize("eigensolver", ["dense", "arnoldi"])
+def test_every_crossing_on_the_origin_of_a_random_network_is_found_at_its_eigenvalue(eigensolver):
     # at x = 0 the flow's Jacobian is -I + g W: eigenvalue k crosses at g = 1 / Re eig_k(W),
-    # several of them within one step of the path
+    # several of them within one step of the path; with "arnoldi", past g ~ 1.2 more than
+    # N / 8 eigenvalues are unstable and the dense solver takes over
+    if eigensolver == "arnoldi":
+        pytest.importorskip("scipy")
     net = fr.RateRNN.random(100, 0, 0, g=1.0, tau=1.0, dt=0.1, seed=2)
     eig = np.linalg.eigvals(net.W)
     g_max = 1.6
@@ -231,7 +237,8 @@ def test_every_crossing_on_the_origin_of_a_random_network_is_found_at_its_eigenv
     )
     assert len(expected) >= 4
     c = fr.analysis.continuation(net, np.linspace(0.5, g_max, 5), n_init=4, chaos=False,
-                                 switch_branches=False)  # fmt: skip
+                                 switch_branches=False, eigensolver=eigensolver)  # fmt: skip
+    assert c.options["eigensolver"] == eigensolver
     found = [(b.gain, b.kind) for b in c.bifurcations if b.branch == 0]
     assert [k for _, k in found] == [k for _, k in expected]
     np.testing.assert_allclose([g for g, _ in found], [g for g, _ in expected], rtol=1e-7)
@@ -257,3 +264,97 @@ def test_bifurcations_do_not_depend_on_the_step_size():
     np.testing.assert_allclose([b.gain for b in coarse.bifurcations],
                                [b.gain for b in fine.bifurcations], rtol=1e-6)  # fmt: skip
     assert len(coarse.branches) == len(fine.branches)
+
+
+# ---------------------------------------------------------------------------------------------
+# Large networks: the Arnoldi eigenvalues, the chord corrector, the starting points
+
+
+def biased_random(n: int, b: float, seed: int = 3) -> fr.RateRNN:
+    """W ~ N(0, 1/n) with a bias b N(0, 1): a branch away from x = 0 when b != 0."""
+    W = fr.RateRNN.random(n, 0, 0, g=1.0, tau=1.0, dt=0.1, seed=seed).W
+    bias = b * np.random.default_rng(4).standard_normal(n)
+    return fr.RateRNN(W, np.zeros((n, 0)), np.zeros((0, n)), b=bias, tau=1.0, dt=0.1)
+
+
+@pytest.mark.parametrize("b, g_max", [(0.0, 1.3), (0.05, 1.5)])
+def test_arnoldi_and_dense_eigenvalues_find_the_same_bifurcations(b, g_max):
+    # b = 0: a pitchfork (two switched branches) and Hopf points on the origin; b = 0.05: a
+    # Hopf point on a branch away from the origin
+    pytest.importorskip("scipy")
+    net, gains = biased_random(120, b), np.linspace(0.5, g_max, 8)
+    runs = {solver: fr.analysis.continuation(net, gains, n_init=4, chaos=False,
+                                             eigensolver=solver)  # fmt: skip
+            for solver in ("arnoldi", "dense")}  # fmt: skip
+    arnoldi, dense = runs["arnoldi"], runs["dense"]
+    assert arnoldi.options["eigensolver"] == "arnoldi" and dense.options["eigensolver"] == "dense"
+    assert len(dense.bifurcations) >= 1 and "hopf" in [x.kind for x in dense.bifurcations]
+    assert [x.kind for x in arnoldi.bifurcations] == [x.kind for x in dense.bifurcations]
+    np.testing.assert_allclose([x.gain for x in arnoldi.bifurcations],
+                               [x.gain for x in dense.bifurcations], rtol=1e-8)  # fmt: skip
+    np.testing.assert_allclose([x.eigenvalue for x in arnoldi.bifurcations],
+                               [x.eigenvalue for x in dense.bifurcations], atol=1e-7)  # fmt: skip
+    assert len(arnoldi.branches) == len(dense.branches)
+    for a, d in zip(arnoldi.branches, dense.branches):
+        np.testing.assert_array_equal(a.n_unstable, d.n_unstable)
+        rows = ~np.isnan(a.eigenvalues[:, 0]) & ~np.isnan(d.eigenvalues[:, 0])
+        assert rows.sum() >= 2
+        np.testing.assert_allclose(np.sort(a.eigenvalues[rows].real, axis=1),
+                                   np.sort(d.eigenvalues[rows].real, axis=1),
+                                   atol=1e-9)  # fmt: skip
+
+
+def test_random_network_of_1000_loses_the_stability_of_the_origin_at_its_spectral_edge():
+    pytest.importorskip("scipy")
+    net = fr.RateRNN.random(1000, 0, 0, g=1.0, tau=1.0, dt=0.1, seed=1)
+    eig = np.linalg.eigvals(net.W)
+    order = np.argsort(-eig.real)
+    edge = eig[order[0]]
+    g_star = 1 / edge.real
+    c = fr.analysis.continuation(net, np.linspace(0.6, g_star + 0.02, 11), n_init=4,
+                                 chaos=False, switch_branches=False)  # fmt: skip
+    assert c.options["eigensolver"] == "arnoldi"
+    first = c.bifurcations[0]
+    assert first.gain == pytest.approx(g_star, rel=1e-7)
+    assert first.kind == ("hopf" if abs(edge.imag) > 1e-9 else "pitchfork")
+    assert abs(first.eigenvalue.imag) == pytest.approx(abs(g_star * edge.imag), abs=1e-6)
+    br = c.branches[first.branch]
+    np.testing.assert_array_equal(br.stable, br.gain < g_star)
+    # the six rightmost eigenvalues at the first point: -1 + g eig(W) (x = 0 throughout)
+    expected = -1 + br.gain[0] * eig[order[:6]]
+    np.testing.assert_allclose(np.sort(br.eigenvalues[0].real), np.sort(expected.real),
+                               atol=1e-9)  # fmt: skip
+
+
+def test_starting_points_are_the_fixed_and_slow_points_of_the_fixed_point_search():
+    from flexrnn.analysis.continuation import _minimiser_points
+
+    net = fr.RateRNN.random(20, 0, 0, g=2.0, tau=1.0, dt=0.1, seed=5)
+    flow = _GainFlow(net, None, None)
+    fp = fr.analysis.fixed_points(net, n_init=16, seed=2, gain=1.5, iters=500, refine=False)
+    assert len(fp) >= 2
+    np.testing.assert_array_equal(_minimiser_points(net, flow, 1.5, 16, None, 2), fp.x)
+
+
+def test_without_scipy_the_numpy_fallback_finds_the_same_bifurcations(monkeypatch):
+    module = importlib.import_module("flexrnn.analysis.continuation")  # not the function
+    runs = []
+    for scipy_modules in (None, False):  # None: import SciPy if installed; False: absent
+        monkeypatch.setattr(module, "_SCIPY", scipy_modules)
+        runs.append([fr.analysis.continuation(one_unit(), np.linspace(0.5, 2.0, 16), chaos=False),
+                     fr.analysis.continuation(rotation(0.8, 0.5), np.linspace(0.5, 2.0, 16),
+                                              chaos=False)])  # fmt: skip
+        if scipy_modules is False:
+            with pytest.raises(ValueError, match="eigensolver"):
+                fr.analysis.continuation(one_unit(), [0.5, 1.0], eigensolver="arnoldi")
+    for with_scipy, without in zip(*runs):
+        assert [b.kind for b in with_scipy.bifurcations] == [b.kind for b in without.bifurcations]
+        np.testing.assert_allclose([b.gain for b in with_scipy.bifurcations],
+                                   [b.gain for b in without.bifurcations], rtol=1e-9)  # fmt: skip
+    assert [b.kind for b in runs[1][0].bifurcations] == ["pitchfork"]
+    assert [b.kind for b in runs[1][1].bifurcations] == ["hopf"]
+
+
+def test_bad_eigensolver_names_the_argument():
+    with pytest.raises(ValueError, match="eigensolver"):
+        fr.analysis.continuation(one_unit(), [0.5, 1.0], eigensolver="lapack")

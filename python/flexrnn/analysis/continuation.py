@@ -11,12 +11,17 @@ way) by pseudo-arclength predictor-corrector steps, in the scaled coordinates
 1. tangent ``t``: ``[J_x, J_g / sqrt(N); t_prev^T] t = [0; 1]``, normalised, oriented along
    ``t_prev`` (``J_x = (dF/dx - I) / alpha`` from the C++ Jacobian, ``J_g = df/dg``);
 2. predictor ``y_p = y + ds t``;
-3. corrector: Newton on ``f(x, g) = 0`` and ``t . (y - y_p) = 0`` (the bordered system);
-   a step that fails, or turns the tangent by more than 30 degrees, is retried at ``ds / 2``;
-   ``ds`` grows by 1.5 after an easy step, up to ``ds_max``.
+3. corrector: Newton-chord on ``f(x, g) = 0`` and ``t . (y - y_p) = 0`` (the bordered
+   system): the LU factorisation of the previous point's bordered matrix, its last row
+   replaced by ``t`` (Sherman-Morrison), refactorised only where the iterations contract
+   slowly; the tangent and the sign of ``det J_x`` (``z_g det A``, Cramer's rule) come from
+   the factorisation at the converged point, the next step's chord matrix. A step that
+   fails, or turns the tangent by more than 30 degrees, is retried at ``ds / 2``; ``ds``
+   grows by 1.5 after an easy step, up to ``ds_max``.
 
-Stability at each point: the eigenvalues of ``J_x`` (per unit of tau); the point is stable
-when every real part is negative. A real eigenvalue crossing 0 changes the sign of
+Stability at each point: the eigenvalues of ``J_x`` (per unit of tau; all of them, or for
+large N the few with the largest real parts from ARPACK, see :class:`_Spectrum`); the point
+is stable when every real part is negative. A real eigenvalue crossing 0 changes the sign of
 ``det J_x``: a saddle-node (fold) when the curve turns back in g there (the tangent's g
 component changes sign), else a branch point, where a second curve crosses: a pitchfork
 when that curve lies on one side of the branch point's gain, a transcritical point when it
@@ -38,16 +43,25 @@ import numpy as np
 
 from flexrnn import _validate as check
 
-from .fixed_points import _u_const, fixed_points
+from .fixed_points import _deduplicate, _NetworkMap, _u_const
 from .regimes import GainSweep, gain_sweep
 
-__all__ = ["Bifurcation", "Branch", "Continuation", "continuation", "TARGETS", "KINDS"]
+__all__ = ["Bifurcation", "Branch", "Continuation", "continuation", "TARGETS", "KINDS",
+           "EIGENSOLVERS"]  # fmt: skip
 
 TARGETS = ("gain",)  # where the continued gain acts (per-site gains come with their kernels)
 KINDS = ("saddle-node", "pitchfork", "transcritical", "hopf", "chaos")
 _MAX_TURN = math.cos(math.radians(30.0))  # largest tangent turn accepted in one step
 _MAX_CORRECTION = 0.3  # largest corrector displacement, in units of the step
-_NEWTON_ITERS = 10
+_CHORD_ITERS = 60  # corrector iterations, all factorisations together
+_CHORD_CONTRACTION = 0.5  # a chord step larger than this times the previous: refactorise
+_MAX_FACTORISATIONS = 10  # per corrector call
+_EASY_ITERS = 8  # a step converged in this many chord iterations lets ds grow
+EIGENSOLVERS = ("auto", "dense", "arnoldi")
+_ARNOLDI_MIN_N = 200  # "auto" takes ARPACK from this N (dense eigenvalues cost 10 N^3)
+_ARNOLDI_MIN_K = 8  # eigenvalues ARPACK returns at first (doubled while all are unstable)
+_ARNOLDI_TOL = 1e-12  # ARPACK's relative residual: located crossings need ~1e-10
+_RITZ_TOL = 1e-13  # residual of a Rayleigh-Ritz eigenpair, relative to a bound on |J_x|
 _START_ITERS = 500  # Adam steps of the starting search: Newton finishes the job
 _LEADING = 6  # eigenvalues kept per point (largest real parts)
 _COLOURS = {
@@ -85,12 +99,14 @@ class _GainFlow:
         self._kernel, self._options = net._kernel(p), net._options()
         self._map_at = net.kernels["map_at"]
         self.eps = float(np.finfo(self.dtype).eps)
+        self.spectrum = _Spectrum(self.N, "dense")  # continuation() sets the one it uses
 
     def _map(self, x: np.ndarray, g: float, jacobian: bool) -> tuple:
         X = np.ascontiguousarray(x[None, :], dtype=self.dtype)
         _, F, _, J = self._map_at(self._kernel, self._options, self.u, float(g),
                                   self.neuron_gain, X, False, jacobian)  # fmt: skip
-        return F[0].astype(np.float64), None if J is None else J[0].astype(np.float64)
+        F = F[0].astype(np.float64, copy=False)
+        return F, None if J is None else J[0].astype(np.float64, copy=False)
 
     def f(self, x: np.ndarray, g: float) -> np.ndarray:
         """(N,) the flow per unit of tau."""
@@ -101,13 +117,14 @@ class _GainFlow:
         """(f (N,), J_x = df/dx (N, N), J_g = df/dg (N,)) at (x, g)."""
         F, J = self._map(x, g, True)
         f = (F - x) / self.alpha
-        Jx = J / self.alpha
-        Jx[np.diag_indices(self.N)] -= 1.0 / self.alpha
+        Jx = J if J.flags.writeable and J.dtype == np.float64 else J.astype(np.float64)
+        Jx *= 1.0 / self.alpha  # in place: at N = 1000 a copy of J costs as much as forming it
+        Jx.flat[:: self.N + 1] -= 1.0 / self.alpha
         if self.affine_in_gain:  # F = (1 - alpha) x + alpha (g W phi + c): exact secant
             F1, _ = self._map(x, g + 1.0, False)
             Jg = (F1 - F) / self.alpha
-        elif abs(g) > 1e-6:  # rate form: dF/dg = (J - (1 - alpha) I) x / g
-            Jg = (J @ x - (1 - self.alpha) * x) / (g * self.alpha)
+        elif abs(g) > 1e-6:  # rate form: dF/dg = (dF/dx - (1 - alpha) I) x / g
+            Jg = (Jx @ x + x) / g
         else:
             h = self.eps ** (1 / 3)
             Jg = (self._map(x, g + h, False)[0] - self._map(x, g - h, False)[0]) / (
@@ -221,7 +238,8 @@ class Continuation:
     truncated : bool
         ``max_branches`` was reached: some branch points were not switched at.
     options : dict
-        ds_max, eig_every, locate, switch_branches used.
+        ds_max, eig_every, locate, switch_branches and eigensolver (``"dense"`` or
+        ``"arnoldi"``) used.
     """
 
     target: str
@@ -391,6 +409,7 @@ def continuation(
     switch_branches: bool = True,
     locate: bool = True,
     eig_every: int | None = None,
+    eigensolver: str = "auto",
     chaos: bool = True,
     chaos_threshold: float = 0.02,
     lyapunov_steps: int | None = None,
@@ -421,6 +440,11 @@ def continuation(
     eig_every : eigenvalues at every ``eig_every``-th point (and wherever the stability
         may change between two of them: bisection); default 1 for N <= 256, else
         ``ceil(N / 256)``. ``det J_x`` is checked at every point.
+    eigensolver : ``"dense"`` (every eigenvalue of J_x, ``10 N^3``), ``"arnoldi"`` (only
+        the few with the largest real parts, by ARPACK started from the previous point's
+        eigenvectors; more where all of those are unstable; dense where ARPACK does not
+        converge; needs SciPy) or ``"auto"`` (Arnoldi for N >= 200 when SciPy is
+        installed, else dense).
     chaos : also run :func:`flexrnn.analysis.gain_sweep` over ``gains`` (Lyapunov
         exponents and regimes; ``regimes``) and report where chaos begins.
     chaos_threshold, lyapunov_steps : passed to ``gain_sweep``.
@@ -446,10 +470,11 @@ def continuation(
     max_steps = check.integer("max_steps", max_steps, minimum=2)
     max_branches = check.integer("max_branches", max_branches, minimum=1)
     N = flow.N
-    eig_every = (max(1, math.ceil(N / 256)) if eig_every is None
-                 else check.integer("eig_every", eig_every, minimum=1))  # fmt: skip
+    eig_every = None if eig_every is None else check.integer("eig_every", eig_every, minimum=1)
     chaos_threshold = check.scalar("chaos_threshold", chaos_threshold, nonneg=True)
+    flow.spectrum = _Spectrum(N, eigensolver)
     tol = 1e-10 if flow.dtype == np.float64 else 2e-4
+    eig_every = max(1, math.ceil(N / 256)) if eig_every is None else eig_every
     opts = _Options(lo=lo, hi=hi, ds_max=ds_max, max_steps=max_steps, eig_every=eig_every,
                     locate=bool(locate), tol=tol)  # fmt: skip
 
@@ -460,12 +485,12 @@ def continuation(
     scale = math.sqrt(N)
     direction = 1.0 if steps[0] > 0 else -1.0
     queue = [(np.append(x / scale, path[0]), np.append(np.zeros(N), direction), "fixed point",
-              None) for x in starts]  # fmt: skip
+              None, fac) for x, fac in starts]  # fmt: skip
     branches: list[_Followed] = []
     bifurcations: list[Bifurcation] = []
     truncated = False
     while queue:
-        y0, t0, origin, parent = queue.pop(0)
+        y0, t0, origin, parent, factor = queue.pop(0)
         if any(b.contains(y0) for k, b in enumerate(branches) if k != parent):
             continue
         if len(branches) == max_branches:
@@ -474,7 +499,7 @@ def continuation(
                           f"{len(queue) + 1} branch starts not followed", RuntimeWarning,
                           stacklevel=2)  # fmt: skip
             break
-        br = _follow(flow, y0, t0, origin, opts)
+        br = _follow(flow, y0, t0, origin, opts, factor)
         if br is None:
             continue
         index = len(branches)
@@ -483,7 +508,8 @@ def continuation(
             bifurcations.append(Bifurcation(kind, float(y[-1]), y[:-1] * scale, eig, index,
                                             target))  # fmt: skip
             if plane is not None and switch_branches:
-                queue.extend((start, tangent, "branch point", index) for start, tangent in plane)
+                queue.extend((start, tangent, "branch point", index, None)
+                             for start, tangent in plane)  # fmt: skip
     if chaos:
         regimes = gain_sweep(net, path, u_const=flow.u, neuron_gain=flow.neuron_gain, seed=seed,
                              chaos_threshold=chaos_threshold,
@@ -496,28 +522,54 @@ def continuation(
                         bifurcations=bifurcations, regimes=regimes, u=flow.u, alpha=flow.alpha,
                         truncated=truncated,
                         options=dict(ds_max=ds_max, eig_every=eig_every, locate=bool(locate),
-                                     switch_branches=bool(switch_branches)))  # fmt: skip
+                                     switch_branches=bool(switch_branches),
+                                     eigensolver=flow.spectrum.solver))  # fmt: skip
 
 
 def _starting_points(net, flow, gain, n_init, x_init, seed, o) -> list:
-    """Fixed points at the first gain: the minimiser's fixed and slow points
-    (:func:`fixed_points` with 500 Adam steps, without its Levenberg-Marquardt refinement),
-    polished by Newton on f(x, gain) = 0; those where Newton converges, without
-    duplicates."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # "nothing found": warned by the caller
-        fp = fixed_points(net, flow.u, n_init, x_init=x_init, seed=seed, gain=gain,
-                          neuron_gain=flow.neuron_gain, iters=_START_ITERS,
-                          refine=False)  # fmt: skip
+    """Fixed points at the first gain: the minimiser's fixed and slow points (those of
+    :func:`fixed_points` with 500 Adam steps and without its Levenberg-Marquardt refinement:
+    the same draws, Adam and de-duplication, without the eigendecomposition of every point
+    found), polished by Newton on f(x, gain) = 0; those where Newton converges, without
+    duplicates, each with the factorisation there: ``[(x (N,), _Factor)]``."""
     s = math.sqrt(flow.N)
     row = np.zeros(flow.N + 1)
     row[-1] = 1.0
     starts: list[np.ndarray] = []
-    for x in fp.x.astype(np.float64):
-        y, ok, *_ = _correct(flow, np.append(x / s, gain), row, o.tol, fixed_gain=True)
+    factors: list[_Factor] = []
+    for x in _minimiser_points(net, flow, gain, n_init, x_init, seed):
+        y, ok, _, _, fac = _correct(flow, np.append(x / s, gain), row, o.tol, fixed_gain=True)
         if ok and not any(np.linalg.norm(y - z) <= 1e-6 * (1 + np.linalg.norm(y)) for z in starts):
             starts.append(y)
-    return [y[:-1] * s for y in starts]
+            factors.append(fac)
+    return [(y[:-1] * s, fac) for y, fac in zip(starts, factors)]
+
+
+def _minimiser_points(net, flow, gain, n_init, x_init, seed) -> np.ndarray:
+    """(K, N) the points ``fixed_points(net, u, n_init, x_init=x_init, seed=seed, gain=gain,
+    iters=500, refine=False).x`` holds (its defaults: noise 0.1, lr 0.01, q <= 1e-6, RMS
+    de-duplication 1e-3)."""
+    m = _NetworkMap(net, flow.u, gain, flow.neuron_gain, None, None)
+    n_init = check.integer("n_init", n_init, minimum=0)
+    if n_init == 0 and x_init is None:
+        raise ValueError("n_init: must be >= 1 when no x_init is given")
+    rng = np.random.default_rng(check.seed("seed", seed))
+    X0 = np.zeros((0, m.N))
+    if n_init:
+        pool = m.as_states("states", m.sample_run(min(n_init, 32), rng))
+        X0 = pool[rng.integers(0, len(pool), n_init)]
+        X0 = X0 + 0.1 * rng.standard_normal(X0.shape)
+    if x_init is not None:
+        X0 = np.concatenate([m.as_states("x_init", x_init), X0])
+    fp_tol = m.N * (1e-18 if m.dtype == np.float64 else 1e-12)
+    X, q, _ = m.minimize(X0, _START_ITERS, 0.01, fp_tol)
+    X, q = X.astype(np.float64), q.astype(np.float64)
+    finite = np.isfinite(q) & np.isfinite(X).all(axis=1)
+    X, q = X[finite], q[finite]
+    reps, counts = _deduplicate(X, q, 1e-3, q <= 1e-3)
+    X, q = X[reps], q[reps]
+    reps, _ = _deduplicate(X, q, 1e-3, q <= 1e-6, counts)
+    return X[reps].astype(m.dtype).astype(np.float64).reshape(-1, m.N)
 
 
 def _bad_target(target: Any) -> None:
@@ -542,21 +594,36 @@ class _Options:
 class _Followed:
     """A branch being followed, in scaled coordinates y = (x / sqrt(N), g)."""
 
-    def __init__(self, origin: str):
+    def __init__(self, origin: str, every: int):
         self.origin = origin
+        self.every = every
         self.y: list[np.ndarray] = []
         self.t: list[np.ndarray] = []
         self.det_sign: list[float] = []
         self.logdet: list[float] = []
-        self.eig: dict[int, np.ndarray] = {}  # point index -> all eigenvalues of J_x
+        self.eig: dict[int, np.ndarray] = {}  # point index -> eigenvalues of J_x (_Spectrum)
         self.end = "max_steps"
+        self.factor: tuple[int, _Factor] | None = None  # (point index, its factorisation)
+        self.last_Jx: np.ndarray | None = None
 
-    def add(self, y: np.ndarray, t: np.ndarray, Jx: np.ndarray) -> None:
-        sign, logdet = np.linalg.slogdet(Jx)
+    def add(self, flow: _GainFlow, y: np.ndarray, t: np.ndarray, fac: _Factor) -> None:
+        """Point y with tangent t; sign and log|.| of det J_x from its factorisation, and
+        the eigenvalues at every ``every``-th point while J_x is at hand."""
+        i = len(self.y)
         self.y.append(y)
         self.t.append(t)
-        self.det_sign.append(float(sign))
-        self.logdet.append(float(logdet))
+        self.det_sign.append(fac.det_sign)
+        self.logdet.append(fac.logdet)
+        if i % self.every == 0:
+            self.eig[i] = flow.spectrum(fac.Jx)
+        self.last_Jx = fac.Jx  # the last point's eigenvalues are needed whatever its index
+
+    def factor_at(self, flow: _GainFlow, i: int) -> _Factor:
+        """The bordered matrix at point i with its tangent as last row (the corrector's
+        matrix of the step from i), factorised once for all the offsets tried from it."""
+        if self.factor is None or self.factor[0] != i:
+            self.factor = (i, _Factor.at(flow, self.y[i], self.t[i]))
+        return self.factor[1]
 
     def contains(self, y: np.ndarray) -> bool:
         """y lies on this branch's polyline (within a tenth of the local segment length)."""
@@ -577,7 +644,8 @@ class _Followed:
         k = min(_LEADING, Y.shape[1] - 1)
         eigenvalues = np.full((P, k), np.nan + 0j)
         for i, e in self.eig.items():
-            eigenvalues[i] = e[np.argsort(-e.real, kind="stable")][:k]
+            top = e[np.argsort(-e.real, kind="stable")][:k]
+            eigenvalues[i, : len(top)] = top
         return Branch(gain=Y[:, -1].copy(), x=Y[:, :-1] * scale, stable=n_unstable == 0,
                       n_unstable=n_unstable, eigenvalues=eigenvalues, origin=self.origin,
                       end=self.end)  # fmt: skip
@@ -586,32 +654,225 @@ class _Followed:
         return int(np.sum(self.eig[i].real > 0)) if i in self.eig else self.counts[i]
 
 
+# ---------------------------------------------------------------------------------------------
+# Linear algebra: the bordered system, factorised once per point, and the spectrum of J_x
+
+
+def _scipy_linalg():
+    """(scipy.linalg, scipy.sparse.linalg) or None: SciPy is optional. With it, one LU
+    factorisation serves every corrector iteration of a step and the eigenvalues nearest the
+    imaginary axis come from ARPACK; without it, NumPy inverses and dense eigenvalues."""
+    global _SCIPY
+    if _SCIPY is None:
+        try:
+            import scipy.linalg
+            import scipy.sparse.linalg
+
+            _SCIPY = (scipy.linalg, scipy.sparse.linalg)
+        except ImportError:
+            _SCIPY = False
+    return _SCIPY or None
+
+
+_SCIPY: Any = None
+
+
+def _lu_factor(linalg: Any, M: np.ndarray) -> tuple:
+    """scipy.linalg.lu_factor of M (overwritten), quietly: a singular M shows as a zero
+    pivot, which the callers check."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        return linalg.lu_factor(M, overwrite_a=True, check_finite=False)
+
+
+class _Factor:
+    """The bordered matrix ``A = [J_x, J_g / sqrt(N); row^T]`` at one point, factorised once.
+
+    ``solve(b, row')`` solves with A's last row replaced by row' (Sherman-Morrison on the
+    factorisation), so a point's factorisation serves the chord corrector of the next step,
+    whose row is the new tangent. ``z = A^{-1} e_{N+1}`` is the tangent before normalisation,
+    and ``det J_x = z_g det A`` (Cramer's rule) gives the sign and log|.| of det J_x from the
+    same factorisation. Raises LinAlgError when A is singular or not finite.
+    """
+
+    def __init__(self, Jx: np.ndarray, c: np.ndarray, row: np.ndarray):
+        N = Jx.shape[0]
+        A = np.empty((N + 1, N + 1))
+        A[:-1, :-1] = Jx
+        A[:-1, -1] = c
+        A[-1] = row
+        if not np.all(np.isfinite(A)):
+            raise np.linalg.LinAlgError("bordered matrix not finite")
+        self.Jx, self.row = Jx, np.array(row, dtype=np.float64)
+        self.point: np.ndarray | None = None  # where J_x was taken (set by ``at``)
+        la = _scipy_linalg()
+        if la is not None:
+            lu, piv = _lu_factor(la[0], A)
+            d = np.diag(lu)
+            if not np.all(d != 0) or not np.all(np.isfinite(d)):
+                raise np.linalg.LinAlgError("bordered matrix singular")
+            swaps = int(np.count_nonzero(piv != np.arange(N + 1)))
+            sign_a = (-1.0) ** swaps * float(np.prod(np.sign(d)))
+            log_a = float(np.sum(np.log(np.abs(d))))
+            self._lu, self._solve_lu, self._inv = (lu, piv), la[0].lu_solve, None
+        else:
+            sign_a, log_a = np.linalg.slogdet(A)
+            self._inv = np.linalg.inv(A)
+        e = np.zeros(N + 1)
+        e[-1] = 1.0
+        self.z = self._solve(e)
+        zg = float(self.z[-1])
+        if not np.all(np.isfinite(self.z)):
+            raise np.linalg.LinAlgError("bordered matrix singular")
+        self.det_sign = float(np.sign(zg)) * float(sign_a)
+        self.logdet = (float(np.log(abs(zg))) if zg != 0 else -np.inf) + float(log_a)
+
+    @classmethod
+    def at(cls, flow: _GainFlow, y: np.ndarray, row: np.ndarray) -> _Factor:
+        s = math.sqrt(flow.N)
+        _, Jx, Jg = flow.linearise(y[:-1] * s, y[-1])
+        fac = cls(Jx, Jg / s, row)
+        fac.point = y.copy()
+        return fac
+
+    def _solve(self, b: np.ndarray) -> np.ndarray:
+        if self._inv is not None:
+            return self._inv @ b
+        return self._solve_lu(self._lu, b, check_finite=False)
+
+    def solve(self, b: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """x with [J_x, J_g / sqrt(N); row^T] x = b (this point's J_x and J_g)."""
+        x = self._solve(b)
+        d = row - self.row
+        if not np.any(d):
+            return x
+        denominator = 1.0 + float(d @ self.z)
+        if denominator == 0.0 or not np.isfinite(denominator):
+            raise np.linalg.LinAlgError("bordered matrix singular")
+        return x - self.z * (float(d @ x) / denominator)
+
+    def tangent(self, row: np.ndarray) -> np.ndarray | None:
+        """The unit tangent oriented along row (the null vector of [J_x, J_g / sqrt(N)])."""
+        e = np.zeros(self.z.shape[0])
+        e[-1] = 1.0
+        try:
+            return _unit(self.solve(e, row), row)
+        except np.linalg.LinAlgError:
+            return None
+
+
+class _Spectrum:
+    """Eigenvalues of J_x at a point: all of them (``"dense"``), or (``"arnoldi"``) the ``k``
+    with the largest real parts (those nearest the imaginary axis, or right of it).
+
+    Arnoldi: ARPACK (``scipy.sparse.linalg.eigs``, ``which="LR"``) on products with J_x,
+    started from the previous call's eigenvectors (the spectrum moves little between
+    neighbouring points, and ARPACK then needs far fewer products than from a random start).
+    ``k`` starts at 8 and doubles (up to ``N / 4``) while every returned eigenvalue has a
+    positive real part (the unstable ones may not all be among them); past that, and where
+    ARPACK does not converge, the dense solver answers. ``bound`` is the smallest real part
+    returned: every eigenvalue right of it is in the set (as far as ARPACK's convergence
+    goes), so the count of unstable eigenvalues and the rightmost six are those of the set.
+    """
+
+    def __init__(self, N: int, solver: Any):
+        if not (isinstance(solver, str) and solver in EIGENSOLVERS):
+            raise ValueError(f"eigensolver: expected one of {EIGENSOLVERS}, got {solver!r}")
+        if solver == "arnoldi" and _scipy_linalg() is None:
+            raise ValueError("eigensolver: 'arnoldi' needs SciPy (pip install scipy)")
+        if solver == "auto":
+            solver = "arnoldi" if N >= _ARNOLDI_MIN_N and _scipy_linalg() is not None else "dense"
+        if solver == "arnoldi" and N < 4 * _ARNOLDI_MIN_K:
+            solver = "dense"  # ARPACK needs k < N - 1; at this size dense is as fast
+        self.solver = solver
+        self.N = N
+        self.k = _ARNOLDI_MIN_K
+        self.warm: np.ndarray | None = None
+        self.bound = -math.inf
+        self.vectors: np.ndarray | None = None  # (N, k) ARPACK's eigenvectors of the last call
+        self.calls = {"arnoldi": 0, "dense": 0, "fallback": 0, "ritz": 0}
+
+    def __call__(self, Jx: np.ndarray) -> np.ndarray:
+        k_max = max(_ARNOLDI_MIN_K, self.N // 4)
+        if self.solver == "arnoldi" and self.k <= k_max:
+            e = self._arnoldi(Jx)
+            if e is not None:
+                self.calls["arnoldi"] += 1
+                return e
+            self.calls["fallback"] += 1
+        self.calls["dense"] += 1
+        self.bound, self.vectors = -math.inf, None
+        e = np.linalg.eigvals(Jx)
+        if self.solver == "arnoldi":  # too many unstable for ARPACK: dense until they are fewer
+            unstable = int(np.sum(e.real > 0))
+            self.k = k_max + 1 if unstable >= k_max // 2 else _ARNOLDI_MIN_K
+            while self.k < 2 * unstable and self.k < k_max:
+                self.k *= 2
+        return e
+
+    def _arnoldi(self, Jx: np.ndarray) -> np.ndarray | None:
+        sparse = _scipy_linalg()[1]
+        N = self.N
+        rng = np.random.default_rng(0)  # a fixed start: the same answer every run
+        v0 = rng.standard_normal(N) if self.warm is None else self.warm
+        k, k_max = min(self.k, N // 4), max(_ARNOLDI_MIN_K, N // 4)
+        while True:
+            try:
+                lam, V = sparse.eigs(Jx, k=k, which="LR", v0=v0, ncv=min(N, 2 * k + 24),
+                                     tol=_ARNOLDI_TOL, maxiter=100 * N)  # fmt: skip
+            except (sparse.ArpackNoConvergence, sparse.ArpackError):
+                self.warm = None
+                return None
+            lam = _with_conjugates(lam)
+            if np.all(np.isfinite(lam)) and lam.real.min() <= 0:
+                break
+            if k >= k_max:
+                return None
+            k = min(2 * k, k_max)
+        self.k = k
+        # the next start: the eigenvectors found (no noise added: ARPACK would have to
+        # filter it out again to its tolerance, which costs more products than it saves)
+        v = np.sum(V.real + V.imag, axis=1)
+        self.warm = v / np.linalg.norm(v)
+        self.bound, self.vectors = float(lam.real.min()), V
+        return lam
+
+    def near(self, Jx: np.ndarray, basis: np.ndarray, lam: complex) -> tuple:
+        """(eigenvalue of J_x nearest lam, its unit eigenvector), or (None, None): a
+        Rayleigh-Ritz step on ``basis`` (N, m) (eigenvectors at points nearby) and four block
+        products with J_x, accepted where its residual ``|J_x v - mu v|`` is at rounding
+        level; the located Hopf point's pair is followed this way at the cost of a few
+        matrix products."""
+        Q = np.linalg.qr(np.concatenate([basis.real, basis.imag], axis=1))[0]
+        block = Q
+        for _ in range(4):
+            block = Jx @ block
+            block = block - Q @ (Q.T @ block)
+            block = np.linalg.qr(block)[0]
+            Q = np.concatenate([Q, block], axis=1)
+        Q = np.linalg.qr(Q)[0]
+        w, Y = np.linalg.eig(Q.T @ Jx @ Q)
+        j = int(np.argmin(np.abs(w - lam)))
+        v = Q @ Y[:, j]
+        v /= np.linalg.norm(v)
+        residual = float(np.linalg.norm(Jx @ v - w[j] * v))
+        if not residual <= _RITZ_TOL * (1 + float(np.abs(Jx).max()) * math.sqrt(self.N)):
+            return None, None
+        self.calls["ritz"] += 1
+        return complex(w[j]), v
+
+
+def _with_conjugates(lam: np.ndarray) -> np.ndarray:
+    """lam with the conjugate of every complex eigenvalue whose conjugate is missing (ARPACK
+    may return one member of a pair at the edge of its set)."""
+    missing = [np.conj(v) for v in lam[~_is_real(lam)]
+               if np.min(np.abs(lam - np.conj(v))) > 1e-9 * (1 + abs(v))]  # fmt: skip
+    return np.concatenate([lam, np.array(missing, dtype=complex)]) if missing else lam
+
+
 def _eig(flow: _GainFlow, y: np.ndarray) -> np.ndarray:
     _, Jx, _ = flow.linearise(y[:-1] * math.sqrt(flow.N), y[-1])
-    return np.linalg.eigvals(Jx)
-
-
-def _bordered(flow: _GainFlow, y: np.ndarray, row: np.ndarray) -> tuple:
-    """(H (N,), the (N+1, N+1) bordered matrix [J_x, J_g / s; row], J_x) at y."""
-    s = math.sqrt(flow.N)
-    f, Jx, Jg = flow.linearise(y[:-1] * s, y[-1])
-    A = np.empty((flow.N + 1, flow.N + 1))
-    A[:-1, :-1] = Jx
-    A[:-1, -1] = Jg / s
-    A[-1] = row
-    return f / s, A, Jx
-
-
-def _tangent(flow: _GainFlow, y: np.ndarray, t_prev: np.ndarray) -> tuple:
-    """(unit tangent along t_prev, J_x) at y; None tangent if singular."""
-    _, A, Jx = _bordered(flow, y, t_prev)
-    rhs = np.zeros(flow.N + 1)
-    rhs[-1] = 1.0
-    try:
-        t = np.linalg.solve(A, rhs)
-    except np.linalg.LinAlgError:
-        return None, Jx
-    return _unit(t, t_prev), Jx
+    return flow.spectrum(Jx)
 
 
 def _unit(t: np.ndarray, t_prev: np.ndarray) -> np.ndarray | None:
@@ -624,55 +885,88 @@ def _unit(t: np.ndarray, t_prev: np.ndarray) -> np.ndarray | None:
 
 
 def _correct(flow: _GainFlow, y_pred: np.ndarray, row: np.ndarray, tol: float,
-             fixed_gain: bool = False) -> tuple:  # fmt: skip
-    """Newton from y_pred on H(y) = 0 and row . (y - y_pred) = 0 (or g fixed):
-    (y, converged, iterations, tangent, J_x). The tangent (unit, along row; None with
-    ``fixed_gain``) and J_x are those of the last iteration's linearisation, one Newton step
-    (smaller than ``tol``) from y: the bordered system is solved for both at once."""
-    y = y_pred.copy()
+             fixed_gain: bool = False, factor: _Factor | None = None,
+             factorise: bool = True) -> tuple:  # fmt: skip
+    """Newton-chord from y_pred on H(y) = 0 and row . (y - y_pred) = 0 (or g fixed):
+    ``(y, converged, easy, tangent, factorisation at y)``.
+
+    The iterations reuse one factorisation of the bordered matrix (``factor``, from a point
+    nearby, else made at y_pred) and make a new one where they contract by less than
+    ``_CHORD_CONTRACTION`` per iteration. The tangent (unit, along row; None with
+    ``fixed_gain``) and the factorisation returned are those at the converged point (within
+    ``tol`` of the last linearisation). ``easy``: converged on the first factorisation in at
+    most ``_EASY_ITERS`` iterations. With ``factorise=False`` nothing is factorised at the
+    converged point (tangent and factorisation None).
+    """
     s = math.sqrt(flow.N)
-    unit = np.zeros(flow.N + 1)
-    unit[-1] = 1.0
-    t = Jx = None
-    for it in range(1, _NEWTON_ITERS + 1):
-        H, A, Jx = _bordered(flow, y, row)
-        if not np.all(np.isfinite(A)) or not np.all(np.isfinite(H)):
-            return y, False, it, None, Jx
+    if fixed_gain:
+        row = np.zeros(flow.N + 1)
+        row[-1] = 1.0
+    y = y_pred.copy()
+    fac = factor
+    at = None if factor is None else factor.point  # where the factorisation was made
+    last = math.inf
+    factorisations = 0
+    for it in range(1, _CHORD_ITERS + 1):
+        if fac is None:
+            if factorisations == _MAX_FACTORISATIONS:
+                break
+            try:
+                fac, at = _Factor.at(flow, y, row), y.copy()
+            except np.linalg.LinAlgError:
+                return y, False, False, None, None
+            factorisations += 1
+            last = math.inf
+        H = flow.f(y[:-1] * s, y[-1]) / s
+        if not np.all(np.isfinite(H)):
+            return y, False, False, None, None
         try:
-            if fixed_gain:
-                dy = np.append(np.linalg.solve(Jx, -H * s) / s, 0.0)
-            else:
-                rhs = np.column_stack([-np.append(H, row @ (y - y_pred)), unit])
-                dy, t = np.linalg.solve(A, rhs).T
+            dy = fac.solve(np.append(-H, -(row @ (y - y_pred))), row)
         except np.linalg.LinAlgError:
-            return y, False, it, None, Jx
-        if not np.all(np.isfinite(dy)) or np.linalg.norm(dy) > 1e3 * (1 + np.linalg.norm(y)):
-            return y, False, it, None, Jx  # diverging (a singular system)
+            dy = np.full_like(y, np.nan)
+        step = float(np.linalg.norm(dy))
+        small = step <= tol * (1 + np.linalg.norm(y))
+        diverging = not np.isfinite(step) or step > 1e3 * (1 + np.linalg.norm(y))
+        if diverging or (not small and step > _CHORD_CONTRACTION * last):
+            if at is not None and np.array_equal(at, y):
+                return y, False, False, None, None  # diverging on a fresh linearisation
+            fac = None  # contracting too slowly (or diverging): a new factorisation here
+            continue
         y = y + dy
-        if np.linalg.norm(dy) <= tol * (1 + np.linalg.norm(y)):
+        last = step
+        if small:
             res = np.linalg.norm(flow.f(y[:-1] * s, y[-1])) / s
-            ok = bool(res <= 1e3 * tol * (1 + np.linalg.norm(y)))
-            return y, ok, it, None if t is None else _unit(t, row), Jx
-    return y, False, _NEWTON_ITERS, None, Jx
+            if not res <= 1e3 * tol * (1 + np.linalg.norm(y)):
+                return y, False, False, None, None
+            easy = factorisations == 0 and it <= _EASY_ITERS
+            if not factorise:
+                return y, True, easy, None, None
+            if at is None or np.linalg.norm(y - at) > 10 * tol * (1 + np.linalg.norm(y)):
+                try:
+                    fac = _Factor.at(flow, y, row)
+                except np.linalg.LinAlgError:
+                    return y, False, False, None, None
+            t = None if fixed_gain else fac.tangent(row)
+            return y, t is not None or fixed_gain, easy, t, fac
+    return y, False, False, None, None
 
 
-def _follow(flow: _GainFlow, y0: np.ndarray, t_guess: np.ndarray, origin: str,
-            o: _Options) -> _Followed | None:  # fmt: skip
-    """One branch from y0 (corrected on the plane through y0 normal to t_guess) along the
-    direction of t_guess, until it leaves [lo, hi], closes or fails."""
-    y, ok, *_ = _correct(flow, y0, t_guess / np.linalg.norm(t_guess), o.tol)
+def _follow(flow: _GainFlow, y0: np.ndarray, t_guess: np.ndarray, origin: str, o: _Options,
+            factor: _Factor | None = None) -> _Followed | None:  # fmt: skip
+    """One branch from y0 (corrected on the plane through y0 normal to t_guess; ``factor``:
+    a factorisation at or near y0) along the direction of t_guess, until it leaves
+    [lo, hi], closes or fails."""
+    y, ok, _, t, fac = _correct(flow, y0, t_guess / np.linalg.norm(t_guess), o.tol,
+                                factor=factor)  # fmt: skip
     if not ok:
         return None
-    t, Jx = _tangent(flow, y, t_guess)
-    if t is None:
-        return None
-    br = _Followed(origin)
-    br.add(y, t, Jx)
+    br = _Followed(origin, o.eig_every)
+    br.add(flow, y, t, fac)
     ds = o.ds_max / 4
     ds_min = o.ds_max * 1e-6
     start = y.copy()
     while len(br.y) < o.max_steps:
-        y_new, ok, iters, t_new, Jx = _correct(flow, y + ds * t, t, o.tol)
+        y_new, ok, easy, t_new, fac_new = _correct(flow, y + ds * t, t, o.tol, factor=fac)
         if ok:
             ok = t_new is not None and t_new @ t >= _MAX_TURN
             # a corrector that moves far from the predictor may have jumped to another branch:
@@ -688,35 +982,39 @@ def _follow(flow: _GainFlow, y0: np.ndarray, t_guess: np.ndarray, origin: str,
         if g > o.hi or g < o.lo:  # finish exactly on the boundary
             bound = o.hi if g > o.hi else o.lo
             w = (bound - y[-1]) / (g - y[-1])
-            y_b, ok_b, *_ = _correct(flow, y + w * (y_new - y), t, o.tol, fixed_gain=True)
+            y_b, ok_b, _, _, fac_b = _correct(flow, y + w * (y_new - y), t, o.tol,
+                                              fixed_gain=True, factor=fac_new)  # fmt: skip
             if ok_b and np.linalg.norm(y_b - y) > 1e-12:
-                t_b, Jx_b = _tangent(flow, y_b, t)
+                t_b = fac_b.tangent(t)
                 if t_b is not None:
-                    br.add(y_b, t_b, Jx_b)
+                    br.add(flow, y_b, t_b, fac_b)
             br.end = "boundary"
             break
-        br.add(y_new, t_new, Jx)
+        br.add(flow, y_new, t_new, fac_new)
         if len(br.y) > 3 and np.linalg.norm(y_new - start) < 0.5 * ds:
             br.end = "closed"
             break
-        y, t = y_new, t_new
-        if iters <= 3:
+        y, t, fac = y_new, t_new, fac_new
+        if easy:
             ds = min(1.5 * ds, o.ds_max)
     if len(br.y) < 2:
         return None
     _stability(flow, br, o.eig_every)
+    br.last_Jx = None
     return br
 
 
 def _stability(flow: _GainFlow, br: _Followed, every: int) -> None:
-    """Eigenvalues at every ``every``-th point and the last; between two evaluated points
-    with different unstable counts, or with a change of sign of det J_x, bisect."""
+    """Eigenvalues at every ``every``-th point (computed while following) and the last;
+    between two evaluated points with different unstable counts, or with a change of sign
+    of det J_x, bisect."""
     P = len(br.y)
     counts = np.full(P, -1, dtype=np.int64)
 
     def count(i: int) -> int:
         if i not in br.eig:
-            br.eig[i] = _eig(flow, br.y[i])
+            last = i == P - 1 and br.last_Jx is not None
+            br.eig[i] = flow.spectrum(br.last_Jx) if last else _eig(flow, br.y[i])
         counts[i] = int(np.sum(br.eig[i].real > 0))
         return counts[i]
 
@@ -776,11 +1074,13 @@ def _isolate(flow: _GainFlow, br: _Followed, i: int, o: _Options, depth: int = 1
         events = abs(rb - ra) + abs(cb - ca) // 2
         if events == 0:
             continue
-        y = None if events == 1 or level >= depth else _along(flow, br, i, 0.5 * (sa + sb), o.tol)
-        if y is None:
+        Jx = None
+        if events > 1 and level < depth:
+            _, Jx = _along_jacobian(flow, br, i, 0.5 * (sa + sb), o.tol)
+        if Jx is None:
             pieces.append(((sa, ea), (sb, eb)))
             continue
-        em = _eig(flow, y)
+        em = flow.spectrum(Jx)
         sm = 0.5 * (sa + sb)
         stack += [((sm, em), (sb, eb), level + 1), ((sa, ea), (sm, em), level + 1)]
     return sorted(pieces, key=lambda p: p[0][0])
@@ -822,12 +1122,24 @@ def _crossing(ei: np.ndarray, ej: np.ndarray, grew: bool, k: int, real: bool) ->
     return [(came[np.argmin(np.abs(came - lam))], lam) for lam in chosen]
 
 
-def _along(flow: _GainFlow, br: _Followed, i: int, s: float, tol: float) -> np.ndarray | None:
+def _along(flow: _GainFlow, br: _Followed, i: int, s: float, tol: float) -> tuple:
     """The point of the branch at arclength offset s from point i (the corrector on the plane
-    normal to the tangent at i, as the step that reached point i + 1)."""
+    normal to the tangent at i, as the step that reached point i + 1) and its factorisation;
+    (None, None) where the corrector fails."""
     t = br.t[i]
-    y, ok, *_ = _correct(flow, br.y[i] + s * t, t, tol)
-    return y if ok else None
+    y, ok, _, _, fac = _correct(flow, br.y[i] + s * t, t, tol, factor=br.factor_at(flow, i))
+    return (y, fac) if ok else (None, None)
+
+
+def _along_jacobian(flow: _GainFlow, br: _Followed, i: int, s: float, tol: float) -> tuple:
+    """As :func:`_along`, with J_x at the point instead of a factorisation (no LU at the
+    end): ``(y, J_x)`` or ``(None, None)``."""
+    t = br.t[i]
+    y, ok, *_ = _correct(flow, br.y[i] + s * t, t, tol, factor=br.factor_at(flow, i),
+                         factorise=False)  # fmt: skip
+    if not ok:
+        return None, None
+    return y, flow.linearise(y[:-1] * math.sqrt(flow.N), y[-1])[1]
 
 
 def _illinois(phi, a: float, b: float, fa: float, fb: float, iters: int, tol: float,
@@ -873,12 +1185,10 @@ def _locate_real(flow: _GainFlow, br: _Followed, i: int, o: _Options, sa: float,
             return br.det_sign[i]
         if s == s_hi:
             return br.det_sign[i + 1] * math.exp(max(min(br.logdet[i + 1] - ref, 700.0), -700.0))
-        y = _along(flow, br, i, s, o.tol)
+        y, fac = _along(flow, br, i, s, o.tol)
         if y is None:
             return None
-        _, Jx, _ = flow.linearise(y[:-1] * math.sqrt(flow.N), y[-1])
-        sign, logdet = np.linalg.slogdet(Jx)
-        return sign * math.exp(max(min(logdet - ref, 700.0), -700.0))
+        return fac.det_sign * math.exp(max(min(fac.logdet - ref, 700.0), -700.0))
 
     f_lo, f_hi = phi(sa), phi(sb)
     if f_lo is None or f_hi is None or f_lo * f_hi > 0:  # no usable bracket: its middle
@@ -887,10 +1197,12 @@ def _locate_real(flow: _GainFlow, br: _Followed, i: int, o: _Options, sa: float,
         s = _illinois(phi, sa, sb, f_lo, f_hi, 60, 1e-12 * max(s_hi, 1e-300), 1e-12)
     else:
         s = sa + (sb - sa) * f_lo / (f_lo - f_hi)
-    y = _along(flow, br, i, s, o.tol)
+    y, fac = _along(flow, br, i, s, o.tol)
     if y is None:
         y = br.y[i] + (s / s_hi) * (br.y[i + 1] - br.y[i])
-    _, Jx, _ = flow.linearise(y[:-1] * math.sqrt(flow.N), y[-1])
+        Jx = flow.linearise(y[:-1] * math.sqrt(flow.N), y[-1])[1]
+    else:
+        Jx = fac.Jx
     v = _null_vector(Jx)
     eig = float(v @ (Jx @ v)) if v is not None else float("nan")  # Rayleigh quotient, |v| = 1
     return y, complex(eig, 0.0)
@@ -898,14 +1210,20 @@ def _locate_real(flow: _GainFlow, br: _Followed, i: int, o: _Options, sa: float,
 
 def _null_vector(Jx: np.ndarray) -> np.ndarray | None:
     """Unit vector v with J_x v ~ 0 at a (located) real crossing: three steps of inverse
-    iteration from a fixed random vector; None if the solves fail."""
+    iteration from a fixed random vector (one factorisation); None if the solves fail."""
     v = np.random.default_rng(0).standard_normal(Jx.shape[0])
     M = Jx + 1e-10 * (1 + np.abs(Jx).max()) * np.eye(Jx.shape[0])
+    la = _scipy_linalg()
     try:
+        if la is not None:
+            lu = _lu_factor(la[0], M)
+            solve = lambda b: la[0].lu_solve(lu, b, check_finite=False)  # noqa: E731
+        else:
+            solve = lambda b: np.linalg.solve(M, b)  # noqa: E731
         for _ in range(3):
-            v = np.linalg.solve(M, v)
+            v = solve(v)
             v /= np.linalg.norm(v)
-    except np.linalg.LinAlgError:
+    except (np.linalg.LinAlgError, ValueError):
         return None
     return v if np.all(np.isfinite(v)) else None
 
@@ -919,16 +1237,27 @@ def _locate_tracked(flow: _GainFlow, br: _Followed, i: int, a: tuple, b: tuple,
     (sa, lam_a), (sb, lam_b) = a, b
     known = {sa: complex(lam_a), sb: complex(lam_b)}
     track = [complex(lam_b)]
+    spectrum = flow.spectrum
+    basis = spectrum.vectors  # eigenvectors near the pair (None from the dense solver)
 
     def phi(s):
-        y = _along(flow, br, i, s, o.tol)
+        nonlocal basis
+        y, Jx = _along_jacobian(flow, br, i, s, o.tol)
         if y is None:
             return None
-        e = _eig(flow, y)
-        e = e[~_is_real(e) & (e.imag > 0)]
-        if e.size == 0:
-            return None
-        lam = complex(e[np.argmin(np.abs(e - _predict(known, s)))])
+        predicted = _predict(known, s)
+        lam = None
+        if basis is not None:
+            lam, v = spectrum.near(Jx, basis, predicted)
+        if lam is None or lam.imag <= 0:
+            e = spectrum(Jx)
+            basis = spectrum.vectors
+            e = e[~_is_real(e) & (e.imag > 0)]
+            if e.size == 0:
+                return None
+            lam = complex(e[np.argmin(np.abs(e - predicted))])
+        else:
+            basis = np.concatenate([v[:, None], basis[:, : _ARNOLDI_MIN_K - 1]], axis=1)
         known[s] = lam
         track.append(lam)
         return float(lam.real) if abs(lam.real) > 1e-9 * (1 + abs(lam)) else 0.0
@@ -940,7 +1269,7 @@ def _locate_tracked(flow: _GainFlow, br: _Followed, i: int, a: tuple, b: tuple,
     else:
         w = lam_a.real / (lam_a.real - lam_b.real)
         s, lam = sa + w * (sb - sa), (1 - w) * lam_a + w * lam_b
-    y = _along(flow, br, i, s, o.tol)
+    y, _ = _along(flow, br, i, s, o.tol)
     if y is None:
         s_hi = float(br.t[i] @ (br.y[i + 1] - br.y[i]))
         y = br.y[i] + (s / s_hi) * (br.y[i + 1] - br.y[i])
