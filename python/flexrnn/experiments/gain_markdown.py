@@ -279,8 +279,8 @@ def markdown(results: dict[str, Any], comparisons: dict[str, Any], paths: dict[s
         + "the gain multiplies its recurrent weights `U diag(s) V^T / n_scale`.",
         f"- Evaluation over gains {', '.join(f'{g:g}' for g in meta['gains'])} on "
         f"{meta['eval_trials']} fresh trials (the same at every gain and site), with the gain "
-        "at each site: `global` (the recurrent weights), `pre` / `post` (every sending / "
-        "receiving neuron), `E pre`, `I pre` (one cell type's pre-synaptic gain, "
+        "at each site: `global` (the recurrent weights), `E pre`, `I pre` (one cell type's "
+        "pre-synaptic gain, "
         "`net.cell_gains`), `E post`, `I post` (its post-synaptic gain); the others stay at 1. "
         "Measures: accuracy (`task.score`); SVCCA distance between the states "
         f"(every {SVCCA_STRIDE}th step of {SVCCA_TRIALS} trials) at the gain and at gain 1; at "
@@ -289,10 +289,12 @@ def markdown(results: dict[str, Any], comparisons: dict[str, Any], paths: dict[s
         f"(`fr.analysis.fixed_points`, {FP_STARTS} starts from the states) and how many are "
         "stable; bifurcations along the global gain (`fr.analysis.continuation`, u = 0). "
         "NM-RNN: accuracy, SVCCA and the fixed points of its joint state `[x, z]`.",
-        "- A gain with one value at every neuron is the same at `pre`, `post` and `global` "
-        "(`W diag(g 1) = diag(g 1) W = g W`); the table of accuracy by site shows it "
-        "(identical columns). Pre- and post-synaptic gains differ when they differ between "
-        "neurons: here, between the cell types.",
+        "- A gain with one value at every neuron is the same at the pre- and the "
+        "post-synaptic site as the global gain (`W diag(g 1) = diag(g 1) W = g W`; the tests "
+        "check the runs agree), so `pre` and `post` were not evaluated separately; for the "
+        "NM-RNN, which has no cell types, the global gain therefore stands for all three. "
+        "Pre- and post-synaptic gains differ when they differ between neurons: here, between "
+        "the cell types.",
         "- Mean ± standard error over the seeds (networks); differences paired by seed.",
         "",
         "## Conditions not run",
@@ -358,13 +360,13 @@ def _results(part: str, res: dict[str, Any], paths: dict[str, str]) -> list[str]
     lines += ["", f"![{part} sites]({paths[f'{part}_sites']})", "",
               "Accuracy averaged over the gains other than 1, by where the gain acts (mean ± SE "
               "over seeds):", "",
-              "| trained | " + " | ".join(SITE_TARGETS) + " |",
-              "|---" * (1 + len(SITE_TARGETS)) + "|"]  # fmt: skip
+              "| trained | " + " | ".join(REGIME_SITES) + " |",
+              "|---" * (1 + len(REGIME_SITES)) + "|"]  # fmt: skip
     for c in conds:
         s = res[c]["summary"]
         lines.append(f"| {c} | " + " | ".join(
             _fmt(s[f"accuracy_off_1.{site}"]) if f"accuracy_off_1.{site}" in s else "—"
-            for site in SITE_TARGETS) + " |")  # fmt: skip
+            for site in REGIME_SITES) + " |")  # fmt: skip
     lines += ["", "Fraction of the gains other than 1 at which the fixed points at u = 0 "
               "(number, number stable) are those at gain 1, by site:", "",
               "| trained | " + " | ".join(REGIME_SITES) + " |",
