@@ -160,6 +160,16 @@ def _svcca_distance(base: np.ndarray, x: np.ndarray) -> float:
     return float(analysis.svcca(base, states).distance)
 
 
+def _regimes(net: Any, site: str, gains: list[float], seed: int) -> list[Any]:
+    """The autonomous regime at zero input (``fr.analysis.gain_sweep``: largest exponent,
+    label "fixed point", "limit cycle", "chaos", ...) at each gain at ``site``."""
+    if site == "global":
+        sweep = analysis.gain_sweep(net, np.array(gains), seed=seed)
+        return [sweep[i] for i in range(len(gains))]
+    return [analysis.gain_sweep(net, [1.0], seed=seed, **_vector_gains(net, site, g))[0]
+            for g in gains]  # fmt: skip
+
+
 def gain_run(config: dict[str, Any], seed: int) -> dict[str, Any]:
     """One network of the study (a ``flexrnn.sweep`` run): train it, then evaluate it over
     ``config["gains"]`` at every site.
@@ -191,23 +201,21 @@ def gain_run(config: dict[str, Any], seed: int) -> dict[str, Any]:
         result[f"svcca.{site}"] = [_svcca_distance(base, o.x) for o in outs]
         if site not in REGIME_SITES:
             continue
-        fixed, stable, exponent = [], [], []
+        fixed, stable = [], []
         for g, out in zip(gains, outs):
             if nm:
                 fp = analysis.fixed_points(nmrnn_at_gain(net, g), zero, n_init=FP_STARTS,
                                            seed=seed)  # fmt: skip
             else:
-                at = _vector_gains(net, site, g)
                 fp = analysis.fixed_points(net, zero, n_init=FP_STARTS, states=out.x[::25],
-                                           seed=seed, **at)  # fmt: skip
-                lyap = analysis.lyapunov_spectrum(net, k=1, steps=1000, transient=500,
-                                                  seed=seed, **at)  # fmt: skip
-                exponent.append(float(np.asarray(lyap).ravel()[0]))
+                                           seed=seed, **_vector_gains(net, site, g))  # fmt: skip
             fixed.append(int(fp.fixed.sum()))
             stable.append(int((fp.fixed & fp.stable).sum()))
         result[f"fixed.{site}"], result[f"stable.{site}"] = fixed, stable
-        if exponent:
-            result[f"exponent.{site}"] = exponent
+        if not nm:
+            regimes = _regimes(net, site, gains, seed)
+            result[f"exponent.{site}"] = [float(r.largest_exponent) for r in regimes]
+            result[f"regime.{site}"] = [str(r.label) for r in regimes]
     if not nm:
         cont = analysis.continuation(net, np.array(gains), zero, seed=seed, chaos=False)
         result["bifurcations"] = [[b.kind, float(b.gain)] for b in cont.bifurcations]
@@ -235,24 +243,32 @@ def _scalar_mean_se(values: Any) -> dict[str, float]:
 
 
 def _per_gain_keys(row: dict[str, Any]) -> list[str]:
-    return [k for k in row if k.split(".", 1)[0] in ("accuracy", "svcca", "exponent", "fixed",
-                                                       "stable")]  # fmt: skip
+    measures = ("accuracy", "svcca", "exponent", "fixed", "stable")
+    return [k for k in row if k.split(".", 1)[0] in measures]
+
+
+def _label_keys(row: dict[str, Any]) -> list[str]:
+    return [k for k in row if k.startswith("regime.")]
 
 
 def _per_network(rows: list[dict[str, Any]], gains: list[float]) -> dict[str, list[float]]:
     """Per network and site: the mean accuracy and SVCCA distance over the gains other than
     1 (``accuracy_off_1.<site>``, ``svcca_off_1.<site>``), the fraction of those gains whose
     fixed points (count, stable count) are gain 1's (``same_fixed_points.<site>``), and the
-    number of bifurcations along the global gain."""
+    number of bifurcations along the global gain; the fraction of all gains at which the
+    autonomous activity is a limit cycle or chaos (``not_fixed.<site>``)."""
     off = [i for i, g in enumerate(gains) if abs(g - 1.0) > 1e-9]
     one = int(np.argmin(np.abs(np.array(gains) - 1.0)))
     out: dict[str, list[float]] = {}
     for r in rows:
-        for key in _per_gain_keys(r):
+        for key in _per_gain_keys(r) + _label_keys(r):
             measure, site = key.split(".", 1)
             if measure in ("accuracy", "svcca"):
                 value = float(np.mean(np.array(r[key])[off]))
                 out.setdefault(f"{measure}_off_1.{site}", []).append(value)
+            elif measure == "regime":
+                moving = [label in ("limit cycle", "chaos") for label in r[key]]
+                out.setdefault(f"not_fixed.{site}", []).append(float(np.mean(moving)))
             elif measure == "fixed":
                 fixed, stable = r[key], r[f"stable.{site}"]
                 same = [fixed[i] == fixed[one] and stable[i] == stable[one] for i in off]
@@ -268,6 +284,10 @@ def summarise(rows: list[dict[str, Any]], gains: list[float]) -> dict[str, Any]:
     for key in _per_gain_keys(rows[0]):
         mean, se = _mean_se(rows, key)
         res[key] = {"mean": mean.tolist(), "se": se.tolist()}
+    for key in [k for k in rows[0] if k.startswith("regime.")]:
+        labels = np.array([r[key] for r in rows])  # (seeds, G)
+        res[key] = {label: np.mean(labels == label, axis=0).tolist()
+                    for label in analysis.regimes.LABELS if np.any(labels == label)}  # fmt: skip
     per = _per_network(rows, gains)
     res["per_network"] = per
     res["summary"] = {k: _scalar_mean_se(v) for k, v in per.items()}

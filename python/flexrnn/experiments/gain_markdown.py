@@ -119,6 +119,17 @@ def _save(fig: Any, folder: Path, name: str, plt: Any) -> str:
     return f"figures/{name}"
 
 
+ABBREVIATIONS = {"fixed point": "FP", "limit cycle": "LC", "chaos": "CH", "marginal": "M",
+                 "divergent": "DIV"}  # fmt: skip
+
+
+def _labels(cres: dict[str, Any], key: str, i: int) -> str:
+    """Networks per regime label at gain i, e.g. "FP 4, LC 1"."""
+    n = len(cres["seeds"])
+    counts = [(ABBREVIATIONS[label], round(frac[i] * n)) for label, frac in cres[key].items()]
+    return ", ".join(f"{abbr} {k}" for abbr, k in counts if k > 0)
+
+
 def _fmt(s: dict[str, float], digits: int = 3) -> str:
     return f"{s['mean']:.{digits}f} ± {s['se']:.{digits}f}"
 
@@ -342,9 +353,12 @@ def _results(part: str, res: dict[str, Any], paths: dict[str, str]) -> list[str]
     for i, g in enumerate(gains):
         lines.append(f"| {g:g} | " + " | ".join(_cell(res[c], "svcca.global", i)
                                                for c in conds) + " |")  # fmt: skip
-    lines += ["", "Regime under the global gain: largest exponent; fixed points / stable "
-              "(means over seeds):", "",
-              "| gain | " + " | ".join(f"exponent ({c}) | fixed / stable ({c})" for c in rate)
+    lines += ["", "Regime under the global gain, at zero input: largest exponent (mean ± SE); "
+              "fixed points / stable ones (means over seeds); the autonomous activity "
+              "(`fr.analysis.gain_sweep`: networks at a fixed point FP, on a limit cycle LC, "
+              "chaotic CH, marginal M):", "",
+              "| gain | " + " | ".join(f"exponent ({c}) | fixed / stable, activity ({c})"
+                                     for c in rate)
               + (" | fixed / stable (NM-RNN)" if "NM-RNN" in res else "") + " |",
               "|---" * (1 + 2 * len(rate) + ("NM-RNN" in res)) + "|"]  # fmt: skip
     for i, g in enumerate(gains):
@@ -352,7 +366,8 @@ def _results(part: str, res: dict[str, Any], paths: dict[str, str]) -> list[str]
         for c in rate:
             cells.append(_cell(res[c], "exponent.global", i))
             cells.append(f"{res[c]['fixed.global']['mean'][i]:.1f} / "
-                         f"{res[c]['stable.global']['mean'][i]:.1f}")  # fmt: skip
+                         f"{res[c]['stable.global']['mean'][i]:.1f}, "
+                         + _labels(res[c], "regime.global", i))  # fmt: skip
         if "NM-RNN" in res:
             cells.append(f"{res['NM-RNN']['fixed.global']['mean'][i]:.1f} / "
                          f"{res['NM-RNN']['stable.global']['mean'][i]:.1f}")  # fmt: skip
@@ -376,6 +391,15 @@ def _results(part: str, res: dict[str, Any], paths: dict[str, str]) -> list[str]
         lines.append(f"| {c} | " + " | ".join(
             _fmt(s[f"same_fixed_points.{site}"], 2) if f"same_fixed_points.{site}" in s
             else "—" for site in REGIME_SITES) + " |")  # fmt: skip
+    lines += ["", "Fraction of the gains at which the autonomous activity at zero input is a "
+              "limit cycle or chaos (not a fixed point), by site:", "",
+              "| trained | " + " | ".join(REGIME_SITES) + " |",
+              "|---" * (1 + len(REGIME_SITES)) + "|"]  # fmt: skip
+    for c in rate:
+        s = res[c]["summary"]
+        lines.append(f"| {c} | " + " | ".join(
+            _fmt(s[f"not_fixed.{site}"], 2) if f"not_fixed.{site}" in s else "—"
+            for site in REGIME_SITES) + " |")  # fmt: skip
     lines += ["", "Bifurcations found by continuation along the global gain (kind at gain), "
               "per seed:", ""]  # fmt: skip
     for c in rate:
