@@ -193,3 +193,22 @@ def test_bad_arguments_are_named(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "gain has no part 'cartpole'" in capsys.readouterr().err
     assert not (tmp_path / "reproductions").exists()
+
+
+def test_mechanism_reads_function_and_structure_from_resolved_differences():
+    clear = {"mean": 0.2, "se": 0.02, "n": 5}
+    null = {"mean": 0.01, "se": 0.05, "n": 5}
+    neg = {"mean": -0.2, "se": 0.02, "n": 5}
+    sites = ("E pre", "I pre")
+    kept_same = {"accuracy_off_1.E pre": clear, "accuracy_off_1.I pre": null,
+                 "svcca_off_1.E pre": neg, "same_fixed_points.I pre": null}  # fmt: skip
+    assert markdown.mechanism(kept_same, sites).startswith("function kept better, and")
+    kept_moving = {**kept_same, "svcca_off_1.E pre": clear}  # trajectories move more
+    assert "different mechanisms per gain" in markdown.mechanism(kept_moving, sites)
+    nothing = {"accuracy_off_1.E pre": null, "accuracy_off_1.I pre": null}
+    assert markdown.mechanism(nothing, sites).startswith("neither")
+    mixed = {"accuracy_off_1.E pre": clear, "accuracy_off_1.I pre": neg}
+    assert "accuracy off gain 1: mixed" in markdown.mechanism(mixed, sites)
+    assert markdown.mechanism({"accuracy_off_1.global": neg}, ("global",)).startswith(
+        "function kept worse"
+    )

@@ -252,8 +252,9 @@ def _label_keys(row: dict[str, Any]) -> list[str]:
 
 
 def _per_network(rows: list[dict[str, Any]], gains: list[float]) -> dict[str, list[float]]:
-    """Per network and site: the mean accuracy and SVCCA distance over the gains other than
-    1 (``accuracy_off_1.<site>``, ``svcca_off_1.<site>``), the fraction of those gains whose
+    """Per network: the accuracy at gain 1 (``accuracy_at_1``); per site, the mean accuracy
+    and SVCCA distance over the gains other than 1 (``accuracy_off_1.<site>``,
+    ``svcca_off_1.<site>``), the fraction of those gains whose
     fixed points (count, stable count) are gain 1's (``same_fixed_points.<site>``), and the
     number of bifurcations along the global gain; the fraction of all gains at which the
     autonomous activity is a limit cycle or chaos (``not_fixed.<site>``)."""
@@ -266,6 +267,8 @@ def _per_network(rows: list[dict[str, Any]], gains: list[float]) -> dict[str, li
             if measure in ("accuracy", "svcca"):
                 value = float(np.mean(np.array(r[key])[off]))
                 out.setdefault(f"{measure}_off_1.{site}", []).append(value)
+                if measure == "accuracy" and site == "global":
+                    out.setdefault("accuracy_at_1", []).append(float(r[key][one]))
             elif measure == "regime":
                 moving = [label in ("limit cycle", "chaos") for label in r[key]]
                 out.setdefault(f"not_fixed.{site}", []).append(float(np.mean(moving)))
