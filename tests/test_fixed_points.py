@@ -451,7 +451,9 @@ def test_bad_input_raises_naming_the_argument():
     with raises_naming("u_values"):
         line_attractor(net, np.zeros((3, 1)))
     nm = random_nmrnn(np.random.default_rng(0), 4, 1, 2, 1, 1)
-    with raises_naming("gain"):
-        fixed_points(nm, gain=2.0)
+    with raises_naming("gain"):  # an NMRNN takes a gain on its low-rank term, a finite one
+        fixed_points(nm, gain=np.inf)
+    with raises_naming("post_gain"):
+        fixed_points(nm, post_gain=np.ones(3))
     with raises_naming("neuron_gain"):
         fixed_points(nm, neuron_gain=np.ones(4))

@@ -398,8 +398,8 @@ def test_dynamics_refuse_time_varying_or_misshapen_site_gains():
     with raises_naming("post_gain", ValueError):
         fr.analysis.fixed_points(net, n_init=2, post_gain=np.ones(5))
     nm = fr.NMRNN.random(n=6, rank=1, n_mod=2, n_in=1, n_out=1, seed=0)
-    with raises_naming("pre_gain", ValueError):
-        fr.analysis.fixed_points(nm, n_init=2, pre_gain=np.ones(6))
+    with raises_naming("pre_gain", ValueError):  # an NMRNN's map takes constant (n,) gains
+        fr.analysis.fixed_points(nm, n_init=2, pre_gain=np.ones((3, 6)))
 
 
 @pytest.mark.parametrize("mode", ["target", "task"])

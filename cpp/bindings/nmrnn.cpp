@@ -122,18 +122,29 @@ void register_nmrnn_objects(py::module_& m) {
       .def_readonly("alpha_x", &NMRNNOptions::alpha_x)
       .def_readonly("alpha_z", &NMRNNOptions::alpha_z)
       .def_readonly("n_scale", &NMRNNOptions::n_scale);
-  py::class_<NMRNNDriveObject>(m, "NMRNNDrive",
-                               "One run of an NM-RNN: u (T, B, n_in), x0 (B, n), z0 (B, n_mod), "
-                               "s_clamp (rank,) with NaN = free, or None; in the parameters' "
-                               "dtype. Keeps references to the arrays.")
-      .def(py::init(&NMRNNDriveObject::make<double>), py::arg("u"), py::arg("x0"), py::arg("z0"),
-           py::arg("s_clamp") = py::none())
-      .def(py::init(&NMRNNDriveObject::make<float>), py::arg("u"), py::arg("x0"), py::arg("z0"),
-           py::arg("s_clamp") = py::none())
-      .def_readonly("u", &NMRNNDriveObject::u)
+  py::class_<NMRNNDriveObject> dc(
+      m, "NMRNNDrive",
+      "One run of an NM-RNN: u (T, B, n_in), x0 (B, n), z0 (B, n_mod), s_clamp (rank,) with "
+      "NaN = free, or None; the gains of the low-rank recurrent term gain[t] post[t] * (U "
+      "diag(s) V^T (pre[t] * tanh(x))): gain (T, B) or None (gain_scalar everywhere), "
+      "pre_gain and post_gain (n,), (T or 1, B or 1, n) or None; in the parameters' dtype. "
+      "Keeps references to the arrays.");
+  auto drive_init = [&](auto make) {
+    dc.def(py::init(make), py::arg("u"), py::arg("x0"), py::arg("z0"),
+           py::arg("s_clamp") = py::none(), py::arg("gain") = py::none(),
+           py::arg("gain_scalar") = 1.0, py::arg("pre_gain") = py::none(),
+           py::arg("post_gain") = py::none());
+  };
+  drive_init(&NMRNNDriveObject::make<double>);
+  drive_init(&NMRNNDriveObject::make<float>);
+  dc.def_readonly("u", &NMRNNDriveObject::u)
       .def_readonly("x0", &NMRNNDriveObject::x0)
       .def_readonly("z0", &NMRNNDriveObject::z0)
-      .def_readonly("s_clamp", &NMRNNDriveObject::s_clamp);
+      .def_readonly("s_clamp", &NMRNNDriveObject::s_clamp)
+      .def_readonly("gain", &NMRNNDriveObject::gain)
+      .def_readonly("gain_scalar", &NMRNNDriveObject::gain_scalar)
+      .def_readonly("pre_gain", &NMRNNDriveObject::pre_gain)
+      .def_readonly("post_gain", &NMRNNDriveObject::post_gain);
 }
 
 void register_nmrnn(py::module_& m) {

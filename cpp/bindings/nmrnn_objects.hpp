@@ -7,6 +7,7 @@
 
 #include "common.hpp"
 #include "flexrnn/nmrnn.hpp"
+#include "rate_objects.hpp"
 
 namespace flexrnn::py_bind {
 
@@ -75,22 +76,32 @@ struct NMRNNParamsObject : HeldArrays {
   }
 };
 
-// One run's drive: inputs u (T, B, n_in), initial states x0 (B, n) and z0 (B, n_mod), and the
-// clamp s_clamp (rank,) (NaN: free) or none; references to the arrays, in one dtype.
+// One run's drive: inputs u (T, B, n_in), initial states x0 (B, n) and z0 (B, n_mod), the
+// clamp s_clamp (rank,) (NaN: free) or none, and the gains of the low-rank recurrent term:
+// gain ((T, B) array or a scalar), pre_gain and post_gain ((n,), (T or 1, B or 1, n) or none);
+// references to the arrays, in one dtype.
 struct NMRNNDriveObject : HeldArrays {
   bool f32 = false;
   py::array u, x0, z0;
-  std::optional<py::array> s_clamp;
+  std::optional<py::array> s_clamp, gain, pre_gain, post_gain;
+  double gain_scalar = 1.0;
 
   template <class S>
   static NMRNNDriveObject make(const Arr<S>& u, const Arr<S>& x0, const Arr<S>& z0,
-                               const std::optional<Arr<S>>& s_clamp) {
+                               const std::optional<Arr<S>>& s_clamp,
+                               const std::optional<Arr<S>>& gain, double gain_scalar,
+                               const std::optional<Arr<S>>& pre_gain,
+                               const std::optional<Arr<S>>& post_gain) {
     NMRNNDriveObject d;
     d.f32 = std::is_same_v<S, float>;
     d.u = u;
     d.x0 = x0;
     d.z0 = z0;
     if (s_clamp) d.s_clamp = *s_clamp;
+    if (gain) d.gain = *gain;
+    if (pre_gain) d.pre_gain = *pre_gain;
+    if (post_gain) d.post_gain = *post_gain;
+    d.gain_scalar = gain_scalar;
     return d;
   }
 
@@ -100,8 +111,16 @@ struct NMRNNDriveObject : HeldArrays {
     const CTensor3<S> uv = drive_inputs<S>(u, f32, p.f32, p.n_in, "B_z and B_x");
     const S* clamp = nullptr;
     if (s_clamp) clamp = checked(a<S>(*s_clamp), {p.rank}, "s_clamp", false);
-    return {uv, checked(a<S>(x0), {uv.B, p.n}, "x0"), checked(a<S>(z0), {uv.B, p.n_mod}, "z0"),
-            clamp};
+    NMRNNDrive<S> d;
+    d.u = uv;
+    d.x0 = checked(a<S>(x0), {uv.B, p.n}, "x0");
+    d.z0 = checked(a<S>(z0), {uv.B, p.n_mod}, "z0");
+    d.s_clamp = clamp;
+    if (gain) d.gain = checked(a<S>(*gain), {uv.T, uv.B}, "gain");
+    d.gain_scalar = S(gain_scalar);
+    d.pre_gain = neuron_gains<S>(pre_gain, uv.T, uv.B, p.n, "pre_gain");
+    d.post_gain = neuron_gains<S>(post_gain, uv.T, uv.B, p.n, "post_gain");
+    return d;
   }
 };
 

@@ -177,6 +177,8 @@ class Model(ABC):
 
     # Capabilities, stated as data: consumers ask the model, not isinstance.
     takes_gain: ClassVar[bool] = False  # run/loss_and_grad take gain, neuron_gain, noise_std, seed
+    # the gains run() and loss_and_grad take (rate networks: also neuron_gain, noise and seed)
+    run_gains: ClassVar[tuple[str, ...]] = ()
     low_rank: ClassVar[bool] = False  # the recurrent weights are factors U, V (W = U V^T / n)
     has_modulator: ClassVar[bool] = False  # a modulator network (z) gates the recurrence
     # operation -> the core function that runs it on ``*self._kernel_args(...)``
@@ -494,6 +496,7 @@ class _RateBase(Model):
 
     # run and loss_and_grad take gain, neuron_gain, pre_gain, post_gain, noise_std and seed
     takes_gain = True
+    run_gains = ("gain", "neuron_gain", "pre_gain", "post_gain")
     has_modulator = False
     kernels: ClassVar[dict[str, Any]] = {
         "rollout": _core.rate_rollout,
@@ -1131,6 +1134,7 @@ class NMRNN(_Factorised, Model):
     _kernel_class = _core.NMRNNParams
     low_rank = True
     has_modulator = True
+    run_gains = ("gain", "pre_gain", "post_gain")
     kernels: ClassVar[dict[str, Any]] = {
         "rollout": _core.nmrnn_rollout,
         "loss_and_grad": _core.nmrnn_loss_and_grad,
@@ -1306,6 +1310,9 @@ class NMRNN(_Factorised, Model):
         s_clamp: Any = None,
         ablate: Any = None,
         *,
+        gain: Any = 1.0,
+        pre_gain: Any = None,
+        post_gain: Any = None,
         batch_first: bool | None = None,
     ) -> NMRNNTrajectory:
         """Simulate a batch in C++.
@@ -1314,28 +1321,55 @@ class NMRNN(_Factorised, Model):
         x0: None, (n,) or (B, n); z0: None, (n_mod,) or (B, n_mod);
         s_clamp: None or (rank,) with NaN for free components and a value for held ones;
         ablate: component indices held at 0 (shorthand for s_clamp);
+        gain: a scalar or an array broadcastable to (T, B) ((B, T) with ``batch_first=True``);
+        pre_gain, post_gain: None, (n,) or an array broadcastable to (T, B, n) ((B, T, n) with
+        ``batch_first=True``): gains of the sending and receiving neurons. The gains act on the
+        low-rank recurrent term of step t only (the modulator is untouched):
+        ``gain[t] * post_gain[t] * (U diag(s[t+1]) V^T (pre_gain[t] * tanh(x[t]))) / n_scale``
+        (as ``RateRNN.run``'s gains act on ``W``);
         batch_first: as in :meth:`RateRNN.run` (True: batch-major in and out; None: time-major,
         warning when ``u`` looks batch-major; False: time-major, no warning).
         Returns x, r = tanh(x): (T, B, n), z: (T, B, n_mod), s: (T, B, rank), y: (T, B, n_out)
         ((B, T, ·) with ``batch_first=True``).
         """
-        u, _, batch_major = _to_time_major(u, 1.0, batch_first)
-        x, r, z, s, y = self.kernels["rollout"](*self._kernel_args(u, x0, z0, s_clamp, ablate))
+        sites = {"pre_gain": pre_gain, "post_gain": post_gain}
+        if batch_first:
+            B, T = np.shape(u)[:2]
+            sites = {k: _batch_first_gain(k, v, B, T) for k, v in sites.items()}
+        u, gain, batch_major = _to_time_major(u, gain, batch_first)
+        args = self._kernel_args(u, x0, z0, s_clamp, ablate, gain=gain, **sites)
+        x, r, z, s, y = self.kernels["rollout"](*args)
         _warn_if_diverged(x)
         if batch_major:
             x, r, z, s, y = (a.swapaxes(0, 1) for a in (x, r, z, s, y))
         return NMRNNTrajectory(x=x, r=r, y=y, z=z, s=s)
 
-    def _drive(self, u, x0=None, z0=None, s_clamp=None, ablate=None, p=None) -> Any:
+    def _drive(
+        self,
+        u,
+        x0=None,
+        z0=None,
+        s_clamp=None,
+        ablate=None,
+        p=None,
+        *,
+        gain: Any = 1.0,
+        pre_gain: Any = None,
+        post_gain: Any = None,
+    ) -> Any:
         """The ``_core.NMRNNDrive`` of a run: inputs u (T, B, n_in), initial states x0 (B, n)
         and z0 (B, n_mod) (None: the model's), the clamp s_clamp (rank,) (NaN: free) with the
-        ablated components set to 0, or None; checked and in the model's dtype. ``p``: the
-        checked parameters (``_check_shapes()``), when the caller has them."""
+        ablated components set to 0, or None, and the gains of :meth:`run`; checked and in the
+        model's dtype. ``p``: the checked parameters (``_check_shapes()``), when the caller
+        has them."""
         p = self._check_shapes() if p is None else p
         dt = self._dtype
-        rank = p["U"].shape[1]
+        n, rank = p["U"].shape
         u = check.inputs(u, p["B_z"].shape[1], dt)
-        B = u.shape[1]
+        T, B = u.shape[:2]
+        gain_arr, gain_scalar = _gain_args(gain, T, B, dt)
+        pre = _neuron_gain_arg("pre_gain", pre_gain, T, B, n, dt)
+        post = _neuron_gain_arg("post_gain", post_gain, T, B, n, dt)
         x0 = check.initial_state("x0", x0, p["x0"], B)
         z0 = check.initial_state("z0", z0, p["z0"], B)
         if s_clamp is not None:
@@ -1349,13 +1383,41 @@ class NMRNN(_Factorised, Model):
                 if not 0 <= k < rank:
                     raise ValueError(f"ablate: component {k} not in 0..{rank - 1}")
                 s_clamp[k] = 0.0
-        return _core.NMRNNDrive(u, x0, z0, s_clamp)
+        if gain_arr is None and gain_scalar == 1.0 and pre is None and post is None:
+            return _core.NMRNNDrive(u, x0, z0, s_clamp)
+        return _core.NMRNNDrive(u, x0, z0, s_clamp, gain_arr, gain_scalar, pre, post)
 
-    def _kernel_args(self, u, x0=None, z0=None, s_clamp=None, ablate=None) -> tuple:
+    def _kernel_args(self, u, x0=None, z0=None, s_clamp=None, ablate=None, **gains: Any) -> tuple:
         """(params, options, drive): the arguments of ``kernels["rollout"]`` (and, followed by
-        the loss, of ``kernels["loss_and_grad"]``)."""
+        the loss, of ``kernels["loss_and_grad"]``); ``gains``: gain, pre_gain, post_gain as
+        in :meth:`run`."""
         p = self._check_shapes()
-        return self._kernel(p), self._options(), self._drive(u, x0, z0, s_clamp, ablate, p)
+        drive = self._drive(u, x0, z0, s_clamp, ablate, p, **gains)
+        return self._kernel(p), self._options(), drive
+
+    def _map_kernel(
+        self, p: dict[str, np.ndarray], pre_gain: Any = None, post_gain: Any = None,
+        gain: Any = 1.0,
+    ) -> Any:  # fmt: skip
+        """The kernel parameters of the dynamics maps (fixed points) under a constant gain
+        (scalar) and constant per-neuron gains pre_gain, post_gain (None or (n,)), folded into
+        the factors the network uses: ``U -> gain * post * U``, ``V -> pre * V`` (so the
+        recurrent term is ``gain post * (U diag(s) V^T (pre * tanh(x)))``); without gains the
+        model's own ``_kernel(p)``."""
+        g = check.scalar("gain", gain)
+        if pre_gain is None and post_gain is None and g == 1.0:
+            return self._kernel(p)
+        q = self._network_arrays(p)
+        n, dt = q["U"].shape[0], self._dtype
+        folded = dict(q)
+        if pre_gain is not None:
+            pre = check.array("pre_gain", pre_gain, dt, (n,))
+            folded["V"] = np.ascontiguousarray(pre[:, None] * q["V"])
+        if post_gain is not None or g != 1.0:
+            post = np.ones(n, dt) if post_gain is None else check.array(
+                "post_gain", post_gain, dt, (n,))  # fmt: skip
+            folded["U"] = np.ascontiguousarray((g * post)[:, None] * q["U"], dtype=dt)
+        return self._kernel_class(*(folded[name] for name in self._kernel_params))
 
     def _options(self) -> Any:
         """The ``_core.NMRNNOptions``: alpha_x, alpha_z and n_scale."""

@@ -435,7 +435,10 @@ def cell_types(E: Modulation | None = None, I: Modulation | None = None, *,  # n
 
 
 def _run_keywords(net: Any) -> set[str]:
-    """The gain keywords ``net.run`` takes."""
+    """The gain keywords ``net.run`` takes (the model's ``run_gains``, else its signature)."""
+    declared = getattr(type(net), "run_gains", None)
+    if declared is not None:
+        return set(declared) & set(KEYWORDS.values())
     try:
         params = inspect.signature(net.run).parameters
     except (TypeError, ValueError, AttributeError):

@@ -4,7 +4,10 @@
 //   s[t+1] = sigmoid(A_z z[t+1] + c_z)
 //   x[t+1] = (1-ax) x[t] + ax (U diag(s[t+1]) V^T tanh(x[t]) / n_scale + B_x u[t])
 //   y[t]   = C x[t+1] + d
-// Stored arrays hold the state after each step; r[t] = tanh(x[t+1]).
+// Stored arrays hold the state after each step; r[t] = tanh(x[t+1]). Optional gains of the
+// run (as on the rate networks) act on the low-rank recurrent term of step t only:
+//   gain[t] post[t] * (U diag(s[t+1]) V^T (pre[t] * tanh(x[t]))) / n_scale
+// (gain per trial and step, post per receiving and pre per sending neuron).
 #pragma once
 
 #include <algorithm>
@@ -16,6 +19,7 @@
 #include "flexrnn/loss.hpp"
 #include "flexrnn/parallel.hpp"
 #include "flexrnn/phi.hpp"
+#include "flexrnn/rate_rnn.hpp"
 #include "flexrnn/types.hpp"
 
 namespace flexrnn {
@@ -49,7 +53,31 @@ struct NMRNNDrive {
   const S* x0 = nullptr;      // (B, n)
   const S* z0 = nullptr;      // (B, n_mod)
   const S* s_clamp = nullptr;  // (rank): NaN = free, a number = s held there (ablation: 0); or null
+  const S* gain = nullptr;     // (T, B), or null for gain_scalar everywhere
+  S gain_scalar = S(1);
+  NeuronGains<S> pre_gain;     // per sending neuron (n): U diag(s) V^T diag(pre)
+  NeuronGains<S> post_gain;    // per receiving neuron (n): diag(post) U diag(s) V^T
+  bool has_gain() const { return gain != nullptr || gain_scalar != S(1); }
 };
+
+namespace detail {
+// A (rows of trials b0..) times a per-neuron gain of step t, row by row.
+template <class S, class M>
+void times_neuron_gain(const NeuronGains<S>& g, Index t, Index b0, M&& A) {
+  for (Index i = 0; i < A.rows(); ++i) {
+    A.row(i).array() *= CRowVecMap<S>(g.at(t, b0 + i), A.cols()).array();
+  }
+}
+// A (rows of trials b0..) times the recurrent gain of step t, row by row; nothing at gain 1.
+template <class S, class M>
+void times_gain(const NMRNNDrive<S>& d, Index t, Index b0, Index B, M&& A) {
+  if (d.gain) {
+    for (Index i = 0; i < A.rows(); ++i) A.row(i) *= d.gain[t * B + b0 + i];
+  } else if (d.gain_scalar != S(1)) {
+    A *= d.gain_scalar;
+  }
+}
+}  // namespace detail
 
 template <class S>
 struct NMRNNTrajectory {
@@ -74,6 +102,7 @@ void rollout(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMRNNDrive<
 
   for_each_chunk(B, batch_chunk_rows(B, n), work, [&](Index b0, Index rows) {
     RowMat<S> r0(rows, n), tz(rows, n_mod), K(rows, rank);
+    RowMat<S> Rp(drive.pre_gain ? rows : 0, n);  // pre * tanh(x)
     const CMatMap<S> X0(drive.x0 + b0 * n, rows, n), Z0(drive.z0 + b0 * n_mod, rows, n_mod);
     apply_phi_rows<S>(Phi::tanh, X0, r0);
     InterruptPoint interruption;
@@ -104,9 +133,17 @@ void rollout(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMRNNDrive<
         }
       }
       // 3. output network: x[t+1], the low-rank product applied factor by factor
-      K.noalias() = R * p.V;
+      if (drive.pre_gain) {
+        Rp = R;
+        detail::times_neuron_gain(drive.pre_gain, t, b0, Rp);
+        K.noalias() = Rp * p.V;
+      } else {
+        K.noalias() = R * p.V;
+      }
       K.array() *= Sn.array() * inv_scale;
+      detail::times_gain(drive, t, b0, B, K);
       Xn.noalias() = K * UT;
+      if (drive.post_gain) detail::times_neuron_gain(drive.post_gain, t, b0, Xn);
       add_input_drive<S>(Ut, B_xT, static_cast<const S*>(nullptr), Xn);
       Xn = (S(1) - ax) * X + ax * Xn;
       // 4. rates and readout
@@ -132,6 +169,9 @@ struct NMRNNGrads {
 //   Ds = ds s (1 - s):  dA_z += Ds^T z[t+1];  dc_z += Ds;  gz += Ds A_z
 //   Dz = az gz:  dW_z += Dz^T tanh(z[t]);  dB_z += Dz^T u;  db_z += Dz;  [dW_zx += Dz^T tanh(x[t]); gr += Dz W_zx]
 //   gz <- (1 - az) gz + (Dz W_z) (1 - tanh(z[t])^2);  gx <- (1 - ax) gx + gr (1 - tanh(x[t])^2)
+// Under the run's gains (g = gain[t], pre[t], post[t]): k = ((pre tanh(x[t])) V) / n_scale,
+// Dx enters U's products as post Dx, and the factor s / n_scale becomes g s / n_scale (also in
+// ds = g dk k); gr picks up pre, and dV sums (pre tanh(x[t]))^T (...).
 template <class S>
 double loss_and_grad(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMRNNDrive<S>& drive,
                      const LossSpec<S>& loss, const NMRNNTrajectory<S>& tr,
@@ -163,18 +203,26 @@ double loss_and_grad(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMR
     RowMat<S> gx = RowMat<S>::Zero(rows, n), gz = RowMat<S>::Zero(rows, n_mod);
     RowMat<S> dY(rows, n_out), Dx(rows, n), gr(rows, n), r0(rows, n), tz(rows, n_mod);
     RowMat<S> Dz(rows, n_mod), J(rows, n_mod), RV(rows, rank), dk(rows, rank), ds(rows, rank);
+    const bool gained = drive.has_gain();
+    RowMat<S> Rp(drive.pre_gain ? rows : 0, n), Dxp(drive.post_gain ? rows : 0, n);
+    RowMat<S> Sg(gained ? rows : 0, rank);  // g s / n_scale
     // The gradients of B_x, U and V are sums over steps of products (n x rows)(rows x small):
     // the factors of `block` steps are gathered and reduced in one product each, since a
     // product that thin per step costs mostly Eigen's call and packing overhead.
     const Index block = std::max<Index>(1, kGatherRows / rows);
     RowMat<S> Dx_all(block * rows, n), R_all(block * rows, n), U_all(block * rows, n_in);
+    RowMat<S> DxP_all(drive.post_gain ? block * rows : 0, n);  // post * Dx, U's side
     RowMat<S> KS_all(block * rows, rank), dK_all(block * rows, rank);
     Index gathered = 0;  // steps in the buffers
     auto flush = [&]() {
       const Index m = gathered * rows;
       if (m == 0) return;
       G(kBx).noalias() += Dx_all.topRows(m).transpose() * U_all.topRows(m);
-      G(kU).noalias() += Dx_all.topRows(m).transpose() * KS_all.topRows(m);
+      if (drive.post_gain) {
+        G(kU).noalias() += DxP_all.topRows(m).transpose() * KS_all.topRows(m);
+      } else {
+        G(kU).noalias() += Dx_all.topRows(m).transpose() * KS_all.topRows(m);
+      }
       G(kV).noalias() += R_all.topRows(m).transpose() * dK_all.topRows(m);
       gathered = 0;
     };
@@ -200,15 +248,50 @@ double loss_and_grad(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMR
       const Index at = gathered * rows;
       Dx_all.middleRows(at, rows) = Dx;
       U_all.middleRows(at, rows) = Ut;
-      R_all.middleRows(at, rows) = R;
-      RV.noalias() = R * p.V;
-      KS_all.middleRows(at, rows).array() = RV.array() * St.array() * inv_scale;  // k s
-      dk.noalias() = Dx * p.U;
-      ds.array() = dk.array() * RV.array() * inv_scale;
-      dk.array() *= St.array() * inv_scale;  // dL/d(tanh(x) V)
-      dK_all.middleRows(at, rows) = dk;
-      if (++gathered == block) flush();
-      gr.noalias() = dk * p.V.transpose();
+      if (gained || drive.pre_gain || drive.post_gain) {
+        if (drive.pre_gain) {
+          Rp = R;
+          detail::times_neuron_gain(drive.pre_gain, t, b0, Rp);
+          R_all.middleRows(at, rows) = Rp;
+          RV.noalias() = Rp * p.V;
+        } else {
+          R_all.middleRows(at, rows) = R;
+          RV.noalias() = R * p.V;
+        }
+        if (gained) {
+          Sg = St * inv_scale;
+          detail::times_gain(drive, t, b0, B, Sg);
+        }
+        // g s / n_scale as (SG * sg_scale): Sg under a gain, else s with 1 / n_scale
+        const CMatMap<S> SG(gained ? Sg.data() : St.data(), rows, rank);
+        const S sg_scale = gained ? S(1) : inv_scale;
+        KS_all.middleRows(at, rows).array() = RV.array() * SG.array() * sg_scale;  // k g s
+        if (drive.post_gain) {
+          Dxp = Dx;
+          detail::times_neuron_gain(drive.post_gain, t, b0, Dxp);
+          DxP_all.middleRows(at, rows) = Dxp;
+          dk.noalias() = Dxp * p.U;
+        } else {
+          dk.noalias() = Dx * p.U;
+        }
+        ds.array() = dk.array() * RV.array() * inv_scale;
+        if (gained) detail::times_gain(drive, t, b0, B, ds);
+        dk.array() *= SG.array() * sg_scale;  // dL/d((pre tanh(x)) V)
+        dK_all.middleRows(at, rows) = dk;
+        if (++gathered == block) flush();
+        gr.noalias() = dk * p.V.transpose();
+        if (drive.pre_gain) detail::times_neuron_gain(drive.pre_gain, t, b0, gr);
+      } else {
+        R_all.middleRows(at, rows) = R;
+        RV.noalias() = R * p.V;
+        KS_all.middleRows(at, rows).array() = RV.array() * St.array() * inv_scale;  // k s
+        dk.noalias() = Dx * p.U;
+        ds.array() = dk.array() * RV.array() * inv_scale;
+        dk.array() *= St.array() * inv_scale;  // dL/d(tanh(x) V)
+        dK_all.middleRows(at, rows) = dk;
+        if (++gathered == block) flush();
+        gr.noalias() = dk * p.V.transpose();
+      }
       // 3. component gains: clamped ones are constants
       if (drive.s_clamp) {
         for (Index k = 0; k < rank; ++k) {

@@ -98,22 +98,18 @@ class _NetworkMap:
             self._map_at, self._minimize = net.kernels["map_at"], net.kernels["minimize_q"]
             self.run_alpha = net.alpha
         elif getattr(net, "has_modulator", False):  # the NM-RNN: its joint state [x, z]
-            if check.scalar("gain", gain) != 1.0:
-                raise ValueError(
-                    "gain: an NMRNN's gains come from its modulator; gain applies to "
-                    "RateRNN and LowRankRNN only"
-                )
-            for name, value in (("neuron_gain", neuron_gain), *self.site_gains.items()):
-                if value is not None:
-                    raise ValueError(f"{name}: applies to RateRNN and LowRankRNN only")
+            if neuron_gain is not None:
+                raise ValueError("neuron_gain: applies to RateRNN and LowRankRNN only")
             p = net._check_shapes()
             self.dtype = net.dtype
             self.n_in = p["B_z"].shape[1]
             self.N = p["U"].shape[0] + p["W_z"].shape[0]
-            self.gain, self.neuron_gain = 1.0, None
+            # gain, pre_gain, post_gain (n,): on the low-rank term, folded into its factors
+            self.gain, self.neuron_gain = check.scalar("gain", gain), None
+            kernel = net._map_kernel(p, pre_gain, post_gain, self.gain)
             self.u = _u_const(u_const, self.n_in, self.dtype)
             self.alpha = net.alpha_x
-            self._args = (net._kernel(p), net._options(), self.u)
+            self._args = (kernel, net._options(), self.u)
             self._map_at, self._minimize = net.kernels["map_at"], net.kernels["minimize_q"]
             self.run_alpha = min(net.alpha_x, net.alpha_z)
         else:
@@ -140,7 +136,8 @@ class _NetworkMap:
         if self.net.has_modulator:
             n = self.net.n
             x0 = rng.standard_normal((batch, self.N))
-            out = self.net.run(u, x0=x0[:, :n], z0=x0[:, n:])
+            gains = {k: v for k, v in self.site_gains.items() if v is not None}
+            out = self.net.run(u, x0=x0[:, :n], z0=x0[:, n:], gain=self.gain, **gains)
             return np.concatenate([out.x, out.z], axis=2)
         x0 = rng.standard_normal((batch, self.N))
         return self.net.run(
@@ -406,9 +403,10 @@ def fixed_points(
     x_init : None or (K, N) initial states used as given, in addition to the n_init drawn.
     seed : seed of the draws (initial states and noise).
     gain, neuron_gain : the map at this recurrent gain (scalar) and per-neuron slope (N,)
-        (RateRNN and LowRankRNN).
+        (RateRNN and LowRankRNN; an NMRNN takes ``gain``, on its low-rank term).
     pre_gain, post_gain : None or (N,): the map of the network whose recurrent matrix is
-        ``diag(post_gain) W diag(pre_gain)`` (RateRNN and LowRankRNN; see ``RateRNN.run``).
+        ``diag(post_gain) W diag(pre_gain)`` (RateRNN and LowRankRNN; see ``RateRNN.run``);
+        for an NMRNN, (n,) on its low-rank term, as ``gain`` (see ``NMRNN.run``).
     iters, lr : Adam steps and step size of the minimiser (C++).
     refine : Levenberg-Marquardt on ``F(x) - x = 0`` from the states with
         ``q < refine_below``, at most ``refine_iters`` iterations; a step is kept only where

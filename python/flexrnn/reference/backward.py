@@ -325,10 +325,14 @@ def nmrnn_loss_and_grad(
     n_scale=1.0,
     s_clamp=None,
     loss="mse",
+    gain=1.0,
+    pre_gain=None,
+    post_gain=None,
 ):
     """Loss and BPTT gradient of reference.nmrnn (modulator z, gains s, low-rank x).
 
-    Arguments as in nmrnn (s_clamp: None or (rank,), NaN = free); target, mask as for
+    Arguments as in nmrnn (s_clamp: None or (rank,), NaN = free; gain, pre_gain, post_gain
+    on the low-rank term, constants here: no gradient of theirs); target, mask as for
     losses.loss_and_dy. Returns (loss, grads, y) with grads keyed W_z, B_z, b_z, A_z, c_z, U, V,
     B_x, C, d (their shapes), x0: (B, n), z0: (B, n_mod), and W_zx when it is given. Clamped
     components of s are constants: no gradient reaches A_z, c_z or z through them.
@@ -352,6 +356,9 @@ def nmrnn_loss_and_grad(
         n_scale=n_scale,
         W_zx=W_zx,
         s_clamp=s_clamp,
+        gain=gain,
+        pre_gain=pre_gain,
+        post_gain=post_gain,
     )
     dtype = U.dtype
     u = np.asarray(u, dtype=dtype)
@@ -363,6 +370,9 @@ def nmrnn_loss_and_grad(
     if s_clamp is not None:
         s_free = np.isnan(np.asarray(s_clamp, dtype=dtype)).astype(dtype)
     loss_value, dy = loss_and_dy(out["y"], target, mask, loss)
+    gain = np.broadcast_to(np.asarray(gain, dtype=dtype), (T, B))[..., None]
+    pre = np.broadcast_to(_per_neuron(pre_gain, T, B, n, dtype), (T, B, n))
+    post = np.broadcast_to(_per_neuron(post_gain, T, B, n, dtype), (T, B, n))
 
     x, z = _states_before(x0, out["x"]), _states_before(z0, out["z"])
     s = out["s"]  # s[t] here is s[t+1] of the spec, the gain used by step t
@@ -375,13 +385,14 @@ def nmrnn_loss_and_grad(
     for t in reversed(range(T)):
         gx = gx + dq[t]  # dL/dx[t+1]
         tanh_x = np.tanh(x[t])
-        p = tanh_x @ V  # (B, rank)
+        sent = pre[t] * tanh_x  # what the sending neurons pass through V
+        p = sent @ V  # (B, rank)
         dax = ax * gx
-        dm = dax @ U / n_scale
-        dU += dax.T @ (p * s[t]) / n_scale
-        dV += tanh_x.T @ (dm * s[t])
+        dm = gain[t] * (post[t] * dax) @ U / n_scale  # dL/d(s * p)
+        dU += (post[t] * dax).T @ (gain[t] * p * s[t]) / n_scale
+        dV += sent.T @ (dm * s[t])
         dB_x += dax.T @ u[t]
-        gx = (1 - ax) * gx + (1 - tanh_x * tanh_x) * ((dm * s[t]) @ V.T)
+        gx = (1 - ax) * gx + (1 - tanh_x * tanh_x) * pre[t] * ((dm * s[t]) @ V.T)
 
         dpre_s = dm * p * s[t] * (1 - s[t]) * s_free
         dA_z += dpre_s.T @ out["z"][t]

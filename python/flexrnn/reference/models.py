@@ -199,13 +199,19 @@ def nmrnn(
     n_scale=1.0,
     W_zx=None,
     s_clamp=None,
+    gain=1.0,
+    pre_gain=None,
+    post_gain=None,
 ):
     """Neuromodulated low-rank RNN, docs/models.md "NMRNN".
 
     u: (T, B, n_in); W_z: (n_mod, n_mod); B_z: (n_mod, n_in); b_z: (n_mod,); A_z: (rank, n_mod);
     c_z: (rank,); U, V: (n, rank); B_x: (n, n_in); C: (n_out, n); d: (n_out,);
     x0: (n,) or (B, n); z0: (n_mod,) or (B, n_mod); W_zx: None or (n_mod, n) x->z feedback;
-    s_clamp: None or (rank,), NaN = free, a finite value replaces that component of s.
+    s_clamp: None or (rank,), NaN = free, a finite value replaces that component of s;
+    gain (scalar or broadcastable to (T, B)), pre_gain, post_gain (None, (n,) or broadcastable
+    to (T, B, n)): the low-rank term of step t is gain[t] post[t] * (U diag(s) V^T (pre[t] *
+    tanh(x[t]))) / n_scale.
     Returns {"x": (T, B, n), "z": (T, B, n_mod), "s": (T, B, rank), "y": (T, B, n_out)}.
     """
     dtype = U.dtype
@@ -220,6 +226,9 @@ def nmrnn(
     if s_clamp is not None:
         s_clamp = np.asarray(s_clamp, dtype=dtype)
         s_free = np.isnan(s_clamp)
+    gain = np.broadcast_to(np.asarray(gain, dtype=dtype), (T, B))[..., None]
+    pre = np.broadcast_to(_per_neuron(pre_gain, T, B, n, dtype), (T, B, n))
+    post = np.broadcast_to(_per_neuron(post_gain, T, B, n, dtype), (T, B, n))
 
     xs = np.empty((T, B, n), dtype=dtype)
     zs = np.empty((T, B, n_mod), dtype=dtype)
@@ -232,7 +241,8 @@ def nmrnn(
         s = sigmoid(z @ A_z.T + c_z)
         if s_clamp is not None:
             s = np.where(s_free, s, s_clamp)
-        x = (1 - ax) * x + ax * (((np.tanh(x) @ V) * s) @ U.T / n_scale + u[t] @ B_x.T)
+        low_rank = (((pre[t] * np.tanh(x)) @ V) * s) @ U.T / n_scale
+        x = (1 - ax) * x + ax * (gain[t] * post[t] * low_rank + u[t] @ B_x.T)
         xs[t], zs[t], ss[t] = x, z, s
     y = xs @ C.T + d
     return {"x": xs, "z": zs, "s": ss, "y": y}

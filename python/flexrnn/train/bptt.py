@@ -324,7 +324,7 @@ class _BpttStep(Rule):
         if self.x0_std > 0:
             key = [self.seed, _X0_KEY] if fixed else [self.seed, done, _X0_KEY, 1]
             options["x0"] = _random_x0(self.net, self.x0_std, trials.u.shape[1], key)
-        if self.run_options is not None:
+        if self.run_options is not None and self.net.takes_gain:
             key = self.seed * NOISE_SEED_STRIDE + VALIDATION_NOISE_OFFSET + done
             options["seed"] = key % 2**64
         y = self.net.run(trials.u.astype(self.net.dtype, copy=False), **options).y
@@ -501,10 +501,10 @@ def _gain(gain: Any) -> tuple[Callable | None, float]:
 
 def _site_gains(net: Model, dtype: np.dtype, **gains: Any) -> dict[str, np.ndarray]:
     """pre_gain / post_gain of bptt: the ones given, checked (n,) arrays in the model's dtype;
-    only rate networks take them."""
+    only models whose run takes them (rate networks, NMRNN)."""
     given = {name: value for name, value in gains.items() if value is not None}
     for name, value in given.items():
-        if not net.takes_gain:
+        if name not in net.run_gains:
             raise ValueError(f"{name}: {type(net).__name__} takes no {name}")
         given[name] = check.array(name, value, dtype, (net.n,))
     return given
@@ -566,9 +566,12 @@ def _modulated(modulation: Any, rng: np.random.Generator, T: int, B: int, net: M
 
 def _run_options(net, gain_fn, gain, neuron_gain, noise_std) -> dict[str, Any] | None:
     """The gain and noise options of validation runs, for models whose run() takes them
-    (RateRNN, LowRankRNN), else None; raises when such options are set for another model."""
+    (RateRNN, LowRankRNN; an NMRNN's run takes the gain only), else None; raises when such
+    options are set for another model."""
     if net.takes_gain:
         return {"gain": gain, "neuron_gain": neuron_gain, "noise_std": noise_std}
+    if "gain" in net.run_gains and (neuron_gain is None and noise_std == 0.0):
+        return {"gain": gain}
     for name, is_set in (
         ("gain", gain_fn is not None or gain != 1.0),
         ("neuron_gain", neuron_gain is not None),
@@ -589,11 +592,10 @@ def _validate(net, task, val_rng, val_batch, loss, run_options, gain_fn, seed, d
             options = {**options, **_modulated(gain_fn, val_rng, T, B, net, options)}
         elif gain_fn is not None:
             options = {**options, "gain": _batch_gain(gain_fn, 1.0, val_rng, trials)}
-        key = (seed * NOISE_SEED_STRIDE + VALIDATION_NOISE_OFFSET + done) % 2**64
-        y = net.run(trials.u, seed=key, **options).y
-    elif isinstance(gain_fn, (Modulation, Combined)):  # a model whose run takes only gains
-        T, B = np.shape(trials.u)[:2]
-        y = net.run(trials.u, **_modulated(gain_fn, val_rng, T, B, net, {})).y
+        if net.takes_gain:  # the noise key of a rate network's run
+            key = (seed * NOISE_SEED_STRIDE + VALIDATION_NOISE_OFFSET + done) % 2**64
+            options = {**options, "seed": key}
+        y = net.run(trials.u, **options).y
     else:
         y = net.run(trials.u).y
     return float(task.score(y, trials)), task_loss(y, trials, loss)

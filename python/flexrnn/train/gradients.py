@@ -134,7 +134,8 @@ def loss_and_grad(
         "cross_entropy" (over the n_out outputs as logits, mask-weighted mean over steps and
         trials); None picks cross_entropy for integer targets, mse otherwise.
     gain, neuron_gain, pre_gain, post_gain, noise_std, seed : as in ``RateRNN.run`` (rate
-        networks only).
+        networks); an NMRNN takes gain, pre_gain and post_gain (as in ``NMRNN.run``: on its
+        low-rank recurrent term).
     wrt : names among "gain", "pre_gain", "post_gain", "neuron_gain" (rate networks only):
         their gradients
         are added to ``grads``, each of the shape the gain was given in (a float for a scalar
@@ -166,14 +167,17 @@ def loss_and_grad(
         given = {"gain": gain, "neuron_gain": neuron_gain, "pre_gain": pre_gain}
         given.update({"post_gain": post_gain, "noise_std": noise_std, "x0": x0})
         defaults.update({"noise_std": 0.0, "x0": None})
+        taken = {name: given[name] for name in net.run_gains}  # an NMRNN's gains
         for name, value in given.items():
+            if name in taken:
+                continue
             if not (value is defaults[name] or (np.ndim(value) == 0 and value == defaults[name])):
                 raise ValueError(f"{name}: only rate networks take it, not {type(net).__name__}")
         if wrt:
             raise ValueError(
                 f"wrt: only rate networks give gradients of gains, not {type(net).__name__}"
             )
-        args = net._kernel_args(u)
+        args = net._kernel_args(u, **taken)
     T, B = np.shape(u)[:2]  # u has been checked to be (T, B, n_in)
     loss, target, mask = _loss_arrays(trials, loss, T, B, net.n_out, net.dtype)
     extra = (list(wrt),) if wrt else ()
