@@ -446,9 +446,9 @@ def not_run(nmrnn_gains: bool) -> list[str]:
     items = []
     if not nmrnn_gains:
         items.append(
-            "`NM-RNN varied: global` (an NM-RNN trained with the gain varied): this build's "
-            "`NMRNN.run` takes no `gain` / `pre_gain` / `post_gain` (the NM-RNN gains in the "
-            "C++ kernels are not in it), so `bptt` cannot train one under modulation. The "
+            "`NM-RNN varied: global` (an NM-RNN trained with the gain varied): the flexrnn "
+            "this report ran with has an `NMRNN.run` that takes no `gain` / `pre_gain` / "
+            "`post_gain`, so `bptt` cannot train one under modulation. The "
             "NM-RNNs trained at gain 1 are evaluated under the global gain by scaling `V` on a "
             "copy (exact for a gain with one value at every neuron, so also for `pre` and "
             "`post`)."
