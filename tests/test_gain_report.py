@@ -41,7 +41,8 @@ def test_tiny_run_writes_report_json_and_every_figure(tiny, tmp_path):
     assert data["meta"]["nmrnn_gains"] == nm_varied
     assert set(conds) == {c for c in study.CONDITIONS
                           if nm_varied or c != "NM-RNN varied: global"}  # fmt: skip
-    assert ("NM-RNN varied: global" in text.split("## Conditions not run")[1]) != nm_varied
+    not_run = text.split("## Conditions not run")[1].split("## Results")[0]
+    assert ("NM-RNN varied: global" in not_run) != nm_varied
     gains = res["meta"]["gains"]
     assert 1.0 in gains and min(gains) == 0.5 and max(gains) == 2.0
     one = gains.index(1.0)
@@ -92,7 +93,9 @@ def test_site_runs_are_runs_with_the_explicit_gain_vectors():
         np.testing.assert_allclose(study.site_run(net, site, 1.7, u).x,
                                    net.run(u, gain=1.7).x, rtol=1e-12, atol=1e-12)  # fmt: skip
     with raises_naming("site"):
-        study.site_run(nm if not study.nmrnn_takes_gains(nm) else net, "E sideways", 1.0, u)
+        study.site_run(net, "E sideways", 1.0, u)
+    with raises_naming("site"):  # an NM-RNN has no cell types
+        study.site_run(nm, "E pre", 1.0, u)
 
 
 def test_gain_1_and_gain_varied_networks_start_from_the_same_weights():

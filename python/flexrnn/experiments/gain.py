@@ -133,6 +133,8 @@ def nmrnn_at_gain(net: Any, g: float) -> Any:
 def site_run(net: Any, site: str, g: float, u: np.ndarray) -> Any:
     """``net``'s run of inputs ``u`` (T, B, n_in) with gain ``g`` at ``site`` (a key of
     ``SITE_TARGETS``)."""
+    if site not in SITE_TARGETS:
+        raise ValueError(f"site: expected one of {', '.join(SITE_TARGETS)}, got {site!r}")
     if getattr(net, "has_modulator", False) and not nmrnn_takes_gains(net):
         if site not in ("global", "pre", "post"):
             raise ValueError(f"site: an NM-RNN has the sites global, pre, post; got {site!r}")
