@@ -205,7 +205,9 @@ def test_mechanism_reads_function_and_structure_from_resolved_differences():
     sites = ("E pre", "I pre")
     kept_same = {"accuracy_off_1.E pre": clear, "accuracy_off_1.I pre": null,
                  "svcca_off_1.E pre": neg, "same_fixed_points.I pre": null}  # fmt: skip
-    assert markdown.mechanism(kept_same, sites).startswith("function kept better, and")
+    text = markdown.mechanism(kept_same, sites)
+    assert text.startswith("function kept better, and its trajectories stay closer")
+    assert "fixed points at more gains" not in text  # only what was resolved is claimed
     kept_moving = {**kept_same, "svcca_off_1.E pre": clear}  # trajectories move more
     assert "different mechanisms per gain" in markdown.mechanism(kept_moving, sites)
     nothing = {"accuracy_off_1.E pre": null, "accuracy_off_1.I pre": null}

@@ -249,8 +249,11 @@ def mechanism(d: dict[str, Any], trained: tuple[str, ...]) -> str:
         structure = "not resolved"
     detail = f"(accuracy off gain 1: {acc}; SVCCA to gain 1: {sv}; fixed points kept: {fp})"
     if acc == "better" and structure == "more invariant":
-        return ("function kept better, and its trajectories and fixed points change less "
-                f"with the gain: a step toward a gain-invariant solution {detail}")  # fmt: skip
+        claims = (("its trajectories stay closer to gain 1's", sv),
+                  ("it keeps gain 1's fixed points at more gains", fp))  # fmt: skip
+        what = " and ".join(text for text, direction in claims if direction == "better")
+        return (f"function kept better, and {what}: a step toward a gain-invariant solution "
+                f"{detail}")  # fmt: skip
     if acc == "better":
         return ("function kept better off gain 1 without a more invariant attractor "
                 f"structure (structure {structure}): the network works across gains through "
