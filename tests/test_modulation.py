@@ -200,7 +200,7 @@ def test_performance_plot_labels_its_axes_and_shades_the_trained_range():
 def test_performance_vs_gain_bad_input_names_the_argument():
     net, t = small_net(), task()
     with pytest.raises(ValueError, match="target"):
-        fr.analysis.performance_vs_gain(net, t, [1.0], target="post_gain")
+        fr.analysis.performance_vs_gain(net, t, [1.0], target="sideways")
     with pytest.raises(ValueError, match="gains"):
         fr.analysis.performance_vs_gain(net, t, [[1.0]])
     with pytest.raises(ValueError, match="gains"):

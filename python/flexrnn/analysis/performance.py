@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 
 from flexrnn import _validate as check
-from flexrnn.modulation import Modulation
+from flexrnn import modulation as _modulation
+from flexrnn.modulation import Combined, Modulation
 from flexrnn.reference.losses import masked_loss
 from flexrnn.reference.names import LOSSES
 
 __all__ = ["PerformanceVsGain", "performance_vs_gain", "TARGETS"]
 
-TARGETS = ("gain",)  # where the gain acts (per-site gains come with their kernels)
+TARGETS = _modulation.TARGETS  # where the gain acts (aliases: modulation.TARGET_ALIASES)
 
 
 @dataclass
@@ -38,8 +39,9 @@ class PerformanceVsGain:
     batch_accuracy, batch_loss : (G, batches) ndarray
         Per batch.
     target : str
-        Where the gain acts (``"gain"``).
-    trained : Modulation or None
+        Where the gain acts, canonical (``"gain"``, ``"pre"``, ``"post"``, ``"neuron"``,
+        ``"pre:E"``, ...; see :mod:`flexrnn.modulation`).
+    trained : Modulation, Combined or None
         The training distribution, when given (shaded on the plot).
     settings : dict
         batch_size, batches, seed, noise_std, loss.
@@ -53,7 +55,7 @@ class PerformanceVsGain:
     batch_accuracy: np.ndarray
     batch_loss: np.ndarray
     target: str = "gain"
-    trained: Modulation | None = None
+    trained: Modulation | Combined | None = None
     settings: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -89,7 +91,7 @@ class PerformanceVsGain:
                       capsize=2, label=name)  # fmt: skip
         ax_l.errorbar(self.gains, self.loss, yerr=self.loss_se, marker="o", ms=3, capsize=2,
                       label=name)  # fmt: skip
-        if self.trained is not None and self.trained.kind != "callable":
+        if isinstance(self.trained, Modulation) and self.trained.kind != "callable":
             for ax in axes:
                 ax.axvspan(self.trained.low, self.trained.high, color="0.85", zorder=0,
                            label="trained range")  # fmt: skip
@@ -106,7 +108,7 @@ def performance_vs_gain(
     net: Any,
     task: Any,
     gains: Any,
-    target: str = "gain",
+    target: str | None = None,
     *,
     batch_size: int = 64,
     batches: int = 8,
@@ -114,7 +116,7 @@ def performance_vs_gain(
     noise_std: float = 0.0,
     neuron_gain: Any = None,
     loss: str | None = None,
-    trained: Modulation | None = None,
+    trained: Modulation | Combined | None = None,
 ) -> PerformanceVsGain:
     """Accuracy and loss of ``net`` on ``task`` at each gain.
 
@@ -126,28 +128,39 @@ def performance_vs_gain(
     gains : (G,) gains (each held constant over every trial), or a
         :class:`~flexrnn.modulation.Modulation`: its ``grid(11)``, and it is recorded as
         ``trained``.
-    target : where the gain acts: ``"gain"`` (multiplies the recurrent weights); other
-        targets (``"pre_gain"``, ``"post_gain"``) are a ValueError in this version.
+    target : where the gain acts (a target of :mod:`flexrnn.modulation`): ``"gain"`` (the
+        global gain, the default), ``"pre"`` / ``"post"`` (every sending / receiving neuron:
+        ``pre_gain`` / ``post_gain`` filled with the gain), ``"neuron"`` (the slope of phi),
+        ``"E"`` / ``"I"`` (the pre-synaptic gain of one cell type, ``net.cell_gains``;
+        ``"post:E"``, ``"post:I"`` for the post-synaptic one). None: the target of a
+        Modulation given as ``gains``, else ``"gain"``. A per-neuron site's gain multiplies
+        a ``neuron_gain`` given at the same keyword.
     batch_size, batches : trials per batch, batches per gain (standard errors over them).
     seed : the batches come from ``default_rng(seed)`` (the same trials at every gain);
         batch k's recurrent noise has key ``seed * 1_000_003 + k``.
     noise_std, neuron_gain : as in ``net.run``.
     loss : "mse", "cross_entropy" or None (the task's ``loss``, else inferred from the
         target's dtype).
-    trained : the Modulation the network was trained under, for the plot (optional).
+    trained : the Modulation (or Combined) the network was trained under, recorded, its
+        range shaded on the plot (optional).
 
     Returns
     -------
     PerformanceVsGain.
     """
-    if not (isinstance(target, str) and target in TARGETS):
-        raise ValueError(
-            f"target: expected one of {', '.join(TARGETS)} (the global recurrent gain); got "
-            f"{target!r}. Per-site gains ('pre_gain', 'post_gain') need those gains in the "
-            "core's kernels, which this version does not have"
+    if isinstance(gains, Combined):
+        raise TypeError(
+            "gains: a Combined modulation has no single range; pass the gains and target="
         )
-    if not getattr(net, "takes_gain", False):
-        raise TypeError(f"net: expected a RateRNN or LowRankRNN, got {type(net).__name__}")
+    if target is None:
+        target = gains.target if isinstance(gains, Modulation) else "gain"
+    site, _ = _modulation.parse_target(target)
+    keyword = _modulation.KEYWORDS[site]
+    if keyword not in _modulation._run_keywords(net):
+        raise TypeError(
+            f"net: expected a network whose run takes {keyword} (RateRNN, LowRankRNN), got "
+            f"{type(net).__name__}"
+        )
     for method in ("batch", "score"):
         if not callable(getattr(task, method, None)):
             raise TypeError(f"task: expected an object with batch() and score(); "
@@ -159,12 +172,20 @@ def performance_vs_gain(
     if isinstance(gains, Modulation):
         trained = gains if trained is None else trained
         gains = gains.grid(11)
-    if trained is not None and not isinstance(trained, Modulation):
-        raise TypeError(f"trained: expected a Modulation or None, got {type(trained).__name__}")
+    if trained is not None and not isinstance(trained, (Modulation, Combined)):
+        raise TypeError(
+            f"trained: expected a Modulation, Combined or None, got {type(trained).__name__}"
+        )
     g = check.real_array("gains", gains)
     if g.ndim != 1 or g.size == 0:
         raise ValueError(f"gains: expected shape (G,) with G >= 1, got {g.shape}")
     g = check.array("gains", g, np.dtype(np.float64))
+    at_site = [_modulation.site_gains(net, target, float(v), "gains") for v in g]  # checked
+    target = _modulation._canonical(target)
+    rate = getattr(net, "takes_gain", False)  # also takes neuron_gain and noise
+    if not rate and (noise_std != 0 or neuron_gain is not None):
+        name = "noise_std" if noise_std != 0 else "neuron_gain"
+        raise ValueError(f"{name}: {type(net).__name__} takes no {name}")
     batch_size = check.integer("batch_size", batch_size, minimum=1)
     batches = check.integer("batches", batches, minimum=1)
     seed = check.seed("seed", seed)
@@ -180,9 +201,14 @@ def performance_vs_gain(
     err = np.empty((g.size, batches))
     for k, trials in enumerate(trial_batches):
         key = (seed * 1_000_003 + k) % 2**64
-        for i, gain in enumerate(g):
-            y = net.run(trials.u, gain=float(gain), neuron_gain=neuron_gain,
-                        noise_std=noise_std, seed=key).y  # fmt: skip
+        for i, kwargs in enumerate(at_site):
+            if rate:
+                if neuron_gain is not None:
+                    ng = kwargs.get("neuron_gain")
+                    kwargs = {**kwargs, "neuron_gain": neuron_gain if ng is None else
+                              np.asarray(neuron_gain, np.float64) * ng}  # fmt: skip
+                kwargs = {**kwargs, "noise_std": noise_std, "seed": key}
+            y = net.run(trials.u, **kwargs).y
             acc[i, k] = float(task.score(y, trials))
             err[i, k], used = _loss(y, trials, loss)
     settings = dict(batch_size=batch_size, batches=batches, seed=seed, noise_std=noise_std)

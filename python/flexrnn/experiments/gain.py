@@ -1,26 +1,35 @@
 """`flexrnn reproduce gain`: does a network trained under gain modulation keep its function,
-and its attractor structure, across gains? Written up in docs/reproductions/gain.md.
+and its attractor structure, across gains? Written up in docs/reproductions/gain.md (the
+figures and the text: :mod:`flexrnn.experiments.gain_markdown`).
 
 For each task (``context_integration``: ContextIntegration(2); ``measure_wait_go``:
-MeasureWaitGo(channels=3)) and seed, three networks are trained by ``fr.train.bptt`` (runs of
-``flexrnn.sweep`` through :class:`~flexrnn.experiments._runs.Populations`):
+MeasureWaitGo(channels=3)) and seed, the networks of the conditions are trained by
+``fr.train.bptt`` (runs of ``flexrnn.sweep`` through
+:class:`~flexrnn.experiments._runs.Populations`):
 
 - ``gain 1``: an E/I RateRNN (Dale's law, 80 % excitatory) trained at gain 1;
-- ``gain-varied``: the same initial network trained with the global gain drawn per trial
-  from ``fr.modulation.log_uniform(0.5, 2)``;
-- ``NM-RNN``: an NM-RNN (the study's preset), trained at gain 1.
+- ``varied: global``: the same initial network, the global gain drawn per trial from
+  ``fr.modulation.log_uniform(0.5, 2)``;
+- ``varied: E/I pre``: the pre-synaptic gains of the E and of the I cells drawn per trial,
+  independently, from that distribution (``fr.modulation.cell_types(..., site="pre")``);
+- ``varied: E/I post``: the same on the post-synaptic side (what each type receives);
+- ``NM-RNN``: an NM-RNN (the study's preset) trained at gain 1;
+- ``NM-RNN varied: global``: the same NM-RNN trained with the global gain varied, when
+  ``NMRNN.run`` takes a gain (:func:`nmrnn_takes_gains`; else not run, and the report says
+  so).
 
-Each is evaluated over gains 0.5-2 on the recurrent weights: accuracy, the largest Lyapunov
-exponent and the fixed points at zero input with their stability (RateRNN), the SVCCA
-distance between its states at each gain and at gain 1 on the same trials, and its
-bifurcations along the path (``fr.analysis.continuation``). An NM-RNN's global gain
-multiplies its recurrent weights ``U diag(s) V^T / n_scale``: it is applied to a copy with
-``V`` scaled by the gain (``NMRNN.run`` takes no gain).
+Each network is evaluated over gains 0.5-2 at every site of :data:`SITES` (global, E pre,
+I pre, E post, I post; an NM-RNN has no cell types: global): accuracy and the SVCCA distance
+between its states at each gain and at gain 1 on the same trials, the largest Lyapunov
+exponent and the fixed points at zero input with their stability; the
+bifurcations of the fixed points along the global gain (``fr.analysis.continuation``). An
+NM-RNN's fixed points are those of its joint state ``[x, z]`` (``fr.analysis.fixed_points``);
+its largest exponent and continuation are not computed (the analyses take rate networks).
 
-Per-site gains (pre-, post-synaptic, E-only, I-only) are evaluated only where the model's
-``run`` takes ``pre_gain`` / ``post_gain`` (:func:`site_gains_supported`); training with a
-per-site gain varied is not run (``bptt``'s modulation draws a global gain), and the report
-says which conditions were not run.
+A gain with one value at every neuron is the same at the pre- and post-synaptic site and
+globally (``W diag(g 1) = diag(g 1) W = g W``), so those sites are not evaluated again;
+pre- and post-synaptic gains differ when they differ between neurons, here between the cell
+types.
 """
 
 from __future__ import annotations
@@ -34,8 +43,8 @@ import numpy as np
 
 import flexrnn
 from flexrnn import analysis, modulation, tasks
-from flexrnn._io import atomic_savefig, atomic_write_json, atomic_write_text
-from flexrnn.experiments._runs import Populations, sweep_sentence
+from flexrnn._io import atomic_write_json, atomic_write_text
+from flexrnn.experiments._runs import Populations
 from flexrnn.experiments.training import _cpu_name, _say
 from flexrnn.presets import costacurta2024
 from flexrnn.train import bptt
@@ -43,17 +52,41 @@ from flexrnn.train import bptt
 PARTS = ("context_integration", "measure_wait_go")
 TASK_NAMES = {"context_integration": "ContextIntegration(2)",
               "measure_wait_go": "MeasureWaitGo(channels=3)"}  # fmt: skip
-CONDITIONS = ("gain 1", "gain-varied", "NM-RNN")
-SITES = ("global", "pre", "post", "E-only", "I-only")
-TRAIN_MODULATION = modulation.log_uniform(0.5, 2.0)
+RATE_CONDITIONS = ("gain 1", "varied: global", "varied: E/I pre", "varied: E/I post")
+NM_CONDITIONS = ("NM-RNN", "NM-RNN varied: global")
+CONDITIONS = RATE_CONDITIONS + NM_CONDITIONS
+# where an evaluation gain acts: site name -> fr.modulation target
+SITE_TARGETS = {"global": "gain", "pre": "pre", "post": "post", "E pre": "pre:E",
+                "I pre": "pre:I", "E post": "post:E", "I post": "post:I"}  # fmt: skip
+# the sites evaluated: "pre" and "post" with one value at every neuron are the global gain
+# (W diag(g 1) = diag(g 1) W = g W; checked in the tests), so they are not run again
+SITES = ("global", "E pre", "I pre", "E post", "I post")
+NM_SITES = ("global",)  # an NM-RNN has no cell types
+REGIME_SITES = SITES  # the regime (exponent, fixed points) too
+TRAIN_LOW, TRAIN_HIGH = 0.5, 2.0
 
 # the full protocol; `scale` multiplies ITERS
 N, DALE, TAU, BATCH, ITERS = 50, 0.8, 10.0, 32, 2000
 LR = {"RateRNN": 3e-3, "NMRNN": 1e-2}
 NM_SIZES = {"n": 50, "rank": 3, "n_mod": 5}
 SEEDS, GAINS_FULL = 10, 13
-EVAL_TRIALS = 128  # test trials per network (the same at every gain)
+EVAL_TRIALS = 64  # test trials per network (the same at every gain and site)
+SVCCA_TRIALS, SVCCA_STRIDE = 32, 5  # the states compared: these trials, every 5th step
+FP_STARTS = 24  # fixed-point searches per gain and site, from the run's states
 QUICK = {"iters": 30, "seeds": 2, "gains": 4, "eval_trials": 32}
+
+
+def training_modulation(condition: str) -> Any:
+    """The Modulation a condition trains under (None: gain 1)."""
+    log_uniform = modulation.log_uniform(TRAIN_LOW, TRAIN_HIGH)
+    if condition in ("varied: global", "NM-RNN varied: global"):
+        return log_uniform
+    if condition in ("varied: E/I pre", "varied: E/I post"):
+        site = condition.rsplit(" ", 1)[1]
+        return modulation.cell_types(E=log_uniform, I=log_uniform, site=site)
+    if condition in ("gain 1", "NM-RNN"):
+        return None
+    raise ValueError(f"condition: expected one of {', '.join(CONDITIONS)}, got {condition!r}")
 
 
 def make_task(name: str) -> Any:
@@ -66,97 +99,128 @@ def make_task(name: str) -> Any:
 
 
 def make_network(condition: str, task: Any, seed: int) -> Any:
-    """The untrained network of a condition: an E/I RateRNN (both RateRNN conditions start
-    from the same one) or the NM-RNN preset."""
-    if condition == "NM-RNN":
+    """The untrained network of a condition: an E/I RateRNN (every RateRNN condition starts
+    from the same one) or the NM-RNN preset (both NM-RNN conditions start from the same)."""
+    if condition in NM_CONDITIONS:
         return costacurta2024("NMRNN", n_in=task.n_in, n_out=task.n_out, seed=seed, **NM_SIZES)
+    if condition not in RATE_CONDITIONS:
+        raise ValueError(f"condition: expected one of {', '.join(CONDITIONS)}, got {condition!r}")
     return flexrnn.RateRNN.random(N, task.n_in, task.n_out, g=1.0, tau=TAU, dt=1.0, seed=seed,
                                   dale=DALE)  # fmt: skip
 
 
 def site_gains_supported(net: Any) -> bool:
-    """Whether ``net.run`` takes per-neuron ``pre_gain`` and ``post_gain`` (the per-site
-    conditions run only then)."""
+    """Whether ``net.run`` takes per-neuron ``pre_gain`` and ``post_gain``."""
     params = inspect.signature(net.run).parameters
     return "pre_gain" in params and "post_gain" in params
 
 
-def _site_kwargs(net: Any, site: str, g: float) -> dict[str, Any]:
-    """The keywords of ``net.run`` that put gain ``g`` at ``site``."""
-    if site == "global":
-        return {"gain": g}
-    ones = np.ones(net.n)
-    if site == "pre":
-        return {"pre_gain": g * ones}
-    if site == "post":
-        return {"post_gain": g * ones}
-    if site == "E-only":
-        return {"pre_gain": net.cell_gains(E=g, I=1.0)}
-    return {"pre_gain": net.cell_gains(E=1.0, I=g)}  # I-only
+def nmrnn_takes_gains(net: Any) -> bool:
+    """Whether an NM-RNN's ``run`` takes ``gain``, ``pre_gain`` and ``post_gain`` (then it is
+    trained under modulation and evaluated with them; else through :func:`nmrnn_at_gain`)."""
+    return "gain" in inspect.signature(net.run).parameters and site_gains_supported(net)
 
 
 def nmrnn_at_gain(net: Any, g: float) -> Any:
     """A copy of an NM-RNN whose recurrent weights ``U diag(s) V^T / n_scale`` are scaled by
-    ``g`` (``V`` scaled)."""
+    ``g`` (``V`` scaled): the global gain, and a pre- or post-synaptic gain of one value at
+    every neuron."""
     out = net.copy()
     out.V[...] = net.V * g
     return out
 
 
+def site_run(net: Any, site: str, g: float, u: np.ndarray) -> Any:
+    """``net``'s run of inputs ``u`` (T, B, n_in) with gain ``g`` at ``site`` (a key of
+    ``SITE_TARGETS``)."""
+    if site not in SITE_TARGETS:
+        raise ValueError(f"site: expected one of {', '.join(SITE_TARGETS)}, got {site!r}")
+    if getattr(net, "has_modulator", False) and not nmrnn_takes_gains(net):
+        if site not in ("global", "pre", "post"):
+            raise ValueError(f"site: an NM-RNN has the sites global, pre, post; got {site!r}")
+        return nmrnn_at_gain(net, g).run(u)
+    return net.run(u, **modulation.site_gains(net, SITE_TARGETS[site], g, "site"))
+
+
+def _vector_gains(net: Any, site: str, g: float) -> dict[str, Any]:
+    """The keywords of the dynamics analyses (fixed points, Lyapunov) for gain g at site:
+    ``gain`` (a float) or an (n,) ``pre_gain`` / ``post_gain``."""
+    return modulation.site_gains(net, SITE_TARGETS[site], float(g), "site")
+
+
 def _states(x: np.ndarray) -> np.ndarray:
-    """(samples, n): every 5th step of every trial."""
-    return np.asarray(x[::5]).reshape(-1, x.shape[-1])
+    """(samples, n): every SVCCA_STRIDE-th step of the first SVCCA_TRIALS trials."""
+    return np.asarray(x[::SVCCA_STRIDE, :SVCCA_TRIALS]).reshape(-1, x.shape[-1])
+
+
+def _svcca_distance(base: np.ndarray, x: np.ndarray) -> float:
+    """SVCCA distance to gain 1's states; 1 (nothing in common) when the states at the gain
+    carry no variance (the network fell silent) or are not finite (it diverged)."""
+    states = _states(x)
+    if not np.isfinite(states).all() or np.ptp(states, axis=0).max() == 0.0:
+        return 1.0
+    return float(analysis.svcca(base, states).distance)
+
+
+def _regimes(net: Any, site: str, gains: list[float], seed: int) -> list[Any]:
+    """The autonomous regime at zero input (``fr.analysis.gain_sweep``: largest exponent,
+    label "fixed point", "limit cycle", "chaos", ...) at each gain at ``site``."""
+    if site == "global":
+        sweep = analysis.gain_sweep(net, np.array(gains), seed=seed)
+        return [sweep[i] for i in range(len(gains))]
+    return [analysis.gain_sweep(net, [1.0], seed=seed, **_vector_gains(net, site, g))[0]
+            for g in gains]  # fmt: skip
 
 
 def gain_run(config: dict[str, Any], seed: int) -> dict[str, Any]:
     """One network of the study (a ``flexrnn.sweep`` run): train it, then evaluate it over
-    ``config["gains"]``.
+    ``config["gains"]`` at every site.
 
     config : {"task", "condition", "iters", "gains", "eval_trials"}; seed : the network's and
-    the training's seed. Returns per-gain lists (accuracy per site, largest exponent, fixed
-    points, stable fixed points, SVCCA distance to gain 1), the bifurcations of the
-    continuation, times, and the trained network (kept as ``net``)."""
+    the training's seed. Returns per-gain lists keyed ``"<measure>.<site>"`` (accuracy,
+    svcca, and at the regime sites exponent (RateRNN), fixed, stable), the bifurcations of the
+    continuation (RateRNN), times, and the trained network (kept as ``net``)."""
     task = make_task(config["task"])
     condition = config["condition"]
     net = make_network(condition, task, seed)
-    kind = "NMRNN" if condition == "NM-RNN" else "RateRNN"
-    mod = TRAIN_MODULATION if condition == "gain-varied" else None
+    nm = condition in NM_CONDITIONS
+    kind = "NMRNN" if nm else "RateRNN"
     t0 = time.perf_counter()
     hist = bptt(net, task, iters=config["iters"], batch_size=BATCH, lr=LR[kind], clip_norm=1.0,
-                val_every=None, progress=False, seed=seed, modulation=mod)  # fmt: skip
+                val_every=None, progress=False, seed=seed,
+                modulation=training_modulation(condition))  # fmt: skip
     train_s = time.perf_counter() - t0
     gains = [float(g) for g in config["gains"]]
+    one = int(np.argmin(np.abs(np.array(gains) - 1.0)))
     trials = task.batch(config["eval_trials"], np.random.default_rng([seed, 1]), dtype=net.dtype)
+    zero = np.zeros(task.n_in)
     t0 = time.perf_counter()
     result: dict[str, Any] = {"updates": len(hist), "final_loss": float(hist.loss[-1])}
-    if kind == "NMRNN":
-        runs = [nmrnn_at_gain(net, g).run(trials.u) for g in gains]
-        result["accuracy.global"] = [float(task.score(r.y, trials)) for r in runs]
-        base = _states(net.run(trials.u).x)
-    else:
-        sites = SITES if site_gains_supported(net) else ("global",)
-        runs = []
-        for site in sites:
-            outs = [net.run(trials.u, **_site_kwargs(net, site, g)) for g in gains]
-            result[f"accuracy.{site}"] = [float(task.score(o.y, trials)) for o in outs]
-            if site == "global":
-                runs = outs
-        base = _states(net.run(trials.u).x)
-        zero = np.zeros(task.n_in)
-        lyap = analysis.lyapunov_spectrum(net, k=1, steps=1000, transient=500,
-                                          gain=np.array(gains), seed=seed)  # fmt: skip
-        result["largest_exponent"] = [float(v) for v in np.asarray(lyap)[:, 0]]
+    for site in NM_SITES if nm else SITES:
+        outs = [site_run(net, site, g, trials.u) for g in gains]
+        result[f"accuracy.{site}"] = [float(task.score(o.y, trials)) for o in outs]
+        base = _states(outs[one].x)
+        result[f"svcca.{site}"] = [_svcca_distance(base, o.x) for o in outs]
+        if site not in REGIME_SITES:
+            continue
         fixed, stable = [], []
-        for g, out in zip(gains, runs):
-            fp = analysis.fixed_points(net, zero, n_init=64, states=out.x[::25], seed=seed,
-                                       gain=g)  # fmt: skip
+        for g, out in zip(gains, outs):
+            if nm:
+                fp = analysis.fixed_points(nmrnn_at_gain(net, g), zero, n_init=FP_STARTS,
+                                           seed=seed)  # fmt: skip
+            else:
+                fp = analysis.fixed_points(net, zero, n_init=FP_STARTS, states=out.x[::25],
+                                           seed=seed, **_vector_gains(net, site, g))  # fmt: skip
             fixed.append(int(fp.fixed.sum()))
             stable.append(int((fp.fixed & fp.stable).sum()))
-        result["fixed_points"], result["stable_fixed_points"] = fixed, stable
+        result[f"fixed.{site}"], result[f"stable.{site}"] = fixed, stable
+        if not nm:
+            regimes = _regimes(net, site, gains, seed)
+            result[f"exponent.{site}"] = [float(r.largest_exponent) for r in regimes]
+            result[f"regime.{site}"] = [str(r.label) for r in regimes]
+    if not nm:
         cont = analysis.continuation(net, np.array(gains), zero, seed=seed, chaos=False)
         result["bifurcations"] = [[b.kind, float(b.gain)] for b in cont.bifurcations]
-    result["svcca_to_gain_1"] = [float(analysis.svcca(base, _states(r.x)).distance)
-                                 for r in runs]  # fmt: skip
     result["train_seconds"] = train_s
     result["eval_seconds"] = time.perf_counter() - t0
     result["net"] = net
@@ -180,23 +244,41 @@ def _scalar_mean_se(values: Any) -> dict[str, float]:
     return {"mean": float(v.mean()), "se": se, "n": int(v.size)}
 
 
+def _per_gain_keys(row: dict[str, Any]) -> list[str]:
+    measures = ("accuracy", "svcca", "exponent", "fixed", "stable")
+    return [k for k in row if k.split(".", 1)[0] in measures]
+
+
+def _label_keys(row: dict[str, Any]) -> list[str]:
+    return [k for k in row if k.startswith("regime.")]
+
+
 def _per_network(rows: list[dict[str, Any]], gains: list[float]) -> dict[str, list[float]]:
-    """Per network: the mean accuracy and SVCCA distance over the gains other than 1, the
-    fraction of gains whose fixed points (count, stable count) match gain 1's, and the
-    bifurcations inside the trained range."""
+    """Per network: the accuracy at gain 1 (``accuracy_at_1``); per site, the mean accuracy
+    and SVCCA distance over the gains other than 1 (``accuracy_off_1.<site>``,
+    ``svcca_off_1.<site>``), the fraction of those gains whose
+    fixed points (count, stable count) are gain 1's (``same_fixed_points.<site>``), and the
+    number of bifurcations along the global gain; the fraction of all gains at which the
+    autonomous activity is a limit cycle or chaos (``not_fixed.<site>``)."""
     off = [i for i, g in enumerate(gains) if abs(g - 1.0) > 1e-9]
     one = int(np.argmin(np.abs(np.array(gains) - 1.0)))
-    out: dict[str, list[float]] = {"accuracy_off_1": [], "svcca_off_1": []}
+    out: dict[str, list[float]] = {}
     for r in rows:
-        out["accuracy_off_1"].append(float(np.mean(np.array(r["accuracy.global"])[off])))
-        out["svcca_off_1"].append(float(np.mean(np.array(r["svcca_to_gain_1"])[off])))
-        if "fixed_points" in r:
-            same = [
-                r["fixed_points"][i] == r["fixed_points"][one]
-                and r["stable_fixed_points"][i] == r["stable_fixed_points"][one]
-                for i in off
-            ]
-            out.setdefault("same_fixed_points", []).append(float(np.mean(same)))
+        for key in _per_gain_keys(r) + _label_keys(r):
+            measure, site = key.split(".", 1)
+            if measure in ("accuracy", "svcca"):
+                value = float(np.mean(np.array(r[key])[off]))
+                out.setdefault(f"{measure}_off_1.{site}", []).append(value)
+                if measure == "accuracy" and site == "global":
+                    out.setdefault("accuracy_at_1", []).append(float(r[key][one]))
+            elif measure == "regime":
+                moving = [label in ("limit cycle", "chaos") for label in r[key]]
+                out.setdefault(f"not_fixed.{site}", []).append(float(np.mean(moving)))
+            elif measure == "fixed":
+                fixed, stable = r[key], r[f"stable.{site}"]
+                same = [fixed[i] == fixed[one] and stable[i] == stable[one] for i in off]
+                out.setdefault(f"same_fixed_points.{site}", []).append(float(np.mean(same)))
+        if "bifurcations" in r:
             out.setdefault("bifurcations", []).append(float(len(r["bifurcations"])))
     return out
 
@@ -204,18 +286,14 @@ def _per_network(rows: list[dict[str, Any]], gains: list[float]) -> dict[str, li
 def summarise(rows: list[dict[str, Any]], gains: list[float]) -> dict[str, Any]:
     """A condition's results: per-gain means and SEs over the seeds, per-network numbers."""
     res: dict[str, Any] = {"seeds": [int(r["seed"]) for r in rows], "gains": gains}
-    keys = [k for k in rows[0] if k.startswith("accuracy.")]
-    keys += [k for k in ("largest_exponent", "fixed_points", "stable_fixed_points",
-                         "svcca_to_gain_1") if k in rows[0]]  # fmt: skip
-    for key in keys:
+    for key in _per_gain_keys(rows[0]):
         mean, se = _mean_se(rows, key)
         res[key] = {"mean": mean.tolist(), "se": se.tolist()}
+    for key in [k for k in rows[0] if k.startswith("regime.")]:
+        labels = np.array([r[key] for r in rows])  # (seeds, G)
+        res[key] = {label: np.mean(labels == label, axis=0).tolist()
+                    for label in analysis.regimes.LABELS if np.any(labels == label)}  # fmt: skip
     per = _per_network(rows, gains)
-    off = [i for i, g in enumerate(gains) if abs(g - 1.0) > 1e-9]
-    for key in keys:
-        if key.startswith("accuracy.") and key != "accuracy.global":  # the per-site gains
-            site = key.split(".", 1)[1]
-            per[f"accuracy_off_1.{site}"] = [float(np.mean(np.array(r[key])[off])) for r in rows]
     res["per_network"] = per
     res["summary"] = {k: _scalar_mean_se(v) for k, v in per.items()}
     if "bifurcations" in rows[0]:
@@ -232,280 +310,23 @@ def _paired(a: list[float], b: list[float]) -> dict[str, float]:
     return _scalar_mean_se(np.asarray(b) - np.asarray(a))
 
 
+BASELINES = {"varied: global": "gain 1", "varied: E/I pre": "gain 1",
+             "varied: E/I post": "gain 1", "NM-RNN varied: global": "NM-RNN"}  # fmt: skip
+
+
 def compare(results: dict[str, Any]) -> dict[str, Any]:
-    """Gain-varied minus gain-1 training, paired by seed: accuracy and SVCCA distance off
-    gain 1, the fraction of gains with gain 1's fixed points, the bifurcations in range."""
-    one, varied = results["gain 1"]["per_network"], results["gain-varied"]["per_network"]
-    return {k: _paired(one[k], varied[k]) for k in one if k in varied}
+    """Each gain-varied condition minus its gain-1 baseline (``BASELINES``), paired by seed,
+    for every per-network number they share: {condition: {key: mean, se, n}}."""
+    out = {}
+    for cond, base in BASELINES.items():
+        if cond in results and base in results:
+            a, b = results[base]["per_network"], results[cond]["per_network"]
+            out[cond] = {k: _paired(a[k], b[k]) for k in a if k in b}
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
-# Figures and report
-
-
-def _figures(out: Path, results: dict[str, Any], nets: dict[str, Any]) -> dict[str, str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    folder = out / "figures"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, str] = {}
-    colours = {"gain 1": "C0", "gain-varied": "C1", "NM-RNN": "C2"}
-    for part, res in results.items():
-        fig, axes = plt.subplots(1, 4, figsize=(16, 3.6), constrained_layout=True)
-        panels = [("accuracy.global", "accuracy", axes[0]),
-                  ("largest_exponent", "largest Lyapunov exponent (1/tau)", axes[1]),
-                  ("stable_fixed_points", "stable fixed points (u = 0)", axes[2]),
-                  ("svcca_to_gain_1", "SVCCA distance to gain 1", axes[3])]  # fmt: skip
-        for key, label, ax in panels:
-            for cond, cres in res.items():
-                if key not in cres:
-                    continue
-                g = np.array(cres["gains"])
-                ax.errorbar(g, cres[key]["mean"], yerr=cres[key]["se"], marker="o", ms=3,
-                            capsize=2, color=colours[cond], label=cond)  # fmt: skip
-            ax.axvspan(TRAIN_MODULATION.low, TRAIN_MODULATION.high, color="0.92", zorder=0)
-            ax.axvline(1.0, color="0.5", lw=0.8, ls=":")
-            ax.set(xlabel="global gain on the recurrent weights", ylabel=label)
-            ax.legend(frameon=False, fontsize="small")
-        axes[1].axhline(0.0, color="k", lw=0.6)
-        fig.suptitle(f"{TASK_NAMES[part]}: mean ± SE over seeds (shaded: gain-varied "
-                     "training range)")  # fmt: skip
-        name = f"gain_{part}.png"
-        atomic_savefig(fig, folder / name, dpi=110)
-        plt.close(fig)
-        paths[part] = f"figures/{name}"
-        sites = [k for k in res["gain 1"] if k.startswith("accuracy.") and k != "accuracy.global"]
-        if sites:
-            fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
-            styles = {"global": ("-", 4.0), "pre": ("--", 1.8), "post": (":", 1.8)}
-            for i, key in enumerate(["accuracy.global"] + sites):
-                cres, site = res["gain 1"], key.split(".", 1)[1]
-                ls, lw = styles.get(site, ("-", 1.5))
-                ax.errorbar(cres["gains"], cres[key]["mean"], yerr=cres[key]["se"], marker="o",
-                            ms=3, capsize=2, color=f"C{i}", ls=ls, lw=lw, label=site)  # fmt: skip
-            title = f"{TASK_NAMES[part]}: gain-1 networks,\nby where the gain acts"
-            ax.set(xlabel="gain at the site", ylabel="accuracy", title=title)
-            ax.legend(title="site (global, pre, post coincide)", frameon=False, fontsize="small")
-            name = f"gain_{part}_sites.png"
-            atomic_savefig(fig, folder / name, dpi=110)
-            plt.close(fig)
-            paths[f"{part}_sites"] = f"figures/{name}"
-        # the continuation diagrams of one RateRNN per condition
-        fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
-        for ax, cond in zip(axes, ("gain 1", "gain-varied")):
-            seed, net = nets[(part, cond)]
-            gains = np.array(res[cond]["gains"])
-            cont = analysis.continuation(net, np.linspace(gains[0], gains[-1], 16),
-                                         np.zeros(net.n_in), chaos=False)  # fmt: skip
-            cont.plot(axes=[ax])
-            ax.set(
-                title=f"{cond} (seed {seed}): fixed points at u = 0",
-                xlabel="global gain",
-                ylabel="fixed point (first principal direction)",
-            )
-        name = f"gain_{part}_continuation.png"
-        atomic_savefig(fig, folder / name, dpi=110)
-        plt.close(fig)
-        paths[f"{part}_continuation"] = f"figures/{name}"
-    return paths
-
-
-def _fmt(s: dict[str, float], digits: int = 3) -> str:
-    return f"{s['mean']:.{digits}f} ± {s['se']:.{digits}f}"
-
-
-def _verdict(d: dict[str, float], smaller: str, larger: str) -> str:
-    """A paired difference in words: beyond two standard errors or not (no verdict from
-    fewer than 3 seeds)."""
-    if d["n"] < 3:
-        return "fewer than 3 seeds, no verdict"
-    if not np.isfinite(d["se"]) or abs(d["mean"]) <= 2 * d["se"]:
-        return "no difference beyond two standard errors"
-    return smaller if d["mean"] < 0 else larger
-
-
-def _answer(part: str, res: dict[str, Any], cmp: dict[str, Any]) -> list[str]:
-    """(d) for one task, read from the numbers."""
-    one, var = res["gain 1"]["summary"], res["gain-varied"]["summary"]
-    at_1 = {c: _at_gain_1(res[c]) for c in res}
-    lines = [
-        f"**{TASK_NAMES[part]}** ({one['accuracy_off_1']['n']} seeds; paired differences "
-        "gain-varied minus gain 1):",
-        "",
-        "- accuracy at gain 1 (how well each condition learned the task): "
-        + "; ".join(f"{c} {a}" for c, a in at_1.items())
-        + ".",
-        f"- accuracy at gains other than 1: {_fmt(one['accuracy_off_1'])} (gain 1) vs "
-        f"{_fmt(var['accuracy_off_1'])} (gain-varied); difference "
-        f"{_fmt(cmp['accuracy_off_1'])}: "
-        + _verdict(
-            cmp["accuracy_off_1"],
-            "gain-varied training is worse off gain 1",
-            "gain-varied training keeps the function better",
-        )
-        + ".",  # fmt: skip
-        f"- SVCCA distance between the states at each gain and at gain 1: "
-        f"{_fmt(one['svcca_off_1'])} vs {_fmt(var['svcca_off_1'])}; difference "
-        f"{_fmt(cmp['svcca_off_1'])}: "
-        + _verdict(
-            cmp["svcca_off_1"],
-            "the gain-varied networks' trajectories change less with the gain",
-            "the gain-varied networks' trajectories change more",
-        )
-        + ".",
-        f"- fraction of gains whose fixed points at u = 0 (number, number stable) are those "
-        f"at gain 1: {_fmt(one['same_fixed_points'], 2)} vs "
-        f"{_fmt(var['same_fixed_points'], 2)}; difference {_fmt(cmp['same_fixed_points'], 2)}: "
-        + _verdict(
-            cmp["same_fixed_points"],
-            "gain-varied training changes the fixed points more often",
-            "gain-varied training keeps the fixed-point structure more often",
-        )
-        + ".",  # fmt: skip
-        f"- bifurcations of the fixed points in gain 0.5-2 (continuation): "
-        f"{_fmt(one['bifurcations'], 1)} vs {_fmt(var['bifurcations'], 1)}; difference "
-        f"{_fmt(cmp['bifurcations'], 1)}: "
-        + _verdict(
-            cmp["bifurcations"],
-            "fewer bifurcations in the trained range after gain-varied training",
-            "more bifurcations after gain-varied training",
-        )
-        + ".",
-    ]
-    sites = [k.split(".", 1)[1] for k in one if k.startswith("accuracy_off_1.")]
-    if sites:
-        lines.append(
-            "- gain 1 networks, accuracy off gain 1 by where the gain acts: "
-            + "; ".join(f"{site} {_fmt(one[f'accuracy_off_1.{site}'])}" for site in sites)
-            + f" (global {_fmt(one['accuracy_off_1'])})."
-        )
-    if "NM-RNN" in res:
-        nm = res["NM-RNN"]["summary"]
-        lines.append(
-            f"- NM-RNN (trained at gain 1) under the same global gain: accuracy off gain 1 "
-            f"{_fmt(nm['accuracy_off_1'])}, SVCCA distance {_fmt(nm['svcca_off_1'])}."
-        )
-    lines += ["", "In short, gain-varied training against training at gain 1: " + "; ".join(
-        f"{what}: {_short(cmp[key], sign)}" for what, key, sign in (
-            ("function kept off gain 1", "accuracy_off_1", 1),
-            ("trajectories closer to gain 1's", "svcca_off_1", -1),
-            ("fixed points at u = 0 as at gain 1 more often", "same_fixed_points", 1),
-        )) + "."]  # fmt: skip
-    return lines
-
-
-def _at_gain_1(cres: dict[str, Any]) -> str:
-    i = int(np.argmin(np.abs(np.array(cres["gains"]) - 1.0)))
-    acc = cres["accuracy.global"]
-    return f"{acc['mean'][i]:.3f} ± {acc['se'][i]:.3f}"
-
-
-def _short(d: dict[str, float], sign: int) -> str:
-    """yes / no (the opposite) / not resolved, for a paired difference whose sign ``sign``
-    means yes."""
-    if d["n"] < 3 or not np.isfinite(d["se"]) or abs(d["mean"]) <= 2 * d["se"]:
-        return "not resolved"
-    return "yes" if np.sign(d["mean"]) == sign else "no, the opposite"
-
-
-def markdown(results: dict[str, Any], comparisons: dict[str, Any], paths: dict[str, str],
-             meta: dict[str, Any]) -> str:  # fmt: skip
-    """The report (docs/reproductions/gain.md)."""
-    lines = [
-        "# Gain modulation: does a trained network keep working, and how?",
-        "",
-        f"Written by `{meta['command']}` (flexrnn {meta['flexrnn']}, {meta['machine']}, "
-        f"{meta['wall_s']:.0f} s wall for this invocation; its {meta['runs']} network runs, "
-        f"some possibly resumed from an earlier invocation, took {meta['run_seconds']:.0f} s "
-        f"summed over the processes). Scale: {meta['scale_sentence']}"
-        + sweep_sentence(meta, "The networks"),
-        "",
-        "## Protocol",
-        "",
-        f"- Tasks: {', '.join(TASK_NAMES[p] for p in results)}.",
-        f"- `gain 1`: E/I RateRNN, n = {N}, {int(DALE * 100)} % excitatory (Dale's law, kept by "
-        f"BPTT), tau = {TAU:g} steps, trained by `fr.train.bptt` ({meta['iters']} updates, "
-        f"batch {BATCH}, Adam lr {LR['RateRNN']:g}, gradient norm clipped at 1) at gain 1.",
-        f"- `gain-varied`: the same initial network and updates, the global gain drawn per "
-        f"trial from `{TRAIN_MODULATION!r}`.",
-        f"- `NM-RNN`: `presets.costacurta2024('NMRNN', n={NM_SIZES['n']}, "
-        f"rank={NM_SIZES['rank']}, n_mod={NM_SIZES['n_mod']})`, trained at gain 1 (Adam lr "
-        f"{LR['NMRNN']:g}); the global gain multiplies its recurrent weights "
-        "`U diag(s) V^T / n_scale` (V scaled on a copy).",
-        f"- Evaluation over gains {', '.join(f'{g:g}' for g in meta['gains'])} on "
-        f"{meta['eval_trials']} fresh trials (the same at every gain): accuracy "
-        "(`task.score`); largest Lyapunov exponent at zero input (1000 steps after 500, per "
-        "tau); fixed points at zero input (`fr.analysis.fixed_points`, 64 starts from the "
-        "states) and how many are stable; SVCCA distance between the states (every 5th step) "
-        "at the gain and at gain 1; bifurcations along the path "
-        "(`fr.analysis.continuation`, u = 0).",
-        "- Mean ± standard error over the seeds (networks); differences paired by seed.",
-        "",
-        "## Conditions not run",
-        "",
-    ]
-    for item in meta["not_run"]:
-        lines.append(f"- {item}")
-    lines += ["", "## Results", ""]
-    for part, res in results.items():
-        lines += [f"### {TASK_NAMES[part]}", "", f"![{part}]({paths[part]})", ""]
-        lines += ["| gain | " + " | ".join(f"accuracy ({c})" for c in res) + " | "
-                  + " | ".join(f"SVCCA to gain 1 ({c})" for c in res) + " |",
-                  "|---" * (1 + 2 * len(res)) + "|"]  # fmt: skip
-        gains = res["gain 1"]["gains"]
-        for i, g in enumerate(gains):
-            acc = [f"{res[c]['accuracy.global']['mean'][i]:.3f} ± "
-                   f"{res[c]['accuracy.global']['se'][i]:.3f}" for c in res]  # fmt: skip
-            sv = [f"{res[c]['svcca_to_gain_1']['mean'][i]:.3f} ± "
-                  f"{res[c]['svcca_to_gain_1']['se'][i]:.3f}" for c in res]  # fmt: skip
-            lines.append(f"| {g:g} | " + " | ".join(acc + sv) + " |")
-        lines += ["", "| gain | " + " | ".join(
-            f"largest exponent ({c}) | fixed / stable ({c})" for c in ("gain 1", "gain-varied")
-        ) + " |", "|---" * 5 + "|"]  # fmt: skip
-        for i, g in enumerate(gains):
-            cells = []
-            for c in ("gain 1", "gain-varied"):
-                r = res[c]
-                cells.append(f"{r['largest_exponent']['mean'][i]:.3f} ± "
-                             f"{r['largest_exponent']['se'][i]:.3f}")  # fmt: skip
-                cells.append(f"{r['fixed_points']['mean'][i]:.1f} / "
-                             f"{r['stable_fixed_points']['mean'][i]:.1f}")  # fmt: skip
-            lines.append(f"| {g:g} | " + " | ".join(cells) + " |")
-        lines += ["", "Bifurcations found by continuation (kind at gain), per seed:", ""]
-        for c in ("gain 1", "gain-varied"):
-            per_seed = [", ".join(f"{k} {g:.2f}" for k, g in b) or "none"
-                        for b in res[c]["bifurcations"]]  # fmt: skip
-            lines.append(f"- {c}: " + "; ".join(f"seed {s}: {p}" for s, p in
-                                                 zip(res[c]["seeds"], per_seed)))  # fmt: skip
-        if f"{part}_sites" in paths:
-            lines += ["", f"![{part} sites]({paths[f'{part}_sites']})"]
-        lines += ["", "Continuation of the network of each training condition with the most "
-                  "bifurcations (solid: stable, dashed: unstable):", "",
-                  f"![{part} continuation]({paths[f'{part}_continuation']})", "",
-                  "Final training loss: " + "; ".join(
-                      f"{c} {_fmt(res[c]['final_loss'], 4)}" for c in res) + ".", ""]  # fmt: skip
-    lines += ["## (d) What the data show", ""]
-    for part, res in results.items():
-        lines += _answer(part, res, comparisons[part]) + [""]
-    if len(results) == 2:
-        a, b = list(results)
-        da, db = comparisons[a]["svcca_off_1"], comparisons[b]["svcca_off_1"]
-        lines += [
-            f"From the simpler task ({TASK_NAMES[a]}) to the harder timing task "
-            f"({TASK_NAMES[b]}), the paired change in SVCCA distance from gain-varied "
-            f"training is {_fmt(da)} and {_fmt(db)}; in accuracy off gain 1, "
-            f"{_fmt(comparisons[a]['accuracy_off_1'])} and "
-            f"{_fmt(comparisons[b]['accuracy_off_1'])}. Where a line above says no difference "
-            "beyond two standard errors, this run cannot tell the training conditions apart "
-            "at its scale (a null result, not evidence of equality).",
-            "",
-        ]
-    lines += ["## The full run", "", f"`{meta['full_command']}`: n = {N}, {ITERS} updates per "
-              f"network, {SEEDS} seeds per condition, {GAINS_FULL} gains.", ""]  # fmt: skip
-    return "\n".join(lines)
+# The report
 
 
 def gain_report(
@@ -527,6 +348,8 @@ def gain_report(
     scale : fraction of the protocol's ``ITERS`` updates (default 1; quick: 30 updates);
     seeds : networks per condition (default 10; quick: 2); workers, scheduler, runs : as
     :class:`~flexrnn.experiments._runs.Populations`."""
+    from flexrnn.experiments.gain_markdown import figures, markdown, not_run
+
     unknown = set(only or []) - set(PARTS)
     if unknown:
         raise ValueError(f"only: unknown parts {sorted(unknown)}; choose from {list(PARTS)}")
@@ -539,7 +362,7 @@ def gain_report(
     iters = QUICK["iters"] if quick and scale is None else max(1, round(ITERS * (scale or 1.0)))
     n_seeds = seeds or (QUICK["seeds"] if quick else SEEDS)
     G = QUICK["gains"] if quick else GAINS_FULL
-    gains = [float(g) for g in np.round(np.linspace(0.5, 2.0, G), 4)]
+    gains = [float(g) for g in np.round(np.linspace(TRAIN_LOW, TRAIN_HIGH, G), 4)]
     if 1.0 not in gains:
         gains = sorted(gains + [1.0])
     eval_trials = QUICK["eval_trials"] if quick else EVAL_TRIALS
@@ -548,6 +371,9 @@ def gain_report(
     command += (" --quick" if quick else "") + (f" --scale {scale:g}" if scale else "")
     command += f" --seeds {seeds}" if seeds else ""
     command += f" --seed {seed}" if seed else ""
+    probe = make_network("NM-RNN", make_task(parts[0]), seed)
+    nm_modulated = nmrnn_takes_gains(probe)
+    conditions = [c for c in CONDITIONS if nm_modulated or c != "NM-RNN varied: global"]
     meta: dict[str, Any] = {
         "command": command,
         "full_command": "flexrnn reproduce gain --out docs",
@@ -559,6 +385,8 @@ def gain_report(
         "seeds": n_seeds,
         "gains": gains,
         "eval_trials": eval_trials,
+        "conditions": conditions,
+        "nmrnn_gains": nm_modulated,
     }
     meta["scale_sentence"] = (
         f"{iters} updates per network ({iters / ITERS:.3g} of the protocol's {ITERS}), "
@@ -569,63 +397,33 @@ def gain_report(
     t_all = time.perf_counter()
     results: dict[str, Any] = {}
     nets: dict[Any, Any] = {}
-    supported = False
     with Populations("gain", workers, scheduler, runs, progress) as pop:
         meta.update(pop.describe())
         configs = [{"task": p, "condition": c, "iters": iters, "gains": gains,
-                    "eval_trials": eval_trials} for p in parts for c in CONDITIONS]  # fmt: skip
+                    "eval_trials": eval_trials} for p in parts for c in conditions]  # fmt: skip
         say(f"[gain] {len(configs)} conditions x {n_seeds} seeds, {iters} updates each")
         rows = pop.run(gain_run, configs, seed_list)
         meta["runs"] = len(rows)
         meta["run_seconds"] = float(sum(r["wall_time"] for r in rows))
         for p in parts:
             results[p] = {}
-            for c in CONDITIONS:
-                mine = [r for r in rows if r["task"] == p and r["condition"] == c]
-                mine.sort(key=lambda r: r["seed"])
+            for c in conditions:
+                mine = sorted((r for r in rows if r["task"] == p and r["condition"] == c),
+                              key=lambda r: r["seed"])  # fmt: skip
                 results[p][c] = summarise(mine, gains)
-                if c != "NM-RNN":
+                if c in RATE_CONDITIONS:
                     # the diagram shows the network with the most bifurcations (first if tied)
                     pick = max(mine, key=lambda r: len(r["bifurcations"]))
                     nets[(p, c)] = (int(pick["seed"]), pick["kept"]["net"])
-                    supported = supported or site_gains_supported(nets[(p, c)][1])
-                say(f"  {p} / {c}: accuracy off gain 1 "
-                    f"{_fmt(results[p][c]['summary']['accuracy_off_1'])}")  # fmt: skip
+                acc = results[p][c]["summary"]["accuracy_off_1.global"]
+                say(f"  {p} / {c}: accuracy off gain 1 {acc['mean']:.3f} ± {acc['se']:.3f}")
         meta["wall_s"] = time.perf_counter() - t_all
-        meta["site_gains"] = supported
-        meta["not_run"] = _not_run(supported)
+        meta["not_run"] = not_run(nm_modulated)
         comparisons = {p: compare(results[p]) for p in parts}
         folder.mkdir(parents=True, exist_ok=True)
-        paths = _figures(folder, results, nets)
+        paths = figures(folder, results, nets)
     atomic_write_text(folder / "gain.md", markdown(results, comparisons, paths, meta) + "\n")
     atomic_write_json(folder / "gain.json",
                       {"meta": meta, "results": results, "comparisons": comparisons})  # fmt: skip
     say(f"wrote {folder / 'gain.md'} ({meta['wall_s']:.0f} s)")
     return {"meta": meta, "results": results, "comparisons": comparisons}
-
-
-def _not_run(supported: bool) -> list[str]:
-    """The issue's conditions this run did not cover, with the reason."""
-    items = []
-    if not supported:
-        items.append(
-            "(a) evaluation with the gain at the pre-synaptic, post-synaptic, E-only and "
-            "I-only sites: this build's `RateRNN.run` takes no `pre_gain` / `post_gain` "
-            "(per-neuron gains in the kernels); only the global gain was evaluated."
-        )
-    items.append(
-        "(b) training with a per-cell-type or pre- vs post-synaptic gain varied: "
-        "`fr.train.bptt(modulation=...)` draws a global gain only; only the global gain was "
-        "varied in training."
-    )
-    items.append(
-        "(c) NM-RNNs trained with the gain varied: `bptt`'s modulation needs a model whose "
-        "`run` takes a gain, and `NMRNN.run` does not; the NM-RNNs were trained at gain 1 and "
-        "evaluated under the global gain."
-    )
-    items.append(
-        "Fixed points, Lyapunov exponents and continuation of the NM-RNNs: those analyses "
-        "take a RateRNN or LowRankRNN (an NM-RNN's recurrence depends on its modulator's "
-        "state); the NM-RNNs have accuracy and SVCCA distance only."
-    )
-    return items

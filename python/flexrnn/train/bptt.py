@@ -19,7 +19,7 @@ import numpy as np
 
 from flexrnn import _validate as check
 from flexrnn.models import Model
-from flexrnn.modulation import Modulation
+from flexrnn.modulation import Combined, Modulation
 from flexrnn.reference.losses import masked_loss
 from flexrnn.reference.names import LOSSES
 
@@ -52,7 +52,7 @@ def bptt(
     loss: str | None = None,
     gain: float | Callable[[np.random.Generator], Any] = 1.0,
     neuron_gain: Any = None,
-    modulation: Modulation | None = None,
+    modulation: Modulation | Combined | None = None,
     noise_std: float = 0.0,
     pre_gain: Any = None,
     post_gain: Any = None,
@@ -107,10 +107,15 @@ def bptt(
     pre_gain, post_gain : None or (n,): gains of the sending (``W diag(pre_gain)``) and
         receiving (``diag(post_gain) W``) neurons during training and validation
         (RateRNN / LowRankRNN; see ``RateRNN.run``).
-    modulation : None or a :class:`flexrnn.modulation.Modulation` (RateRNN / LowRankRNN;
-        not with ``gain``): each batch's gain is ``modulation.sample(rng, T, B)`` drawn
-        with the batch's generator after the batch (validation: with the validation
-        generator): gains per trial, or varying within trials (switches, drift).
+    modulation : None, a :class:`flexrnn.modulation.Modulation` or a
+        :class:`~flexrnn.modulation.Combined` (not with ``gain``): each batch's gains are
+        ``modulation.gains(rng, T, B, net)``, drawn after the batch (from the batch
+        generator): per trial, or varying within trials (switches, drift), at the
+        modulation's target: the global gain, ``pre_gain``, ``post_gain``, ``neuron_gain``,
+        or one cell type's (``target="E"``, ``"post:I"``, ..., networks with cell types).
+        A modulated per-neuron gain multiplies the fixed ``pre_gain`` / ``post_gain`` /
+        ``neuron_gain`` given. Validation batches draw theirs from the validation
+        generator. The model's ``run`` must take the keyword (RateRNN, LowRankRNN).
     noise_std : recurrent noise during training and validation (RateRNN / LowRankRNN).
     val_every : validate after every ``val_every`` updates (None: never) on a fresh batch
         of ``val_batch`` trials: accuracy ``task.score(net.run(u).y, trials)`` and loss.
@@ -256,7 +261,8 @@ class _BpttStep(Rule):
 
     def step(self, it: int) -> tuple[float, float, float]:
         trials = self.task.batch(self.batch_size, self.rng, dtype=self.net.dtype)
-        batch_gain = _batch_gain(self.gain_fn, self.gain, self.rng, trials)
+        gains = _batch_gains(self.gain_fn, self.gain, self.rng, trials, self.net,
+                             self.neuron_gain, self.site_gains)  # fmt: skip
         x0 = None
         if self.x0_std > 0:
             x0 = _random_x0(self.net, self.x0_std, trials.u.shape[1], [self.seed, it, _X0_KEY])
@@ -265,11 +271,9 @@ class _BpttStep(Rule):
                 self.net,
                 trials,
                 loss=self.loss,
-                gain=batch_gain,
-                neuron_gain=self.neuron_gain,
                 noise_std=self.noise_std,
                 seed=(self.seed * NOISE_SEED_STRIDE + it) % 2**64,
-                **self.site_gains,
+                **gains,
                 **({} if x0 is None else {"x0": x0}),
             )
         except FloatingPointError as err:  # the forward pass diverged
@@ -312,7 +316,10 @@ class _BpttStep(Rule):
         trials = self.val_trials if fixed else self.task.batch(self.val_batch, self.val_rng,
                                                                dtype=self.net.dtype)  # fmt: skip
         options = dict(self.run_options or {})
-        if self.gain_fn is not None:
+        if isinstance(self.gain_fn, (Modulation, Combined)):
+            T, B = np.shape(trials.u)[:2]
+            options.update(_modulated(self.gain_fn, self.val_rng, T, B, self.net, options))
+        elif self.gain_fn is not None:
             options["gain"] = self.gain_fn(self.val_rng)
         if self.x0_std > 0:
             key = [self.seed, _X0_KEY] if fixed else [self.seed, done, _X0_KEY, 1]
@@ -506,32 +513,55 @@ def _site_gains(net: Model, dtype: np.dtype, **gains: Any) -> dict[str, np.ndarr
 def _modulation(modulation: Any, gain_fn: Callable | None, gain: float, net: Model) -> Modulation:
     """The checked ``modulation=`` of bptt: a Modulation, for a model that takes a gain,
     without ``gain``."""
-    if not isinstance(modulation, Modulation):
+    if not isinstance(modulation, (Modulation, Combined)):
         raise TypeError(
             "modulation: expected a flexrnn.modulation.Modulation (e.g. "
-            f"fr.modulation.uniform(0.5, 2.0)), got {type(modulation).__name__}"
+            f"fr.modulation.uniform(0.5, 2.0)) or Combined, got {type(modulation).__name__}"
         )
     if gain_fn is not None or gain != 1.0:
         raise ValueError("modulation: give either gain or modulation, not both")
-    if "gain" not in net.run_gains:
-        raise ValueError(f"modulation: {type(net).__name__} takes no gain")
+    modulation.check_for(net)
     return modulation
 
 
 def _gain_record(gain_fn: Any, gain: float) -> Any:
     """The gain as a checkpoint records it: the Modulation's repr, "callable", or the value."""
-    if isinstance(gain_fn, Modulation):
+    if isinstance(gain_fn, (Modulation, Combined)):
         return repr(gain_fn)
     return "callable" if gain_fn is not None else gain
 
 
 def _batch_gain(gain_fn: Any, gain: float, rng: np.random.Generator, trials: Any) -> Any:
-    """The gain of one batch: the Modulation's sample for the batch's (T, B), the callable's
-    value, or the fixed gain."""
-    if isinstance(gain_fn, Modulation):
-        T, B = np.shape(trials.u)[:2]
-        return gain_fn.sample(rng, T, B)
+    """The global gain of one batch (no Modulation): the callable's value or the fixed gain."""
     return gain_fn(rng) if gain_fn is not None else gain
+
+
+def _batch_gains(gain_fn: Any, gain: float, rng: np.random.Generator, trials: Any, net: Model,
+                 neuron_gain: Any, site_gains: dict[str, np.ndarray],
+                 ) -> dict[str, Any]:  # fmt: skip
+    """The gain keywords of ``loss_and_grad`` for one batch: the fixed ones (given only when
+    set, so that models without gains get none), with a Modulation's draw for the batch's
+    (T, B) at its targets (multiplying a fixed per-neuron gain at the same keyword)."""
+    fixed: dict[str, Any] = dict(site_gains)
+    if neuron_gain is not None:
+        fixed["neuron_gain"] = neuron_gain
+    if isinstance(gain_fn, (Modulation, Combined)):
+        T, B = np.shape(trials.u)[:2]
+        return {**fixed, **_modulated(gain_fn, rng, T, B, net, fixed)}
+    value = _batch_gain(gain_fn, gain, rng, trials)
+    if net.takes_gain or gain_fn is not None or value != 1.0:
+        fixed["gain"] = value
+    return fixed
+
+
+def _modulated(modulation: Any, rng: np.random.Generator, T: int, B: int, net: Model,
+               fixed: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """A modulation's draw for a batch, each keyword multiplied by the fixed gain at it."""
+    drawn = modulation.gains(rng, T, B, net)
+    for key, value in drawn.items():
+        if fixed.get(key) is not None and key != "gain":
+            drawn[key] = np.asarray(fixed[key], np.float64) * value  # (n,) * (t, b, 1 or n)
+    return drawn
 
 
 def _run_options(net, gain_fn, gain, neuron_gain, noise_std) -> dict[str, Any] | None:
@@ -557,7 +587,10 @@ def _validate(net, task, val_rng, val_batch, loss, run_options, gain_fn, seed, d
     trials = task.batch(val_batch, val_rng, dtype=net.dtype)
     if run_options is not None:
         options = run_options
-        if gain_fn is not None:
+        if isinstance(gain_fn, (Modulation, Combined)):
+            T, B = np.shape(trials.u)[:2]
+            options = {**options, **_modulated(gain_fn, val_rng, T, B, net, options)}
+        elif gain_fn is not None:
             options = {**options, "gain": _batch_gain(gain_fn, 1.0, val_rng, trials)}
         if net.takes_gain:  # the noise key of a rate network's run
             key = (seed * NOISE_SEED_STRIDE + VALIDATION_NOISE_OFFSET + done) % 2**64
