@@ -126,9 +126,10 @@ class RateMap {
     }
   }
 
-  // What jacobian needs besides a state's row of D, computed once per call: W^T (the rows
-  // of I W^T), an n^3 product for a low-rank W that must not be repeated per state.
+  // What jacobian needs besides a state's row of D, computed once per call: W^T (for a
+  // low-rank W the rows of I W^T, an n^3 product that must not be repeated per state).
   RowMat<S> jacobian_cache() const {
+    if constexpr (kDense) return rec_.WT;  // a dense W keeps W^T already: no n^3 product
     RowMat<S> I = RowMat<S>::Identity(n_, n_), WT(n_, n_), work(n_, rec_.work_cols());
     rec_.apply(I, WT, work);
     return WT;
