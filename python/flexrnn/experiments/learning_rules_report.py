@@ -557,34 +557,64 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
         "## The full run",
         "",
         f"`flexrnn reproduce learning-rules` (without `--quick`) runs {full['networks']} "
-        f"networks per rule and condition, N = {full['contexts']}, noise {full['noise']}, "
-        f"budgets {full['budgets']}: {meta['full_networks']} networks. "
-        f"{meta['full_estimate']} It is meant for a cluster: "
-        "`--scheduler tcp://host:8786 --runs DIR` (resumable).",
+        f"networks per rule and condition: the decision task with the four rules, N-context "
+        f"integration for N = {full['contexts']} with BPTT, the GA and full-FORCE, and BPTT at "
+        f"the input noise levels {full['noise']} on the decision task and on N-context "
+        f"integration for N = {full['noise_contexts']} (those at {BASE_SIGMA} shared): "
+        f"{meta['full_networks']} networks, with the study's sizes (BPTT batches of 500 and "
+        "validation on 2000 trials after every update, GA populations of 50 / 20 networks on "
+        f"batches of 500) and budgets {full['budgets']}. {meta['full_estimate']} It is meant "
+        "for a cluster: `--scheduler tcp://host:8786 --runs DIR` (resumable).",
     ]
     return "\n".join(lines)
 
 
+def _step_cost(config: dict[str, Any]) -> float:
+    """A training step's work in trial-forward passes (a backward pass counted as two): BPTT
+    one update of ``batch_size`` trials plus its share of the validation; the GA a generation
+    of ``population`` networks on ``batch_size`` trials; full-FORCE and Hebbian a batch of 10
+    trials (the same in every run)."""
+    rule = config["rule"]
+    if rule == "bptt":
+        return 3.0 * config.get("batch_size", 500) + config.get("val_count", 2000) / config.get(
+            "val_every", 1
+        )
+    if rule == "genetic":
+        population = config.get("population") or (20 if config["task"] == "context" else 50)
+        return float(population * config.get("batch_size", 500))
+    return 10.0
+
+
 def _estimate(rows: list[dict], s_full: dict) -> tuple[int, str]:
     """Networks of the full run and an estimate of its CPU time from this run's per-network
-    times (training time scaled by the budget ratio, an upper bound for runs that stop at
-    the criterion)."""
-    full_configs = [c for part in PARTS for c in _configs(part, s_full)]
+    times: each rule's time per training step on each task, scaled by the step's work in the
+    full run (batch size, GA population, validation) over this run's (:func:`_step_cost`),
+    times the full budget; plus this run's analysis time. An upper bound for runs that stop
+    at the criterion."""
+    full_configs = _all_configs(list(PARTS), s_full)
     total = len(full_configs) * s_full["networks"]
     if not rows:
         return total, ""
-    per_rule: dict[str, list[float]] = {}
+    per_key: dict[tuple, list[tuple[float, float]]] = {}
     for r in rows:
-        steps = max(int(r["trained_steps"]), 1)
-        per_step = r["train_seconds"] / steps
-        per_rule.setdefault(r["rule"], []).append(
-            per_step * s_full["budgets"][r["rule"]] + r["analysis_seconds"]
-        )
-    seconds = sum(float(np.mean(per_rule.get(c["rule"], [0.0]))) * s_full["networks"]
-                  for c in full_configs)  # fmt: skip
-    text = (f"At this run's per-step times, at most about {seconds / 3600:.0f} CPU-hours "
-            "(every network to its full budget; batch sizes and N beyond this run's make it "
-            "longer, the stopping criterion shorter).")  # fmt: skip
+        per_step = r["train_seconds"] / max(int(r["trained_steps"]), 1) / _step_cost(r)
+        for key in ((r["rule"], r["task"], r["N"]), (r["rule"], r["task"]), (r["rule"],)):
+            per_key.setdefault(key, []).append((per_step, r["analysis_seconds"]))
+    seconds = 0.0
+    for c in full_configs:
+        keys = ((c["rule"], c["task"], c["N"]), (c["rule"], c["task"]), (c["rule"],))
+        found = next((per_key[k] for k in keys if k in per_key), None)
+        if found is None:
+            continue
+        per_unit, analysis_s = np.mean(found, axis=0)
+        train = per_unit * _step_cost(c) * s_full["budgets"][c["rule"]]
+        seconds += (train + analysis_s) * s_full["networks"]
+    text = (
+        f"From this run's times per training step (scaled to the full run's batch sizes, GA "
+        f"populations and validation), at most about {seconds / 3600:.0f} CPU-hours (every "
+        "network to its full budget; the stopping criterion makes it shorter; times measured "
+        "on this loaded machine)."
+    )
     return total, text
 
 
