@@ -552,7 +552,7 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
     lines += ["## Against the study's findings", "", findings, "",
               "Where and why this run can differ from the study:", "",
               _caveats(rows, s), ""]  # fmt: skip
-    full = scale(False, None)
+    full = with_options(scale(False, None))
     lines += [
         "## The full run",
         "",
@@ -667,6 +667,16 @@ def _versus(a: float, sa: float, b: float, sb: float, claim: str, agreement: str
     return f"no more; the claim '{claim}' does not hold here {numbers}."
 
 
+def _above_zero(sil: dict, what: str) -> str:
+    """Whether a silhouette (rows) is above 0 by two standard errors, in words."""
+    m, se = sil["rows"], sil["rows_sem"]
+    if m is None:
+        return f"{what}: too few networks"
+    if m - 2 * se > 0:
+        return f"{what} separable ({m:.3f} ± {se:.3f}, above 0 by more than two SE)"
+    return f"{what}: no separation resolved ({m:.3f} ± {se:.3f}, not above 0 by two SE)"
+
+
 def _findings(comparisons: dict, noise: dict) -> str:
     """The comparison with the study's findings, from the numbers of this run."""
 
@@ -675,8 +685,7 @@ def _findings(comparisons: dict, noise: dict) -> str:
 
     out = []
     for g, c in comparisons.items():
-        topo, loose, geo = (rows_sil(c, k) for k in ("topology_strict", "topology_loose",
-                                                      "geometry"))  # fmt: skip
+        topo, geo = rows_sil(c, "topology_strict"), rows_sil(c, "geometry")
         study = (
             "The study: on the complex tasks topology is not separable by rule while geometry "
             "is (rule silhouettes 0.08-0.35)."
@@ -688,42 +697,51 @@ def _findings(comparisons: dict, noise: dict) -> str:
         if topo is None or geo is None:
             verdict = " Too few networks to compare."
         else:
-            verdict = " Here geometry separates the rules " + _versus(
-                geo, sil["geometry"]["rows_sem"], topo, sil["topology_strict"]["rows_sem"],
-                "more than topology (strict) does", "as in the study",
+            verdict = (
+                f" Here: {_above_zero(sil['topology_strict'], 'topology (strict) by rule')}; "
+                f"{_above_zero(sil['geometry'], 'geometry by rule')}; geometry separates the "
+                "rules "
+                + _versus(
+                    geo, sil["geometry"]["rows_sem"], topo, sil["topology_strict"]["rows_sem"],
+                    "more than topology (strict) does", "as in the study",
+                )
             )  # fmt: skip
         out.append(
             f"- {g}: silhouettes of the rule labels (rows) — topology "
-            f"{_sils(c['silhouettes']['topology_strict'], 'rows')} (strict), "
-            f"{_sils(c['silhouettes']['topology_loose'], 'rows')} (loose); geometry "
-            f"{_sils(c['silhouettes']['geometry'], 'rows')}. {study}{verdict}"
+            f"{_sils(sil['topology_strict'], 'rows')} (strict), "
+            f"{_sils(sil['topology_loose'], 'rows')} (loose); geometry "
+            f"{_sils(sil['geometry'], 'rows')}. {study}{verdict}"
         )
     for t, c in noise.items():
         out.append(
             f"- input noise, {t}: silhouette of the noise labels (rows) on topology "
             f"{_sils(c['silhouettes']['topology_strict'], 'rows')} (strict), "
-            f"{_sils(c['silhouettes']['topology_loose'], 'rows')} (loose)."
+            f"{_sils(c['silhouettes']['topology_loose'], 'rows')} (loose); "
+            f"{_above_zero(c['silhouettes']['topology_strict'], 'topology (strict) by noise')}."
         )
-    simple = next((c for t, c in noise.items() if t == "decision"), None)
+    simple = noise.get("decision")
+    against = []
     for t, complex_ in noise.items():
         if simple is None or not t.startswith("context"):
             continue
         a = rows_sil(simple, "topology_strict")
         b = rows_sil(complex_, "topology_strict")
         if a is not None and b is not None:
-            out.append(
-                "- The study: topology depends on the input noise for the simple task, not for "
-                "the complex ones. Here (strict) the noise levels separate topology on the "
-                "simple task "
-                + _versus(
-                    a,
-                    simple["silhouettes"]["topology_strict"]["rows_sem"],
-                    b,
-                    complex_["silhouettes"]["topology_strict"]["rows_sem"],
-                    f"more than on {t}",
-                    "as in the study",
-                )  # fmt: skip
-            )
+            sa = simple["silhouettes"]["topology_strict"]["rows_sem"]
+            sb = complex_["silhouettes"]["topology_strict"]["rows_sem"]
+            if a - b > 2 * np.hypot(sa, sb):
+                word = "more, by over two SE (as in the study)"
+            elif a > b:
+                word = "more, by under two SE (not resolved)"
+            else:
+                word = "not more (unlike the study)"
+            against.append(f"than on {t} {word}: {a:.3f} ± {sa:.3f} vs {b:.3f} ± {sb:.3f}")
+    if against:
+        out.append(
+            "- The study: topology depends on the input noise for the simple task, not for "
+            "the complex ones. Here the noise labels separate topology (strict) on the "
+            "decision task " + "; ".join(against) + "."
+        )
     out += _across_n(comparisons)
     return "\n".join(out)
 
@@ -848,7 +866,7 @@ def learning_rules_report(
         paths = _figures(outdir, comparisons, rows, noise)
     meta["minutes"] = (time.perf_counter() - t0) / 60
     meta["network_minutes"] = sum(float(r.get("wall_time") or 0.0) for r in rows) / 60
-    meta["full_networks"], meta["full_estimate"] = _estimate(rows, scale(False, None))
+    meta["full_networks"], meta["full_estimate"] = _estimate(rows, with_options(scale(False, None)))
     findings = _findings(comparisons, noise)
     atomic_write_text(
         outdir / "learning_rules.md",
