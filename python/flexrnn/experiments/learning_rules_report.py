@@ -633,6 +633,24 @@ def _caveats(rows: list[dict], s: dict) -> str:
             "topology or geometry that separates them by rule may reflect how far each rule "
             "got, not the rule."
         )
+    single: dict[str, bool] = {}
+    for r in rows:
+        inputs = 21 * (r["N"] if r["task"] == "context" else 1)
+        name = _group_name(r) + (f", sigma={r['sigma']}" if r["part"] == "noise" else "")
+        key = f"{name} {RULE_NAMES[r['rule']]}"
+        one = r["fixed_points_strict"] == inputs and r["stable_strict"] == inputs
+        single[key] = single.get(key, True) and one
+    monostable = [k for k, one in single.items() if one]
+    if monostable:
+        lines.append(
+            f"- In {len(monostable)} of {len(single)} conditions ({'; '.join(monostable)}) "
+            "every network has exactly one fixed point, a stable one, per static input "
+            "(strict): their flows are monostable at every input, and their topology "
+            "descriptors differ only by where the single points lie. Among such networks a "
+            "silhouette near 0 cannot tell a topology invariant to the rule from networks "
+            "that all kept the same simple topology (most of these conditions have low "
+            "accuracy: the rules did not get far within this run's budgets)."
+        )
     lines += [
         f"- Population size: {s['networks']} networks per rule and condition; the "
         "silhouettes' standard errors above (SEM over networks) say which differences this "
@@ -735,12 +753,12 @@ def _findings(comparisons: dict, noise: dict) -> str:
                 word = "more, by under two SE (not resolved)"
             else:
                 word = "not more (unlike the study)"
-            against.append(f"than on {t} {word}: {a:.3f} ± {sa:.3f} vs {b:.3f} ± {sb:.3f}")
+            against.append(f"with {t}, {word}: {a:.3f} ± {sa:.3f} vs {b:.3f} ± {sb:.3f}")
     if against:
         out.append(
             "- The study: topology depends on the input noise for the simple task, not for "
             "the complex ones. Here the noise labels separate topology (strict) on the "
-            "decision task " + "; ".join(against) + "."
+            "decision task, compared " + "; ".join(against) + "."
         )
     out += _across_n(comparisons)
     return "\n".join(out)
