@@ -265,7 +265,7 @@ def _figures(out: Path, comparisons: dict[str, Any], rows: list[dict], noise: di
         atomic_savefig(fig, out / paths["mds"], dpi=110)
         plt.close(fig)
 
-        fig, ax = plt.subplots(figsize=(7, 3.6))
+        fig, ax = plt.subplots(figsize=(max(7.0, 1.4 * len(groups)), 3.6))
         keys = ("topology_strict", "topology_loose", "geometry")
         width = 0.8 / len(keys)
         for ki, key in enumerate(keys):
@@ -275,7 +275,7 @@ def _figures(out: Path, comparisons: dict[str, Any], rows: list[dict], noise: di
                    label=titles[key], color=f"C{ki + 4}")  # fmt: skip
         ax.axhspan(*STUDY_SILHOUETTES, color="0.85", zorder=0, label="study's range (0.08-0.35)")
         ax.axhline(0, color="k", lw=0.8)
-        ax.set_xticks(np.arange(len(groups)), groups)
+        ax.set_xticks(np.arange(len(groups)), groups, fontsize=8)
         ax.set(xlabel="task", ylabel="silhouette of rule labels (rows)",
                title="Separability of the learning rules")  # fmt: skip
         ax.legend(fontsize=7, frameon=False, title="representation", title_fontsize=7)
