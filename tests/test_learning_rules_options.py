@@ -1,6 +1,7 @@
 """The learning-rule study's training options: random initial states per update and a fixed
 validation set in BPTT, ``x0`` in loss_and_grad; the GA's independent initial population; the
-Hebbian variant (Rbar factor, learning from a trial on, clamped bias units)."""
+Hebbian variant (Rbar factor, learning from a trial on, clamped bias units); full-FORCE's
+variant (teacher never reset, output tanh)."""
 
 from __future__ import annotations
 
@@ -380,3 +381,115 @@ def test_full_force_driver_carries_the_teacher_across_batches():
         fr.train.full_force(net, task, iters=1, rls_from=-1, progress=False)
     with raises_naming("teacher_input_std"):
         fr.train.full_force(net, task, iters=1, teacher_input_std=-1.0, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# full-FORCE's output tanh(w·r): RLS on the pre-tanh output, target atanh(clipped target)
+
+
+class FixedTrials(fr.tasks.base.Task):
+    """The same trials every batch (the driver's own draws do not matter): inputs, targets
+    and a mask of ones given as arrays (T, B, ·)."""
+
+    loss = "mse"
+
+    def __init__(self, u, target):
+        self.u, self.target = u, target
+        self.T, self.n_in, self.n_out, self.dt = u.shape[0], u.shape[2], target.shape[2], 1.0
+        self.name = "FixedTrials"
+
+    def _generate(self, B, rng, dtype):
+        return fr.tasks.base.Trials(self.u[:, :B].astype(dtype), self.target[:, :B].astype(dtype),
+                                    np.ones_like(self.target[:, :B], dtype=dtype), {})  # fmt: skip
+
+    def _correct(self, y, trials):
+        return np.abs(y[-1, :, 0] - trials.target[-1, :, 0]) < 0.5
+
+
+def full_force_tanh_reference(net, teacher, u, f, *, alpha, clip):
+    """full-FORCE written out from its definition, with the output tanh(W_out r + b_out):
+    the teacher is driven by f, RLS fits the pre-tanh output to atanh(clip(f)); every step,
+    trials in order from x0 = 0. Returns (J, W_out)."""
+    J, W_out = net.W.copy(), net.W_out.copy()
+    W_in, b, b_out, a = net.W_in, net.b, net.b_out, net.alpha
+    J_D, w_f, w_h = teacher["J_D"], teacher["w_f"], teacher["w_h"]
+    P = np.eye(net.n) / alpha
+    f_out = np.arctanh(np.clip(f, -clip, clip))
+    T, B = u.shape[:2]
+    for trial in range(B):
+        x, xD = np.zeros(net.n), np.zeros(net.n)
+        for t in range(T):
+            xD = (1 - a) * xD + a * (J_D @ np.tanh(xD) + w_f @ f[t, trial] + W_in @ u[t, trial] + b)
+            x = (1 - a) * x + a * (J @ np.tanh(x) + W_in @ u[t, trial] + b)
+            r = np.tanh(x)
+            k = P @ r
+            c = 1.0 / (1.0 + r @ k)
+            P -= c * np.outer(k, k)
+            if t + 1 < T:
+                target_J = J_D @ np.tanh(xD) + w_f @ f[t + 1, trial]
+                J -= c * np.outer(J @ r - target_J, k)
+            W_out -= c * np.outer(W_out @ r + b_out - f_out[t, trial], k)
+    assert w_h.shape[1] == 0  # no hint here
+    return J, W_out
+
+
+@pytest.mark.parametrize("clip", [0.9, 0.99])
+def test_full_force_tanh_output_fits_atanh_of_the_clipped_target(clip):
+    rng = np.random.default_rng(4)
+    n, T, B = 7, 15, 2
+    u = rng.normal(size=(T, B, 1))
+    f = 1.3 * np.sin(np.linspace(0, 3, T))[:, None, None] * np.array([1.0, -0.7])[None, :, None]
+    task = FixedTrials(u, f)  # targets beyond ±clip and in between
+    W, W_in = rng.normal(0, 0.3, (n, n)), rng.normal(0, 1, (n, 1))
+    W_out = rng.normal(0, 0.3, (1, n))
+    net = fr.RateRNN(W, W_in, W_out, b=rng.normal(0, 0.1, n), b_out=np.array([0.1]), tau=5.0,
+                     dt=1.0)  # fmt: skip
+    teacher = {"J_D": rng.normal(0, 0.4, (n, n)), "w_f": rng.uniform(-1, 1, (n, 1)),
+               "w_h": np.zeros((n, 0))}  # fmt: skip
+    J_ref, W_out_ref = full_force_tanh_reference(net, teacher, u, f, alpha=2.0, clip=clip)
+    hist = fr.train.full_force(net, task, iters=1, batch_size=B, alpha=2.0, teacher=teacher,
+                               output="tanh", output_clip=clip, val_every=None,
+                               progress=False)  # fmt: skip
+    np.testing.assert_allclose(net.W, J_ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(net.W_out, W_out_ref, rtol=1e-9, atol=1e-12)
+    assert hist.output == "tanh"
+
+
+def test_full_force_tanh_output_scales_the_linear_readout_for_sign_targets():
+    """With ±1 targets the tanh output's W_out is atanh(clip) times the linear one and W (the
+    teacher, the recurrent RLS) is the same: the decisions do not change; the recorded errors
+    are of tanh(y)."""
+    task = fr.tasks.PerceptualDecision(T=40)
+    runs = {}
+    for output in ("linear", "tanh"):
+        net = fr.RateRNN(np.zeros((12, 12)), np.random.default_rng(0).normal(0, 0.5, (12, 1)),
+                         np.zeros((1, 12)), tau=10.0, dt=1.0)  # fmt: skip
+        hist = fr.train.full_force(
+            net, task, iters=3, batch_size=3, hint=lambda tr: np.broadcast_to(
+                tr.info["sign"][None, :, None], (40, tr.u.shape[1], 1)).copy(),
+            alpha=1.0, g_teacher=1.0, teacher_input_std=0.25, carry_teacher=True, rls_from=5,
+            response_steps=40, output=output, output_clip=0.95, val_every=1, val_batch=20,
+            progress=False, seed=2,
+        )  # fmt: skip
+        runs[output] = (net, hist)
+    (lin, h_lin), (th, h_th) = runs["linear"], runs["tanh"]
+    np.testing.assert_allclose(th.W, lin.W, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(th.W_out, np.arctanh(0.95) * lin.W_out, rtol=1e-9, atol=1e-13)
+    assert np.abs(lin.W_out).max() > 1e-3
+    # the same teacher (its drive summed in another order: equal to rounding)
+    np.testing.assert_allclose(h_th.teacher_state, h_lin.teacher_state, rtol=1e-12, atol=1e-14)
+    trials = task.batch(50, 1)
+    np.testing.assert_array_equal(np.sign(th.run(trials.u).y), np.sign(lin.run(trials.u).y))
+    np.testing.assert_allclose(h_th.val_accuracy, h_lin.val_accuracy)
+    # the linear run's output is unbounded, the tanh run's errors are of outputs in (-1, 1)
+    assert not np.allclose(h_th.loss, h_lin.loss)
+
+
+def test_full_force_output_options_are_checked():
+    task, net = short_task(), small_net()
+    with raises_naming("output"):
+        fr.train.full_force(net, task, iters=1, output="sigmoid", progress=False)
+    for clip in (0.0, 1.0, 1.5):
+        with raises_naming("output_clip"):
+            fr.train.full_force(net, task, iters=1, output="tanh", output_clip=clip,
+                                progress=False)  # fmt: skip

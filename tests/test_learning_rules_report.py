@@ -111,3 +111,77 @@ def test_learning_rules_report_names_bad_arguments():
         lrr.learning_rules_report(out="unused", only=["nope"], progress=False)
     with raises_naming("networks"):
         lrr.learning_rules_report(out="unused", networks=1, progress=False)
+
+
+def test_run_options_choose_contexts_noise_levels_and_budgets():
+    s = lrr.with_options(lrr.scale(True, None), contexts="1,3", noise="0.1,2",
+                         noise_contexts=[6], budget_scale=0.5)  # fmt: skip
+    assert s["contexts"] == [1, 3] and s["noise"] == [0.1, 2.0] and s["noise_contexts"] == [6]
+    quick = lrr.scale(True, None)["budgets"]
+    assert s["budgets"] == {k: max(1, round(v * 0.5)) for k, v in quick.items()}
+    assert lrr.with_options(lrr.scale(True, None), budget_scale=1e-6)["budgets"]["bptt"] == 1
+    full = lrr.with_options(lrr.scale(False, None))
+    assert full["contexts"] == full["noise_contexts"] == [1, 2, 3, 4, 5, 6]
+    assert len(full["noise"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("contexts", "0,2"), ("contexts", "2,2"), ("contexts", "two"), ("contexts", ""),
+     ("noise_contexts", "7"), ("noise", "0.1"), ("noise", "-1,1"), ("noise", "1,1"),
+     ("noise", "a,b"), ("budget_scale", 0.0)],
+)  # fmt: skip
+def test_run_options_name_bad_values(name, value):
+    with raises_naming(name):
+        lrr.with_options(lrr.scale(True, None), **{name: value})
+
+
+def test_cli_names_a_bad_learning_rules_option(capsys):
+    for flag, value in (("--contexts", "1,9"), ("--noise-contexts", "x"), ("--noise", "1")):
+        with pytest.raises(SystemExit) as info:
+            main(["reproduce", "learning-rules", flag, value, "--out", "unused"])
+        assert info.value.code == 2
+        assert flag in capsys.readouterr().err
+
+
+def test_noise_part_reuses_the_base_noise_networks_of_the_other_parts():
+    s = lrr.with_options(tiny_scale(True, None), contexts=[2, 3], noise=[0.1, 0.5],
+                         noise_contexts=[3])  # fmt: skip
+    everything = lrr._all_configs(list(lrr.PARTS), s)
+    # decision 4 rules, context 2 N x 3 rules, noise: BPTT at 0.1 on the decision task and N=3
+    # (at 0.5 those of the decision and context parts)
+    assert len(everything) == 4 + 6 + 2
+    assert len({json.dumps(c, sort_keys=True) for c in everything}) == len(everything)
+    alone = lrr._all_configs(["noise"], s)
+    assert len(alone) == 4 and {c["sigma"] for c in alone} == {0.1, 0.5}
+    # rows as flexrnn.sweep returns them: the config's entries
+    rows = [{**c, "seed": k} for c in everything for k in range(2)]
+    groups = lrr._noise_rows(rows, s)
+    assert list(groups) == ["decision", "context N=3"]
+    for name, sel in groups.items():
+        assert sorted(r["sigma"] for r in sel) == [0.1, 0.1, 0.5, 0.5]
+        assert {r["rule"] for r in sel} == {"bptt"}
+        assert {r["part"] for r in sel} == {
+            "noise",
+            "decision" if name == "decision" else "context",
+        }
+
+
+def test_learning_rules_report_over_several_n_and_noise(tmp_path, monkeypatch):
+    monkeypatch.setattr(lrr, "scale", tiny_scale)
+    main(["reproduce", "learning-rules", "--quick", "--no-progress", "--out", str(tmp_path),
+          "--only", "context", "noise", "--contexts", "1,2", "--noise", "0.1,0.5",
+          "--noise-contexts", "2", "--scheduler", "serial"])  # fmt: skip
+    out = tmp_path / "reproductions"
+    data = json.loads((out / "learning_rules.json").read_text())
+    nets = data["results"]["networks"]
+    # context: 2 N x 3 rules x 2 networks; noise: decision at 0.1 and 0.5, N=2 at 0.1 only
+    assert len(nets) == 12 + 4 + 2
+    comparisons = data["results"]["comparisons"]
+    assert {"context N=1", "context N=2", "noise decision", "noise context N=2"} <= set(comparisons)
+    assert sorted(comparisons["noise context N=2"]["labels"]) == ["0.1", "0.1", "0.5", "0.5"]
+    report = (out / "learning_rules.md").read_text()
+    assert "--contexts 1,2 --noise 0.1,0.5 --noise-contexts 2" in report
+    assert "![silhouettes against N](figures/lr_contexts.png)" in report
+    assert (out / "figures" / "lr_contexts.png").is_file()
+    assert "Across the 2 N of N-context integration" in report

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         "--scale",
         type=float,
         help="nmrnn, gain: fraction of the study's numbers of updates (default 1, the full "
-        "protocol)",
+        "protocol); learning-rules: fraction of the training budgets (of --quick's with --quick)",
     )
     p.add_argument(
         "--part-scale",
@@ -142,6 +142,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--seeds", type=int, help="nmrnn, gain: networks per condition (default 5; gain: 10)"
+    )
+    p.add_argument(
+        "--contexts",
+        metavar="N,N,...",
+        help="learning-rules: the N of N-context integration, e.g. 1,2,3,4,5,6 (default 2 with "
+        "--quick, else 1-6)",
+    )
+    p.add_argument(
+        "--noise",
+        metavar="SIGMA,SIGMA,...",
+        help="learning-rules: the input-noise levels of the noise part, e.g. 0.1,0.5,1,2 "
+        "(default 0.1,1 with --quick, else 0.1,0.5,1,2)",
+    )
+    p.add_argument(
+        "--noise-contexts",
+        metavar="N,N,...",
+        help="learning-rules: the N of N-context integration in the noise part (besides the "
+        "decision task; default 2 with --quick, else 1-6)",
     )
     p.add_argument(
         "--runs",
@@ -242,6 +260,10 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             extra["networks"] = 10 if args.networks is None else args.networks
         elif args.study == "learning-rules":
             extra["networks"] = args.networks
+            try:
+                extra.update(learning_rules_options(args))
+            except ValueError as error:
+                _fail(parser, "reproduce", str(error))
         population = {"workers": args.workers, "scheduler": args.scheduler, "runs": args.runs}
         if args.study == "training":
             given = [f"--{k}" for k, v in population.items() if v is not None]
@@ -268,6 +290,21 @@ def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     elif args.command == "include-dir":
         print(flexrnn.get_include())
     return 0
+
+
+def learning_rules_options(args: argparse.Namespace) -> dict:
+    """learning-rules' own options, checked (ValueError naming the option)."""
+    from flexrnn.experiments.learning_rules_report import with_options
+
+    options = {"contexts": args.contexts, "noise": args.noise,
+               "noise_contexts": args.noise_contexts, "budget_scale": args.scale}  # fmt: skip
+    try:
+        with_options({"budgets": {}}, **options)
+    except ValueError as error:
+        flag = next((f"--{k.replace('_', '-')}" for k in options if str(error).startswith(f"{k}:")),
+                    "--scale")  # fmt: skip
+        raise ValueError(f"{flag}: {str(error).split(': ', 1)[1]}") from None
+    return options
 
 
 def _nmrnn(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path) -> int:

@@ -23,8 +23,9 @@ Presets (options, not defaults of the package):
 - :func:`study_full_force`: the student's J = W_out = 0 at the start; a teacher with g = 1
   and its own input weights N(0, 0.25²), never reset between trials; hint = target = ±1
   from t = 0; RLS at t = 0 and every step from t >= 200; alpha 5e4 / 1e4; a restart after
-  5000 trials (full-FORCE needs a rate readout, so its networks use tanh, and a linear one:
-  the study's tanh(w·r) output is not modelled);
+  5000 trials; the output tanh(w·r) (``full_force(output="tanh")``: RLS on the pre-tanh
+  output with target atanh of the target clipped to ±``output_clip``); full-FORCE needs a
+  rate readout, so its networks use tanh units;
 - :func:`study_hebbian`: Miconi's rule on its own task (:class:`HebbianDecision`: a fixed
   ±0.25 coherence on steps 1-500 of 700 and 200 silent response steps), N = 50.
 """
@@ -228,14 +229,17 @@ def sign_hint(trials: Trials) -> np.ndarray:
 def study_full_force(
     task: Task, *, n: int = 50, iters: int, batch_size: int = 10, alpha: float | None = None,
     restart_after: int = 5000, val_every: int = 10, val_batch: int = 500,
-    criterion: float = 0.9, seed: int = 0, progress: bool = False,
+    criterion: float = 0.9, output: str = "tanh", output_clip: float = 0.95, seed: int = 0,
+    progress: bool = False,
 ):  # fmt: skip
     """full-FORCE as the study ran it: the student's J = W_out = 0 at the start; a teacher
     with g = 1 and its own input weights N(0, 0.25²), never reset between trials
     (``carry_teacher``); hint = target = ±1 from t = 0 (``response_steps = T``); RLS at t = 0
     and then every step from t >= 200; alpha 5e4 (decision) / 1e4 (N-context integration),
     in flexrnn's convention ``P0 = I / alpha``; a fresh network (next seed) when the criterion
-    is not met after ``restart_after`` trials, once. ``iters`` batches of ``batch_size``
+    is not met after ``restart_after`` trials, once; the output ``tanh(w·r)`` (``output``,
+    ``output_clip``: see :func:`flexrnn.train.full_force`; the network's own readout stays
+    the pre-tanh ``w·r``, whose sign is the decision). ``iters`` batches of ``batch_size``
     trials per attempt. Returns (net, History of the last attempt)."""
     if alpha is None:
         alpha = 1e4 if isinstance(task, tasks.ContextIntegration) else 5e4
@@ -244,7 +248,8 @@ def study_full_force(
         hist = full_force(
             net, task, iters=iters, batch_size=batch_size, hint=sign_hint, alpha=alpha,
             g_teacher=1.0, teacher_input_std=0.25, carry_teacher=True, rls_from=200,
-            response_steps=task.T, val_every=val_every, val_batch=val_batch,
+            response_steps=task.T, output=output, output_clip=output_clip,
+            val_every=val_every, val_batch=val_batch,
             stop=stop_when_accuracy(criterion, window=3), progress=progress,
             seed=seed + 7919 * attempt,
         )  # fmt: skip
@@ -379,7 +384,10 @@ def learning_rules_run(config: dict[str, Any], seed: int) -> dict[str, Any]:
         test = task.batch(2000, np.random.default_rng(seed + 20_000))
     else:
         test = study_validation_trials(task, 2000, seed=seed + 20_000)
-    accuracy = float(task.score(net.run(test.u).y, test))
+    y = net.run(test.u).y
+    if config["rule"] == "full_force":
+        y = np.tanh(y)  # the study's full-FORCE output (the same signs)
+    accuracy = float(task.score(y, test))
     levels, choice = psychometric(net, task, seed=seed + 30_000,
                                   trials=config.get("psychometric_trials", 200))  # fmt: skip
     # The analyses use the study's integration step dt / tau = 0.1 (Hebbian nets run at 1/30).

@@ -7,8 +7,9 @@ Populations (networks per rule ``networks``, seeds ``seed ...``):
   Hebbian networks on their own task;
 - ``context``: N-context integration for each N of ``contexts`` with BPTT, the GA and
   full-FORCE;
-- ``noise``: BPTT on the decision task and on 2-context integration at each input-noise
-  level of ``noise``.
+- ``noise``: BPTT on the decision task and on N-context integration for each N of
+  ``noise_contexts`` at each input-noise level of ``noise`` (the networks at the base noise
+  0.5 are those of ``decision`` and ``context`` when those parts run).
 
 Per network (:func:`~flexrnn.experiments.learning_rules.learning_rules_run`): accuracy,
 fixed points, topology descriptors (strict and loose acceptance), psychometric curve. Across
@@ -47,6 +48,7 @@ def scale(quick: bool, networks: int | None) -> dict[str, Any]:
             "networks": networks or 2,
             "contexts": [2],
             "noise": [0.1, 1.0],
+            "noise_contexts": [2],
             "budgets": {"bptt": 150, "genetic": 25, "full_force": 40, "hebbian": 60},
             "bptt": {"lr": 5e-3, "batch_size": 100, "val_every": 10, "val_count": 400},
             "genetic": {"population": 20, "batch_size": 100},
@@ -56,11 +58,97 @@ def scale(quick: bool, networks: int | None) -> dict[str, Any]:
         "networks": networks or 20,
         "contexts": [1, 2, 3, 4, 5, 6],
         "noise": [0.1, 0.5, 1.0, 2.0],
+        "noise_contexts": [1, 2, 3, 4, 5, 6],
         "budgets": {"bptt": 4000, "genetic": 1000, "full_force": 500, "hebbian": 2000},
         "bptt": {},
         "genetic": {},
         "analysis": {},
     }
+
+
+BASE_SIGMA = 0.5  # the input noise of the decision and context parts
+
+
+def _contexts_list(name: str, value: Any) -> list[int]:
+    """A list of N (whole numbers 1 ... 6, no repeats) from a list or "1,2,3"."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: list[int] = []
+    for item in items:
+        try:
+            N = int(str(item).strip())
+        except ValueError:
+            raise ValueError(f"{name}: expected whole numbers 1-6, got {value!r}") from None
+        if not 1 <= N <= 6 or N in out or str(N) != str(item).strip():
+            raise ValueError(f"{name}: expected distinct whole numbers 1-6, got {value!r}")
+        out.append(N)
+    if not out:
+        raise ValueError(f"{name}: expected at least one N, got {value!r}")
+    return out
+
+
+def _noise_list(value: Any) -> list[float]:
+    """Input-noise levels (>= 0, distinct, at least two) from a list or "0.1,0.5"."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        out = [float(str(v).strip()) for v in items]
+    except ValueError:
+        raise ValueError(f"noise: expected numbers >= 0, got {value!r}") from None
+    if len(out) < 2 or len(set(out)) != len(out) or not all(np.isfinite(out)) or min(out) < 0:
+        raise ValueError(f"noise: expected at least two distinct levels >= 0, got {value!r}")
+    return out
+
+
+def with_options(
+    s: dict[str, Any], contexts: Any = None, noise: Any = None, noise_contexts: Any = None,
+    budget_scale: float | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """``s`` (a :func:`scale`) with the run's choices: the N of the context part
+    (``contexts``), the noise levels and the N of the noise part, and a fraction of the
+    training budgets (``budget_scale``, each budget at least 1)."""
+    s = {**s, "budgets": dict(s["budgets"])}
+    if contexts is not None:
+        s["contexts"] = _contexts_list("contexts", contexts)
+    if noise is not None:
+        s["noise"] = _noise_list(noise)
+    if noise_contexts is not None:
+        s["noise_contexts"] = _contexts_list("noise_contexts", noise_contexts)
+    s.setdefault("noise_contexts", [2])
+    if budget_scale is not None:
+        budget_scale = flexrnn._validate.scalar("budget_scale", budget_scale, positive=True)
+        s["budgets"] = {k: max(1, round(v * budget_scale)) for k, v in s["budgets"].items()}
+        s["budget_scale"] = budget_scale
+    return s
+
+
+def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two configs train the same networks (they differ at most in their part)."""
+    return {k: v for k, v in a.items() if k != "part"} == {
+        k: v for k, v in b.items() if k != "part"
+    }
+
+
+def _all_configs(parts: list[str], s: dict[str, Any]) -> list[dict[str, Any]]:
+    """The configs of ``parts``; a noise-part config that another part runs already (BPTT at
+    the base noise) is left out: :func:`_noise_rows` takes that part's networks."""
+    configs = [c for part in parts if part != "noise" for c in _configs(part, s)]
+    if "noise" in parts:
+        configs += [c for c in _configs("noise", s)
+                    if not any(_same_run(c, o) for o in configs)]  # fmt: skip
+    return configs
+
+
+def _noise_rows(rows: list[dict[str, Any]], s: dict[str, Any]) -> dict[str, list[dict]]:
+    """The networks of each task of the noise part, by group name: BPTT at each level of
+    ``s["noise"]`` (those at the base noise may come from the decision or context part)."""
+    wanted = _configs("noise", s)
+    out: dict[str, list[dict]] = {}
+    for c in wanted:
+        # a row holds its config's entries (flexrnn.sweep)
+        sel = [r for r in rows if all(r.get(k) == v for k, v in c.items() if k != "part")]
+        name = "decision" if c["task"] == "decision" else f"context N={c['N']}"
+        seen = {id(r) for r in out.get(name, [])}
+        out.setdefault(name, []).extend(r for r in sel if id(r) not in seen)
+    return {g: sel for g, sel in out.items() if sel}
 
 
 def _configs(part: str, s: dict[str, Any]) -> list[dict[str, Any]]:
@@ -71,13 +159,14 @@ def _configs(part: str, s: dict[str, Any]) -> list[dict[str, Any]]:
         return c
 
     if part == "decision":
-        return [config(rule, "decision", sigma=0.5, N=0)
+        return [config(rule, "decision", sigma=BASE_SIGMA, N=0)
                 for rule in ("bptt", "genetic", "full_force", "hebbian")]  # fmt: skip
     if part == "context":
-        return [config(rule, "context", sigma=0.5, N=N) for N in s["contexts"]
+        return [config(rule, "context", sigma=BASE_SIGMA, N=N) for N in s["contexts"]
                 for rule in ("bptt", "genetic", "full_force")]  # fmt: skip
+    tasks_ = [("decision", 0)] + [("context", N) for N in s.get("noise_contexts", [2])]
     return [config("bptt", task, sigma=float(sigma), N=N)
-            for task, N in (("decision", 0), ("context", 2)) for sigma in s["noise"]]  # fmt: skip
+            for task, N in tasks_ for sigma in s["noise"]]  # fmt: skip
 
 
 def _group_name(row: dict[str, Any]) -> str:
@@ -176,7 +265,7 @@ def _figures(out: Path, comparisons: dict[str, Any], rows: list[dict], noise: di
         atomic_savefig(fig, out / paths["mds"], dpi=110)
         plt.close(fig)
 
-        fig, ax = plt.subplots(figsize=(7, 3.6))
+        fig, ax = plt.subplots(figsize=(max(7.0, 1.4 * len(groups)), 3.6))
         keys = ("topology_strict", "topology_loose", "geometry")
         width = 0.8 / len(keys)
         for ki, key in enumerate(keys):
@@ -186,7 +275,7 @@ def _figures(out: Path, comparisons: dict[str, Any], rows: list[dict], noise: di
                    label=titles[key], color=f"C{ki + 4}")  # fmt: skip
         ax.axhspan(*STUDY_SILHOUETTES, color="0.85", zorder=0, label="study's range (0.08-0.35)")
         ax.axhline(0, color="k", lw=0.8)
-        ax.set_xticks(np.arange(len(groups)), groups)
+        ax.set_xticks(np.arange(len(groups)), groups, fontsize=8)
         ax.set(xlabel="task", ylabel="silhouette of rule labels (rows)",
                title="Separability of the learning rules")  # fmt: skip
         ax.legend(fontsize=7, frameon=False, title="representation", title_fontsize=7)
@@ -195,9 +284,13 @@ def _figures(out: Path, comparisons: dict[str, Any], rows: list[dict], noise: di
         atomic_savefig(fig, out / paths["silhouettes"], dpi=110)
         plt.close(fig)
 
-        fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.2), squeeze=False)
+        ncols = min(4, len(groups))
+        nrows = -(-len(groups) // ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.2 * nrows), squeeze=False)
+        for ax in axes.flat[len(groups) :]:
+            ax.set_visible(False)
         for gi, g in enumerate(groups):
-            ax = axes[0, gi]
+            ax = axes.flat[gi]
             for rule in RULE_NAMES:
                 sel = [r for r in rows if r["part"] != "noise" and _group_name(r) == g
                        and r["rule"] == rule]  # fmt: skip
@@ -216,8 +309,11 @@ def _figures(out: Path, comparisons: dict[str, Any], rows: list[dict], noise: di
         atomic_savefig(fig, out / paths["psychometric"], dpi=110)
         plt.close(fig)
 
+    if sum(g.startswith("context") for g in groups) >= 2 or (groups and noise):
+        paths["contexts"] = str(Path("figures") / "lr_contexts.png")
+        _contexts_figure(plt, out / paths["contexts"], comparisons, noise)
     if noise:
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+        fig, axes = plt.subplots(1, 2, figsize=(max(9, 1.6 * len(noise) + 5), 3.4))
         tasks_ = list(noise)
         for ki, key in enumerate(("topology_strict", "topology_loose", "geometry")):
             vals = [noise[t]["silhouettes"][key]["rows"] for t in tasks_]
@@ -225,12 +321,12 @@ def _figures(out: Path, comparisons: dict[str, Any], rows: list[dict], noise: di
             axes[0].bar(np.arange(len(tasks_)) + (ki - 1) * 0.25, vals, 0.25,
                         label=key.replace("_", " "), color=f"C{ki + 4}")  # fmt: skip
         axes[0].axhline(0, color="k", lw=0.8)
-        axes[0].set_xticks(np.arange(len(tasks_)), tasks_)
+        axes[0].set_xticks(np.arange(len(tasks_)), tasks_, fontsize=7)
         axes[0].set(xlabel="task", ylabel="silhouette of noise labels (rows)",
                     title="Does topology depend on input noise?")  # fmt: skip
         axes[0].legend(fontsize=7, frameon=False, title="representation", title_fontsize=7)
         for ti, t in enumerate(tasks_):
-            sel = [r for r in rows if r["part"] == "noise" and _group_name(r) == t]
+            sel = noise[t]["rows"]
             sigmas = sorted({r["sigma"] for r in sel})
             counts = [_mean_sem([r["fixed_points_strict"] for r in sel if r["sigma"] == s])
                       for s in sigmas]  # fmt: skip
@@ -245,6 +341,51 @@ def _figures(out: Path, comparisons: dict[str, Any], rows: list[dict], noise: di
         atomic_savefig(fig, out / paths["noise"], dpi=110)
         plt.close(fig)
     return paths
+
+
+def _by_n(groups: dict[str, Any]) -> list[tuple[int, str]]:
+    """(N, group name) in order of N; the decision task as N = 0."""
+    out = [(0 if g == "decision" else int(g.split("N=")[1]), g) for g in groups]
+    return sorted(out)
+
+
+def _contexts_figure(plt: Any, path: Path, comparisons: dict, noise: dict) -> None:
+    """Silhouettes (rows, mean ± SEM) against N: of the rule labels (left) and of the noise
+    labels of the BPTT networks (right), for topology (strict, loose) and geometry; the
+    decision task at N = 0."""
+    keys = {"topology_strict": ("topology (strict)", "C4", "o"),
+            "topology_loose": ("topology (loose)", "C5", "s"),
+            "geometry": ("geometry (SVCCA)", "C6", "^")}  # fmt: skip
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), squeeze=False)
+    panels = (
+        (comparisons, "silhouette of rule labels (rows)", "Rule separability vs N"),
+        (noise, "silhouette of noise labels (rows)", "Noise separability vs N (BPTT)"),
+    )
+    for ax, (groups, ylabel, title) in zip(axes[0], panels):
+        order = _by_n({g: c for g, c in groups.items() if g != "noise"})
+        for ki, (key, (label, colour, marker)) in enumerate(keys.items()):
+            xs, ms, es = [], [], []
+            for N, g in order:
+                sil = groups[g]["silhouettes"][key]
+                if sil["rows"] is None:
+                    continue
+                xs.append(N + (ki - 1) * 0.08)
+                ms.append(sil["rows"])
+                es.append(sil["rows_sem"])
+            ax.errorbar(xs, ms, yerr=es, color=colour, marker=marker, label=label, capsize=2,
+                        lw=1)  # fmt: skip
+        ax.axhline(0, color="k", lw=0.8)
+        if groups is comparisons:
+            ax.axhspan(*STUDY_SILHOUETTES, color="0.88", zorder=0,
+                       label="study's rule range (0.08-0.35)")  # fmt: skip
+        ticks = [N for N, _ in order]
+        ax.set_xticks(ticks, ["dec." if N == 0 else str(N) for N in ticks])
+        ax.set(xlabel="task (dec. = decision; else N of N-context integration)",
+               ylabel=ylabel, title=title)  # fmt: skip
+        ax.legend(fontsize=7, frameon=False, title="representation", title_fontsize=7)
+    fig.tight_layout()
+    atomic_savefig(fig, path, dpi=110)
+    plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,17 +442,23 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
         "",
         f"Produced by `flexrnn reproduce learning-rules{' --quick' if meta['quick'] else ''}"
         f"{' --networks ' + str(s['networks']) if meta.get('networks_given') else ''}"
-        " --out docs`.",
+        f"{meta.get('options', '')} --out docs`.",
         f"Machine: {meta['machine']}, flexrnn {meta['flexrnn']}, seed {meta['seed']}; "
         f"this call {meta['minutes']:.1f} min (networks already in the `--runs` folder are "
         f"not rerun); the networks' own run times sum to {meta['network_minutes']:.1f} min."
         + sweep_sentence(meta, "The networks"),
         "",
         f"**Scale of this run:** {s['networks']} networks per rule and condition; N-context "
-        f"integration for N in {s['contexts']}; input noise {s['noise']}; training budgets "
+        f"integration for N in {s['contexts']}; input noise {s['noise']} on the decision task "
+        f"and on N-context integration for N in {s['noise_contexts']} (BPTT); training budgets "
         f"{s['budgets']} (BPTT updates, GA generations, full-FORCE batches of 10 trials, "
-        "Hebbian batches of 10 trials), each stopped earlier when the last three validations "
-        "reach 0.9."
+        "Hebbian batches of 10 trials)"
+        + (
+            f", {s['budget_scale']:g} of the {'quick' if meta['quick'] else 'full'} run's"
+            if "budget_scale" in s
+            else ""
+        )
+        + ", each stopped earlier when the last three validations reach 0.9."
         + (
             " These are **not** the study's sizes: `--quick` is a smoke test of the pipeline, "
             "its numbers are no evidence."
@@ -335,8 +482,9 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
         "N(0, 0.25²) (`teacher_input_std`), never reset between trials (`carry_teacher`); "
         "hint = target = ±1 over the whole trial; RLS at t = 0 and every step from t ≥ 200 "
         "(`rls_from`); alpha 5e4 (decision) / 1e4 (N-context) as flexrnn's P0 = I/alpha; a "
-        "restart after 5000 trials. The study's output nonlinearity tanh(w·r) is not modelled "
-        "(flexrnn's readout is linear).",
+        'restart after 5000 trials; the study\'s output tanh(w·r) (`full_force(output="tanh")`'
+        ": RLS fits w·r to atanh of the target clipped to ±0.95, the teacher is still driven "
+        "by the target itself).",
         "- Hebbian (`study_hebbian`): Miconi's rule in the study's form, "
         "ΔW = −η·R̄·e·(R − R̄) (`rbar_factor`), learning from trial 100 (`learn_from`), bias "
         "units 1, 10, 11 held at +1, +1, −1 (`clamp`, `hold_units`), on its own task "
@@ -376,6 +524,15 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
             lines += [f"![MDS]({paths['mds']})", ""]
         if "silhouettes" in paths:
             lines += [f"![silhouettes]({paths['silhouettes']})", ""]
+        if "contexts" in paths:
+            lines += [
+                "Silhouettes against N (the decision task at the left, as 'dec.'), of the rule "
+                "labels and, for the BPTT networks of the noise part, of the noise labels; "
+                "mean ± SEM over the networks' own silhouettes:",
+                "",
+                f"![silhouettes against N]({paths['contexts']})",
+                "",
+            ]
     if noise:
         lines += [
             "## Topology and input noise (BPTT)",
@@ -384,45 +541,80 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
             "|---|---|---|---|",
         ]
         lines += _silhouette_rows(noise)
-        lines += [""]
+        lines += [
+            "",
+            f"The networks at the base noise {BASE_SIGMA} are the BPTT networks of "
+            "the decision and context parts (when those ran).",
+            "",
+        ]
         if "noise" in paths:
             lines += [f"![noise]({paths['noise']})", ""]
     lines += ["## Against the study's findings", "", findings, "",
               "Where and why this run can differ from the study:", "",
               _caveats(rows, s), ""]  # fmt: skip
-    full = scale(False, None)
+    full = with_options(scale(False, None))
     lines += [
         "## The full run",
         "",
         f"`flexrnn reproduce learning-rules` (without `--quick`) runs {full['networks']} "
-        f"networks per rule and condition, N = {full['contexts']}, noise {full['noise']}, "
-        f"budgets {full['budgets']}: {meta['full_networks']} networks. "
-        f"{meta['full_estimate']} It is meant for a cluster: "
-        "`--scheduler tcp://host:8786 --runs DIR` (resumable).",
+        f"networks per rule and condition: the decision task with the four rules, N-context "
+        f"integration for N = {full['contexts']} with BPTT, the GA and full-FORCE, and BPTT at "
+        f"the input noise levels {full['noise']} on the decision task and on N-context "
+        f"integration for N = {full['noise_contexts']} (those at {BASE_SIGMA} shared): "
+        f"{meta['full_networks']} networks, with the study's sizes (BPTT batches of 500 and "
+        "validation on 2000 trials after every update, GA populations of 50 / 20 networks on "
+        f"batches of 500) and budgets {full['budgets']}. {meta['full_estimate']} It is meant "
+        "for a cluster: `--scheduler tcp://host:8786 --runs DIR` (resumable).",
     ]
     return "\n".join(lines)
 
 
+def _step_cost(config: dict[str, Any]) -> float:
+    """A training step's work in trial-forward passes (a backward pass counted as two): BPTT
+    one update of ``batch_size`` trials plus its share of the validation; the GA a generation
+    of ``population`` networks on ``batch_size`` trials; full-FORCE and Hebbian a batch of 10
+    trials (the same in every run)."""
+    rule = config["rule"]
+    if rule == "bptt":
+        return 3.0 * config.get("batch_size", 500) + config.get("val_count", 2000) / config.get(
+            "val_every", 1
+        )
+    if rule == "genetic":
+        population = config.get("population") or (20 if config["task"] == "context" else 50)
+        return float(population * config.get("batch_size", 500))
+    return 10.0
+
+
 def _estimate(rows: list[dict], s_full: dict) -> tuple[int, str]:
     """Networks of the full run and an estimate of its CPU time from this run's per-network
-    times (training time scaled by the budget ratio, an upper bound for runs that stop at
-    the criterion)."""
-    full_configs = [c for part in PARTS for c in _configs(part, s_full)]
+    times: each rule's time per training step on each task, scaled by the step's work in the
+    full run (batch size, GA population, validation) over this run's (:func:`_step_cost`),
+    times the full budget; plus this run's analysis time. An upper bound for runs that stop
+    at the criterion."""
+    full_configs = _all_configs(list(PARTS), s_full)
     total = len(full_configs) * s_full["networks"]
     if not rows:
         return total, ""
-    per_rule: dict[str, list[float]] = {}
+    per_key: dict[tuple, list[tuple[float, float]]] = {}
     for r in rows:
-        steps = max(int(r["trained_steps"]), 1)
-        per_step = r["train_seconds"] / steps
-        per_rule.setdefault(r["rule"], []).append(
-            per_step * s_full["budgets"][r["rule"]] + r["analysis_seconds"]
-        )
-    seconds = sum(float(np.mean(per_rule.get(c["rule"], [0.0]))) * s_full["networks"]
-                  for c in full_configs)  # fmt: skip
-    text = (f"At this run's per-step times, at most about {seconds / 3600:.0f} CPU-hours "
-            "(every network to its full budget; batch sizes and N beyond this run's make it "
-            "longer, the stopping criterion shorter).")  # fmt: skip
+        per_step = r["train_seconds"] / max(int(r["trained_steps"]), 1) / _step_cost(r)
+        for key in ((r["rule"], r["task"], r["N"]), (r["rule"], r["task"]), (r["rule"],)):
+            per_key.setdefault(key, []).append((per_step, r["analysis_seconds"]))
+    seconds = 0.0
+    for c in full_configs:
+        keys = ((c["rule"], c["task"], c["N"]), (c["rule"], c["task"]), (c["rule"],))
+        found = next((per_key[k] for k in keys if k in per_key), None)
+        if found is None:
+            continue
+        per_unit, analysis_s = np.mean(found, axis=0)
+        train = per_unit * _step_cost(c) * s_full["budgets"][c["rule"]]
+        seconds += (train + analysis_s) * s_full["networks"]
+    text = (
+        f"From this run's times per training step (scaled to the full run's batch sizes, GA "
+        f"populations and validation), at most about {seconds / 3600:.0f} CPU-hours (every "
+        "network to its full budget; the stopping criterion makes it shorter; times measured "
+        "on this loaded machine)."
+    )
     return total, text
 
 
@@ -441,6 +633,24 @@ def _caveats(rows: list[dict], s: dict) -> str:
             "topology or geometry that separates them by rule may reflect how far each rule "
             "got, not the rule."
         )
+    single: dict[str, bool] = {}
+    for r in rows:
+        inputs = 21 * (r["N"] if r["task"] == "context" else 1)
+        name = _group_name(r) + (f", sigma={r['sigma']}" if r["part"] == "noise" else "")
+        key = f"{name} {RULE_NAMES[r['rule']]}"
+        one = r["fixed_points_strict"] == inputs and r["stable_strict"] == inputs
+        single[key] = single.get(key, True) and one
+    monostable = [k for k, one in single.items() if one]
+    if monostable:
+        lines.append(
+            f"- In {len(monostable)} of {len(single)} conditions ({'; '.join(monostable)}) "
+            "every network has exactly one fixed point, a stable one, per static input "
+            "(strict): their flows are monostable at every input, and their topology "
+            "descriptors differ only by where the single points lie. Among such networks a "
+            "silhouette near 0 cannot tell a topology invariant to the rule from networks "
+            "that all kept the same simple topology (most of these conditions have low "
+            "accuracy: the rules did not get far within this run's budgets)."
+        )
     lines += [
         f"- Population size: {s['networks']} networks per rule and condition; the "
         "silhouettes' standard errors above (SEM over networks) say which differences this "
@@ -452,8 +662,12 @@ def _caveats(rows: list[dict], s: dict) -> str:
         "- Strict and loose acceptance give different point sets whenever the minimiser "
         "stops on slow regions that are not roots (loose); the study's lists had such points "
         "(35 of 91 on ten random networks), which is why both are reported.",
-        "- full-FORCE networks read out linearly (the study: tanh(w·r)); Hebbian networks "
-        "run with tau = 30 steps and are analysed at dt/tau = 0.1.",
+        "- full-FORCE's output tanh(w·r) is trained by RLS on the pre-tanh output w·r with "
+        "target atanh(±0.95); with the study's ±1 targets this is the linear readout scaled "
+        "by atanh(0.95), so accuracy, fixed points and geometry are those of the linear "
+        "readout; a study whose RLS used the error after the tanh would learn a different w "
+        "(the recurrent J, and so topology and geometry, not). Hebbian networks run with "
+        "tau = 30 steps and are analysed at dt/tau = 0.1.",
     ]
     return "\n".join(lines)
 
@@ -471,6 +685,16 @@ def _versus(a: float, sa: float, b: float, sb: float, claim: str, agreement: str
     return f"no more; the claim '{claim}' does not hold here {numbers}."
 
 
+def _above_zero(sil: dict, what: str) -> str:
+    """Whether a silhouette (rows) is above 0 by two standard errors, in words."""
+    m, se = sil["rows"], sil["rows_sem"]
+    if m is None:
+        return f"{what}: too few networks"
+    if m - 2 * se > 0:
+        return f"{what} separable ({m:.3f} ± {se:.3f}, above 0 by more than two SE)"
+    return f"{what}: no separation resolved ({m:.3f} ± {se:.3f}, not above 0 by two SE)"
+
+
 def _findings(comparisons: dict, noise: dict) -> str:
     """The comparison with the study's findings, from the numbers of this run."""
 
@@ -479,8 +703,7 @@ def _findings(comparisons: dict, noise: dict) -> str:
 
     out = []
     for g, c in comparisons.items():
-        topo, loose, geo = (rows_sil(c, k) for k in ("topology_strict", "topology_loose",
-                                                      "geometry"))  # fmt: skip
+        topo, geo = rows_sil(c, "topology_strict"), rows_sil(c, "geometry")
         study = (
             "The study: on the complex tasks topology is not separable by rule while geometry "
             "is (rule silhouettes 0.08-0.35)."
@@ -492,42 +715,78 @@ def _findings(comparisons: dict, noise: dict) -> str:
         if topo is None or geo is None:
             verdict = " Too few networks to compare."
         else:
-            verdict = " Here geometry separates the rules " + _versus(
-                geo, sil["geometry"]["rows_sem"], topo, sil["topology_strict"]["rows_sem"],
-                "more than topology (strict) does", "as in the study",
+            verdict = (
+                f" Here: {_above_zero(sil['topology_strict'], 'topology (strict) by rule')}; "
+                f"{_above_zero(sil['geometry'], 'geometry by rule')}; geometry separates the "
+                "rules "
+                + _versus(
+                    geo, sil["geometry"]["rows_sem"], topo, sil["topology_strict"]["rows_sem"],
+                    "more than topology (strict) does", "as in the study",
+                )
             )  # fmt: skip
         out.append(
             f"- {g}: silhouettes of the rule labels (rows) — topology "
-            f"{_sils(c['silhouettes']['topology_strict'], 'rows')} (strict), "
-            f"{_sils(c['silhouettes']['topology_loose'], 'rows')} (loose); geometry "
-            f"{_sils(c['silhouettes']['geometry'], 'rows')}. {study}{verdict}"
+            f"{_sils(sil['topology_strict'], 'rows')} (strict), "
+            f"{_sils(sil['topology_loose'], 'rows')} (loose); geometry "
+            f"{_sils(sil['geometry'], 'rows')}. {study}{verdict}"
         )
     for t, c in noise.items():
         out.append(
             f"- input noise, {t}: silhouette of the noise labels (rows) on topology "
             f"{_sils(c['silhouettes']['topology_strict'], 'rows')} (strict), "
-            f"{_sils(c['silhouettes']['topology_loose'], 'rows')} (loose)."
+            f"{_sils(c['silhouettes']['topology_loose'], 'rows')} (loose); "
+            f"{_above_zero(c['silhouettes']['topology_strict'], 'topology (strict) by noise')}."
         )
-    simple = next((c for t, c in noise.items() if t == "decision"), None)
-    complex_ = next((c for t, c in noise.items() if t.startswith("context")), None)
-    if simple is not None and complex_ is not None:
+    simple = noise.get("decision")
+    against = []
+    for t, complex_ in noise.items():
+        if simple is None or not t.startswith("context"):
+            continue
         a = rows_sil(simple, "topology_strict")
         b = rows_sil(complex_, "topology_strict")
         if a is not None and b is not None:
-            out.append(
-                "- The study: topology depends on the input noise for the simple task, not for "
-                "the complex ones. Here (strict) the noise levels separate topology on the "
-                "simple task "
-                + _versus(
-                    a,
-                    simple["silhouettes"]["topology_strict"]["rows_sem"],
-                    b,
-                    complex_["silhouettes"]["topology_strict"]["rows_sem"],
-                    "more than on the complex one",
-                    "as in the study",
-                )  # fmt: skip
-            )
+            sa = simple["silhouettes"]["topology_strict"]["rows_sem"]
+            sb = complex_["silhouettes"]["topology_strict"]["rows_sem"]
+            if a - b > 2 * np.hypot(sa, sb):
+                word = "more, by over two SE (as in the study)"
+            elif a > b:
+                word = "more, by under two SE (not resolved)"
+            else:
+                word = "not more (unlike the study)"
+            against.append(f"with {t}, {word}: {a:.3f} ± {sa:.3f} vs {b:.3f} ± {sb:.3f}")
+    if against:
+        out.append(
+            "- The study: topology depends on the input noise for the simple task, not for "
+            "the complex ones. Here the noise labels separate topology (strict) on the "
+            "decision task, compared " + "; ".join(against) + "."
+        )
+    out += _across_n(comparisons)
     return "\n".join(out)
+
+
+def _across_n(comparisons: dict) -> list[str]:
+    """A summary over the N of N-context integration: for how many N geometry separates the
+    rules by two standard errors more than topology (strict) does, and the mean silhouettes."""
+    groups = [g for g in comparisons if g.startswith("context")]
+    pairs = []
+    for g in groups:
+        sil = comparisons[g]["silhouettes"]
+        topo, geo = sil["topology_strict"], sil["geometry"]
+        if topo["rows"] is None or geo["rows"] is None:
+            continue
+        pairs.append((geo["rows"], geo["rows_sem"], topo["rows"], topo["rows_sem"]))
+    if len(pairs) < 2:
+        return []
+    resolved = sum(g - t > 2 * np.hypot(gs, ts) for g, gs, t, ts in pairs)
+    above = sum(g > t for g, _, t, _ in pairs)
+    geo_mean = _mean_sem([p[0] for p in pairs])
+    topo_mean = _mean_sem([p[2] for p in pairs])
+    return [
+        f"- Across the {len(pairs)} N of N-context integration: geometry's rule silhouette "
+        f"(rows) exceeds topology's (strict) for {above} of them, by more than two standard "
+        f"errors for {resolved}; averaged over N (± SEM over N) geometry "
+        f"{_fmt(geo_mean)}, topology {_fmt(topo_mean)}."
+    ]
 
 
 def _silhouette_rows(groups: dict[str, Any]) -> list[str]:
@@ -540,6 +799,21 @@ def _silhouette_rows(groups: dict[str, Any]) -> list[str]:
     ]
 
 
+def _options_text(contexts: Any, noise: Any, noise_contexts: Any, budget_scale: Any,
+                  s: dict[str, Any]) -> str:  # fmt: skip
+    """The command-line options that gave ``s``, as the report's command shows them."""
+    text = ""
+    if contexts is not None:
+        text += " --contexts " + ",".join(map(str, s["contexts"]))
+    if noise is not None:
+        text += " --noise " + ",".join(f"{v:g}" for v in s["noise"])
+    if noise_contexts is not None:
+        text += " --noise-contexts " + ",".join(map(str, s["noise_contexts"]))
+    if budget_scale is not None:
+        text += f" --scale {s['budget_scale']:g}"
+    return text
+
+
 def learning_rules_report(
     out: str | Path,
     seed: int = 0,
@@ -550,6 +824,10 @@ def learning_rules_report(
     scheduler: str | None = None,
     runs: str | Path | None = None,
     networks: int | None = None,
+    contexts: Any = None,
+    noise: Any = None,
+    noise_contexts: Any = None,
+    budget_scale: float | None = None,
 ) -> dict[str, Any]:
     """Run the study's populations and write ``out/reproductions/learning_rules.md`` (with
     ``learning_rules.json`` and figures ``out/reproductions/figures/lr_*.png``); ``out`` has no
@@ -558,6 +836,13 @@ def learning_rules_report(
     only : a subset of ("decision", "context", "noise").
     quick : small populations and budgets (a smoke test).
     networks : networks per rule and condition (default 2 with ``quick``, else 20).
+    contexts : the N of N-context integration in the context part, e.g. ``[1, 2, 3]`` or
+        ``"1,2,3"`` (default ``[2]`` with ``quick``, else 1 ... 6).
+    noise : the input-noise levels of the noise part (default 0.1, 1 with ``quick``, else
+        0.1, 0.5, 1, 2).
+    noise_contexts : the N of N-context integration in the noise part (besides the decision
+        task; default ``[2]`` with ``quick``, else 1 ... 6).
+    budget_scale : a fraction of the training budgets (of ``quick``'s with ``quick``).
     workers, scheduler, runs : as in the other reproductions (``flexrnn.sweep``).
     """
     unknown = set(only or []) - set(PARTS)
@@ -568,12 +853,13 @@ def learning_rules_report(
     parts = [p for p in PARTS if p in set(only or PARTS)]
     say = _say(progress)
     t0 = time.perf_counter()
-    s = scale(quick, networks)
-    configs = [c for part in parts for c in _configs(part, s)]
+    s = with_options(scale(quick, networks), contexts, noise, noise_contexts, budget_scale)
+    configs = _all_configs(parts, s)
     seeds = list(range(seed, seed + s["networks"]))
     meta: dict[str, Any] = {
         "machine": _cpu_name(), "flexrnn": flexrnn.__version__, "seed": seed, "quick": quick,
         "scale": s, "networks_given": networks is not None,
+        "options": _options_text(contexts, noise, noise_contexts, budget_scale, s),
     }  # fmt: skip
     say(f"[learning-rules] {len(configs)} conditions x {len(seeds)} networks")
     with Populations("learning_rules", workers, scheduler, runs, progress) as pop:
@@ -588,16 +874,17 @@ def learning_rules_report(
                 say(f"[compare] {g}: {len(sel)} networks")
                 comparisons[g] = compare(sel, "rule")
         noise: dict[str, Any] = {}
-        for g in dict.fromkeys(_group_name(r) for r in rows if r["part"] == "noise"):
-            sel = [r for r in rows if r["part"] == "noise" and _group_name(r) == g]
+        noise_groups = _noise_rows(rows, s) if "noise" in parts else {}
+        for g, sel in noise_groups.items():
             say(f"[compare] noise, {g}: {len(sel)} networks")
             noise[g] = compare(sel, "sigma")
+            noise[g]["rows"] = sel
         outdir = Path(out) / "reproductions"
         outdir.mkdir(parents=True, exist_ok=True)
         paths = _figures(outdir, comparisons, rows, noise)
     meta["minutes"] = (time.perf_counter() - t0) / 60
     meta["network_minutes"] = sum(float(r.get("wall_time") or 0.0) for r in rows) / 60
-    meta["full_networks"], meta["full_estimate"] = _estimate(rows, scale(False, None))
+    meta["full_networks"], meta["full_estimate"] = _estimate(rows, with_options(scale(False, None)))
     findings = _findings(comparisons, noise)
     atomic_write_text(
         outdir / "learning_rules.md",

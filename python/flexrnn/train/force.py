@@ -36,9 +36,10 @@ class ForceHistory(History):
     held the last two in earlier versions, are deprecated aliases.)
 
     Attributes: ``P`` (n, n), ``W_fb`` (n, n_out) (FORCE) or the teacher (``J_D``, ``w_f``,
-    ``w_h``; full-FORCE), ``x`` (n,) the final state and ``z`` (n_out,) the last output fed
-    back (FORCE on a target: ``feedback_run(net, W_fb, T=..., x0=hist.x, z0=hist.z)``
-    continues the run exactly), ``updates``.
+    ``w_h``; full-FORCE) and ``output`` (full-FORCE's, "linear" or "tanh"), ``x`` (n,) the
+    final state and ``z`` (n_out,) the last output fed back (FORCE on a target:
+    ``feedback_run(net, W_fb, T=..., x0=hist.x, z0=hist.z)`` continues the run exactly),
+    ``updates``.
     """
 
     def __init__(self, rule: str = "force") -> None:
@@ -49,6 +50,7 @@ class ForceHistory(History):
         self.z: np.ndarray | None = None
         self.teacher: dict[str, np.ndarray] = {}
         self.teacher_state: np.ndarray | None = None  # full-FORCE, carry_teacher: (n,)
+        self.output = "linear"  # full-FORCE: "tanh" when the output is tanh(W_out r + b_out)
         self.updates = 0
 
 
@@ -423,6 +425,8 @@ def full_force(
     teacher_input_std: float | None = None,
     carry_teacher: bool = False,
     rls_from: int = 0,
+    output: str = "linear",
+    output_clip: float = 0.95,
 ) -> ForceHistory:
     """Train the whole recurrent matrix ``W`` and the readout ``W_out`` of ``net`` by
     full-FORCE (DePasquale et al. 2018), one shared P.
@@ -460,6 +464,15 @@ def full_force(
         previous trial's final teacher state, across batches (the first trial of the run from
         x0); ``hist.teacher_state`` holds the last one. ``rls_from`` > 0: RLS updates only
         after the first step of a trial and from in-trial step ``rls_from`` on.
+    output, output_clip : ``"linear"`` (the output is ``y = W_out r + b_out``) or ``"tanh"``
+        (the study's: the output is ``tanh(y)``). With ``"tanh"`` RLS fits the pre-tanh
+        output ``y`` to ``atanh(clip(f, -output_clip, output_clip))`` (a least-squares fit
+        on the pre-tanh scale; ``atanh(±1)`` is infinite, hence the clip), while the teacher
+        is still driven by ``f`` itself; the recurrent W learns exactly as with ``"linear"``
+        (its RLS errors do not involve the readout). The model's readout stays linear: its
+        ``y`` is the pre-tanh output, and the training errors and validation are of
+        ``tanh(y)``. For targets ``±1`` W_out is ``atanh(output_clip)`` times the linear
+        one, so the sign of the output (a decision) is the same.
     """
     net = _check_net(net, "full_force", "full_force")
     if net.form != "current" or net.readout != "rate":
@@ -488,6 +501,11 @@ def full_force(
     if not isinstance(carry_teacher, (bool, np.bool_)):
         raise TypeError(f"carry_teacher: expected True or False, got {carry_teacher!r}")
     rls_from = check.integer("rls_from", rls_from, minimum=0)
+    if output not in ("linear", "tanh"):
+        raise ValueError(f"output: expected 'linear' or 'tanh', got {output!r}")
+    output_clip = check.scalar("output_clip", output_clip, positive=True)
+    if output_clip >= 1.0:
+        raise ValueError(f"output_clip: expected a value in (0, 1), got {output_clip}")
 
     probe = task.batch(1, np.random.default_rng([seed, 3]), dtype=dt)
     n_hint = 0 if hint is None else np.asarray(hint(probe)).shape[-1]
@@ -516,6 +534,8 @@ def full_force(
     step = _FullForceStep(net, hist, task, batch_size, hint, n_hint, response_steps, alpha,
                           update_every, loop.val_batch)  # fmt: skip
     step.carry_teacher, step.rls_from = bool(carry_teacher), rls_from
+    step.output, step.output_clip = output, output_clip
+    hist.output = output
     return run_loop(step, iters=iters, seed=seed, options=loop,  # type: ignore[return-value]
                     desc=f"full-force {getattr(task, 'name', '')}", progress=progress,
                     history=hist)  # fmt: skip
@@ -528,6 +548,8 @@ class _FullForceStep(Rule):
     label = "mse"
     carry_teacher = False
     rls_from = 0
+    output = "linear"
+    output_clip = 0.95
 
     def __init__(self, net, hist, task, batch_size, hint, n_hint, response_steps, rls_alpha,
                  update_every, val_batch):  # fmt: skip
@@ -569,11 +591,21 @@ class _FullForceStep(Rule):
                        "rls_from": self.rls_from}  # fmt: skip
             if self.carry_teacher and hist.teacher_state is not None:
                 x_D[0] = hist.teacher_state
+        w_f, w_h, f = teacher["w_f"], teacher["w_h"], target
+        if self.output == "tanh":
+            # the readout's RLS target is atanh of the clipped target; the teacher gets the
+            # target itself through the hint channel (w_f f moved into w_h h)
+            f = np.arctanh(np.clip(target, -self.output_clip, self.output_clip)).astype(dt)
+            h = target if h is None else np.concatenate([h, target], axis=-1)
+            w_h = np.ascontiguousarray(np.concatenate([w_h, w_f], axis=1))
+            w_f = np.zeros_like(w_f)
         y, updates = net.kernels["full_force"](
-            params=p, options=options, J_D=teacher["J_D"], w_f=teacher["w_f"],
-            w_h=teacher["w_h"], P=hist.P, u=np.ascontiguousarray(trials.u, dt), f=target,
-            hint=h, mask=mask, x=x, x_D=x_D, **variant,
+            params=p, options=options, J_D=teacher["J_D"], w_f=w_f, w_h=w_h, P=hist.P,
+            u=np.ascontiguousarray(trials.u, dt), f=f, hint=h, mask=mask, x=x, x_D=x_D,
+            **variant,
         )  # fmt: skip
+        if self.output == "tanh":
+            y = np.tanh(y)
         if self.carry_teacher:
             hist.teacher_state = x_D[-1].copy()
         self.steps += trials.u.shape[0] * self.batch_size
@@ -590,5 +622,7 @@ class _FullForceStep(Rule):
     def validate(self, done: int) -> tuple[float, float]:
         vt = self.task.batch(self.val_batch, self.val_rng, dtype=self.net.dtype)
         vy = self.net.run(vt.u).y
+        if self.output == "tanh":
+            vy = np.tanh(vy)
         vtarget, vmask = _target_and_mask(vt, self.net.n_out, self.net.dtype)
         return float(self.task.score(vy, vt)), _masked_mse(vy, vtarget, vmask)
