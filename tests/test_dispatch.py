@@ -120,3 +120,17 @@ def test_a_bad_level_in_the_environment_is_refused_naming_the_variable():
     proc = _probe("x86-64-v9")
     assert proc.returncode != 0
     assert "FLEXRNN_CPU_LEVEL" in proc.stderr
+
+
+def test_bound_classes_name_flexrnn_core_as_their_module_whichever_level_is_loaded():
+    import pickle
+
+    from flexrnn import _core
+
+    classes = [v for v in vars(_core).values() if isinstance(v, type)]
+    classes = [v for v in classes if v.__module__ != "builtins"]
+    assert classes
+    for cls in classes:
+        # pickles made on one machine name flexrnn._core, not a level another CPU may lack
+        assert cls.__module__ == "flexrnn._core", cls
+        assert pickle.loads(pickle.dumps(cls)) is cls
