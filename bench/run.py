@@ -21,7 +21,9 @@ memory), "gains" (forward and BPTT with per-neuron pre/post gains against the
 global-gain path), "force" (FORCE steps per second, RLS kernel against the memory bandwidth),
 "ga" (one generation of the genetic algorithm), "analysis" (Lyapunov spectra, fixed points),
 "mop" (a NeuroMOP epoch), "sweep" (a population of trainings on Dask), "nmrnn" (a full-batch
-NM-RNN training step against JAX's jit of value_and_grad over lax.scan, when jax is installed).
+NM-RNN training step against JAX's jit of value_and_grad over lax.scan, when jax is installed),
+"portable" (the portable build against the native build on each section's main workload, in
+two worker processes; its workers import the other sections' workload code).
 
 Timing rules (docs/benchmarks.md repeats them): every implementation is run once and its output
 checked against the C++ core's before anything is timed (this is also the warm-up); then the
@@ -60,7 +62,18 @@ from flexrnn._io import atomic_write_text  # noqa: E402
 from bench.hardware import environment, measure_hardware
 from bench.harness import BUSY, REPO, Context, Section, wait_until_idle
 from bench.render import render_markdown
-from bench.sections import analysis, backward, force, forward, ga, gains, mop, nmrnn, sweep
+from bench.sections import (
+    analysis,
+    backward,
+    force,
+    forward,
+    ga,
+    gains,
+    mop,
+    nmrnn,
+    portable,
+    sweep,
+)
 
 DEFAULT_OUT = REPO / "bench" / "results"
 DEFAULT_MARKDOWN = REPO / "docs" / "benchmarks.md"
@@ -76,6 +89,7 @@ SECTIONS: tuple[Section, ...] = (
     mop.SECTION,
     sweep.SECTION,
     nmrnn.SECTION,
+    portable.SECTION,
 )
 
 

@@ -1,5 +1,6 @@
 """Runtime CPU dispatch: the portable build picks the compiled level the CPU supports."""
 
+import importlib.machinery
 import json
 import os
 import subprocess
@@ -34,8 +35,43 @@ def test_cpu_flags_are_read_from_the_flags_line_of_cpuinfo(tmp_path):
     assert _dispatch.cpu_flags(str(tmp_path / "missing")) is None
 
 
-def test_module_names_follow_the_level_names():
-    assert _dispatch.module_name("x86-64-v3") == "flexrnn._core_x86_64_v3"
+def test_compiled_levels_are_the_level_folders_holding_an_extension(tmp_path):
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    for level in ("x86-64-v4", "x86-64-v2"):
+        (tmp_path / level).mkdir()
+        (tmp_path / level / ("_core" + suffix)).write_bytes(b"")
+    (tmp_path / "x86-64-v3").mkdir()  # a folder without its extension is no level
+    found = _dispatch.compiled_levels(tmp_path)
+    assert list(found) == ["x86-64-v2", "x86-64-v4"]  # lowest first
+    assert found["x86-64-v4"] == tmp_path / "x86-64-v4" / ("_core" + suffix)
+    assert _dispatch.compiled_levels(tmp_path / "missing") == {}
+
+
+ALL = ["x86-64-v2", "x86-64-v3", "x86-64-v4"]
+
+
+def test_the_chosen_level_is_the_best_compiled_one_the_cpu_supports():
+    assert _dispatch.choose_level(ALL, frozenset(V4)) == "x86-64-v4"
+    assert _dispatch.choose_level(ALL, frozenset(V3)) == "x86-64-v3"
+    assert _dispatch.choose_level(["x86-64-v2", "x86-64-v3"], frozenset(V4)) == "x86-64-v3"
+    # features unknown: the lowest level compiled
+    assert _dispatch.choose_level(ALL, None) == "x86-64-v2"
+
+
+def test_the_environment_variable_caps_the_level():
+    assert _dispatch.choose_level(ALL, frozenset(V4), "x86-64-v2") == "x86-64-v2"
+    assert _dispatch.choose_level(ALL, frozenset(V4), "x86-64-v3") == "x86-64-v3"
+    assert _dispatch.choose_level(ALL, frozenset(V4), "") == "x86-64-v4"
+
+
+def test_a_level_the_cpu_lacks_is_refused_with_a_clear_error():
+    with pytest.raises(ImportError, match="FLEXRNN_CPU_LEVEL='x86-64-v4': this CPU does not"):
+        _dispatch.choose_level(ALL, frozenset(V3), "x86-64-v4")
+    with pytest.raises(ImportError, match="FLEXRNN_CPU_LEVEL='avx9': expected one of"):
+        _dispatch.choose_level(ALL, frozenset(V4), "avx9")
+    # a CPU below every compiled level (no SSE4.2) imports nothing rather than crash
+    with pytest.raises(ImportError, match="supports none of the compiled levels"):
+        _dispatch.choose_level(ALL, frozenset(V2 - {"sse4_2"}))
 
 
 def test_the_loaded_core_is_the_one_flexrnn_core_everywhere():
@@ -62,10 +98,11 @@ def test_config_reports_the_level_in_use_and_the_levels_compiled():
         if cap:
             usable = [lvl for lvl in usable if lvl <= cap]
         assert info["cpu_level"] == usable[-1]
-        assert fr._core.build_level == info["cpu_level"]
+        assert fr._core.build_level == info["cpu_level"] == info["level"]
         assert info["native"] is False
     else:
         assert info["cpu_level"] in ("native", "default")
+        assert info["level"] == info["cpu_level"]
 
 
 _PROBE = """
