@@ -3,6 +3,7 @@
 import importlib.machinery
 import json
 import os
+import shutil
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -171,3 +172,19 @@ def test_bound_classes_name_flexrnn_core_as_their_module_whichever_level_is_load
         # pickles made on one machine name flexrnn._core, not a level another CPU may lack
         assert cls.__module__ == "flexrnn._core", cls
         assert pickle.loads(pickle.dumps(cls)) is cls
+
+
+def test_the_extension_exports_only_its_init_function():
+    # our functions and the Eigen template instances inside the extension stay local to it
+    # (cmake/module.map): nothing of one level can interpose, or be interposed by, other code
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("no nm (binutils) on this machine")
+    from flexrnn import _core
+
+    out = subprocess.run(
+        [nm, "-D", "--defined-only", _core.__file__], capture_output=True, text=True, check=True
+    ).stdout
+    linker_marks = {"_edata", "_end", "__bss_start", "_init", "_fini"}
+    names = {line.split()[-1].split("@")[0] for line in out.splitlines() if line.strip()}
+    assert names - linker_marks == {"PyInit__core"}

@@ -57,8 +57,9 @@ __all__ = [
 def config() -> dict:
     """What this build contains and what it runs on.
 
-    Keys: version, openmp, cuda, native (compiled with -march=native), simd (Eigen's
-    instruction sets), eigen, compiler, threads; ``cpu_level``, the instruction-set level of
+    Keys: version, openmp, cuda, native (compiled with -march=native), level (what the loaded
+    kernels were compiled for), simd (Eigen's instruction sets), eigen, compiler, threads;
+    ``cpu_level``, the instruction-set level of
     the compiled core in use ("native" for a build for this machine, "x86-64-v2", "x86-64-v3"
     or "x86-64-v4" for the portable build, "default" for a single build for the compiler's
     default target), and ``cpu_levels``, the levels the portable build contains (the best one
