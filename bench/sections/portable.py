@@ -71,7 +71,7 @@ def _make(name: str, dtype: str):
     if name == "backward":
         from bench.sections import backward as s
 
-        return s._backward_fns(s.BACKWARD_WORKLOAD, dtype)["flexrnn"]
+        return s._backward_fns(s.BACKWARD_WORKLOAD, dtype)[0]["flexrnn"]
     if name in ("gains_forward", "gains_backward"):
         from bench.sections import gains as s
 
