@@ -22,7 +22,9 @@ global-gain path), "force" (FORCE steps per second, RLS kernel against the memor
 "ga" (one generation of the genetic algorithm), "analysis" (Lyapunov spectra, fixed points),
 "continuation" (bifurcation continuation of a random network, n = 100, 500, 1000),
 "mop" (a NeuroMOP epoch), "sweep" (a population of trainings on Dask), "nmrnn" (a full-batch
-NM-RNN training step against JAX's jit of value_and_grad over lax.scan, when jax is installed).
+NM-RNN training step against JAX's jit of value_and_grad over lax.scan, when jax is installed),
+"portable" (the portable build against the native build on each section's main workload, in
+two worker processes; its workers import the other sections' workload code).
 
 Timing rules (docs/benchmarks.md repeats them): every implementation is run once and its output
 checked against the C++ core's before anything is timed (this is also the warm-up); then the
@@ -71,6 +73,7 @@ from bench.sections import (
     gains,
     mop,
     nmrnn,
+    portable,
     sweep,
 )
 
@@ -89,6 +92,7 @@ SECTIONS: tuple[Section, ...] = (
     mop.SECTION,
     sweep.SECTION,
     nmrnn.SECTION,
+    portable.SECTION,
 )
 
 

@@ -17,12 +17,14 @@ void register_config(py::module_& m) {
         d["openmp"] = info.openmp;
         d["cuda"] = info.cuda;
         d["native"] = info.native;
+        d["level"] = info.level;
         d["simd"] = info.simd;
         d["eigen"] = info.eigen;
         d["compiler"] = info.compiler;
         return d;
       },
-      "What this build contains: version, openmp, cuda, native, simd, eigen, compiler.");
+      "What this build contains: version, openmp, cuda, native, level (the instruction-set "
+      "level of the kernels), simd, eigen, compiler.");
   m.def(
       "set_num_threads",
       [](std::int64_t n) { set_num_threads(n); },

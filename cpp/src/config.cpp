@@ -4,6 +4,11 @@
 
 #include "flexrnn/parallel.hpp"
 
+// CMake names the level the kernels are compiled for (-march=<level>, or "native").
+#ifndef FLEXRNN_BUILD_LEVEL
+#define FLEXRNN_BUILD_LEVEL "default"
+#endif
+
 namespace flexrnn {
 
 BuildInfo build_info() {
@@ -16,6 +21,7 @@ BuildInfo build_info() {
 #else
   info.native = false;
 #endif
+  info.level = FLEXRNN_BUILD_LEVEL;
   info.simd = Eigen::SimdInstructionSetsInUse();
   info.eigen = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
                "." + std::to_string(EIGEN_MINOR_VERSION);

@@ -19,9 +19,15 @@ import os as _os
 # training step of the NM-RNN (two short parallel regions) took 4x longer with them.
 _os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
+from flexrnn import _dispatch  # noqa: E402
+
+# Binds flexrnn._core (the portable build: the level of the compiled core this CPU supports)
+# before anything imports it.
+_dispatch.load()
+
 from flexrnn import _core, _validate, analysis, modulation, mop, presets, sweep, tasks, train  # noqa: E402
-from flexrnn._version import __version__
-from flexrnn.models import LSTM, NMRNN, LowRankRNN, RateRNN, load
+from flexrnn._version import __version__  # noqa: E402
+from flexrnn.models import LSTM, NMRNN, LowRankRNN, RateRNN, load  # noqa: E402
 
 __all__ = [
     "LSTM",
@@ -49,9 +55,20 @@ __all__ = [
 
 
 def config() -> dict:
-    """What this build contains: version, openmp, cuda, native, simd, eigen, compiler, threads."""
+    """What this build contains and what it runs on.
+
+    Keys: version, openmp, cuda, native (compiled with -march=native), level (what the loaded
+    kernels were compiled for), simd (Eigen's instruction sets), eigen, compiler, threads;
+    ``cpu_level``, the instruction-set level of
+    the compiled core in use ("native" for a build for this machine, "x86-64-v2", "x86-64-v3"
+    or "x86-64-v4" for the portable build, "default" for a single build for the compiler's
+    default target), and ``cpu_levels``, the levels the portable build contains (the best one
+    this CPU supports is used; [] for a single build).
+    """
     info = dict(_core.build_info())
     info["threads"] = _core.get_num_threads()
+    info["cpu_level"] = _dispatch.chosen.get("level", "default")
+    info["cpu_levels"] = list(_dispatch.chosen.get("levels", []))
     return info
 
 
