@@ -359,3 +359,31 @@ def initial_state(draw, rng, B: int, n: int, std: float = 0.5) -> np.ndarray | N
     if mode == "model":
         return None
     return rng.normal(0, std, n if mode == "shared" else (B, n))
+
+
+# ---------------------------------------------------------------------------------------------
+# Finite differences: every entry of every parameter, central differences of the C++ loss.
+
+FD_STEP = 1e-6
+FD_RTOL, FD_ATOL = 1e-5, 1e-7  # atol times max(1, |loss|, largest gradient entry)
+
+
+def check_finite_differences(net, trials, step=FD_STEP, rtol=FD_RTOL, atol=FD_ATOL, **kwargs):
+    """Every entry of every parameter: C++ gradient == central differences of the C++ loss."""
+    from flexrnn.train import loss_and_grad
+
+    value, grads = loss_and_grad(net, trials, **kwargs)
+    scale = max(1.0, abs(value), *(float(np.abs(g).max()) for g in grads.values() if g.size))
+    for name, param in net.params().items():
+        fd = np.zeros_like(param)
+        for index in np.ndindex(param.shape):
+            saved = param[index]
+            param[index] = saved + step
+            up = loss_and_grad(net, trials, **kwargs)[0]
+            param[index] = saved - step
+            down = loss_and_grad(net, trials, **kwargs)[0]
+            param[index] = saved
+            fd[index] = (up - down) / (2 * step)
+        np.testing.assert_allclose(
+            grads[name], fd, rtol=rtol, atol=atol * scale, err_msg=f"gradient of {name}"
+        )

@@ -17,6 +17,7 @@ from conftest import (
     FORMS,
     PHI_NAMES,
     READOUTS,
+    check_finite_differences,
     gain_options,
     noise_options,
     numpy_seeds,
@@ -31,8 +32,6 @@ from flexrnn.train import loss_and_grad
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-STEP = 1e-6
-FD_RTOL, FD_ATOL = 1e-5, 1e-7  # atol times max(1, |loss|, largest gradient entry)
 REF_RTOL = 1e-9  # C++ vs reference in float64, relative to the largest gradient entry
 F32_RTOL = 2e-3  # float32 C++ vs float64 reference, relative to the largest gradient entry
 
@@ -49,25 +48,6 @@ def random_trials(rng, T, B, n_in, n_out, loss, sparse_mask=True):
         target = rng.integers(0, n_out, (T, B))
         mask = (rng.random((T, B)) < 0.6).astype(float) if sparse_mask else None
     return SimpleNamespace(u=u, target=target, mask=mask)
-
-
-def check_finite_differences(net, trials, **kwargs):
-    """Every entry of every parameter: C++ gradient == central differences of the C++ loss."""
-    value, grads = loss_and_grad(net, trials, **kwargs)
-    scale = max(1.0, abs(value), *(float(np.abs(g).max()) for g in grads.values() if g.size))
-    for name, param in net.params().items():
-        fd = np.zeros_like(param)
-        for index in np.ndindex(param.shape):
-            saved = param[index]
-            param[index] = saved + STEP
-            up = loss_and_grad(net, trials, **kwargs)[0]
-            param[index] = saved - STEP
-            down = loss_and_grad(net, trials, **kwargs)[0]
-            param[index] = saved
-            fd[index] = (up - down) / (2 * STEP)
-        np.testing.assert_allclose(
-            grads[name], fd, rtol=FD_RTOL, atol=FD_ATOL * scale, err_msg=f"gradient of {name}"
-        )
 
 
 def relu_safe(net, trials, **kwargs):

@@ -16,6 +16,7 @@ from conftest import (
     DTYPES,
     assert_close,
     batches,
+    check_finite_differences,
     dtypes,
     numpy_seeds,
     raises_naming,
@@ -28,8 +29,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 NAMES = ("W_z", "B_z", "b_z", "A_z", "c_z", "U", "V", "B_x", "C", "d", "x0", "z0")
-STEP = 1e-6
-FD_RTOL, FD_ATOL = 1e-5, 1e-7  # atol times max(1, |loss|, largest gradient entry)
 
 
 def _neuron_gain(draw, rng, T, B, n):
@@ -117,24 +116,6 @@ def test_gradients_under_gains_match_reference(case):
         np.testing.assert_allclose(grads[name], g, rtol=rtol, atol=rtol * scale, err_msg=name)
 
 
-def _check_finite_differences(net, trials, **kwargs):
-    value, grads = loss_and_grad(net, trials, **kwargs)
-    scale = max(1.0, abs(value), *(float(np.abs(g).max()) for g in grads.values() if g.size))
-    for name, param in net.params().items():
-        fd = np.zeros_like(param)
-        for index in np.ndindex(param.shape):
-            saved = param[index]
-            param[index] = saved + STEP
-            up = loss_and_grad(net, trials, **kwargs)[0]
-            param[index] = saved - STEP
-            down = loss_and_grad(net, trials, **kwargs)[0]
-            param[index] = saved
-            fd[index] = (up - down) / (2 * STEP)
-        np.testing.assert_allclose(
-            grads[name], fd, rtol=FD_RTOL, atol=FD_ATOL * scale, err_msg=f"gradient of {name}"
-        )
-
-
 @given(seed=numpy_seeds, feedback=st.booleans(), parametrize=st.sampled_from([None, "qr"]),
        data=st.data())  # fmt: skip
 def test_every_gradient_under_gains_matches_finite_differences(seed, feedback, parametrize, data):
@@ -144,7 +125,7 @@ def test_every_gradient_under_gains_matches_finite_differences(seed, feedback, p
     net.parametrize = parametrize
     trials = _trials(rng, T, B)
     options = data.draw(gains(rng, T, B, n))
-    _check_finite_differences(net, trials, **options)
+    check_finite_differences(net, trials, **options)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -24,7 +24,7 @@ from typing import Any
 import flexrnn
 import numpy as np
 
-from bench.harness import Context, Impl, Section, compare, fmt_time
+from bench.harness import Context, Impl, Section, compare, flexrnn_threads, fmt_time
 from bench.render import render_cpu_share, render_timing_table
 
 SIZES = (100, 500, 1000)
@@ -41,16 +41,6 @@ def _network(n: int):
     return net, g_star, np.linspace(0.6, g_star + 0.02, GAINS)
 
 
-@contextlib.contextmanager
-def _threads(n: int):
-    before = flexrnn.get_num_threads()
-    flexrnn.set_num_threads(n)
-    try:
-        yield
-    finally:
-        flexrnn.set_num_threads(before)
-
-
 def _impls(n: int, net, gains) -> list[Impl]:
     def run(solver):
         return lambda: flexrnn.analysis.continuation(
@@ -59,13 +49,14 @@ def _impls(n: int, net, gains) -> list[Impl]:
 
     impls = [
         Impl("flexrnn", "`fr.analysis.continuation`, 1 thread", run("auto"),
-             context=lambda: _threads(1)),
+             context=lambda: flexrnn_threads(1)),
         Impl("threads2", "`fr.analysis.continuation`, 2 threads *(diagnostic)*", run("auto"),
-             context=lambda: _threads(2), diagnostic=True),
+             context=lambda: flexrnn_threads(2), diagnostic=True),
     ]  # fmt: skip
     if n <= DENSE_UP_TO:
         impls.append(Impl("dense", '`eigensolver="dense"`, 1 thread *(diagnostic)*',
-                          run("dense"), context=lambda: _threads(1), diagnostic=True))  # fmt: skip
+                          run("dense"), context=lambda: flexrnn_threads(1),
+                          diagnostic=True))  # fmt: skip
     return impls
 
 

@@ -134,6 +134,30 @@ def _fmt(s: dict[str, float], digits: int = 3) -> str:
     return f"{s['mean']:.{digits}f} ± {s['se']:.{digits}f}"
 
 
+def _site_table(
+    res: dict[str, Any], conds: list[str], key: str, digits: int, title: str
+) -> list[str]:
+    """A blank line, ``title``, and a table of one summary per condition (rows) and site."""
+    lines = [
+        "",
+        title,
+        "",
+        "| trained | " + " | ".join(REGIME_SITES) + " |",
+        "|---" * (1 + len(REGIME_SITES)) + "|",
+    ]
+    for c in conds:
+        s = res[c]["summary"]
+        lines.append(
+            f"| {c} | "
+            + " | ".join(
+                _fmt(s[f"{key}.{site}"], digits) if f"{key}.{site}" in s else "—"
+                for site in REGIME_SITES
+            )
+            + " |"
+        )
+    return lines
+
+
 def _cell(cres: dict[str, Any], key: str, i: int, digits: int = 3) -> str:
     if key not in cres:
         return "—"
@@ -401,34 +425,17 @@ def _results(part: str, res: dict[str, Any], paths: dict[str, str]) -> list[str]
             cells.append(f"{res['NM-RNN']['fixed.global']['mean'][i]:.1f} / "
                          f"{res['NM-RNN']['stable.global']['mean'][i]:.1f}")  # fmt: skip
         lines.append(f"| {g:g} | " + " | ".join(cells) + " |")
-    lines += ["", f"![{part} sites]({paths[f'{part}_sites']})", "",
-              "Accuracy averaged over the gains other than 1, by where the gain acts (mean ± SE "
-              "over seeds):", "",
-              "| trained | " + " | ".join(REGIME_SITES) + " |",
-              "|---" * (1 + len(REGIME_SITES)) + "|"]  # fmt: skip
-    for c in conds:
-        s = res[c]["summary"]
-        lines.append(f"| {c} | " + " | ".join(
-            _fmt(s[f"accuracy_off_1.{site}"]) if f"accuracy_off_1.{site}" in s else "—"
-            for site in REGIME_SITES) + " |")  # fmt: skip
-    lines += ["", "Fraction of the gains other than 1 at which the fixed points at u = 0 "
-              "(number, number stable) are those at gain 1, by site:", "",
-              "| trained | " + " | ".join(REGIME_SITES) + " |",
-              "|---" * (1 + len(REGIME_SITES)) + "|"]  # fmt: skip
-    for c in conds:
-        s = res[c]["summary"]
-        lines.append(f"| {c} | " + " | ".join(
-            _fmt(s[f"same_fixed_points.{site}"], 2) if f"same_fixed_points.{site}" in s
-            else "—" for site in REGIME_SITES) + " |")  # fmt: skip
-    lines += ["", "Fraction of the gains at which the autonomous activity at zero input is a "
-              "limit cycle or chaos (not a fixed point), by site:", "",
-              "| trained | " + " | ".join(REGIME_SITES) + " |",
-              "|---" * (1 + len(REGIME_SITES)) + "|"]  # fmt: skip
-    for c in rate:
-        s = res[c]["summary"]
-        lines.append(f"| {c} | " + " | ".join(
-            _fmt(s[f"not_fixed.{site}"], 2) if f"not_fixed.{site}" in s else "—"
-            for site in REGIME_SITES) + " |")  # fmt: skip
+    lines += ["", f"![{part} sites]({paths[f'{part}_sites']})",
+              *_site_table(res, conds, "accuracy_off_1", 3,
+                           "Accuracy averaged over the gains other than 1, by where the gain "
+                           "acts (mean ± SE over seeds):"),
+              *_site_table(res, conds, "same_fixed_points", 2,
+                           "Fraction of the gains other than 1 at which the fixed points at "
+                           "u = 0 (number, number stable) are those at gain 1, by site:"),
+              *_site_table(res, rate, "not_fixed", 2,
+                           "Fraction of the gains at which the autonomous activity at zero "
+                           "input is a limit cycle or chaos (not a fixed point), by site:"),
+              ]  # fmt: skip
     lines += ["", "Bifurcations found by continuation along the global gain (kind at gain), "
               "per seed:", ""]  # fmt: skip
     for c in rate:
