@@ -1,5 +1,5 @@
 """Benchmark section "continuation": bifurcation continuation of a random network to just past
-its spectral edge (issue 13: "n up to 1000 in seconds").
+its spectral edge (target: n up to 1000 in seconds).
 
 For n = 100, 500 and 1000, ``RateRNN.random(n, 0, 0, tau=1, dt=0.1, seed=1)`` (W ~ N(0, 1/n))
 is followed from gain 0.6 to 0.02 past ``g* = 1 / max Re eig(W)`` (11 gains, 4 starting

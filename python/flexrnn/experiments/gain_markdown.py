@@ -452,7 +452,7 @@ def _results(part: str, res: dict[str, Any], paths: dict[str, str]) -> list[str]
 
 
 def not_run(nmrnn_gains: bool) -> list[str]:
-    """The issue's conditions this run did not cover, with the reason."""
+    """The study's conditions this run did not cover, with the reason."""
     items = []
     if not nmrnn_gains:
         items.append(
