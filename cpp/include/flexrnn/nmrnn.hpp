@@ -183,7 +183,7 @@ void rollout(const NMRNNParams<S>& p, const NMRNNOptions& opt, const NMRNNDrive<
       // 2. component gains s[t+1] = sigmoid(A_z z[t+1] + c_z), ablated components held
       Sn.noalias() = Zn.lazyProduct(A_zT);
       Sn.rowwise() += CRowVecMap<S>(p.c_z, rank);
-      for (Index i = 0; i < rows; ++i) apply_sigmoid<S>(Sn.row(i).data(), Sn.row(i).data(), rank);
+      apply_sigmoid_rows<S>(Sn);
       if (drive.s_clamp) {
         for (Index k = 0; k < rank; ++k) {
           if (!std::isnan(drive.s_clamp[k])) Sn.col(k).setConstant(drive.s_clamp[k]);

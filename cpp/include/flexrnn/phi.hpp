@@ -152,10 +152,28 @@ void apply_sigmoid(const S* in, S* out, Index len) {
   detail::packet_map(in, out, len, [](const Packet<S>& p) { return detail::psigmoid<S>(p); });
 }
 
-// Row by row over a row-major block whose rows are contiguous: Y = phi(X).
+// Row by row over a row-major block whose rows are contiguous: Y = phi(X). When both blocks
+// are contiguous as a whole (no gap between rows), one call covers them: fewer ragged row ends
+// (a 100-wide row of doubles is 12 packets and a padded one), the same value per element.
 template <class S, class XBlock, class YBlock>
 void apply_phi_rows(Phi phi, const XBlock& X, YBlock&& Y) {
+  static_assert(XBlock::IsRowMajor && std::decay_t<YBlock>::IsRowMajor, "row-major blocks");
+  if (X.rows() > 1 && X.outerStride() == X.cols() && Y.outerStride() == Y.cols()) {
+    apply_phi<S>(phi, X.data(), Y.data(), X.rows() * X.cols());
+    return;
+  }
   for (Index i = 0; i < X.rows(); ++i) apply_phi<S>(phi, X.row(i).data(), Y.row(i).data(), X.cols());
+}
+
+// The same for the logistic sigmoid.
+template <class S, class Block>
+void apply_sigmoid_rows(Block&& Y) {
+  static_assert(std::decay_t<Block>::IsRowMajor, "a row-major block");
+  if (Y.rows() > 1 && Y.outerStride() == Y.cols()) {
+    apply_sigmoid<S>(Y.data(), Y.data(), Y.rows() * Y.cols());
+    return;
+  }
+  for (Index i = 0; i < Y.rows(); ++i) apply_sigmoid<S>(Y.row(i).data(), Y.row(i).data(), Y.cols());
 }
 
 }  // namespace flexrnn
