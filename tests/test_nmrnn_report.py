@@ -90,3 +90,22 @@ def test_bad_report_arguments_are_named(tmp_path):
         nmrnn_report(out=tmp_path, part_scale={"multitask": 0.0}, progress=False)
     with pytest.raises(SystemExit):
         main(["reproduce", "nmrnn", "--part-scale", "multitask", "--out", str(tmp_path)])
+
+
+def test_every_part_runs_through_the_sweep_and_a_rerun_resumes(tmp_path):
+    runs = tmp_path / "runs"
+    first = nmrnn_report(out=tmp_path / "a", quick=True, seeds=1, scheduler="serial", runs=runs,
+                         progress=False)  # fmt: skip
+    res = first["results"]
+    assert set(res) >= {"mwg", "element_finder", "multitask", "rank1"}
+    assert first["meta"]["runs"] == 4 + 6 + 3 + 1
+    ef = res["element_finder"]["NM-RNN M=5 N=18 R=8"]
+    assert ef["parameters"] == 497 and 1 <= ef["best_update"]["mean"] <= ef["updates"]
+    assert len(res["rank1"]["per_seed"][0]["intervals"]) == 12
+    assert len(list((runs / "nmrnn" / "runs").iterdir())) == 14
+    # the second call finds every network finished: the same numbers, nothing retrained
+    second = nmrnn_report(out=tmp_path / "b", quick=True, seeds=1, scheduler="serial",
+                          runs=runs, progress=False)  # fmt: skip
+    assert json.dumps(second["results"], sort_keys=True) == json.dumps(res, sort_keys=True)
+    report = (tmp_path / "b" / "reproductions" / "nmrnn.md").read_text()
+    assert "one after another in this process" in report

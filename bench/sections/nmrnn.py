@@ -159,6 +159,18 @@ def _throughput_impls(dtype: str = "float32") -> list[Impl]:
             for key, (label, net) in nets.items()]  # fmt: skip
 
 
+def _macs_per_trial_step(key: str) -> int:
+    """Multiply-adds of one forward trial-step (the backward pass costs about twice as many
+    for every model): recurrent products, input and readout; the transfer functions left out."""
+    sh = THROUGHPUT_SHAPE
+    n, n_in, n_out, rank, n_mod = sh["n"], sh["n_in"], sh["n_out"], 3, 5
+    return {
+        "flexrnn": n * n + n * n_in + n * n_out,
+        "nmrnn": 2 * n * rank + n_mod * (n_mod + n_in + rank) + n * n_in + n * n_out,
+        "lstm": 4 * n * (n + n_in) + n * n_out,  # four gates
+    }[key]
+
+
 def run(ctx: Context) -> dict[str, Any]:
     have_jax = importlib.util.find_spec("jax") is not None
     if not have_jax:
@@ -206,17 +218,26 @@ def render(data: dict[str, Any], ctx: Context) -> list[str]:
         trial_steps = sh["B"] * sh["T"]
         lines += [
             f"BPTT throughput (`loss_and_grad`, float32, B = {sh['B']}, T = {sh['T']}, "
-            f"n = {sh['n']}): trial-steps per second, and each model's time over the "
+            f"n = {sh['n']}): trial-steps per second, each model's time over the "
+            "RateRNN's, its multiply-adds per forward trial-step (products only) over the "
+            "RateRNN's, and the time per multiply-add over the RateRNN's (above 1: the model "
+            "does its arithmetic less efficiently than the dense GEMM of the RateRNN). The "
+            "NM-RNN's products are a tenth of the RateRNN's, so its time is set by the "
+            "element-wise work of its n units (tanh, leak, their adjoints), which equals the "
             "RateRNN's.",
             "",
-            "| model | median time | trial-steps / s | time / RateRNN's |",
-            "|---|---|---|---|",
+            "| model | median time | trial-steps / s | time / RateRNN's | multiply-adds / "
+            "RateRNN's | time per multiply-add / RateRNN's |",
+            "|---|---|---|---|---|---|",
         ]
+        base_macs = _macs_per_trial_step("flexrnn")
         for key, tm in m["timings"].items():
             ratio = 1.0 if key == "flexrnn" else m["speedup_of_cpp"][key]
+            work = _macs_per_trial_step(key) / base_macs
             lines.append(
                 f"| {tm['label']} | {tm['median_s'] * 1e3:.1f} ms | "
-                f"{trial_steps / tm['median_s']:.3g} | {ratio:.2f} |"
+                f"{trial_steps / tm['median_s']:.3g} | {ratio:.2f} | {work:.2f} | "
+                f"{ratio / work:.2f} |"
             )
         lines += [""] + render_cpu_share({"float32": m})
     return lines

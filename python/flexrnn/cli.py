@@ -310,9 +310,6 @@ def learning_rules_options(args: argparse.Namespace) -> dict:
 def _nmrnn(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path) -> int:
     from flexrnn.experiments.nmrnn import nmrnn_report
 
-    given = [f"--{k}" for k in ("workers", "scheduler", "runs") if getattr(args, k) is not None]
-    if given:
-        parser.error(f"{', '.join(given)}: nmrnn runs its networks in this process")
     part_scale = {}
     for item in args.part_scale or []:
         part, sep, value = item.partition("=")
@@ -324,7 +321,8 @@ def _nmrnn(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path)
             parser.error(f"--part-scale: expected PART=FRACTION, got {item!r}")
     nmrnn_report(out=out, seed=args.seed, only=args.only, progress=not args.no_progress,
                  quick=args.quick, scale=args.scale, seeds=args.seeds,
-                 part_scale=part_scale or None)  # fmt: skip
+                 part_scale=part_scale or None, workers=args.workers, scheduler=args.scheduler,
+                 runs=args.runs)  # fmt: skip
     print(f"flexrnn reproduce nmrnn: report written under {out}/")
     return 0
 

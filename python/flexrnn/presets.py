@@ -19,6 +19,7 @@ from flexrnn.models import LSTM, NMRNN, LowRankRNN, Model, RateRNN
 from flexrnn.train.staged import trainable_except
 
 STUDY_MODELS = ("NMRNN", "LowRankRNN", "RateRNN", "LSTM")
+SETUPS = ("timing", "element_finder")  # the study's initialisations, by its code
 INITIAL_STATE = 0.1  # x0 = z0 = 0.1 (h0 = c0 = 0.1 for the LSTM)
 
 
@@ -33,6 +34,7 @@ def costacurta2024(
     tau_x: float = 10.0,
     tau_z: float = 100.0,
     feedback: bool = False,
+    setup: str = "timing",
     seed: int = 0,
     dtype: Any = "float64",
 ) -> Model:
@@ -43,8 +45,18 @@ def costacurta2024(
         RNN, the LSTM's cells); rank : of the low-rank networks; n_mod : the modulator's size.
     tau_x, tau_z : time constants in steps (dt = 1); tau_x is the vanilla and low-rank RNN's.
     feedback : the NM-RNN's x -> z feedback ``W_zx ~ N(0, 1/n)`` (element-finder variant).
+    setup : ``"timing"`` (the study's timing and multitask code, below) or ``"element_finder"``
+        (its element-finder code, NMRNN and LSTM only; then pass tau_x=2, tau_z=10):
 
-    Initialisation (``N(0, s^2)`` has standard deviation s):
+        - NMRNN: the raw factors, no QR, ``n_scale = n``; ``U, V ~ N(0, 1/rank)``;
+          ``W_z, A_z ~ N(0, 1/n_mod)``; ``B_z, B_x ~ N(0, 1/n_in)``; ``C ~ N(0, 1/n)``;
+          ``b_z ~ N(0, 1/n_mod)`` (trained); ``c_z ~ N(0, 1/rank)``; ``W_zx ~ N(0, 1/n)``
+          always; no readout bias (``d = 0``, not trained); ``x0 ~ N(0, 1/n)``,
+          ``z0 ~ N(0, 1/n_mod)`` drawn once, not trained.
+        - LSTM: ``W_ih ~ N(0, 1/n_in)``; ``W_hh``, gate biases ``b``, ``C ~ N(0, 1/n)``;
+          ``d = 0`` (not trained); ``h0, c0 ~ N(0, 1/n)`` drawn once, not trained.
+
+    Initialisation for ``setup="timing"`` (``N(0, s^2)`` has standard deviation s):
 
     - NMRNN: ``parametrize="qr"`` (the network uses Q of the raw U), ``n_scale = 1``;
       ``U, V ~ N(0, 1)``; ``W_z, A_z, c_z ~ N(0, 0.1^2)``; ``B_z, B_x ~ N(0, 1/n_in)``;
@@ -63,6 +75,7 @@ def costacurta2024(
     Returns the model (float64 by default).
     """
     model = check.choice("model", model, STUDY_MODELS)
+    setup = check.choice("setup", setup, SETUPS)
     n = check.integer("n", n, minimum=1)
     n_in = check.integer("n_in", n_in, minimum=1)
     n_out = check.integer("n_out", n_out, minimum=1)
@@ -72,6 +85,29 @@ def costacurta2024(
     def normal(shape, std):
         return rng.standard_normal(shape) * std
 
+    if setup == "element_finder":
+        if model not in ("NMRNN", "LSTM"):
+            raise ValueError(
+                f"model: the element-finder setup has an NMRNN and an LSTM, got {model!r}"
+            )
+        if model == "LSTM":
+            return LSTM(
+                W_ih=normal((4 * n, n_in), in_std), W_hh=normal((4 * n, n), out_std),
+                C=normal((n_out, n), out_std), b=normal(4 * n, out_std), d=np.zeros(n_out),
+                h0=normal(n, out_std), c0=normal(n, out_std), dtype=dtype,
+            )  # fmt: skip
+        rank = check.integer("rank", rank, minimum=1)
+        n_mod = check.integer("n_mod", n_mod, minimum=1)
+        mod_std, rank_std = 1 / np.sqrt(n_mod), 1 / np.sqrt(rank)
+        return NMRNN(
+            W_z=normal((n_mod, n_mod), mod_std), B_z=normal((n_mod, n_in), in_std),
+            A_z=normal((rank, n_mod), mod_std), U=normal((n, rank), rank_std),
+            V=normal((n, rank), rank_std), B_x=normal((n, n_in), in_std),
+            C=normal((n_out, n), out_std), b_z=normal(n_mod, mod_std),
+            c_z=normal(rank, rank_std), d=np.zeros(n_out), x0=normal(n, out_std),
+            z0=normal(n_mod, mod_std), W_zx=normal((n_mod, n), out_std), tau_x=tau_x,
+            tau_z=tau_z, n_scale=float(n), dtype=dtype,
+        )  # fmt: skip
     if model == "LSTM":
         net = LSTM.random(n, n_in, n_out, seed=seed, dtype=dtype)
         net.h0[:] = INITIAL_STATE
@@ -103,11 +139,15 @@ def costacurta2024(
     )  # fmt: skip
 
 
-def costacurta2024_trainable(net: Model) -> list[str]:
+def costacurta2024_trainable(net: Model, setup: str = "timing") -> list[str]:
     """The parameters the NM-RNN study trains: every one but the initial states and the
     additive biases (x0, z0, b_z, d; b, b_out; h0, c0); the LSTM's gate biases are trained,
-    its readout bias d is not."""
+    its readout bias d is not. With ``setup="element_finder"`` the NM-RNN's modulator bias
+    b_z is trained too (its readout bias d is not: that code has none)."""
+    setup = check.choice("setup", setup, SETUPS)
     if isinstance(net, LSTM):
+        return trainable_except(net, "initial_states", "d")
+    if setup == "element_finder" and isinstance(net, NMRNN):
         return trainable_except(net, "initial_states", "d")
     return trainable_except(net, "initial_states", "biases")
 

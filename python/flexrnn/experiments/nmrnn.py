@@ -25,10 +25,11 @@ import numpy as np
 import flexrnn
 from flexrnn import tasks
 from flexrnn._io import atomic_write_json, atomic_write_text
+from flexrnn.experiments._runs import Populations
 from flexrnn.experiments.nmrnn_theory import rank1_gain
 from flexrnn.experiments.training import _cpu_name, _say
 from flexrnn.presets import costacurta2024, costacurta2024_trainable, parameter_count
-from flexrnn.train import Stage, bptt, staged, task_loss
+from flexrnn.train import Adam, KeepLowestLoss, Stage, bptt, staged, task_loss
 
 PARTS = ("mwg", "element_finder", "multitask", "rank1")
 
@@ -54,7 +55,8 @@ SHORT, LONG = (4, 6, 8, 10), (20, 22, 24, 26)  # test intervals outside the trai
 # --- element finder ----------------------------------------------------------------------------
 EF_SHAPES = [(5, 18, 8), (5, 13, 12), (10, 14, 5), (10, 12, 7), (15, 6, 5)]  # (n_mod, N, rank)
 EF_LSTM = 10
-EF_STEPS, EF_LR, EF_BATCH = 20_000, 1e-2, 128
+EF_STEPS, EF_LR, EF_BATCH, EF_EPS = 20_000, 1e-2, 128, 1e-7  # Adam, no clipping
+EF_SETUP = "element_finder"  # the study's element-finder initialisation
 
 # --- multitask -------------------------------------------------------------------------------
 MT_TRAINED = ("DelayPro", "DelayAnti", "MemoryPro")
@@ -178,28 +180,36 @@ def _before_go_mean(s: np.ndarray, trials: Any) -> float:
 
 def ef_network(shape: tuple[int, int, int] | None, seed: int) -> Any:
     if shape is None:
-        return costacurta2024("LSTM", n=EF_LSTM, n_in=1, n_out=1, seed=seed)
+        return costacurta2024("LSTM", n=EF_LSTM, n_in=1, n_out=1, setup=EF_SETUP, seed=seed)
     n_mod, n, rank = shape
     return costacurta2024("NMRNN", n=n, rank=rank, n_mod=n_mod, n_in=1, n_out=1, tau_x=2.0,
-                          tau_z=10.0, feedback=True, seed=seed)  # fmt: skip
+                          tau_z=10.0, setup=EF_SETUP, seed=seed)  # fmt: skip
 
 
 def ef_run(shape: tuple[int, int, int] | None, seed: int, scale: float, progress: bool):
+    """One element-finder network by the study's element-finder code: its initialisation,
+    Adam (eps 1e-7, no clipping), fresh batches of 128, and the parameters of the update with
+    the lowest batch loss kept (``fr.train.KeepLowestLoss``); tested on 2000 fresh trials."""
     task = tasks.ElementFinder()
     net = ef_network(shape, seed)
-    trained = costacurta2024_trainable(net)  # W_zx included for the NM-RNNs
+    trained = costacurta2024_trainable(net, setup=EF_SETUP)  # b_z and W_zx for the NM-RNNs
+    best = KeepLowestLoss()
     t0 = time.perf_counter()
-    hist = bptt(net, task, iters=_steps(EF_STEPS, scale), batch_size=EF_BATCH, lr=EF_LR,
-                optimizer="adam", clip_value=CLIP, trainable=trained, val_every=None,
-                progress=progress, seed=seed)  # fmt: skip
+    hist = bptt(net, task, iters=_steps(EF_STEPS, scale), batch_size=EF_BATCH,
+                optimizer=Adam(EF_LR, eps=EF_EPS), trainable=trained, val_every=None,
+                progress=progress, seed=seed, callback=best)  # fmt: skip
     seconds = time.perf_counter() - t0
     test = task.batch(2000, np.random.default_rng([seed, 7]))
+    y_last = net.run(test.u).y
+    best.restore(net)
     y = net.run(test.u).y
     return {
         "seconds": seconds,
         "updates": len(hist),
+        "best_update": best.update,
         "test_mse": task_loss(y, test),
         "test_accuracy": float(task.score(y, test)),
+        "test_mse_last": task_loss(y_last, test),
         "parameters": parameter_count(net, trained),
     }, {"loss": hist.loss}
 
@@ -338,6 +348,61 @@ def _collect(runs: list[tuple[dict, dict]], keys: list[str]) -> dict[str, Any]:
     return {k: _sem([r[0][k] for r in runs]) for k in keys}
 
 
+def _ef_label(shape: tuple[int, int, int] | None) -> str:
+    return "LSTM (10)" if shape is None else f"NM-RNN M={shape[0]} N={shape[1]} R={shape[2]}"
+
+
+RANK1_LABEL = "rank-1 NM-RNN"
+_RUN_FIELDS = {"id", "status", "seed", "wall_time", "version", "attempts", "error", "kept",
+               "part", "label", "scale", "shape"}  # fmt: skip
+
+
+def nmrnn_run(config: dict[str, Any], seed: int) -> dict[str, Any]:
+    """One network of the report, as a :func:`flexrnn.sweep.run` function: ``config`` has
+    ``part`` (of ``PARTS``), ``label`` (the model), ``scale`` and, for the element finder,
+    ``shape`` ([n_mod, N, rank], or None for the LSTM). Returns the run's summary (metrics)
+    and its curves and outputs (arrays; a list of arrays ``k`` as ``k.0``, ``k.1``, ...)."""
+    part, label, scale = config["part"], config["label"], float(config["scale"])
+    if part == "mwg":
+        summary, extra = mwg_run(label, seed, scale, False)
+    elif part == "element_finder":
+        shape = config.get("shape")
+        summary, extra = ef_run(tuple(shape) if shape else None, seed, scale, False)
+    elif part == "multitask":
+        summary, extra = mt_run(label, seed, scale, False)
+    elif part == "rank1":
+        summary, extra = rank1_run(seed, scale, False)
+    else:
+        raise ValueError(f"config: unknown part {part!r}; choose from {list(PARTS)}")
+    out = dict(summary)
+    for key, value in extra.items():
+        if key in summary:  # rank1's intervals: a metric already
+            continue
+        if isinstance(value, list) and value and isinstance(value[0], np.ndarray):
+            out.update({f"{key}.{i}": np.atleast_1d(a) for i, a in enumerate(value)})
+        else:
+            out[key] = np.atleast_1d(np.asarray(value))
+    return out
+
+
+def _unpack(row: dict[str, Any]) -> tuple[dict, dict]:
+    """A sweep row of :func:`nmrnn_run` back into the run's (summary, extra)."""
+    summary = {k: v for k, v in row.items() if k not in _RUN_FIELDS}
+    extra: dict[str, Any] = {}
+    listed: dict[str, dict[int, np.ndarray]] = {}
+    for key, value in row["kept"].items():
+        name, dot, index = key.rpartition(".")
+        if dot and index.isdigit():
+            listed.setdefault(name, {})[int(index)] = value
+        else:
+            extra[key] = value
+    for name, items in listed.items():
+        extra[name] = [items[i] for i in sorted(items)]
+    if "intervals" in summary:
+        extra["intervals"] = summary["intervals"]
+    return summary, extra
+
+
 def nmrnn_report(
     out: str | Path,
     seed: int = 0,
@@ -347,6 +412,9 @@ def nmrnn_report(
     scale: float | None = None,
     seeds: int | None = None,
     part_scale: dict[str, float] | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    runs: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the NM-RNN study's experiments and write ``out/reproductions/nmrnn.md`` (+ JSON and
     figures under ``out/reproductions/figures``). ``out`` is required (the committed report
@@ -357,6 +425,9 @@ def nmrnn_report(
     seeds : networks per condition (default 5; 2 with ``quick``), seeds ``seed .. seed+k-1``.
     part_scale : ``{part: scale}`` overriding ``scale`` for some parts (e.g. the costly
         ``multitask``, 300 trials of 100 steps per update).
+    workers, scheduler, runs : every network is one run of :func:`flexrnn.sweep.run` (a local
+        Dask cluster by default); as :class:`~flexrnn.experiments._runs.Populations`
+        (``runs``: a folder kept, so that rerunning the report resumes from it).
     """
     from flexrnn.experiments.nmrnn_report import figures, markdown
 
@@ -386,7 +457,6 @@ def nmrnn_report(
     meta = {
         "machine": _cpu_name(),
         "flexrnn": flexrnn.__version__,
-        "threads": flexrnn.get_num_threads(),
         "seed": seed,
         "seeds": seed_list,
         "scale": scale,
@@ -396,72 +466,93 @@ def nmrnn_report(
     results: dict[str, Any] = {}
     extras: dict[str, Any] = {}
     t_all = time.perf_counter()
-    bar = False  # the per-run bars would flood the output: one line per run instead
+
+    configs: list[dict[str, Any]] = []
+    if "mwg" in run:
+        configs += [{"part": "mwg", "label": label, "scale": scales["mwg"]}
+                    for label in MWG_MODELS]  # fmt: skip
+    if "element_finder" in run:
+        configs += [{"part": "element_finder", "label": _ef_label(shape),
+                     "shape": list(shape) if shape else None,
+                     "scale": scales["element_finder"]}
+                    for shape in [*EF_SHAPES, None]]  # fmt: skip
+    if "multitask" in run:
+        configs += [{"part": "multitask", "label": label, "scale": scales["multitask"]}
+                    for label in MT_MODELS]  # fmt: skip
+    if "rank1" in run:
+        configs.append({"part": "rank1", "label": RANK1_LABEL, "scale": scales["rank1"]})
+    say(f"[nmrnn] {len(configs)} networks x {len(seed_list)} seeds")
+    with Populations("nmrnn", workers, scheduler, runs, progress) as pop:
+        meta.update(pop.describe())
+        rows = pop.run(nmrnn_run, configs, seed_list)
+        by_run: dict[tuple[str, str], list[tuple[dict, dict]]] = {}
+        for row in sorted(rows, key=lambda r: r["seed"]):
+            by_run.setdefault((row["part"], row["label"]), []).append(_unpack(row))
+    meta["runs"] = len(rows)
+    meta["run_seconds"] = float(sum(r["wall_time"] for r in rows))
 
     if "mwg" in run:
         results["mwg"], extras["mwg"] = {}, {}
         for label in MWG_MODELS:
-            runs = []
-            for s in seed_list:
-                runs.append(mwg_run(label, s, scales["mwg"], bar))
-                say(f"[mwg] {label} seed {s}: train MSE {runs[-1][0]['train_mse']:.4f}, "
-                    f"{runs[-1][0]['seconds']:.1f} s")  # fmt: skip
+            runs_ = by_run[("mwg", label)]
+            for s, r in zip(seed_list, runs_):
+                say(f"[mwg] {label} seed {s}: train MSE {r[0]['train_mse']:.4f}, "
+                    f"{r[0]['seconds']:.1f} s")  # fmt: skip
             keys = ["train_mse", "test_trained_mse", "short_mse", "long_mse", "train_accuracy",
                     "test_accuracy", "seconds"]  # fmt: skip
-            res = _collect(runs, keys)
-            res["parameters"] = runs[0][0]["parameters"]
-            res["updates"] = runs[0][0]["updates"]
+            res = _collect(runs_, keys)
+            res["parameters"] = runs_[0][0]["parameters"]
+            res["updates"] = runs_[0][0]["updates"]
             res["per_interval_mse"] = {
-                "mean": np.mean([r[0]["per_interval_mse"] for r in runs], axis=0).tolist(),
-                "sem": (np.std([r[0]["per_interval_mse"] for r in runs], axis=0, ddof=1)
-                        / np.sqrt(len(runs))).tolist() if len(runs) > 1 else None,
+                "mean": np.mean([r[0]["per_interval_mse"] for r in runs_], axis=0).tolist(),
+                "sem": (np.std([r[0]["per_interval_mse"] for r in runs_], axis=0, ddof=1)
+                        / np.sqrt(len(runs_))).tolist() if len(runs_) > 1 else None,
             }  # fmt: skip
             if label == "NM-RNN":
                 res["ablation"] = {
-                    k: {key: _sem([r[0]["ablation"][k][key] for r in runs])
-                        for key in runs[0][0]["ablation"][k]}
-                    for k in runs[0][0]["ablation"]
+                    k: {key: _sem([r[0]["ablation"][k][key] for r in runs_])
+                        for key in runs_[0][0]["ablation"][k]}
+                    for k in runs_[0][0]["ablation"]
                 }  # fmt: skip
             results["mwg"][label] = res
-            extras["mwg"][label] = [r[1] for r in runs]
+            extras["mwg"][label] = [r[1] for r in runs_]
     if "element_finder" in run:
         results["element_finder"], extras["element_finder"] = {}, {}
         for shape in [*EF_SHAPES, None]:
-            label = (
-                "LSTM (10)" if shape is None else f"NM-RNN M={shape[0]} N={shape[1]} R={shape[2]}"
-            )
-            runs = [ef_run(shape, s, scales["element_finder"], bar) for s in seed_list]
+            label = _ef_label(shape)
+            runs_ = by_run[("element_finder", label)]
             say(f"[element_finder] {label}: test MSE "
-                f"{np.mean([r[0]['test_mse'] for r in runs]):.2f}")  # fmt: skip
-            res = _collect(runs, ["test_mse", "test_accuracy", "seconds"])
-            res["parameters"] = runs[0][0]["parameters"]
-            res["updates"] = runs[0][0]["updates"]
+                f"{np.mean([r[0]['test_mse'] for r in runs_]):.2f}")  # fmt: skip
+            res = _collect(runs_, ["test_mse", "test_accuracy", "test_mse_last", "best_update",
+                                   "seconds"])  # fmt: skip
+            res["parameters"] = runs_[0][0]["parameters"]
+            res["updates"] = runs_[0][0]["updates"]
             results["element_finder"][label] = res
-            extras["element_finder"][label] = [r[1] for r in runs]
+            extras["element_finder"][label] = [r[1] for r in runs_]
         results["element_finder_chance"] = tasks.ElementFinder().zero_predictor_mse
     if "multitask" in run:
         results["multitask"], extras["multitask"] = {}, {}
         for label in MT_MODELS:
-            runs = [mt_run(label, s, scales["multitask"], bar) for s in seed_list]
+            runs_ = by_run[("multitask", label)]
             say(f"[multitask] {label}: held-out correct "
-                f"{np.mean([r[0]['correct_held_out'] for r in runs]):.2f}")  # fmt: skip
+                f"{np.mean([r[0]['correct_held_out'] for r in runs_]):.2f}")  # fmt: skip
             keys = ["correct_trained", "correct_trained_atan2", "correct_held_out_before",
                     "correct_held_out", "correct_held_out_atan2", "seconds"]  # fmt: skip
-            res = _collect(runs, keys)
-            res["parameters"] = runs[0][0]["parameters"]
-            res["retrained_parameters"] = runs[0][0]["retrained_parameters"]
-            res["updates"] = runs[0][0]["updates"]
+            res = _collect(runs_, keys)
+            res["parameters"] = runs_[0][0]["parameters"]
+            res["retrained_parameters"] = runs_[0][0]["retrained_parameters"]
+            res["updates"] = runs_[0][0]["updates"]
             results["multitask"][label] = res
-            extras["multitask"][label] = [r[1] for r in runs]
+            extras["multitask"][label] = [r[1] for r in runs_]
     if "rank1" in run:
-        runs = [rank1_run(s, scales["rank1"], bar) for s in seed_list]
+        runs_ = by_run[("rank1", RANK1_LABEL)]
         say(f"[rank1] correlation trained/theory "
-            f"{np.nanmean([r[0]['correlation'] for r in runs]):.2f}")  # fmt: skip
-        res = _collect(runs, ["correlation", "trend_trained", "trend_theory", "train_mse",
-                              "seconds"])  # fmt: skip
-        res["per_seed"] = [r[0] for r in runs]
+            f"{np.nanmean([r[0]['correlation'] for r in runs_]):.2f}")  # fmt: skip
+        res = _collect(runs_, ["correlation", "trend_trained", "trend_theory", "train_mse",
+                               "seconds"])  # fmt: skip
+        res["per_seed"] = [r[0] for r in runs_]
         results["rank1"] = res
-        extras["rank1"] = [r[1] for r in runs]
+        extras["rank1"] = [r[1] for r in runs_]
     meta["wall_s"] = time.perf_counter() - t_all
     folder.mkdir(parents=True, exist_ok=True)
     paths = figures(folder, results, extras)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from flexrnn._io import atomic_savefig
+from flexrnn.experiments._runs import sweep_sentence
 from flexrnn.experiments.training import FIGURES
 from flexrnn.tasks.timing import TEST_INTERVALS
 
@@ -211,9 +212,16 @@ def markdown(results: dict, paths: dict[str, str], meta: dict) -> str:
         "with the study's optimiser (AdamW, weight decay 1e-4, element-wise clipping at 1, "
         "unless a part says otherwise).",
         "",
-        f"Machine: {meta['machine']}; flexrnn {meta['flexrnn']}, {meta['threads']} threads; "
+        f"Machine: {meta['machine']}; flexrnn {meta['flexrnn']}; "
         f"seeds {meta['seeds'][0]}-{meta['seeds'][-1]} ({len(meta['seeds'])} per condition); "
-        f"total wall-clock {meta['wall_s'] / 60:.1f} min.",
+        f"total wall-clock {meta['wall_s'] / 60:.1f} min"
+        + (
+            f", the {meta['runs']} networks' own run times sum to "
+            f"{meta['run_seconds'] / 60:.1f} min."
+            if "run_seconds" in meta
+            else "."
+        )
+        + sweep_sentence(meta, "The networks"),
         "",
     ]
     if not full:
@@ -238,9 +246,9 @@ def markdown(results: dict, paths: dict[str, str], meta: dict) -> str:
         "- The vanilla RNN: the study trains a raw W and its network uses W / N; here W itself "
         "is the parameter (initialised as W_raw / N), so Adam's steps on the effective W are "
         "N times larger than the study's at the same learning rate.",
-        "- The element finder's optimiser: Adam at 0.01 as stated, with element-wise clipping "
-        "at 1 added (not stated in the study); its x -> z feedback `W_zx ~ N(0, 1/N)` is our "
-        "choice of scale.",
+        "- The element finder: the study keeps the parameters after the update with the lowest "
+        "batch loss (of 128 fresh trials); so does this run, and the table also gives the "
+        "final parameters' test MSE.",
         "- MultiTask: the baselines' sizes (LR-RNN N = 82 rank 4, LSTM 15 units) are chosen "
         "here to match the NM-RNN's trained parameters; the new rule column starts at 0.1 for "
         "every network (the study's value for the NM-RNN).",
@@ -310,18 +318,27 @@ def _ef_lines(results: dict, paths: dict[str, str]) -> list[str]:
     lines = [
         "## Element finder",
         "",
-        "Query index then 25 values in -10..10; the answer at the last step. NM-RNNs with "
-        "x -> z feedback, tau_x = 2, tau_z = 10, against a 10-unit LSTM; Adam 0.01, batch "
-        "128, 20k updates (scaled); test on 2000 fresh trials; answering 0 scores "
+        "Query index then 25 values in -10..10; the answer at the last step. The study's "
+        "element-finder code (`costacurta2024(..., setup='element_finder')`): NM-RNNs with "
+        "x -> z feedback, raw factors U, V ~ N(0, 1/R) divided by N, tau_x = 2, tau_z = 10, "
+        "the modulator bias trained, random fixed initial states, no readout bias; a 10-unit "
+        "LSTM with normal weights. Adam 0.01 (eps 1e-7, no clipping), fresh batches of 128, "
+        "20k updates (scaled); as in the study the parameters of the update with the lowest "
+        "batch loss are kept (`fr.train.KeepLowestLoss`; training is unstable: losses jump "
+        "back towards chance and recover). Test on 2000 fresh trials; answering 0 scores "
         f"{results['element_finder_chance']:.2f}.",
         "",
-        "| network | trained params | updates | test MSE | accuracy (|err| < 0.5) | time |",
-        "|---|---|---|---|---|---|",
+        "| network | trained params | updates | kept update | test MSE | accuracy "
+        "(|err| < 0.5) | test MSE, last parameters | time |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for m, r in results["element_finder"].items():
+        kept = _ms(r["best_update"], ".0f") if "best_update" in r else "-"
+        last = _ms(r["test_mse_last"], ".2f") if "test_mse_last" in r else "-"
         lines.append(
-            f"| {m} | {r['parameters']} | {r['updates']} | {_ms(r['test_mse'], '.2f')} | "
-            f"{_ms(r['test_accuracy'], '.3f')} | {_ms(r['seconds'], '.1f')} s |"
+            f"| {m} | {r['parameters']} | {r['updates']} | {kept} | "
+            f"{_ms(r['test_mse'], '.2f')} | {_ms(r['test_accuracy'], '.3f')} | {last} | "
+            f"{_ms(r['seconds'], '.1f')} s |"
         )
     lines += ["", f"![element finder]({paths.get('nmrnn_element_finder', '')})", ""]
     return lines

@@ -11,7 +11,7 @@ from .evolution import genetic, population_loss
 from .force import ForceHistory, feedback_run, force, full_force, integration_hint
 from .gradients import loss_and_grad
 from .hebbian import exploratory_run, hebbian, hold_units
-from .history import History, StopWhenAccuracy, stop_when_accuracy
+from .history import History, KeepLowestLoss, StopWhenAccuracy, stop_when_accuracy
 from .optim import (
     Adam,
     AdamW,
@@ -37,6 +37,7 @@ __all__ = [
     "Exponential",
     "ForceHistory",
     "History",
+    "KeepLowestLoss",
     "LinearWarmup",
     "Optimizer",
     "Schedule",

@@ -7,6 +7,7 @@ at iteration ``c``.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Callable
 
@@ -233,6 +234,50 @@ def stop_when_accuracy(threshold: float, window: int = 10) -> StopWhenAccuracy:
     """Criterion for ``bptt(stop=...)``: min of the last ``window`` validation accuracies
     >= ``threshold``."""
     return StopWhenAccuracy(threshold, window)
+
+
+class KeepLowestLoss:
+    """A training callback (``bptt(callback=...)``, ``staged``'s stages) that keeps a copy of
+    the parameters after the update whose batch loss was the lowest so far; ``restore(net)``
+    writes them back (in place, into the model's own arrays).
+
+    The loss of update k is measured before the update, so the copy kept is the one the
+    NM-RNN study's element-finder code keeps (the parameters returned by the step with the
+    lowest batch loss). Nothing is stopped: the callback returns False.
+
+    >>> best = fr.train.KeepLowestLoss()
+    >>> fr.train.bptt(net, task, iters=20000, callback=best)
+    >>> best.restore(net)   # best.update, best.loss: where and how low
+    """
+
+    def __init__(self) -> None:
+        self.loss = math.inf
+        self.update = 0
+        self.params: dict[str, np.ndarray] | None = None
+
+    def __call__(self, iteration: int, history: History, net: Any) -> bool:
+        if len(history.loss) and history.loss[-1] < self.loss:
+            self.loss = float(history.loss[-1])
+            self.update = int(iteration)
+            self.params = {name: p.copy() for name, p in net.params().items()}
+        return False
+
+    def restore(self, net: Any) -> None:
+        """Copy the kept parameters into ``net`` (the model that was trained)."""
+        if self.params is None:
+            raise RuntimeError("restore: no update has been seen yet (train with callback=...)")
+        own = net.params()
+        if set(own) != set(self.params):
+            raise ValueError(
+                f"net: its parameters {sorted(own)} are not the kept ones {sorted(self.params)}"
+            )
+        for name, p in self.params.items():
+            if own[name].shape != p.shape:
+                raise ValueError(f"net: {name} has shape {own[name].shape}, kept {p.shape}")
+            own[name][...] = p
+
+    def __repr__(self) -> str:
+        return f"KeepLowestLoss(loss={self.loss:.6g}, update={self.update})"
 
 
 StopCriterion = Callable[[History], bool]
