@@ -229,10 +229,12 @@ def markdown(results: dict, paths: dict[str, str], meta: dict) -> str:
         example = scales.get("mwg", next(iter(scales.values())))
         lines += [
             f"**Scale: a fraction of the study's updates** ({per_part}; e.g. the MWG NM-RNN's "
-            f"10k + 10k + 50k become {_steps_text(example)}). This is what fits a shared 2-core "
-            "machine in about 25 minutes: the networks are far from converged and the numbers "
-            "below are not the study's. The full protocol is `flexrnn reproduce nmrnn` (scale "
-            "1: 50k-100k updates per network, hours of one core each).",
+            f"10k + 10k + 50k become {_steps_text(example)}). Parts below scale 1 train "
+            "fewer updates than the study (their networks may be further from converged than "
+            "the study's); parts at scale 1 follow its protocol. The full protocol is "
+            "`flexrnn reproduce nmrnn` (scale 1 everywhere; on one core about 3-6 minutes per "
+            "MWG network and 50 minutes per MultiTask network here, so it wants a cluster: "
+            "`--scheduler`).",
             "",
         ]
     lines += _mwg_lines(results, paths)
