@@ -13,6 +13,8 @@ from flexrnn.experiments._runs import sweep_sentence
 from flexrnn.experiments.training import FIGURES
 from flexrnn.tasks.timing import TEST_INTERVALS
 
+MSE = ".2e"  # the MWG losses span 1e-6 to 1e-1
+
 
 def _ms(s: dict, fmt: str = ".4f") -> str:
     sem = "n/a" if not np.isfinite(s["sem"]) else f"{s['sem']:{fmt}}"
@@ -214,10 +216,10 @@ def markdown(results: dict, paths: dict[str, str], meta: dict) -> str:
         "",
         f"Machine: {meta['machine']}; flexrnn {meta['flexrnn']}; "
         f"seeds {meta['seeds'][0]}-{meta['seeds'][-1]} ({len(meta['seeds'])} per condition); "
-        f"total wall-clock {meta['wall_s'] / 60:.1f} min"
+        f"this call {meta['wall_s'] / 60:.1f} min"
         + (
-            f", the {meta['runs']} networks' own run times sum to "
-            f"{meta['run_seconds'] / 60:.1f} min."
+            " (networks already in the `--runs` folder are not rerun); the "
+            f"{meta['runs']} networks' own run times sum to {meta['run_seconds'] / 60:.1f} min."
             if "run_seconds" in meta
             else "."
         )
@@ -284,8 +286,9 @@ def _mwg_lines(results: dict, paths: dict[str, str]) -> list[str]:
     ]
     for m, r in mwg.items():
         lines.append(
-            f"| {m} | {r['parameters']} | {r['updates']} | {_ms(r['train_mse'])} | "
-            f"{_ms(r['test_trained_mse'])} | {_ms(r['short_mse'])} | {_ms(r['long_mse'])} | "
+            f"| {m} | {r['parameters']} | {r['updates']} | {_ms(r['train_mse'], MSE)} | "
+            f"{_ms(r['test_trained_mse'], MSE)} | {_ms(r['short_mse'], MSE)} | "
+            f"{_ms(r['long_mse'], MSE)} | "
             f"{_ms(r['test_accuracy'], '.2f')} | {_ms(r['seconds'], '.1f')} s |"
         )
     lines += ["", f"![MWG losses]({paths.get('nmrnn_mwg_losses', '')})", "",
@@ -301,12 +304,12 @@ def _mwg_lines(results: dict, paths: dict[str, str]) -> list[str]:
             "| component | train MSE ablated | test MSE ablated | train timing accuracy | "
             "mean s before go | mean s during the ramp |",
             "|---|---|---|---|---|---|",
-            f"| none | {_ms(mwg['NM-RNN']['train_mse'])} | - | "
+            f"| none | {_ms(mwg['NM-RNN']['train_mse'], MSE)} | - | "
             f"{_ms(mwg['NM-RNN']['train_accuracy'], '.2f')} | | |",
         ]
         for k, r in ab.items():
             lines.append(
-                f"| s_{k} | {_ms(r['train_mse'])} | {_ms(r['test_mse'])} | "
+                f"| s_{k} | {_ms(r['train_mse'], MSE)} | {_ms(r['test_mse'], MSE)} | "
                 f"{_ms(r['train_accuracy'], '.2f')} | {_ms(r['s_mean_before_go'], '.3f')} | "
                 f"{_ms(r['s_mean_during_ramp'], '.3f')} |"
             )
@@ -398,7 +401,7 @@ def _rank1_lines(results: dict, paths: dict[str, str]) -> list[str]:
         f"{_ms(r['correlation'], '.2f')}",
         f"- correlation of the mean ramp gain with I: trained {_ms(r['trend_trained'], '.2f')}, "
         f"theory {_ms(r['trend_theory'], '.2f')}",
-        f"- training MSE of the rank-1 networks: {_ms(r['train_mse'])}",
+        f"- training MSE of the rank-1 networks: {_ms(r['train_mse'], MSE)}",
         "",
         f"![rank-1 theory]({paths.get('nmrnn_rank1', '')})",
         "",
@@ -428,9 +431,10 @@ def _claims(results: dict) -> list[str]:
             lines.append(
                 f"- *NM-RNN beats the low-rank and vanilla RNNs on the {what}*: "
                 + ("**reproduced**" if beats else "**not reproduced at this scale**")
-                + f". NM-RNN MSE {_ms(nm)}; against the LR-RNN ({_ms(mwg['LR-RNN'][key])}): "
-                f"{verdicts['LR-RNN']}; against the vanilla RNN ({_ms(mwg['vanilla'][key])}): "
-                f"{verdicts['vanilla']}; against the LSTM ({_ms(mwg['LSTM'][key])}): "
+                + f". NM-RNN MSE {_ms(nm, MSE)}; against the LR-RNN "
+                f"({_ms(mwg['LR-RNN'][key], MSE)}): {verdicts['LR-RNN']}; against the vanilla "
+                f"RNN ({_ms(mwg['vanilla'][key], MSE)}): {verdicts['vanilla']}; against the "
+                f"LSTM ({_ms(mwg['LSTM'][key], MSE)}): "
                 f"{verdicts['LSTM']} (lower / higher: the means differ by more than 2 SE)."
             )
     if "mwg" in results and "ablation" in results["mwg"].get("NM-RNN", {}):
