@@ -234,9 +234,9 @@ def markdown(results: dict, paths: dict[str, str], meta: dict) -> str:
             f"10k + 10k + 50k become {_steps_text(example)}). Parts below scale 1 train "
             "fewer updates than the study (their networks may be further from converged than "
             "the study's); parts at scale 1 follow its protocol. The full protocol is "
-            "`flexrnn reproduce nmrnn` (scale 1 everywhere; on one core about 3-6 minutes per "
-            "MWG network and 50 minutes per MultiTask network here, so it wants a cluster: "
-            "`--scheduler`).",
+            "`flexrnn reproduce nmrnn` (scale 1 everywhere; from this run's times, about 1-8 "
+            "minutes of one core per MWG network, 1-4 hours per MultiTask network, some 36 "
+            "CPU-hours in all, so it wants a cluster: `--scheduler`).",
             "",
         ]
     lines += _mwg_lines(results, paths)
