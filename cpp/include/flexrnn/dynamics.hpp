@@ -209,7 +209,7 @@ class NMRNNMap {
     Zn = (S(1) - az_) * X.rightCols(m_) + az_ * Zn;
     sp.noalias() = Zn * p_.A_z.transpose();
     sp.rowwise() += CRowVecMap<S>(p_.c_z, r_);
-    for (Index i = 0; i < rows; ++i) apply_sigmoid<S>(sp.row(i).data(), sp.row(i).data(), r_);
+    apply_sigmoid_rows<S>(sp);
     K.noalias() = (tx * p_.V) * inv_scale_;
     FX.leftCols(n_).noalias() = K.cwiseProduct(sp) * p_.U.transpose();
     FX.leftCols(n_).rowwise() += cx_;
