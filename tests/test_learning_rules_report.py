@@ -123,13 +123,25 @@ def test_run_options_choose_contexts_noise_levels_and_budgets():
     full = lrr.with_options(lrr.scale(False, None))
     assert full["contexts"] == full["noise_contexts"] == [1, 2, 3, 4, 5, 6]
     assert len(full["noise"]) == 4
+    # budgets of single rules, after the scale; the others keep the (scaled) defaults
+    s = lrr.with_options(lrr.scale(False, None), budget_scale=0.1,
+                         budgets=["genetic=150", "bptt=600"])  # fmt: skip
+    full_budgets = lrr.scale(False, None)["budgets"]
+    assert s["budgets"] == {"bptt": 600, "genetic": 150,
+                            "full_force": round(full_budgets["full_force"] * 0.1),
+                            "hebbian": round(full_budgets["hebbian"] * 0.1)}  # fmt: skip
+    assert lrr.with_options(lrr.scale(True, None), budgets={"hebbian": 7})["budgets"]["hebbian"] == 7
+    text = lrr._options_text(None, None, None, None, lrr.with_options(
+        lrr.scale(False, None), budgets=["genetic=150"]))  # fmt: skip
+    assert text == " --budget genetic=150"
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
     [("contexts", "0,2"), ("contexts", "2,2"), ("contexts", "two"), ("contexts", ""),
      ("noise_contexts", "7"), ("noise", "0.1"), ("noise", "-1,1"), ("noise", "1,1"),
-     ("noise", "a,b"), ("budget_scale", 0.0)],
+     ("noise", "a,b"), ("budget_scale", 0.0), ("budgets", ["sgd=5"]), ("budgets", ["bptt=x"]),
+     ("budgets", ["bptt=0"]), ("budgets", {"genetic": -1})],
 )  # fmt: skip
 def test_run_options_name_bad_values(name, value):
     with raises_naming(name):
@@ -137,7 +149,8 @@ def test_run_options_name_bad_values(name, value):
 
 
 def test_cli_names_a_bad_learning_rules_option(capsys):
-    for flag, value in (("--contexts", "1,9"), ("--noise-contexts", "x"), ("--noise", "1")):
+    for flag, value in (("--contexts", "1,9"), ("--noise-contexts", "x"), ("--noise", "1"),
+                        ("--budget", "bptt=none"), ("--budget", "adam=3")):  # fmt: skip
         with pytest.raises(SystemExit) as info:
             main(["reproduce", "learning-rules", flag, value, "--out", "unused"])
         assert info.value.code == 2

@@ -65,6 +65,7 @@ def test_rollout_matches_reference(case):
     )
     for key in ("x", "r", "y"):
         assert_close(getattr(out, key), expected[key], err_msg=key)
+    assert_close(net.outputs(u, x0=x0, **options), out.y, err_msg="outputs")  # states unstored
 
 
 @pytest.mark.parametrize("n", [20, 300])  # batch chunks of 8 rows (n < 256) and 32 (n >= 256)

@@ -43,6 +43,7 @@ def test_rollout_matches_reference(case):
     )
     for key in ("h", "c", "y"):
         assert_close(getattr(out, key), expected[key], err_msg=key)
+    np.testing.assert_array_equal(net.outputs(u, h0=h0, c0=c0), out.y)
 
 
 @pytest.mark.parametrize("n", [10, 70])  # chunks of 8 rows (4n < 256) and 32 rows (4n >= 256)

@@ -100,6 +100,7 @@ def test_rollout_matches_reference(case):
     for key in ("x", "z", "s", "y"):
         assert_close(getattr(out, key), expected[key], err_msg=key)
     assert_close(out.r, np.tanh(expected["x"]), err_msg="r")
+    np.testing.assert_array_equal(net.outputs(u, **options), out.y)
 
 
 @pytest.mark.parametrize("n", [20, 300])  # batch chunks of 8 rows (n < 256) and 32 (n >= 256)

@@ -69,6 +69,12 @@ def test_rollout_matches_reference(case):
     )
     for key in ("x", "r", "y"):
         assert_close(getattr(out, key), expected[key], err_msg=key)
+    # outputs only: the states never stored (the same arithmetic; Eigen's reductions may round
+    # differently at other buffer alignments)
+    only = net.run(u, x0=x0, states=False, **options)
+    assert only.x is None and only.r is None
+    assert_close(only.y, out.y, err_msg="y, states=False")
+    assert_close(net.outputs(u, x0=x0, **options), out.y, err_msg="outputs")
 
 
 @pytest.mark.parametrize("n", [20, 300])  # batch chunks of 8 rows (n < 256) and 32 (n >= 256)
@@ -90,6 +96,16 @@ def test_rollout_matches_reference_over_several_batch_chunks(n, form, dtype):
     expected = reference_rate_rnn(net, u, **options)
     for key in ("x", "r", "y"):
         assert_close(getattr(out, key), expected[key], err_msg=key)
+    assert_close(net.outputs(u, **options), out.y, err_msg="outputs")  # per-chunk state buffers
+    batch_major = {**options, "gain": options["gain"].T}
+    assert_close(net.run(u.swapaxes(0, 1), states=False, batch_first=True, **batch_major).y,
+                 out.y.swapaxes(0, 1), err_msg="batch_first")  # fmt: skip
+
+
+def test_states_must_be_a_boolean():
+    net = random_rate_rnn(np.random.default_rng(0), 4, 1, 1)
+    with pytest.raises(TypeError, match="states"):
+        net.run(np.zeros((3, 2, 1)), states="no")
 
 
 def _zero_network(n, n_in, n_out, tau, phi, form, dtype, rng):

@@ -31,9 +31,17 @@ RateArgs<S> rate_args(const RateParamsObject& p, const RateOptions& opt,
 }
 
 template <class S, class Params>
-py::tuple run(const Params& params, const RateArgs<S>& a) {
-  Arr<S> x = empty3<S>(a.T, a.B, a.n), r = empty3<S>(a.T, a.B, a.n);
+py::tuple run(const Params& params, const RateArgs<S>& a, bool states) {
   Arr<S> y = empty3<S>(a.T, a.B, a.n_out);
+  if (!states) {  // outputs only: no (T, B, n) arrays
+    const RateTrajectory<S> out{{nullptr, a.T, a.B, a.n}, {nullptr, a.T, a.B, a.n}, view(y)};
+    {
+      const LongCall call;
+      rollout(params, a.opt, a.drive, out);
+    }
+    return py::make_tuple(py::none(), py::none(), y);
+  }
+  Arr<S> x = empty3<S>(a.T, a.B, a.n), r = empty3<S>(a.T, a.B, a.n);
   const RateTrajectory<S> out{view(x), view(r), view(y)};
   {
     const LongCall call;
@@ -255,12 +263,15 @@ void register_rate_rnn(py::module_& m) {
   register_rate_objects(m);
   m.def(
       "rate_rollout",
-      [](const RateParamsObject& p, const RateOptions& opt, const RateDriveObject& d) {
-        return dispatch(p, opt, d, [](const auto& params, const auto& a) { return run(params, a); });
+      [](const RateParamsObject& p, const RateOptions& opt, const RateDriveObject& d,
+         bool states) {
+        return dispatch(p, opt, d,
+                        [&](const auto& params, const auto& a) { return run(params, a, states); });
       },
-      py::arg("params"), py::arg("options"), py::arg("drive"),
+      py::arg("params"), py::arg("options"), py::arg("drive"), py::arg("states") = true,
       "Rollout of a RateRNN (params: RateRNNParams) or LowRankRNN (LowRankRNNParams). Returns "
-      "x, r: (T, B, n) and y: (T, B, n_out), the state after each step.");
+      "x, r: (T, B, n) and y: (T, B, n_out), the state after each step; with states=False, "
+      "(None, None, y), the states never stored.");
   m.def(
       "rate_loss_and_grad",
       [](const RateParamsObject& p, const RateOptions& opt, const RateDriveObject& d,

@@ -162,6 +162,14 @@ def main(argv: list[str] | None = None) -> int:
         "decision task; default 2 with --quick, else 1-6)",
     )
     p.add_argument(
+        "--budget",
+        action="append",
+        metavar="RULE=N",
+        help="learning-rules: the training budget of one rule (bptt updates, genetic "
+        "generations, full_force and hebbian batches of 10 trials; each network still stops at "
+        "the accuracy criterion); repeatable",
+    )
+    p.add_argument(
         "--runs",
         help="keep each network's result in this sweep folder and resume from it "
         "(default: a temporary folder)",
@@ -297,11 +305,13 @@ def learning_rules_options(args: argparse.Namespace) -> dict:
     from flexrnn.experiments.learning_rules_report import with_options
 
     options = {"contexts": args.contexts, "noise": args.noise,
-               "noise_contexts": args.noise_contexts, "budget_scale": args.scale}  # fmt: skip
+               "noise_contexts": args.noise_contexts, "budget_scale": args.scale,
+               "budgets": args.budget}  # fmt: skip
     try:
         with_options({"budgets": {}}, **options)
     except ValueError as error:
-        flag = next((f"--{k.replace('_', '-')}" for k in options if str(error).startswith(f"{k}:")),
+        flags = {**{k: f"--{k.replace('_', '-')}" for k in options}, "budgets": "--budget"}
+        flag = next((f for k, f in flags.items() if str(error).startswith(f"{k}:")),
                     "--scale")  # fmt: skip
         raise ValueError(f"{flag}: {str(error).split(': ', 1)[1]}") from None
     return options

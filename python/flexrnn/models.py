@@ -218,6 +218,12 @@ class Model(ABC):
         p = self._network_arrays(self._check_shapes())
         return {name: p[name] for name in self.params()}
 
+    def outputs(self, u: Any, **options: Any) -> np.ndarray:
+        """The outputs ``y`` (T, B, n_out) of ``run(u, **options)``. A rate network's
+        states are then never stored (``run(..., states=False)``): the way to score long,
+        large batches."""
+        return self.run(u, **options).y  # type: ignore[attr-defined]
+
     @abstractmethod
     def _kernel_args(self, u: Any) -> tuple:
         """The arguments of ``kernels["rollout"]`` (and, followed by the loss, of
@@ -584,6 +590,7 @@ class _RateBase(Model):
         pre_gain: Any = None,
         post_gain: Any = None,
         batch_first: bool | None = None,
+        states: bool = True,
     ) -> Trajectory:
         """Simulate a batch of trials in C++.
 
@@ -608,6 +615,8 @@ class _RateBase(Model):
             (views of the time-major results). None (default): time-major, with a
             UserWarning when ``u`` looks batch-major (second axis >= 100 and >= 4 times the
             first); False: time-major, no warning.
+        states : False: outputs only; ``x`` and ``r`` are None and never stored, so memory is
+            O(B n) instead of O(T B n) (validation and accuracy of long, large batches).
 
         Returns
         -------
@@ -629,12 +638,18 @@ class _RateBase(Model):
                 seed,
                 pre_gain=gains["pre_gain"],
                 post_gain=gains["post_gain"],
-            )
+            ),
+            states=check.boolean("states", states),
         )
-        _warn_if_diverged(x)
+        _warn_if_diverged(x if states else y)
         if batch_major:
-            x, r, y = x.swapaxes(0, 1), r.swapaxes(0, 1), y.swapaxes(0, 1)
+            x, r, y = (None if a is None else a.swapaxes(0, 1) for a in (x, r, y))
         return Trajectory(x=x, r=r, y=y)
+
+    def outputs(self, u: Any, **options: Any) -> np.ndarray:
+        """The outputs ``y`` (T, B, n_out) of ``run(u, **options)``, the states never stored
+        (memory O(B n))."""
+        return self.run(u, states=False, **options).y
 
     def _options(self, noise_std: Any = 0.0, seed: Any = 0) -> Any:
         """The ``_core.RateOptions`` of a run: alpha, phi, form and readout (as the core's

@@ -67,7 +67,8 @@ struct RateDrive {
 
 template <class S>
 struct RateTrajectory {
-  Tensor3<S> x, r, y;  // (T, B, n), (T, B, n), (T, B, n_out)
+  Tensor3<S> x, r, y;  // (T, B, n), (T, B, n), (T, B, n_out); x, r with null data (T, B, n
+                       // still set): not stored, outputs only (rollout, not loss_and_grad)
   Tensor3<S> pre{};    // (T, B, n) or unset: form "rate" keeps phi's argument for backward
   Tensor3<S> rec{};    // (T, B, n) or unset: W (pre * s) of each step, for the gains' gradients
 };
@@ -202,9 +203,19 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
   const double work = double(T) * B * n * (n + drive.u.N);  // multiply-adds, roughly
   const double trial_step_work = work / double(std::max<Index>(T * B, 1));
 
+  // Without stored states (out.x.data null: outputs only) each chunk keeps the states of the
+  // last two steps in buffers of its own, alternating.
+  const bool keep = out.x.data != nullptr;
   for_each_chunk(B, batch_chunk_rows(B, n), work, [&](Index b0, Index rows) {
     RowMat<S> r0(rows, n), work(rows, rec.work_cols());
     RowMat<S> source(drive.pre_gain ? rows : 0, n);  // pre * s
+    RowMat<S> xbuf(keep ? 0 : 2 * rows, n), rbuf(keep ? 0 : 2 * rows, n);
+    auto x_at = [&](Index t) {
+      return keep ? out.x.slab(t, b0, rows) : MatMap<S>(xbuf.data() + (t % 2) * rows * n, rows, n);
+    };
+    auto r_at = [&](Index t) {
+      return keep ? out.r.slab(t, b0, rows) : MatMap<S>(rbuf.data() + (t % 2) * rows * n, rows, n);
+    };
     std::vector<double> xi(noisy ? static_cast<std::size_t>(n) : 0);
     const CMatMap<S> X0(drive.x0 + b0 * n, rows, n);
     if (current) rates(0, b0, X0, r0);
@@ -213,9 +224,9 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
 
     for (Index t = 0; t < T; ++t) {
       interruption(step_work);
-      const CMatMap<S> X(t == 0 ? X0.data() : out.x.slab(t - 1, b0, rows).data(), rows, n);
-      const CMatMap<S> R(t == 0 ? r0.data() : out.r.slab(t - 1, b0, rows).data(), rows, n);
-      MatMap<S> Xn = out.x.slab(t, b0, rows);
+      const CMatMap<S> X(t == 0 ? X0.data() : x_at(t - 1).data(), rows, n);
+      const CMatMap<S> R(t == 0 ? r0.data() : r_at(t - 1).data(), rows, n);
+      MatMap<S> Xn = x_at(t);
 
       // 1. recurrent drive gain[t] post[t] * W (pre[t] * s), s = phi(ng x) (current) or x (rate)
       const CMatMap<S>& Src = current ? R : X;
@@ -247,7 +258,7 @@ void rate_rollout(const Rec& rec, const CMatMap<S>& W_in, const S* b, const CMat
         }
       }
       // 5. rates and readout of the new state
-      MatMap<S> Rn = out.r.slab(t, b0, rows);
+      MatMap<S> Rn = r_at(t);
       rates(t, b0, Xn, Rn);
       if (opt.readout == Readout::rate) {
         readout<S>(Rn, W_out, b_out, out.y.slab(t, b0, rows));

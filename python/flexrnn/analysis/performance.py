@@ -208,7 +208,7 @@ def performance_vs_gain(
                     kwargs = {**kwargs, "neuron_gain": neuron_gain if ng is None else
                               np.asarray(neuron_gain, np.float64) * ng}  # fmt: skip
                 kwargs = {**kwargs, "noise_std": noise_std, "seed": key}
-            y = net.run(trials.u, **kwargs).y
+            y = net.outputs(trials.u, **kwargs)
             acc[i, k] = float(task.score(y, trials))
             err[i, k], used = _loss(y, trials, loss)
     settings = dict(batch_size=batch_size, batches=batches, seed=seed, noise_std=noise_std)

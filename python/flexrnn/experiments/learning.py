@@ -52,7 +52,7 @@ HEBBIAN = ("hebbian", "hebbian_net2", "hebbian_net3")  # network seeds seed, see
 
 def _accuracy(net, task, trials_count: int, seed: int) -> float:
     trials = task.batch(trials_count, np.random.default_rng(seed), dtype=net.dtype)
-    return float(task.score(net.run(trials.u).y, trials))
+    return float(task.score(net.outputs(trials.u), trials))
 
 
 def sum_of_sinusoids(T: int) -> np.ndarray:

@@ -319,11 +319,11 @@ def psychometric(net: flexrnn.RateRNN, task: Task, levels: Any = None, trials: i
         if isinstance(task, HebbianDecision):
             t = HebbianDecision(abs(level), task.sigma, task.T, task.stimulus)
             tr = t.batch(2 * trials, rng)
-            response = net.run(tr.u).y[task.stimulus :, :, 0].mean(axis=0)
+            response = net.outputs(tr.u)[task.stimulus :, :, 0].mean(axis=0)
         else:
             tr = study_validation_trials(task, 2 * trials, [abs(level)],
                                          seed=int(rng.integers(2**31)))  # fmt: skip
-            response = net.run(tr.u).y[-1, :, 0]
+            response = net.outputs(tr.u)[-1, :, 0]
         chosen = response > 0
         sign = tr.info["sign"]
         pick = np.ones(len(sign), bool) if level == 0 else sign == np.sign(level)
@@ -384,7 +384,7 @@ def learning_rules_run(config: dict[str, Any], seed: int) -> dict[str, Any]:
         test = task.batch(2000, np.random.default_rng(seed + 20_000))
     else:
         test = study_validation_trials(task, 2000, seed=seed + 20_000)
-    y = net.run(test.u).y
+    y = net.outputs(test.u)
     if config["rule"] == "full_force":
         y = np.tanh(y)  # the study's full-FORCE output (the same signs)
     accuracy = float(task.score(y, test))

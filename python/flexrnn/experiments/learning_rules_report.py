@@ -30,7 +30,7 @@ import flexrnn
 from flexrnn import analysis
 from flexrnn._io import atomic_savefig, atomic_write_json, atomic_write_text
 from flexrnn.experiments._runs import Populations, sweep_sentence
-from flexrnn.experiments.learning_rules import learning_rules_run
+from flexrnn.experiments.learning_rules import RULES, learning_rules_run
 from flexrnn.experiments.training import _cpu_name, _say
 
 PARTS = ("decision", "context", "noise")
@@ -98,13 +98,34 @@ def _noise_list(value: Any) -> list[float]:
     return out
 
 
+def _budgets(value: Any) -> dict[str, int]:
+    """Per-rule training budgets from a dict or ["bptt=800", ...] (whole numbers >= 1)."""
+    items = value.items() if isinstance(value, dict) else (
+        str(v).partition("=")[::2] for v in value)  # fmt: skip
+    out: dict[str, int] = {}
+    for rule, count in items:
+        rule = str(rule).strip()
+        if rule not in RULES:
+            raise ValueError(f"budgets: expected RULE=N with RULE one of {', '.join(RULES)}, "
+                             f"got {rule!r}")  # fmt: skip
+        try:
+            out[rule] = int(str(count).strip())
+        except ValueError:
+            raise ValueError(f"budgets: {rule}: expected a whole number >= 1, got {count!r}") \
+                from None  # fmt: skip
+        if out[rule] < 1:
+            raise ValueError(f"budgets: {rule}: expected a whole number >= 1, got {count!r}")
+    return out
+
+
 def with_options(
     s: dict[str, Any], contexts: Any = None, noise: Any = None, noise_contexts: Any = None,
-    budget_scale: float | None = None,
+    budget_scale: float | None = None, budgets: Any = None,
 ) -> dict[str, Any]:  # fmt: skip
     """``s`` (a :func:`scale`) with the run's choices: the N of the context part
-    (``contexts``), the noise levels and the N of the noise part, and a fraction of the
-    training budgets (``budget_scale``, each budget at least 1)."""
+    (``contexts``), the noise levels and the N of the noise part, a fraction of the
+    training budgets (``budget_scale``, each budget at least 1), and budgets of single rules
+    (``budgets``: {rule: N} or ["bptt=800", ...]; after ``budget_scale``)."""
     s = {**s, "budgets": dict(s["budgets"])}
     if contexts is not None:
         s["contexts"] = _contexts_list("contexts", contexts)
@@ -117,6 +138,9 @@ def with_options(
         budget_scale = flexrnn._validate.scalar("budget_scale", budget_scale, positive=True)
         s["budgets"] = {k: max(1, round(v * budget_scale)) for k, v in s["budgets"].items()}
         s["budget_scale"] = budget_scale
+    if budgets is not None:
+        s["budgets"].update(_budgets(budgets))
+        s["budgets_given"] = _budgets(budgets)
     return s
 
 
@@ -811,6 +835,8 @@ def _options_text(contexts: Any, noise: Any, noise_contexts: Any, budget_scale: 
         text += " --noise-contexts " + ",".join(map(str, s["noise_contexts"]))
     if budget_scale is not None:
         text += f" --scale {s['budget_scale']:g}"
+    for rule, count in s.get("budgets_given", {}).items():
+        text += f" --budget {rule}={count}"
     return text
 
 
@@ -828,6 +854,7 @@ def learning_rules_report(
     noise: Any = None,
     noise_contexts: Any = None,
     budget_scale: float | None = None,
+    budgets: Any = None,
 ) -> dict[str, Any]:
     """Run the study's populations and write ``out/reproductions/learning_rules.md`` (with
     ``learning_rules.json`` and figures ``out/reproductions/figures/lr_*.png``); ``out`` has no
@@ -843,6 +870,9 @@ def learning_rules_report(
     noise_contexts : the N of N-context integration in the noise part (besides the decision
         task; default ``[2]`` with ``quick``, else 1 ... 6).
     budget_scale : a fraction of the training budgets (of ``quick``'s with ``quick``).
+    budgets : training budgets of single rules, {rule: N} or ["genetic=150", ...] (BPTT
+        updates, GA generations, full-FORCE and Hebbian batches of 10 trials); each network
+        still stops earlier at the accuracy criterion.
     workers, scheduler, runs : as in the other reproductions (``flexrnn.sweep``).
     """
     unknown = set(only or []) - set(PARTS)
@@ -853,7 +883,8 @@ def learning_rules_report(
     parts = [p for p in PARTS if p in set(only or PARTS)]
     say = _say(progress)
     t0 = time.perf_counter()
-    s = with_options(scale(quick, networks), contexts, noise, noise_contexts, budget_scale)
+    s = with_options(scale(quick, networks), contexts, noise, noise_contexts, budget_scale,
+                     budgets)  # fmt: skip
     configs = _all_configs(parts, s)
     seeds = list(range(seed, seed + s["networks"]))
     meta: dict[str, Any] = {

@@ -46,7 +46,7 @@ def _say(progress: bool) -> Callable[..., None]:
 
 def _test_accuracy(net, task, trials_count: int, seed: int) -> tuple[float, Any, Any]:
     trials = task.batch(trials_count, np.random.default_rng(seed), dtype=net.dtype)
-    y = net.run(trials.u).y
+    y = net.outputs(trials.u)
     return float(task.score(y, trials)), trials, y
 
 

@@ -118,7 +118,7 @@ def bptt(
         generator. The model's ``run`` must take the keyword (RateRNN, LowRankRNN).
     noise_std : recurrent noise during training and validation (RateRNN / LowRankRNN).
     val_every : validate after every ``val_every`` updates (None: never) on a fresh batch
-        of ``val_batch`` trials: accuracy ``task.score(net.run(u).y, trials)`` and loss.
+        of ``val_batch`` trials: accuracy ``task.score(net.outputs(u), trials)`` and loss.
     x0_std : rate networks only: when > 0, every update starts its trials from random
         states ``x0_std * N(0, I)`` (one per trial, redrawn every update from a generator
         keyed by ``(seed, update)``) instead of the trained-or-not ``x0`` (the learning-rule
@@ -327,7 +327,7 @@ class _BpttStep(Rule):
         if self.run_options is not None and self.net.takes_gain:
             key = self.seed * NOISE_SEED_STRIDE + VALIDATION_NOISE_OFFSET + done
             options["seed"] = key % 2**64
-        y = self.net.run(trials.u.astype(self.net.dtype, copy=False), **options).y
+        y = self.net.outputs(trials.u.astype(self.net.dtype, copy=False), **options)
         return float(self.task.score(y, trials)), task_loss(y, trials, self.loss)
 
     def state(self) -> dict[str, Any]:
@@ -595,9 +595,9 @@ def _validate(net, task, val_rng, val_batch, loss, run_options, gain_fn, seed, d
         if net.takes_gain:  # the noise key of a rate network's run
             key = (seed * NOISE_SEED_STRIDE + VALIDATION_NOISE_OFFSET + done) % 2**64
             options = {**options, "seed": key}
-        y = net.run(trials.u, **options).y
+        y = net.outputs(trials.u, **options)
     else:
-        y = net.run(trials.u).y
+        y = net.outputs(trials.u)
     return float(task.score(y, trials)), task_loss(y, trials, loss)
 
 

@@ -621,7 +621,7 @@ class _FullForceStep(Rule):
 
     def validate(self, done: int) -> tuple[float, float]:
         vt = self.task.batch(self.val_batch, self.val_rng, dtype=self.net.dtype)
-        vy = self.net.run(vt.u).y
+        vy = self.net.outputs(vt.u)
         if self.output == "tanh":
             vy = np.tanh(vy)
         vtarget, vmask = _target_and_mask(vt, self.net.n_out, self.net.dtype)

@@ -225,7 +225,7 @@ class _HebbianStep(Rule):
 
     def validate(self, done: int) -> tuple[float, float]:
         vt = self.task.batch(self.args["val_batch"], self.val_rng, dtype=self.net.dtype)
-        vy = self.net.run(vt.u).y
+        vy = self.net.outputs(vt.u)
         return float(self.task.score(vy, vt)), task_loss(vy, vt)
 
     def state(self) -> dict[str, Any]:

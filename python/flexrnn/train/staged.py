@@ -114,7 +114,7 @@ class _KeepBest:
         self.check(0)
 
     def check(self, done: int) -> None:
-        y = self.net.run(self.trials.u).y
+        y = self.net.outputs(self.trials.u)
         value = task_loss(y, self.trials, self.loss)
         self.iterations.append(done)
         self.losses.append(value)
