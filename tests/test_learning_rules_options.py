@@ -146,6 +146,48 @@ def test_genetic_initial_population_is_checked():
                          initial_population=[bigger], progress=False)  # fmt: skip
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_genetic_validates_the_best_member_on_a_fixed_set(dtype):
+    task = short_task()
+    val = task.batch(30, 7)  # float64 arrays: converted to the network's dtype once
+    net = small_net(0)
+    net = fr.RateRNN(net.W, net.W_in, net.W_out, dtype=dtype)
+    seen = []
+
+    def record(gen, hist, model):  # the best member after each generation
+        seen.append(float(task.score(model.outputs(val.u.astype(dtype)), val)))
+
+    hist = fr.train.genetic(net, task, generations=3, population=4, survivors=2, sigma=0.05,
+                            batch_size=8, val_every=1, val_trials=val, callback=record,
+                            progress=False)  # fmt: skip
+    np.testing.assert_allclose(hist.val_accuracy, seen)
+    with raises_naming("val_trials"):
+        fr.train.genetic(net, task, generations=1, population=2, survivors=1,
+                         val_trials=np.zeros((3, 2, 1)), progress=False)  # fmt: skip
+
+
+def test_study_genetic_preset_is_the_study_algorithm(monkeypatch):
+    from flexrnn.experiments import learning_rules as lr
+
+    given = {}
+
+    def genetic(net, task, **kwargs):
+        given.update(kwargs)
+        return fr.train.genetic(net, task, **kwargs)
+
+    monkeypatch.setattr(lr, "genetic", genetic)
+    task = lr.study_task(None, T=20)
+    net, hist = lr.study_genetic(task, n=6, generations=2, population=6, batch_size=10,
+                                 val_count=40, dtype="float32", seed=3)  # fmt: skip
+    assert (given["sigma"], given["survivors"], given["population"]) == (0.005, 5, 6)
+    assert given["trainable"] == ["W", "W_in", "W_out"] and given["val_every"] == 1
+    assert given["stop"].window == 10 and given["stop"].threshold == 0.9
+    assert len({m.W.tobytes() for m in given["initial_population"]}) == 6  # independent draws
+    assert net.dtype == np.float32 and len(hist.val_accuracy) == 2
+    val = lr.study_validation_trials(task, 40, seed=3 + 10_000)
+    assert hist.val_accuracy[-1] == pytest.approx(float(task.score(net.outputs(val.u), val)))
+
+
 # ---------------------------------------------------------------------------------------------
 # Hebbian variant
 

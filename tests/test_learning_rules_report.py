@@ -74,7 +74,7 @@ def tiny_scale(quick, networks):
         "T": 40,
         "budgets": {"bptt": 3, "genetic": 2, "full_force": 2, "hebbian": 2},
         "bptt": {"lr": 1e-2, "batch_size": 16, "val_every": 1, "val_count": 40},
-        "genetic": {"population": 4, "batch_size": 8},
+        "genetic": {"population": 4, "batch_size": 8, "val_count": 40, "dtype": "float32"},
         "analysis": {"fp_init": 8, "fp_iters": 100, "psychometric_trials": 10},
     }
 
@@ -130,7 +130,9 @@ def test_run_options_choose_contexts_noise_levels_and_budgets():
     assert s["budgets"] == {"bptt": 600, "genetic": 150,
                             "full_force": round(full_budgets["full_force"] * 0.1),
                             "hebbian": round(full_budgets["hebbian"] * 0.1)}  # fmt: skip
-    assert lrr.with_options(lrr.scale(True, None), budgets={"hebbian": 7})["budgets"]["hebbian"] == 7
+    assert (
+        lrr.with_options(lrr.scale(True, None), budgets={"hebbian": 7})["budgets"]["hebbian"] == 7
+    )
     text = lrr._options_text(None, None, None, None, lrr.with_options(
         lrr.scale(False, None), budgets=["genetic=150"]))  # fmt: skip
     assert text == " --budget genetic=150"

@@ -16,10 +16,12 @@ Presets (options, not defaults of the package):
 - :func:`study_bptt`: BPTT on W only, Adam lr 5e-4 (1e-4 for N-context integration), batches
   of 500, no clipping, a random initial state ``0.3 N(0, I)`` per trial redrawn every update,
   validation after every update on a fixed set of 2000 trials with coherences
-  ``linspace(0, 0.1875, 20)`` (:func:`study_validation_trials`);
+  ``linspace(0, 0.1875, 20)`` (:func:`study_validation_trials`), stopped when the last 10
+  validations all reach 0.9;
 - :func:`study_genetic`: an initial population of independently drawn networks (50 for the
-  decision task, 20 for N-context integration) mutating W_in, W, W_out (not the biases),
-  batches of 500;
+  decision task, 20 for N-context integration) mutating W_in, W, W_out (not the biases) by
+  ``0.005 N(0, 1)``, the best 5 the parents, batches of 500, validation of the best member
+  on the same fixed set after every generation, the same stopping rule;
 - :func:`study_full_force`: the student's J = W_out = 0 at the start; a teacher with g = 1
   and its own input weights N(0, 0.25²), never reset between trials; hint = target = ±1
   from t = 0; RLS at t = 0 and every step from t >= 200; alpha 5e4 / 1e4; a restart after
@@ -153,12 +155,13 @@ class HebbianDecision(Task):
 def study_bptt(
     net: flexrnn.RateRNN, task: Task, *, iters: int, lr: float | None = None,
     batch_size: int = 500, val_every: int = 1, val_count: int = 2000, criterion: float = 0.9,
-    seed: int = 0, progress: bool = False,
+    criterion_window: int = 10, seed: int = 0, progress: bool = False,
 ):  # fmt: skip
     """BPTT as the study ran it: W only, Adam (lr 5e-4, 1e-4 for N-context integration), no
     clipping, random initial states 0.3 N(0, I) per update, validation on the fixed set
-    (:func:`study_validation_trials`) every ``val_every`` updates, stopped when the last 3
-    validations reach ``criterion``. Returns the History."""
+    (:func:`study_validation_trials`) every ``val_every`` updates, stopped when the last
+    ``criterion_window`` validations (the study: 10) all reach ``criterion``. Returns the
+    History."""
     if lr is None:
         lr = 1e-4 if isinstance(task, tasks.ContextIntegration) else 5e-4
     val = study_validation_trials(task, val_count, seed=seed + 10_000)
@@ -172,7 +175,7 @@ def study_bptt(
         x0_std=0.3,
         val_trials=val,
         val_every=val_every,
-        stop=stop_when_accuracy(criterion, window=3),
+        stop=stop_when_accuracy(criterion, window=criterion_window),
         progress=progress,
         seed=seed,
     )
@@ -180,20 +183,25 @@ def study_bptt(
 
 def study_genetic(
     task: Task, *, n: int = 50, generations: int, population: int | None = None,
-    batch_size: int = 500, sigma: float = 0.01, survivors: int | None = None,
-    val_every: int = 5, val_batch: int = 500, criterion: float = 0.9, seed: int = 0,
-    progress: bool = False,
+    batch_size: int = 500, sigma: float = 0.005, survivors: int = 5, val_every: int = 1,
+    val_count: int | None = 2000, val_batch: int = 500, criterion: float = 0.9,
+    criterion_window: int = 10, dtype: Any = "float64", seed: int = 0, progress: bool = False,
 ):  # fmt: skip
     """The GA as the study ran it: an initial population of ``population`` independently
     drawn study networks (default 50 for the decision task, 20 for N-context integration),
-    mutations of W_in, W and W_out only, batches of ``batch_size``. Returns (best net,
-    History)."""
+    mutations ``sigma N(0, 1)`` of W_in, W and W_out only, the best ``survivors`` the parents,
+    batches of ``batch_size``; the best member validated every ``val_every`` generations on
+    the fixed set of :func:`study_validation_trials` (``val_count`` trials; None: fresh
+    batches of ``val_batch``), stopped when the last ``criterion_window`` validations all
+    reach ``criterion``. Returns (best net, History)."""
     if population is None:
         population = 20 if isinstance(task, tasks.ContextIntegration) else 50
-    members = [study_network(task.n_in, task.n_out, n, seed=seed * 1000 + i)
+    members = [study_network(task.n_in, task.n_out, n, seed=seed * 1000 + i, dtype=dtype)
                for i in range(population)]  # fmt: skip
     net = members[0].copy()
-    survivors = max(1, population // 10) if survivors is None else survivors
+    survivors = min(survivors, population)
+    val = None if val_count is None else study_validation_trials(task, val_count,
+                                                                 seed=seed + 10_000)  # fmt: skip
     hist = genetic(
         net,
         task,
@@ -206,7 +214,8 @@ def study_genetic(
         initial_population=members,
         val_every=val_every,
         val_batch=val_batch,
-        stop=stop_when_accuracy(criterion, window=3),
+        val_trials=val,
+        stop=stop_when_accuracy(criterion, window=criterion_window),
         progress=progress,
         seed=seed,
     )
@@ -229,8 +238,8 @@ def sign_hint(trials: Trials) -> np.ndarray:
 def study_full_force(
     task: Task, *, n: int = 50, iters: int, batch_size: int = 10, alpha: float | None = None,
     restart_after: int = 5000, val_every: int = 10, val_batch: int = 500,
-    criterion: float = 0.9, output: str = "tanh", output_clip: float = 0.95, seed: int = 0,
-    progress: bool = False,
+    criterion: float = 0.9, criterion_window: int = 10, output: str = "tanh",
+    output_clip: float = 0.95, seed: int = 0, progress: bool = False,
 ):  # fmt: skip
     """full-FORCE as the study ran it: the student's J = W_out = 0 at the start; a teacher
     with g = 1 and its own input weights N(0, 0.25²), never reset between trials
@@ -250,7 +259,7 @@ def study_full_force(
             g_teacher=1.0, teacher_input_std=0.25, carry_teacher=True, rls_from=200,
             response_steps=task.T, output=output, output_clip=output_clip,
             val_every=val_every, val_batch=val_batch,
-            stop=stop_when_accuracy(criterion, window=3), progress=progress,
+            stop=stop_when_accuracy(criterion, window=criterion_window), progress=progress,
             seed=seed + 7919 * attempt,
         )  # fmt: skip
         if hist.stopped == "criterion" or len(hist) * batch_size < restart_after:
@@ -277,7 +286,8 @@ def hebbian_network(n: int = 50, seed: int = 0) -> flexrnn.RateRNN:
 
 def study_hebbian(
     task: Task, *, n: int = 50, iters: int, batch_size: int = 10, val_every: int = 10,
-    val_batch: int = 200, criterion: float = 0.9, seed: int = 0, progress: bool = False,
+    val_batch: int = 200, criterion: float = 0.9, criterion_window: int = 10, seed: int = 0,
+    progress: bool = False,
 ):  # fmt: skip
     """Miconi's reward-modulated Hebbian rule as the study ran it, on
     :class:`HebbianDecision`: ``W += clip(-eta Rbar e (R - Rbar))`` (``rbar_factor``),
@@ -295,7 +305,7 @@ def study_hebbian(
         clamp={u: v for u, v in HEBBIAN_BIAS_UNITS.items() if u < n},
         val_every=val_every,
         val_batch=val_batch,
-        stop=stop_when_accuracy(criterion, window=3),
+        stop=stop_when_accuracy(criterion, window=criterion_window),
         progress=progress,
         seed=seed,
     )
@@ -354,8 +364,9 @@ def train_network(config: dict[str, Any], seed: int):
     task)."""
     rule, task = config["rule"], _make_task(config)
     n, budget = config.get("n", 50), config["budget"]
+    dtype = config.get("dtype", "float64")
     if rule == "bptt":
-        net = study_network(task.n_in, task.n_out, n, seed=seed)
+        net = study_network(task.n_in, task.n_out, n, seed=seed, dtype=dtype)
         hist = study_bptt(net, task, iters=budget, lr=config.get("lr"),
                           batch_size=config.get("batch_size", 500),
                           val_every=config.get("val_every", 1),
@@ -363,7 +374,9 @@ def train_network(config: dict[str, Any], seed: int):
     elif rule == "genetic":
         net, hist = study_genetic(task, n=n, generations=budget,
                                   population=config.get("population"),
-                                  batch_size=config.get("batch_size", 500), seed=seed)  # fmt: skip
+                                  batch_size=config.get("batch_size", 500),
+                                  val_count=config.get("val_count", 2000), dtype=dtype,
+                                  seed=seed)  # fmt: skip
     elif rule == "full_force":
         net, hist = study_full_force(task, n=n, iters=budget, seed=seed)
     elif rule == "hebbian":

@@ -50,8 +50,14 @@ def scale(quick: bool, networks: int | None) -> dict[str, Any]:
             "noise": [0.1, 1.0],
             "noise_contexts": [2],
             "budgets": {"bptt": 150, "genetic": 25, "full_force": 40, "hebbian": 60},
-            "bptt": {"lr": 5e-3, "batch_size": 100, "val_every": 10, "val_count": 400},
-            "genetic": {"population": 20, "batch_size": 100},
+            "bptt": {
+                "lr": 5e-3,
+                "batch_size": 100,
+                "val_every": 10,
+                "val_count": 400,
+                "dtype": "float32",
+            },
+            "genetic": {"population": 20, "batch_size": 100, "val_count": 400, "dtype": "float32"},
             "analysis": {"fp_init": 40, "fp_iters": 800, "psychometric_trials": 100},
         }
     return {
@@ -60,8 +66,8 @@ def scale(quick: bool, networks: int | None) -> dict[str, Any]:
         "noise": [0.1, 0.5, 1.0, 2.0],
         "noise_contexts": [1, 2, 3, 4, 5, 6],
         "budgets": {"bptt": 4000, "genetic": 1000, "full_force": 500, "hebbian": 2000},
-        "bptt": {},
-        "genetic": {},
+        "bptt": {"dtype": "float32"},  # the study's PyTorch code: float32
+        "genetic": {"dtype": "float32"},
         "analysis": {},
     }
 
@@ -418,9 +424,9 @@ def _contexts_figure(plt: Any, path: Path, comparisons: dict, noise: dict) -> No
 
 def _table_rows(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| condition | rule | networks | accuracy | train steps | train s | fixed points "
-        "(strict) | stable (strict) | points (loose) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| condition | rule | networks | at criterion | accuracy | train steps | train s | "
+        "fixed points (strict) | stable (strict) | points (loose) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     keys = []
     for r in rows:
@@ -438,6 +444,7 @@ def _table_rows(rows: list[dict[str, Any]]) -> list[str]:
         ]
         lines.append(
             f"| {cond}{' (noise)' if part == 'noise' else ''} | {RULE_NAMES[rule]} | {len(sel)} | "
+            f"{sum(r['stopped'] == 'criterion' for r in sel)} | "
             f"{_fmt(_mean_sem([r['accuracy'] for r in sel]))} | "
             f"{_fmt(_mean_sem([r['trained_steps'] for r in sel]), 0)} | "
             f"{_fmt(_mean_sem([r['wall_time'] for r in sel]), 1)} | "
@@ -487,7 +494,9 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
             " These are **not** the study's sizes: `--quick` is a smoke test of the pipeline, "
             "its numbers are no evidence."
             if meta["quick"]
-            else ""
+            else " Every network is trained with the study's setup (below: its batch sizes, "
+            'learning rates, validation set, GA populations); "at criterion" in the table '
+            "counts the networks that reached it within the budget."
         ),
         "",
         "## Setup (presets in `flexrnn.experiments.learning_rules`)",
@@ -596,7 +605,8 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
 def _step_cost(config: dict[str, Any]) -> float:
     """A training step's work in trial-forward passes (a backward pass counted as two): BPTT
     one update of ``batch_size`` trials plus its share of the validation; the GA a generation
-    of ``population`` networks on ``batch_size`` trials; full-FORCE and Hebbian a batch of 10
+    of ``population`` networks on ``batch_size`` trials plus the best member's validation;
+    full-FORCE and Hebbian a batch of 10
     trials (the same in every run)."""
     rule = config["rule"]
     if rule == "bptt":
@@ -605,58 +615,87 @@ def _step_cost(config: dict[str, Any]) -> float:
         )
     if rule == "genetic":
         population = config.get("population") or (20 if config["task"] == "context" else 50)
-        return float(population * config.get("batch_size", 500))
+        return float(population * config.get("batch_size", 500) + config.get("val_count", 2000))
     return 10.0
 
 
+def _condition_key(c: dict[str, Any]) -> tuple:
+    """A condition: rule, task, N and input noise."""
+    return (c["rule"], c["task"], int(c["N"]), float(c["sigma"]))
+
+
 def _estimate(rows: list[dict], s_full: dict) -> tuple[int, str]:
-    """Networks of the full run and an estimate of its CPU time from this run's per-network
-    times: each rule's time per training step on each task, scaled by the step's work in the
-    full run (batch size, GA population, validation) over this run's (:func:`_step_cost`),
-    times the full budget; plus this run's analysis time. An upper bound for runs that stop
-    at the criterion."""
+    """Networks of the full run and its CPU time from this run's networks. A condition whose
+    networks here all reached the criterion with the full run's setup (batch sizes,
+    populations, validation) counts their mean time (training and analysis) per network;
+    every other condition counts every network to its full budget at this run's time per
+    training step (scaled by the step's work in the full run over this run's,
+    :func:`_step_cost`): an upper bound."""
     full_configs = _all_configs(list(PARTS), s_full)
     total = len(full_configs) * s_full["networks"]
     if not rows:
         return total, ""
-    per_key: dict[tuple, list[tuple[float, float]]] = {}
+    per_step: dict[tuple, list[tuple[float, float]]] = {}
+    by_condition: dict[tuple, list[dict]] = {}
     for r in rows:
-        per_step = r["train_seconds"] / max(int(r["trained_steps"]), 1) / _step_cost(r)
+        unit = r["train_seconds"] / max(int(r["trained_steps"]), 1) / _step_cost(r)
         for key in ((r["rule"], r["task"], r["N"]), (r["rule"], r["task"]), (r["rule"],)):
-            per_key.setdefault(key, []).append((per_step, r["analysis_seconds"]))
-    seconds = 0.0
+            per_step.setdefault(key, []).append((unit, r["analysis_seconds"]))
+        by_condition.setdefault(_condition_key(r), []).append(r)
+    measured = bounded = 0.0
+    n_measured = n_bounded = 0
     for c in full_configs:
+        here = by_condition.get(_condition_key(c), [])
+        if here and all(r["stopped"] == "criterion" and _step_cost(r) == _step_cost(c)
+                        and r.get("dtype") == c.get("dtype") and r["budget"] <= c["budget"]
+                        for r in here):  # fmt: skip
+            measured += np.mean([r["train_seconds"] + r["analysis_seconds"] for r in here])
+            n_measured += 1
+            continue
         keys = ((c["rule"], c["task"], c["N"]), (c["rule"], c["task"]), (c["rule"],))
-        found = next((per_key[k] for k in keys if k in per_key), None)
+        found = next((per_step[k] for k in keys if k in per_step), None)
         if found is None:
             continue
-        per_unit, analysis_s = np.mean(found, axis=0)
-        train = per_unit * _step_cost(c) * s_full["budgets"][c["rule"]]
-        seconds += (train + analysis_s) * s_full["networks"]
+        unit, analysis_s = np.mean(found, axis=0)
+        bounded += unit * _step_cost(c) * s_full["budgets"][c["rule"]] + analysis_s
+        n_bounded += 1
+    networks = s_full["networks"]
     text = (
-        f"From this run's times per training step (scaled to the full run's batch sizes, GA "
-        f"populations and validation), at most about {seconds / 3600:.0f} CPU-hours (every "
-        "network to its full budget; the stopping criterion makes it shorter; times measured "
-        "on this loaded machine)."
+        f"Of its {len(full_configs)} conditions, {n_measured} were run here with the study's "
+        f"setup and every network reached the criterion: from their measured times, about "
+        f"{measured * networks / 3600:.1f} CPU-hours for {networks} networks each."
     )
-    return total, text
+    if n_bounded:
+        text += (
+            f" The other {n_bounded} (networks that did not all reach the criterion here, or "
+            f"were not run) take at most about {bounded * networks / 3600:.0f} CPU-hours (every "
+            "network to its full budget at this run's time per training step; the criterion "
+            "stops most earlier)."
+        )
+    return total, text + " Times measured on this shared machine, one thread per network."
 
 
 def _caveats(rows: list[dict], s: dict) -> str:
     """Why this run's numbers can differ from the study's, from this run's own numbers."""
     lines = []
-    weak = []
-    for rule in RULE_NAMES:
-        acc = [r["accuracy"] for r in rows if r["rule"] == rule and r["part"] != "noise"]
-        if acc and np.mean(acc) < 0.85:
-            weak.append(f"{RULE_NAMES[rule]} (mean accuracy {np.mean(acc):.2f})")
+    short: dict[str, list[dict]] = {}
+    for r in rows:
+        name = _group_name(r) + (f", sigma={r['sigma']}" if r["part"] == "noise" else "")
+        short.setdefault(f"{name} {RULE_NAMES[r['rule']]}", []).append(r)
+    weak = [f"{k} ({sum(r['stopped'] == 'criterion' for r in sel)} of {len(sel)}, mean "
+            f"accuracy {np.mean([r['accuracy'] for r in sel]):.2f})"
+            for k, sel in short.items()
+            if any(r["stopped"] != "criterion" for r in sel)]  # fmt: skip
     if weak:
         lines.append(
-            "- Training: " + ", ".join(weak) + " did not reach the study's level within this "
-            "run's budgets; their fixed points are those of partly trained networks, and "
-            "topology or geometry that separates them by rule may reflect how far each rule "
-            "got, not the rule."
+            f"- Training: in {len(weak)} of {len(short)} conditions not every network reached "
+            f"the criterion within this run's budgets: {'; '.join(weak)}. Their fixed points "
+            "are those of partly trained networks, and topology or geometry that separates "
+            "them by rule may reflect how far each rule got, not the rule."
         )
+    else:
+        lines.append(f"- Training: every network of the {len(short)} conditions reached the "
+                     "criterion.")  # fmt: skip
     single: dict[str, bool] = {}
     for r in rows:
         inputs = 21 * (r["N"] if r["task"] == "context" else 1)
@@ -672,8 +711,13 @@ def _caveats(rows: list[dict], s: dict) -> str:
             "(strict): their flows are monostable at every input, and their topology "
             "descriptors differ only by where the single points lie. Among such networks a "
             "silhouette near 0 cannot tell a topology invariant to the rule from networks "
-            "that all kept the same simple topology (most of these conditions have low "
-            "accuracy: the rules did not get far within this run's budgets)."
+            "that all kept the same simple topology"
+            + (
+                f" ({sum(all(r['stopped'] == 'criterion' for r in short[k]) for k in monostable)}"
+                f" of these {len(monostable)} conditions have every network at the criterion)."
+                if monostable
+                else "."
+            )  # fmt: skip
         )
     lines += [
         f"- Population size: {s['networks']} networks per rule and condition; the "

@@ -23,7 +23,9 @@ import numpy as np
 from flexrnn import _core
 from flexrnn import _validate as check
 from flexrnn.models import RateRNN
+from flexrnn.tasks.base import Trials
 
+from .bptt import _val_trials
 from .checkpoint import load_for_resume
 from .history import History, StopCriterion
 from .loop import Checkpointing, LoopOptions, Rule, check_task_sizes
@@ -78,6 +80,7 @@ def genetic(
     seed: int = 0,
     callback: Callable[[int, History, RateRNN], Any] | None = None,
     initial_population: Sequence[RateRNN] | None = None,
+    val_trials: Any = None,
 ) -> History:
     """Evolve ``net`` (a RateRNN) on ``task`` with a genetic algorithm.
 
@@ -101,6 +104,9 @@ def genetic(
         ``net``'s sizes, hyperparameters and dtype (e.g. independently drawn networks, as the
         learning-rule study did) instead of ``net`` and its mutants; ``init_sigma`` then
         plays no part. ``net`` receives the best member.
+    val_trials : a fixed validation set (``Trials``) scored at every validation instead of
+        fresh batches of ``val_batch`` (as :func:`bptt`'s; the learning-rule study's 2000
+        trials).
 
     Returns
     -------
@@ -149,6 +155,12 @@ def genetic(
 
     if initial_population is not None:
         args["initial_population"] = "given"
+    val_trials = _val_trials(val_trials, net)
+    if val_trials is not None:  # recorded only when used: older checkpoints resume
+        args["val_trials"] = "given"
+        val_trials = Trials(*(np.ascontiguousarray(a, dtype=dt) for a in
+                              (val_trials.u, val_trials.target, val_trials.mask)),
+                            val_trials.info)  # fmt: skip
     ckpt = None
     if resume is not None:
         ckpt = load_for_resume(resume, args, RateRNN, dt, experiment={"task": task},
@@ -166,6 +178,7 @@ def genetic(
 
     step = _GeneticStep(net, task, pop, trainable, survivors, sigma, batch_size, loop.val_batch,
                         seed)  # fmt: skip
+    step.val_trials = val_trials
     history = run_loop(step, iters=generations, seed=seed, options=loop,
                        desc=f"genetic {args['task']}", progress=progress, net=net,
                        checkpointing=Checkpointing(loop.checkpoint, loop.checkpoint_every, args,
@@ -182,6 +195,7 @@ class _GeneticStep(Rule):
     rule = "genetic"
     label = "best"
     unit = "gen"
+    val_trials: Any = None
 
     def __init__(self, net, task, pop, trainable, survivors, sigma, batch_size, val_batch, seed):
         self.net, self.task, self.pop, self.trainable = net, task, pop, trainable
@@ -212,7 +226,9 @@ class _GeneticStep(Rule):
         return float(losses[best[0]]), float(np.median(losses)), self.sigma
 
     def validate(self, done: int) -> tuple[float, float]:
-        vt = self.task.batch(self.val_batch, self.val_rng, dtype=self.net.dtype)
+        vt = self.val_trials
+        if vt is None:
+            vt = self.task.batch(self.val_batch, self.val_rng, dtype=self.net.dtype)
         # the best member's outputs and loss in one rollout
         vloss, vy = population_loss({k: v[:1] for k, v in self.pop.items()}, self.net, vt,
                                     return_y=True)  # fmt: skip
