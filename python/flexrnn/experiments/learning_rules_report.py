@@ -489,7 +489,8 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
             if "budget_scale" in s
             else ""
         )
-        + ", each stopped earlier when the last three validations reach 0.9."
+        + ", each stopped earlier when the last ten validations all reach 0.9 (the study's "
+        "rule)."
         + (
             " These are **not** the study's sizes: `--quick` is a smoke test of the pipeline, "
             "its numbers are no evidence."
@@ -506,10 +507,15 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
         "- BPTT (`study_bptt`): W only; Adam, lr 5e-4 (1e-4 for N-context integration), batches "
         "of 500, no clipping; each update starts its trials from x0 = 0.3 N(0, I) drawn anew "
         "(`bptt(x0_std=0.3)`); validation on a fixed set of 2000 trials with coherences "
-        "linspace(0, 0.1875, 20) (`bptt(val_trials=...)`, `study_validation_trials`).",
+        "linspace(0, 0.1875, 20) after every update (`bptt(val_trials=...)`, "
+        "`study_validation_trials`); float32 (the study's PyTorch default).",
         "- GA (`study_genetic`): an initial population of independently drawn study networks "
         "(`genetic(initial_population=...)`; 50 for the decision task, 20 for N-context), "
-        "mutating W_in, W and W_out (not the biases), batches of 500.",
+        "mutating W_in, W and W_out (not the biases) by 0.005 N(0, 1), the best 5 the parents "
+        "(child 0 the best itself), batches of 500; the best member validated after every "
+        "generation on the same fixed 2000 trials (`genetic(val_trials=...)`); float32. As in "
+        "flexrnn's GA every member starts its trials from x0 = 0 (the study's GA code drew one "
+        "random initial state per batch).",
         "- full-FORCE (`study_full_force`): tanh network with a rate readout (full-FORCE's), "
         "student J = W_out = 0 at the start; teacher g = 1 with its own input weights "
         "N(0, 0.25²) (`teacher_input_std`), never reset between trials (`carry_teacher`); "
@@ -517,12 +523,13 @@ def _markdown(meta: dict, rows: list[dict], comparisons: dict, noise: dict, path
         "(`rls_from`); alpha 5e4 (decision) / 1e4 (N-context) as flexrnn's P0 = I/alpha; a "
         'restart after 5000 trials; the study\'s output tanh(w·r) (`full_force(output="tanh")`'
         ": RLS fits w·r to atanh of the target clipped to ±0.95, the teacher is still driven "
-        "by the target itself).",
+        "by the target itself); validation on 500 fresh trials every 10 batches.",
         "- Hebbian (`study_hebbian`): Miconi's rule in the study's form, "
         "ΔW = −η·R̄·e·(R − R̄) (`rbar_factor`), learning from trial 100 (`learn_from`), bias "
         "units 1, 10, 11 held at +1, +1, −1 (`clamp`, `hold_units`), on its own task "
         "(`HebbianDecision`: ±0.25 on steps 1-500 of 700, 200 silent response steps), n = 50, "
-        "tau = 30, dt = 1; the analyses re-simulate it at dt/tau = 0.1.",
+        "tau = 30, dt = 1; validation on 200 fresh trials every 10 batches; the analyses "
+        "re-simulate it at dt/tau = 0.1.",
         "- Topology (`flexrnn.analysis.topology`): every fixed point at the static inputs "
         "0.03·{0, ±0.1, …, ±1} (decision) or linspace(−0.02, 0.02, 21) per context; the kNN "
         "(k = 3) structure of the first 10 points as a 30-vector; Euclidean distances between "
