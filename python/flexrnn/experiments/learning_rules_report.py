@@ -731,8 +731,8 @@ def _caveats(rows: list[dict], s: dict) -> str:
         "silhouettes' standard errors above (SEM over networks) say which differences this "
         "run resolves.",
         "- The topology descriptor follows the issue's description of the study's (kNN, "
-        "k = 3, first 10 fixed points across the inputs); the study's code was not "
-        "available here, so the ordering of points within an input (by the output at the "
+        "k = 3, first 10 fixed points across the inputs); the study's own descriptor code "
+        "was not consulted, so the ordering of points within an input (by the output at the "
         "point) is flexrnn's choice.",
         "- Strict and loose acceptance give different point sets whenever the minimiser "
         "stops on slow regions that are not roots (loose); the study's lists had such points "
